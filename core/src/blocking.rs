@@ -1,0 +1,177 @@
+//! The blocking driver over `embedded_io::{Read, Write}`.
+
+use crate::buffer::{Buffer, SliceBuffer};
+use crate::error::Error;
+use crate::plugin::Plugins;
+use crate::session::{Event, Phase, Session};
+use crate::transport::{step, Step, Transport};
+use embedded_io::{Read, Write};
+
+/// A connection driven by blocking reads and writes: [`BlockingConnection::transmit`] returns
+/// when the message is written, [`BlockingConnection::receive`] when one has arrived.
+///
+/// One buffer serves both directions (a connection never sends and receives at once): it
+/// receives messages, and holds outgoing ones while plugins transform them. Without plugins a
+/// message is written straight from the caller's slice. Timeouts are the transport's (for
+/// example a socket read timeout); the error then comes back as [`Error::Transport`].
+///
+/// ```
+/// use tinyproto_core::{BlockingConnection, Error, script::ScriptedPeer};
+///
+/// // The peer: its init byte, "go ahead" for our message, then a 5-byte message.
+/// let peer = ScriptedPeer::new(b"\xff\xff\0\0\0\x05world", 1, heapless::Vec::<u8, 32>::new());
+///
+/// let mut conn = BlockingConnection::new(peer, heapless::Vec::<u8, 64>::new());
+/// conn.handshake()?;
+/// conn.transmit(b"hello")?;
+/// assert_eq!(conn.receive()?, b"world");
+/// assert_eq!(conn.into_inner().output(), b"\xff\0\0\0\x05hello\xff");
+/// # Ok::<(), Error<embedded_io::ErrorKind>>(())
+/// ```
+#[derive(Debug)]
+pub struct BlockingConnection<T, B, P = ()> {
+    io: T,
+    session: Session,
+    buf: B,
+    plugins: P,
+}
+
+impl<T: Read + Write, B: Buffer> BlockingConnection<T, B> {
+    /// A connection over `io` that receives messages of up to `buf.limit()` bytes.
+    pub fn new(io: T, buf: B) -> Self {
+        Self::with_plugins(io, buf, ())
+    }
+}
+
+impl<T: Read + Write, B: Buffer, P: Plugins> BlockingConnection<T, B, P> {
+    /// A connection whose messages pass through `plugins`.
+    pub fn with_plugins(io: T, buf: B, plugins: P) -> Self {
+        let limit = u32::try_from(buf.limit()).unwrap_or(u32::MAX);
+        Self {
+            io,
+            session: Session::new(limit),
+            buf,
+            plugins,
+        }
+    }
+
+    /// Completes the init handshake. [`BlockingConnection::transmit`] and
+    /// [`BlockingConnection::receive`] do it themselves when it is not done yet.
+    pub fn handshake(&mut self) -> Result<(), Error<T::Error>> {
+        if self.session.phase() != Phase::Handshake {
+            return Ok(());
+        }
+        drive(
+            &mut Blocking(&mut self.io),
+            &mut self.session,
+            &mut self.buf,
+            &[],
+        )
+        .map(drop)
+    }
+
+    /// Sends one message and returns once it is written.
+    ///
+    /// [`Error::Rejected`] means the peer refused its size; nothing was sent and the
+    /// connection stays usable.
+    pub fn transmit(&mut self, msg: &[u8]) -> Result<(), Error<T::Error>> {
+        self.handshake()?;
+        let io = &mut Blocking(&mut self.io);
+        let event = if self.plugins.is_empty() {
+            self.session.start_send(msg.len())?;
+            drive(io, &mut self.session, &mut SliceBuffer::new(&mut []), msg)?
+        } else {
+            self.buf.set(msg).map_err(crate::session::SendError::from)?;
+            self.plugins
+                .transmit(&mut self.buf)
+                .map_err(crate::session::SendError::from)?;
+            self.session.start_send(self.buf.as_slice().len())?;
+            let tx = self.buf.as_slice();
+            drive(io, &mut self.session, &mut SliceBuffer::new(&mut []), tx)?
+        };
+        match event {
+            Event::Rejected { len } => Err(Error::Rejected { len }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Waits for one message and returns it (plugins applied).
+    ///
+    /// [`Error::TooLarge`] means the peer announced more than the buffer holds: we answered
+    /// `0x00`, the peer sends no payload, and the connection stays usable.
+    /// [`Error::Closed`] means the peer closed cleanly between messages.
+    pub fn receive(&mut self) -> Result<&[u8], Error<T::Error>> {
+        self.handshake()?;
+        let io = &mut Blocking(&mut self.io);
+        match drive(io, &mut self.session, &mut self.buf, &[])? {
+            Event::Refused { len } => Err(Error::TooLarge {
+                len,
+                limit: self.session.max_recv(),
+            }),
+            _ => {
+                self.plugins.receive(&mut self.buf).map_err(Error::Plugin)?;
+                Ok(self.buf.as_slice())
+            }
+        }
+    }
+
+    /// The state machine, for inspection.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The transport.
+    pub fn io_mut(&mut self) -> &mut T {
+        &mut self.io
+    }
+
+    /// Gives the transport back.
+    pub fn into_inner(self) -> T {
+        self.io
+    }
+}
+
+/// Steps `session` until it reports an event that ends an operation, then writes any answer it
+/// still owes (so a refusal's `0x00` is on the wire before we return).
+fn drive<T: Transport>(
+    io: &mut T,
+    session: &mut Session,
+    rx: &mut dyn Buffer,
+    tx: &[u8],
+) -> Result<Event, Error<T::Error>> {
+    let mut result = None;
+    loop {
+        match step(io, session, rx, tx) {
+            Ok(Step::Moved(_)) => {}
+            Ok(Step::Event(Event::Incoming { .. } | Event::Accepted { .. })) => {}
+            Ok(Step::Event(event)) => result = Some(event),
+            // A blocking transport is always ready: only a closed session has nothing to do.
+            Ok(Step::Blocked) => return result.ok_or(Error::Closed),
+            Err(e) => {
+                session.close();
+                return Err(e);
+            }
+        }
+        if let Some(event) = result {
+            if session.pending_output().is_empty() {
+                return Ok(event);
+            }
+        }
+    }
+}
+
+/// Adapts blocking `embedded-io` to [`Transport`]: always ready.
+struct Blocking<'a, T>(&'a mut T);
+
+impl<T: Read + Write> Transport for Blocking<'_, T> {
+    type Error = T::Error;
+    fn read(&mut self, buf: &mut [u8]) -> Result<Option<usize>, Self::Error> {
+        self.0.read(buf).map(Some)
+    }
+    fn write(&mut self, buf: &[u8]) -> Result<Option<usize>, Self::Error> {
+        self.0.write(buf).map(Some)
+    }
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        self.0.flush()
+    }
+}

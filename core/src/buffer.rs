@@ -1,0 +1,251 @@
+//! Message buffers: where received payloads are stored and where plugins transform messages.
+//!
+//! Without an allocator use a fixed buffer: [`heapless::Vec<u8, N>`] or a [`SliceBuffer`] over
+//! a caller-owned `&mut [u8]`. With the `alloc` feature, [`VecBuffer`] grows with the bytes that
+//! actually arrive, up to a configured maximum, so a hostile length header never reserves
+//! memory by itself.
+
+use core::fmt;
+
+/// A message does not fit in a buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct CapacityError {
+    /// Length asked for.
+    pub requested: usize,
+    /// The buffer's maximum.
+    pub limit: usize,
+}
+
+impl fmt::Display for CapacityError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} bytes do not fit in a buffer of at most {} bytes",
+            self.requested, self.limit
+        )
+    }
+}
+
+impl core::error::Error for CapacityError {}
+
+/// A resizable byte buffer with a hard maximum length.
+///
+/// The trait is object safe: plugins receive `&mut dyn Buffer`.
+pub trait Buffer {
+    /// The largest length this buffer can hold: the largest message it accepts.
+    fn limit(&self) -> usize;
+    /// The current contents.
+    fn as_slice(&self) -> &[u8];
+    /// The current contents, mutable.
+    fn as_mut_slice(&mut self) -> &mut [u8];
+    /// Sets the length to `len`. Bytes exposed by growing are unspecified (zero or stale), and
+    /// the caller overwrites them.
+    fn resize(&mut self, len: usize) -> Result<(), CapacityError>;
+
+    /// Empties the buffer.
+    fn clear(&mut self) {
+        // Shrinking to zero never fails.
+        let _ = self.resize(0);
+    }
+
+    /// Appends `bytes`.
+    fn extend_from_slice(&mut self, bytes: &[u8]) -> Result<(), CapacityError> {
+        let start = self.as_slice().len();
+        self.resize(start + bytes.len())?;
+        self.as_mut_slice()[start..].copy_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Replaces the contents with `bytes`.
+    fn set(&mut self, bytes: &[u8]) -> Result<(), CapacityError> {
+        self.clear();
+        self.extend_from_slice(bytes)
+    }
+}
+
+fn capacity_error(requested: usize, limit: usize) -> CapacityError {
+    CapacityError { requested, limit }
+}
+
+impl<const N: usize> Buffer for heapless::Vec<u8, N> {
+    fn limit(&self) -> usize {
+        N
+    }
+    fn as_slice(&self) -> &[u8] {
+        self
+    }
+    fn as_mut_slice(&mut self) -> &mut [u8] {
+        self
+    }
+    fn resize(&mut self, len: usize) -> Result<(), CapacityError> {
+        heapless::Vec::resize(self, len, 0).map_err(|_| capacity_error(len, N))
+    }
+}
+
+/// A [`Buffer`] over caller-owned memory, for firmware that places its buffers itself.
+///
+/// ```
+/// use tinyproto_core::buffer::{Buffer, SliceBuffer};
+/// let mut storage = [0u8; 16];
+/// let mut buf = SliceBuffer::new(&mut storage);
+/// buf.extend_from_slice(b"hi").unwrap();
+/// assert_eq!(buf.as_slice(), b"hi");
+/// assert!(buf.resize(17).is_err());
+/// ```
+#[derive(Debug)]
+pub struct SliceBuffer<'a> {
+    storage: &'a mut [u8],
+    len: usize,
+}
+
+impl<'a> SliceBuffer<'a> {
+    /// An empty buffer over `storage`; its limit is `storage.len()`.
+    pub fn new(storage: &'a mut [u8]) -> Self {
+        Self { storage, len: 0 }
+    }
+}
+
+impl Buffer for SliceBuffer<'_> {
+    fn limit(&self) -> usize {
+        self.storage.len()
+    }
+    fn as_slice(&self) -> &[u8] {
+        &self.storage[..self.len]
+    }
+    fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.storage[..self.len]
+    }
+    fn resize(&mut self, len: usize) -> Result<(), CapacityError> {
+        if len > self.storage.len() {
+            return Err(capacity_error(len, self.storage.len()));
+        }
+        self.len = len;
+        Ok(())
+    }
+}
+
+impl<B: Buffer + ?Sized> Buffer for &mut B {
+    fn limit(&self) -> usize {
+        (**self).limit()
+    }
+    fn as_slice(&self) -> &[u8] {
+        (**self).as_slice()
+    }
+    fn as_mut_slice(&mut self) -> &mut [u8] {
+        (**self).as_mut_slice()
+    }
+    fn resize(&mut self, len: usize) -> Result<(), CapacityError> {
+        (**self).resize(len)
+    }
+}
+
+#[cfg(feature = "alloc")]
+pub use self::vec::VecBuffer;
+
+#[cfg(feature = "alloc")]
+mod vec {
+    use super::{capacity_error, Buffer, CapacityError};
+    use alloc::vec::Vec;
+
+    /// A heap buffer with a configured maximum (feature `alloc`).
+    ///
+    /// Memory is reserved exactly as the length grows, never ahead of it: the drivers grow a
+    /// receive buffer by at most what already arrived (plus one read chunk), so a header that
+    /// announces 4 GB costs nothing until 4 GB actually arrive.
+    ///
+    /// ```
+    /// use tinyproto_core::buffer::{Buffer, VecBuffer};
+    /// let mut buf = VecBuffer::new(1 << 20);
+    /// buf.extend_from_slice(b"payload").unwrap();
+    /// assert_eq!(buf.as_slice(), b"payload");
+    /// assert!(buf.resize((1 << 20) + 1).is_err());
+    /// let bytes: Vec<u8> = buf.into_vec();
+    /// assert_eq!(bytes, b"payload");
+    /// ```
+    #[derive(Clone, Debug, Default)]
+    pub struct VecBuffer {
+        bytes: Vec<u8>,
+        limit: usize,
+    }
+
+    impl VecBuffer {
+        /// An empty buffer that holds at most `limit` bytes.
+        pub fn new(limit: usize) -> Self {
+            Self {
+                bytes: Vec::new(),
+                limit,
+            }
+        }
+
+        /// Takes the contents out, leaving the buffer empty.
+        pub fn take(&mut self) -> Vec<u8> {
+            core::mem::take(&mut self.bytes)
+        }
+
+        /// The contents as a `Vec`.
+        pub fn into_vec(self) -> Vec<u8> {
+            self.bytes
+        }
+
+        /// Bytes currently reserved.
+        pub fn capacity(&self) -> usize {
+            self.bytes.capacity()
+        }
+    }
+
+    impl Buffer for VecBuffer {
+        fn limit(&self) -> usize {
+            self.limit
+        }
+        fn as_slice(&self) -> &[u8] {
+            &self.bytes
+        }
+        fn as_mut_slice(&mut self) -> &mut [u8] {
+            &mut self.bytes
+        }
+        fn resize(&mut self, len: usize) -> Result<(), CapacityError> {
+            if len > self.limit {
+                return Err(capacity_error(len, self.limit));
+            }
+            if len > self.bytes.capacity() {
+                self.bytes.reserve_exact(len - self.bytes.len());
+            }
+            self.bytes.resize(len, 0);
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exercise(buf: &mut dyn Buffer) {
+        buf.set(b"abc").unwrap();
+        buf.extend_from_slice(b"de").unwrap();
+        assert_eq!(buf.as_slice(), b"abcde");
+        let limit = buf.limit();
+        let err = buf.resize(limit + 1).unwrap_err();
+        assert_eq!(err, capacity_error(limit + 1, limit));
+        assert_eq!(buf.as_slice(), b"abcde", "a failed resize changes nothing");
+        buf.clear();
+        assert!(buf.as_slice().is_empty());
+    }
+
+    #[test]
+    fn fixed_buffers_behave_alike() {
+        exercise(&mut heapless::Vec::<u8, 8>::new());
+        let mut storage = [0u8; 8];
+        exercise(&mut SliceBuffer::new(&mut storage));
+    }
+
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn vec_buffer_reserves_exactly() {
+        let mut buf = VecBuffer::new(8);
+        exercise(&mut buf);
+        buf.resize(3).unwrap();
+        assert!(buf.capacity() <= 8);
+    }
+}

@@ -1,0 +1,279 @@
+//! A connection ready to be polled: the [`Session`] with its buffers, plugins and timeouts.
+//!
+//! [`Connection`] is what every non-blocking transport drives (the polled `embedded-io` driver
+//! of this crate, and the std and smoltcp transports): hand it a [`Transport`] and the current
+//! time, and it moves what can be moved without blocking and reports what happened.
+
+use crate::buffer::Buffer;
+use crate::error::Error;
+use crate::plugin::Plugins;
+use crate::session::{self, Phase, SendError, Session};
+use crate::transport::{step, Step, Transport};
+
+/// Time limits in milliseconds; `None` waits forever. The time is whatever monotonic
+/// millisecond count the caller passes to [`Connection::poll`].
+///
+/// ```
+/// use tinyproto_core::connection::Timeouts;
+/// let t = Timeouts::new().handshake(5_000).status(5_000).stall(30_000);
+/// assert_eq!(t.stall_ms(), Some(30_000));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Timeouts {
+    handshake: Option<u32>,
+    status: Option<u32>,
+    stall: Option<u32>,
+}
+
+impl Timeouts {
+    /// No timeouts.
+    pub const fn new() -> Self {
+        Self {
+            handshake: None,
+            status: None,
+            stall: None,
+        }
+    }
+
+    /// Limit for the peer's init byte, from the first poll.
+    pub const fn handshake(mut self, ms: u32) -> Self {
+        self.handshake = Some(ms);
+        self
+    }
+
+    /// Limit for the status byte that answers our header.
+    pub const fn status(mut self, ms: u32) -> Self {
+        self.status = Some(ms);
+        self
+    }
+
+    /// Limit on a header or payload (either direction) that stops making progress.
+    pub const fn stall(mut self, ms: u32) -> Self {
+        self.stall = Some(ms);
+        self
+    }
+
+    /// The stall limit.
+    pub const fn stall_ms(&self) -> Option<u32> {
+        self.stall
+    }
+
+    fn for_phase(&self, phase: Phase) -> Option<u32> {
+        match phase {
+            Phase::Handshake => self.handshake,
+            Phase::Status => self.status,
+            Phase::Header | Phase::ReceivingPayload | Phase::SendingPayload => self.stall,
+            Phase::Idle | Phase::Closed => None,
+        }
+    }
+}
+
+/// What [`Connection::poll`] reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Event {
+    /// The init handshake completed.
+    HandshakeDone,
+    /// A whole message arrived (plugins applied); read it with [`Connection::message`].
+    Received,
+    /// Our message was accepted and written completely.
+    Sent,
+}
+
+/// Most bytes one [`Connection::poll`] moves before it returns, so that one busy peer cannot
+/// starve the others in a single-threaded loop. [`Connection::poll_at`] then asks to be polled
+/// again at once.
+pub const POLL_BUDGET: usize = 256 * 1024;
+
+/// One connection's protocol state, buffers and plugins, driven by [`Connection::poll`].
+///
+/// `rx` receives messages (its limit is the largest message accepted); `tx` holds the message
+/// being sent (its limit is the largest message we send, after plugins).
+///
+/// ```
+/// use tinyproto_core::connection::{Connection, Event};
+/// use tinyproto_core::transport::Transport;
+///
+/// /// An in-memory peer that already sent its init byte and a 2-byte message.
+/// struct Script { input: &'static [u8], output: heapless::Vec<u8, 16> }
+/// impl Transport for Script {
+///     type Error = core::convert::Infallible;
+///     fn read(&mut self, buf: &mut [u8]) -> Result<Option<usize>, Self::Error> {
+///         if self.input.is_empty() { return Ok(None) }
+///         let n = buf.len().min(self.input.len());
+///         buf[..n].copy_from_slice(&self.input[..n]);
+///         self.input = &self.input[n..];
+///         Ok(Some(n))
+///     }
+///     fn write(&mut self, buf: &[u8]) -> Result<Option<usize>, Self::Error> {
+///         self.output.extend_from_slice(buf).unwrap();
+///         Ok(Some(buf.len()))
+///     }
+/// }
+///
+/// let mut io = Script { input: &[0xff, 0, 0, 0, 2, b'h', b'i'], output: heapless::Vec::new() };
+/// let mut conn = Connection::new(heapless::Vec::<u8, 64>::new(), heapless::Vec::<u8, 64>::new());
+/// assert_eq!(conn.poll(&mut io, 0), Ok(Some(Event::HandshakeDone)));
+/// assert_eq!(conn.poll(&mut io, 0), Ok(Some(Event::Received)));
+/// assert_eq!(conn.message(), b"hi");
+/// assert_eq!(io.output.as_slice(), &[0xff, 0xff]); // our init byte, then "go ahead"
+/// ```
+#[derive(Debug)]
+pub struct Connection<B, P = ()> {
+    session: Session,
+    rx: B,
+    tx: B,
+    plugins: P,
+    timeouts: Timeouts,
+    last_progress: Option<u64>,
+    again: bool,
+}
+
+impl<B: Buffer> Connection<B> {
+    /// A connection without plugins or timeouts; its init byte is queued.
+    pub fn new(rx: B, tx: B) -> Self {
+        Self::with_plugins(rx, tx, ())
+    }
+}
+
+impl<B: Buffer, P: Plugins> Connection<B, P> {
+    /// A connection whose messages pass through `plugins`.
+    pub fn with_plugins(rx: B, tx: B, plugins: P) -> Self {
+        let limit = u32::try_from(rx.limit()).unwrap_or(u32::MAX);
+        Self {
+            session: Session::new(limit),
+            rx,
+            tx,
+            plugins,
+            timeouts: Timeouts::new(),
+            last_progress: None,
+            again: false,
+        }
+    }
+
+    /// Sets the timeouts.
+    pub fn set_timeouts(&mut self, timeouts: Timeouts) {
+        self.timeouts = timeouts;
+    }
+
+    /// The state machine, for inspection.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Whether [`Connection::send`] would be accepted now.
+    pub fn can_send(&self) -> bool {
+        self.session.is_idle()
+    }
+
+    /// Starts sending `msg`: copies it to the send buffer, runs the plugins and queues the
+    /// header. The bytes move on the following polls; [`Event::Sent`] reports the end.
+    pub fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
+        if !self.session.is_idle() {
+            return Err(SendError::Busy {
+                phase: self.session.phase(),
+            });
+        }
+        self.tx.set(msg)?;
+        self.plugins.transmit(&mut self.tx)?;
+        self.session.start_send(self.tx.as_slice().len())
+    }
+
+    /// The last message received, valid after [`Event::Received`] until the next poll.
+    pub fn message(&self) -> &[u8] {
+        self.rx.as_slice()
+    }
+
+    /// The receive buffer, for taking a received message out without a copy.
+    pub fn rx_buffer_mut(&mut self) -> &mut B {
+        &mut self.rx
+    }
+
+    /// Closes the connection's protocol state (the transport is the caller's to close).
+    pub fn close(&mut self) {
+        self.session.close();
+    }
+
+    /// When to poll again at the latest (a time in the caller's milliseconds), or `None` when
+    /// only new input or a new send can change anything.
+    pub fn poll_at(&self) -> Option<u64> {
+        let last = self.last_progress?;
+        if self.again {
+            return Some(last);
+        }
+        let limit = self.timeouts.for_phase(self.session.phase())?;
+        Some(last.saturating_add(u64::from(limit)))
+    }
+
+    /// Moves every byte the transport takes or gives now (up to [`POLL_BUDGET`]) and returns
+    /// at the first event.
+    ///
+    /// Errors for which [`Error::is_fatal`] is false ([`Error::TooLarge`],
+    /// [`Error::Rejected`], [`Error::Plugin`]) leave the connection usable.
+    pub fn poll<T: Transport + ?Sized>(
+        &mut self,
+        io: &mut T,
+        now: u64,
+    ) -> Result<Option<Event>, Error<T::Error>> {
+        let last = *self.last_progress.get_or_insert(now);
+        self.again = false;
+        let mut moved = 0;
+        loop {
+            let result = step(io, &mut self.session, &mut self.rx, self.tx.as_slice());
+            let event = match result {
+                Ok(Step::Blocked) => break,
+                Ok(Step::Moved(n)) => {
+                    self.last_progress = Some(now);
+                    moved += n;
+                    if moved >= POLL_BUDGET {
+                        self.again = true;
+                        return Ok(None);
+                    }
+                    continue;
+                }
+                Ok(Step::Event(event)) => event,
+                Err(e) => {
+                    self.session.close();
+                    return Err(e);
+                }
+            };
+            self.last_progress = Some(now);
+            let reported = self.on_event(event);
+            // An answer may still be pending (the `0x00` of a refusal, the `0xff` of an empty
+            // message): ask to be polled again at once rather than wait for the peer, which
+            // waits for us.
+            self.again = !self.session.pending_output().is_empty();
+            match reported {
+                Ok(None) => continue,
+                other => return other,
+            }
+        }
+        match self.timeouts.for_phase(self.session.phase()) {
+            Some(limit) if now.saturating_sub(last) > u64::from(limit) && moved == 0 => {
+                let phase = self.session.phase();
+                self.session.close();
+                Err(Error::Timeout { phase })
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn on_event<E>(&mut self, event: session::Event) -> Result<Option<Event>, Error<E>> {
+        use session::Event as S;
+        match event {
+            S::HandshakeDone => Ok(Some(Event::HandshakeDone)),
+            S::Received => {
+                self.plugins.receive(&mut self.rx).map_err(Error::Plugin)?;
+                Ok(Some(Event::Received))
+            }
+            S::Sent => Ok(Some(Event::Sent)),
+            S::Refused { len } => Err(Error::TooLarge {
+                len,
+                limit: self.session.max_recv(),
+            }),
+            S::Rejected { len } => Err(Error::Rejected { len }),
+            S::Incoming { .. } | S::Accepted { .. } => Ok(None),
+        }
+    }
+}

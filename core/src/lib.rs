@@ -1,0 +1,75 @@
+//! The sans-IO, `no_std` core of the tinyproto wire protocol, byte-compatible with the Python
+//! package `tinyproto` (2.0.1 and 3.0).
+//!
+//! # The protocol
+//! After TCP connects, each side writes the init byte `0xff` and reads the peer's. Then each
+//! message is a 4-byte big-endian length header, a one-byte answer from the receiver (`0xff`
+//! go ahead, `0x00` too large) and, when accepted, the payload. See [`wire`] for the constants.
+//!
+//! # Layers
+//! * [`session::Session`]: the state machine of one connection. It never touches a socket or
+//!   a clock: bytes in, bytes out, events out. It asks for exactly the bytes it still needs and
+//!   never reads past a header before its answer is written. 16 bytes of state.
+//! * [`buffer`]: where messages live — `heapless::Vec<u8, N>`, [`buffer::SliceBuffer`] over
+//!   `&mut [u8]`, or with feature `alloc` a [`buffer::VecBuffer`] that grows only as bytes arrive.
+//!   A header above the buffer's limit is answered `0x00` and the stream stays in sync.
+//! * [`plugin`]: message transforms, in order on transmit and in reverse on receive.
+//! * Drivers, so nobody drives the state machine by hand:
+//!   [`BlockingConnection`] over `embedded_io::{Read, Write}`, [`PolledConnection`] over
+//!   `ReadReady`/`WriteReady`, and [`connection::Connection`] over any non-blocking
+//!   [`transport::Transport`] (what the std and smoltcp transports use).
+//!
+//! # Example: the blocking driver
+//! ```
+//! use tinyproto_core::{BlockingConnection, Error, script::ScriptedPeer};
+//!
+//! // A peer scripted in memory (any `embedded_io::Read + Write` works the same, a TCP socket
+//! // included): its init byte, then the message "hi", then it closes.
+//! let peer = ScriptedPeer::new(b"\xff\0\0\0\x02hi", 3, heapless::Vec::<u8, 16>::new());
+//! let mut conn = BlockingConnection::new(peer, heapless::Vec::<u8, 64>::new());
+//!
+//! conn.handshake()?;
+//! assert_eq!(conn.receive()?, b"hi");
+//! assert_eq!(conn.receive(), Err(Error::Closed)); // clean close between messages
+//! // On the wire from us: our init byte, then "go ahead" for the 2-byte message.
+//! assert_eq!(conn.into_inner().output(), &[0xff, 0xff]);
+//! # Ok::<(), Error<embedded_io::ErrorKind>>(())
+//! ```
+//!
+//! # Errors
+//! Every failure is a typed [`Error`] carrying the byte, length or missing count involved.
+//! Peer input never panics: truncated headers and payloads are
+//! [`session::ProtocolError::UnexpectedEof`], and nothing partial is ever delivered.
+//!
+//! # Features
+//! `alloc` (heap buffers, boxed plugin chains), `std`, `log`, `defmt`; all off by default.
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(any(test, feature = "std"))]
+extern crate std;
+
+#[macro_use]
+mod log;
+
+pub mod blocking;
+pub mod buffer;
+pub mod connection;
+pub mod error;
+pub mod plugin;
+pub mod polled;
+pub mod script;
+pub mod session;
+pub mod transport;
+pub mod wire;
+
+pub use blocking::BlockingConnection;
+pub use buffer::Buffer;
+pub use connection::Connection;
+pub use error::Error;
+pub use plugin::{Plugin, Plugins};
+pub use polled::PolledConnection;
+pub use session::Session;

@@ -1,0 +1,153 @@
+//! The byte pipe every driver moves bytes through, and the one I/O step they all share.
+
+use crate::buffer::Buffer;
+use crate::error::Error;
+use crate::session::{Event, NextRead, Session};
+use crate::wire::HEADER_LEN;
+
+/// A byte pipe that may not be ready: what a transport gives the protocol.
+///
+/// Implemented by the drivers of this crate over `embedded-io` (blocking, or polled through
+/// `ReadReady`/`WriteReady`), and by the std and smoltcp transports over their sockets.
+pub trait Transport {
+    /// The transport's error.
+    type Error;
+
+    /// Reads up to `buf.len()` bytes: `Ok(Some(0))` is end of stream, `Ok(None)` means
+    /// nothing can be read now.
+    fn read(&mut self, buf: &mut [u8]) -> Result<Option<usize>, Self::Error>;
+
+    /// Writes up to `buf.len()` bytes: `Ok(None)` means nothing can be written now.
+    fn write(&mut self, buf: &[u8]) -> Result<Option<usize>, Self::Error>;
+
+    /// Pushes buffered output to the peer; called when the protocol is about to wait for an
+    /// answer. The default does nothing.
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+impl<T: Transport + ?Sized> Transport for &mut T {
+    type Error = T::Error;
+    fn read(&mut self, buf: &mut [u8]) -> Result<Option<usize>, Self::Error> {
+        (**self).read(buf)
+    }
+    fn write(&mut self, buf: &[u8]) -> Result<Option<usize>, Self::Error> {
+        (**self).write(buf)
+    }
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        (**self).flush()
+    }
+}
+
+/// Smallest step by which a receive buffer grows. A buffer grows by at most what already
+/// arrived (and at least this), so memory follows the bytes that really came.
+pub(crate) const GROW_STEP: usize = 16 * 1024;
+
+/// What one [`step`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// The transport was not ready for what the session needs.
+    Blocked,
+    /// Bytes moved.
+    Moved(usize),
+    /// Bytes moved and the session reported an event.
+    Event(Event),
+}
+
+/// Does one read or one write for `session`: control output first, then the payload from
+/// `tx`, then whatever the session asks to read (payloads go to `rx`).
+///
+/// `tx` must hold the message whose send was started; `rx` is cleared when a new message is
+/// announced.
+pub(crate) fn step<T: Transport + ?Sized>(
+    io: &mut T,
+    session: &mut Session,
+    rx: &mut dyn Buffer,
+    tx: &[u8],
+) -> Result<Step, Error<T::Error>> {
+    let pending = session.pending_output();
+    if !pending.is_empty() {
+        let Some(n) = write(io, pending)? else {
+            return Ok(Step::Blocked);
+        };
+        session.output_written(n);
+        if session.pending_output().is_empty() {
+            io.flush().map_err(Error::Transport)?;
+        }
+        return Ok(Step::Moved(n));
+    }
+    let to_send = session.payload_to_send();
+    if to_send > 0 {
+        let offset = tx.len().saturating_sub(to_send);
+        let Some(n) = write(io, &tx[offset..])? else {
+            return Ok(Step::Blocked);
+        };
+        return Ok(match session.payload_written(n) {
+            Some(event) => {
+                io.flush().map_err(Error::Transport)?;
+                Step::Event(event)
+            }
+            None => Step::Moved(n),
+        });
+    }
+    match session.next_read() {
+        NextRead::Nothing => Ok(Step::Blocked),
+        NextRead::Control(want) => {
+            let mut bytes = [0u8; HEADER_LEN];
+            let Some(n) = read(io, session, &mut bytes[..want])? else {
+                return Ok(Step::Blocked);
+            };
+            Ok(match session.handle_control(&bytes[..n])? {
+                Some(event @ (Event::Incoming { .. } | Event::Received)) => {
+                    // A new message: a non-empty one fills `rx` next, an empty one is `rx`.
+                    rx.clear();
+                    Step::Event(event)
+                }
+                Some(event) => Step::Event(event),
+                None => Step::Moved(n),
+            })
+        }
+        NextRead::Payload(remaining) => {
+            let filled = rx.as_slice().len();
+            let grow = remaining.min(filled.max(GROW_STEP));
+            rx.resize(filled + grow).map_err(Error::Capacity)?;
+            let got = read(io, session, &mut rx.as_mut_slice()[filled..]);
+            let n = got.as_ref().map_or(0, |n| n.unwrap_or(0));
+            rx.resize(filled + n).map_err(Error::Capacity)?;
+            if got?.is_none() {
+                return Ok(Step::Blocked);
+            }
+            Ok(match session.handle_payload(n) {
+                Some(event) => Step::Event(event),
+                None => Step::Moved(n),
+            })
+        }
+    }
+}
+
+fn write<T: Transport + ?Sized>(
+    io: &mut T,
+    bytes: &[u8],
+) -> Result<Option<usize>, Error<T::Error>> {
+    // Callers never write an empty slice, so zero bytes written is a stuck transport.
+    match io.write(bytes).map_err(Error::Transport)? {
+        Some(0) => Err(Error::WriteZero),
+        other => Ok(other),
+    }
+}
+
+/// Reads into `buf`; end of stream becomes the session's verdict (clean close or truncation).
+fn read<T: Transport + ?Sized>(
+    io: &mut T,
+    session: &mut Session,
+    buf: &mut [u8],
+) -> Result<Option<usize>, Error<T::Error>> {
+    match io.read(buf).map_err(Error::Transport)? {
+        Some(0) => Err(match session.handle_eof() {
+            Ok(()) => Error::Closed,
+            Err(e) => Error::Protocol(e),
+        }),
+        other => Ok(other),
+    }
+}
