@@ -630,7 +630,7 @@ mod tests {
             missing: 6,
         };
         assert_eq!(s.handle_eof(), Err(eof));
-        assert_eq!(Session::new(1).handle_eof().is_err(), true);
+        assert!(Session::new(1).handle_eof().is_err());
     }
 
     #[test]
