@@ -1,0 +1,180 @@
+//! Test support shared by the tinyproto crates: run the real Python `tinyproto` package (2.0.1
+//! and 3.0, each in its own venv) as a peer.
+//!
+//! The venvs are made by `.ci/setup-python` (the README's test command runs it) under
+//! `target/py/venv-<version>`; the variables `TINYPROTO_PYTHON_2_0_1` and
+//! `TINYPROTO_PYTHON_3_0` may point at other interpreters. A missing interpreter fails the test
+//! with a message saying how to make it: interop tests are never skipped silently.
+#![forbid(unsafe_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A released version of the Python package.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PyVersion {
+    /// `tinyproto==2.0.1` (setter-configured API).
+    V2_0_1,
+    /// `tinyproto==3.0` (constructor-configured API).
+    V3_0,
+}
+
+impl PyVersion {
+    /// Both versions.
+    pub const ALL: [PyVersion; 2] = [PyVersion::V2_0_1, PyVersion::V3_0];
+
+    /// The version string, as on PyPI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PyVersion::V2_0_1 => "2.0.1",
+            PyVersion::V3_0 => "3.0",
+        }
+    }
+
+    /// The interpreter of this version's venv.
+    ///
+    /// # Panics
+    /// When it does not exist: the test cannot run, and says how to fix that.
+    pub fn python(self) -> PathBuf {
+        let var = match self {
+            PyVersion::V2_0_1 => "TINYPROTO_PYTHON_2_0_1",
+            PyVersion::V3_0 => "TINYPROTO_PYTHON_3_0",
+        };
+        let path = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
+            workspace_root()
+                .join("target/py")
+                .join(format!("venv-{}", self.as_str()))
+                .join("bin/python")
+        });
+        assert!(
+            path.exists(),
+            "Python tinyproto {} not found at {} (set {var}, or run `bash .ci/setup-python`)",
+            self.as_str(),
+            path.display()
+        );
+        path
+    }
+}
+
+/// The workspace's top folder.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("testkit lives two levels below the workspace root")
+        .to_path_buf()
+}
+
+/// The folder of the Python example programs (`echo_server.py`, `echo_client.py`, ...).
+pub fn python_examples() -> PathBuf {
+    workspace_root().join("examples/python")
+}
+
+/// A child process that is killed when dropped, with its stdout readable line by line with a
+/// time limit.
+pub struct Peer {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Peer {
+    /// Starts `command` with stdout piped (stdin is null unless the command set it).
+    pub fn spawn(mut command: Command) -> Peer {
+        command.stdout(Stdio::piped());
+        let mut child = command.spawn().expect("spawn peer process");
+        let stdout = child.stdout.take().expect("piped stdout");
+        Peer {
+            child,
+            lines: forward_lines(stdout),
+        }
+    }
+
+    /// Runs `script` (a file in [`python_examples`]) with `args` on the given version.
+    pub fn python(version: PyVersion, script: &str, args: &[&str]) -> Peer {
+        let mut command = Command::new(version.python());
+        command
+            .arg("-u")
+            .arg(script)
+            .args(args)
+            .current_dir(python_examples())
+            .stdin(Stdio::null());
+        Peer::spawn(command)
+    }
+
+    /// Starts the Python echo server on an ephemeral loopback port and returns it with the
+    /// port, once it listens. `extra` is passed on (`--limit N`, `--plugin NAME`).
+    pub fn python_echo_server(version: PyVersion, extra: &[&str]) -> (Peer, u16) {
+        let mut args = vec!["--host", "127.0.0.1", "--port", "0"];
+        args.extend_from_slice(extra);
+        let mut peer = Peer::python(version, "echo_server.py", &args);
+        let line = peer
+            .wait_for_line(|l| l.starts_with("LISTENING "), Duration::from_secs(20))
+            .expect("Python echo server did not start listening");
+        let port = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .expect("LISTENING <port>");
+        (peer, port)
+    }
+
+    /// The next line of stdout, waiting at most `limit`; `None` at end of output or time out.
+    pub fn next_line(&mut self, limit: Duration) -> Option<String> {
+        self.lines.recv_timeout(limit).ok()
+    }
+
+    /// Skips lines until one satisfies `want`, within `limit` in all.
+    pub fn wait_for_line(
+        &mut self,
+        mut want: impl FnMut(&str) -> bool,
+        limit: Duration,
+    ) -> Option<String> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let left = deadline.checked_duration_since(std::time::Instant::now())?;
+            let line = self.next_line(left)?;
+            if want(&line) {
+                return Some(line);
+            }
+        }
+    }
+
+    /// Waits at most `limit` for the process to exit and returns its exit code.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    /// The process, e.g. to write to its stdin.
+    pub fn child_mut(&mut self) -> &mut Child {
+        &mut self.child
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn forward_lines(stdout: ChildStdout) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
