@@ -190,6 +190,29 @@ impl<B: Buffer, P: Plugins> Connection<B, P> {
         &mut self.rx
     }
 
+    /// Starts over for a new transport with the same buffers, plugins and timeouts: a fresh
+    /// session (init byte queued, receive limit from `rx`), empty buffers, no timer running.
+    ///
+    /// This is how a fixed pool of connections is re-armed without an allocator.
+    ///
+    /// ```
+    /// use tinyproto_core::connection::Connection;
+    /// use tinyproto_core::session::Phase;
+    /// let mut conn = Connection::new(heapless::Vec::<u8, 8>::new(), heapless::Vec::<u8, 8>::new());
+    /// conn.close();
+    /// conn.reset();
+    /// assert_eq!(conn.session().phase(), Phase::Handshake);
+    /// assert_eq!(conn.session().pending_output(), &[0xff]);
+    /// ```
+    pub fn reset(&mut self) {
+        let limit = u32::try_from(self.rx.limit()).unwrap_or(u32::MAX);
+        self.session = Session::new(limit);
+        self.rx.clear();
+        self.tx.clear();
+        self.last_progress = None;
+        self.again = false;
+    }
+
     /// Closes the connection's protocol state (the transport is the caller's to close).
     pub fn close(&mut self) {
         self.session.close();
