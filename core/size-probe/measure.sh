@@ -13,6 +13,6 @@ base=$(text target/baseline/$target/release/tinyproto-size-probe)
 full=$(text target/full/$target/release/tinyproto-size-probe)
 echo "| firmware | .text bytes |"
 echo "| --- | ---: |"
-echo "| runtime only (cortex-m-rt, panic-halt, byte loop) | $base |"
+echo "| runtime only (cortex-m-rt, panic-halt, memcpy, byte loop) | $base |"
 echo "| with tinyproto-core blocking echo | $full |"
 echo "| tinyproto-core + blocking driver (difference) | $((full - base)) |"

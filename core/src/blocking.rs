@@ -1,10 +1,11 @@
 //! The blocking driver over `embedded_io::{Read, Write}`.
 
-use crate::buffer::{Buffer, SliceBuffer};
+use crate::buffer::Buffer;
 use crate::error::Error;
 use crate::plugin::Plugins;
 use crate::session::{Event, Phase, Session};
-use crate::transport::{step, Step, Transport};
+use crate::session::SendError;
+use crate::transport::{step, Outgoing, Step, Transport};
 use embedded_io::{Read, Write};
 
 /// A connection driven by blocking reads and writes: [`BlockingConnection::transmit`] returns
@@ -61,13 +62,8 @@ impl<T: Read + Write, B: Buffer, P: Plugins> BlockingConnection<T, B, P> {
         if self.session.phase() != Phase::Handshake {
             return Ok(());
         }
-        drive(
-            &mut Blocking(&mut self.io),
-            &mut self.session,
-            &mut self.buf,
-            &[],
-        )
-        .map(drop)
+        let io = &mut Blocking(&mut self.io);
+        drive(io, &mut self.session, &mut self.buf, Outgoing::Slice(&[])).map(drop)
     }
 
     /// Sends one message and returns once it is written.
@@ -77,18 +73,19 @@ impl<T: Read + Write, B: Buffer, P: Plugins> BlockingConnection<T, B, P> {
     pub fn transmit(&mut self, msg: &[u8]) -> Result<(), Error<T::Error>> {
         self.handshake()?;
         let io = &mut Blocking(&mut self.io);
-        let event = if self.plugins.is_empty() {
-            self.session.start_send(msg.len())?;
-            drive(io, &mut self.session, &mut SliceBuffer::new(&mut []), msg)?
+        let outgoing = if self.plugins.is_empty() {
+            Outgoing::Slice(msg)
         } else {
-            self.buf.set(msg).map_err(crate::session::SendError::from)?;
-            self.plugins
-                .transmit(&mut self.buf)
-                .map_err(crate::session::SendError::from)?;
-            self.session.start_send(self.buf.as_slice().len())?;
-            let tx = self.buf.as_slice();
-            drive(io, &mut self.session, &mut SliceBuffer::new(&mut []), tx)?
+            self.buf.set(msg).map_err(SendError::from)?;
+            self.plugins.transmit(&mut self.buf).map_err(SendError::from)?;
+            Outgoing::Buffer
         };
+        let len = match outgoing {
+            Outgoing::Slice(msg) => msg.len(),
+            Outgoing::Buffer => self.buf.as_slice().len(),
+        };
+        self.session.start_send(len)?;
+        let event = drive(io, &mut self.session, &mut self.buf, outgoing)?;
         match event {
             Event::Rejected { len } => Err(Error::Rejected { len }),
             _ => Ok(()),
@@ -103,7 +100,7 @@ impl<T: Read + Write, B: Buffer, P: Plugins> BlockingConnection<T, B, P> {
     pub fn receive(&mut self) -> Result<&[u8], Error<T::Error>> {
         self.handshake()?;
         let io = &mut Blocking(&mut self.io);
-        match drive(io, &mut self.session, &mut self.buf, &[])? {
+        match drive(io, &mut self.session, &mut self.buf, Outgoing::Slice(&[]))? {
             Event::Refused { len } => Err(Error::TooLarge {
                 len,
                 limit: self.session.max_recv(),
@@ -133,15 +130,15 @@ impl<T: Read + Write, B: Buffer, P: Plugins> BlockingConnection<T, B, P> {
 
 /// Steps `session` until it reports an event that ends an operation, then writes any answer it
 /// still owes (so a refusal's `0x00` is on the wire before we return).
-fn drive<T: Transport>(
+fn drive<T: Transport, B: Buffer>(
     io: &mut T,
     session: &mut Session,
-    rx: &mut dyn Buffer,
-    tx: &[u8],
+    buf: &mut B,
+    outgoing: Outgoing<'_>,
 ) -> Result<Event, Error<T::Error>> {
     let mut result = None;
     loop {
-        match step(io, session, rx, tx) {
+        match step(io, session, buf, outgoing) {
             Ok(Step::Moved(_)) => {}
             Ok(Step::Event(Event::Incoming { .. } | Event::Accepted { .. })) => {}
             Ok(Step::Event(event)) => result = Some(event),

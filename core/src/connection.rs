@@ -8,7 +8,7 @@ use crate::buffer::Buffer;
 use crate::error::Error;
 use crate::plugin::Plugins;
 use crate::session::{self, Phase, SendError, Session};
-use crate::transport::{step, Step, Transport};
+use crate::transport::{step, Outgoing, Step, Transport};
 
 /// Time limits in milliseconds; `None` waits forever. The time is whatever monotonic
 /// millisecond count the caller passes to [`Connection::poll`].
@@ -243,7 +243,8 @@ impl<B: Buffer, P: Plugins> Connection<B, P> {
         self.again = false;
         let mut moved = 0;
         loop {
-            let result = step(io, &mut self.session, &mut self.rx, self.tx.as_slice());
+            let outgoing = Outgoing::Slice(self.tx.as_slice());
+            let result = step(io, &mut self.session, &mut self.rx, outgoing);
             let event = match result {
                 Ok(Step::Blocked) => break,
                 Ok(Step::Moved(n)) => {

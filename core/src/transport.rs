@@ -55,16 +55,26 @@ pub(crate) enum Step {
     Event(Event),
 }
 
-/// Does one read or one write for `session`: control output first, then the payload from
-/// `tx`, then whatever the session asks to read (payloads go to `rx`).
+/// Where the payload being sent is.
+#[derive(Clone, Copy)]
+pub(crate) enum Outgoing<'a> {
+    /// In the caller's slice.
+    Slice(&'a [u8]),
+    /// In the buffer passed to [`step`] (after plugins transformed it there).
+    Buffer,
+}
+
+/// Does one read or one write for `session`: control output first, then the outgoing payload,
+/// then whatever the session asks to read (payloads go to `buf`, cleared when a new message
+/// is announced).
 ///
-/// `tx` must hold the message whose send was started; `rx` is cleared when a new message is
-/// announced.
-pub(crate) fn step<T: Transport + ?Sized>(
+/// One buffer can serve both directions because a session never reads a payload while it
+/// sends one.
+pub(crate) fn step<T: Transport + ?Sized, B: Buffer + ?Sized>(
     io: &mut T,
     session: &mut Session,
-    rx: &mut dyn Buffer,
-    tx: &[u8],
+    buf: &mut B,
+    outgoing: Outgoing<'_>,
 ) -> Result<Step, Error<T::Error>> {
     let pending = session.pending_output();
     if !pending.is_empty() {
@@ -79,6 +89,10 @@ pub(crate) fn step<T: Transport + ?Sized>(
     }
     let to_send = session.payload_to_send();
     if to_send > 0 {
+        let tx = match outgoing {
+            Outgoing::Slice(tx) => tx,
+            Outgoing::Buffer => buf.as_slice(),
+        };
         let offset = tx.len().saturating_sub(to_send);
         let Some(n) = write(io, &tx[offset..])? else {
             return Ok(Step::Blocked);
@@ -100,8 +114,8 @@ pub(crate) fn step<T: Transport + ?Sized>(
             };
             Ok(match session.handle_control(&bytes[..n])? {
                 Some(event @ (Event::Incoming { .. } | Event::Received)) => {
-                    // A new message: a non-empty one fills `rx` next, an empty one is `rx`.
-                    rx.clear();
+                    // A new message: a non-empty one fills `buf` next, an empty one is `buf`.
+                    buf.clear();
                     Step::Event(event)
                 }
                 Some(event) => Step::Event(event),
@@ -109,12 +123,12 @@ pub(crate) fn step<T: Transport + ?Sized>(
             })
         }
         NextRead::Payload(remaining) => {
-            let filled = rx.as_slice().len();
+            let filled = buf.as_slice().len();
             let grow = remaining.min(filled.max(GROW_STEP));
-            rx.resize(filled + grow).map_err(Error::Capacity)?;
-            let got = read(io, session, &mut rx.as_mut_slice()[filled..]);
+            buf.resize(filled + grow).map_err(Error::Capacity)?;
+            let got = read(io, session, &mut buf.as_mut_slice()[filled..]);
             let n = got.as_ref().map_or(0, |n| n.unwrap_or(0));
-            rx.resize(filled + n).map_err(Error::Capacity)?;
+            buf.resize(filled + n).map_err(Error::Capacity)?;
             if got?.is_none() {
                 return Ok(Step::Blocked);
             }

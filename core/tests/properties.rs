@@ -145,6 +145,7 @@ proptest! {
         let mut out = vec![0; stream.len()];
         let peer = ScriptedPeer::new(&answers, chunk, SliceBuffer::new(&mut out));
         let mut conn = BlockingConnection::new(peer, heapless::Vec::<u8, 0>::new());
+        conn.handshake().unwrap();
         for m in &msgs {
             conn.transmit(m).unwrap();
         }

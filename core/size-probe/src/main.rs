@@ -53,8 +53,11 @@ fn main() -> ! {
 fn main() -> ! {
     let mut io = Opaque;
     let mut buf = [0u8; 256];
+    let mut reply = [0u8; 256];
     loop {
-        let _ = embedded_io::Read::read(&mut io, &mut buf);
-        let _ = embedded_io::Write::write(&mut io, black_box(&buf));
+        // Copies of a run-time length pull in `memcpy`, as any firmware has.
+        let n = embedded_io::Read::read(&mut io, &mut buf).unwrap_or(0);
+        reply[..n].copy_from_slice(&buf[..n]);
+        let _ = embedded_io::Write::write(&mut io, black_box(&reply));
     }
 }
