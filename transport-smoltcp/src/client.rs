@@ -1,0 +1,101 @@
+//! The client: outgoing connections from a fixed pool of sockets.
+
+use crate::config::Config;
+use crate::error::ConnectError;
+use crate::handler::{Conn, ConnId, Handler};
+use crate::pool::{millis, Pool, Slot, Status};
+use smoltcp::iface::{Context, SocketHandle, SocketSet};
+use smoltcp::socket::tcp;
+use smoltcp::time::Instant;
+use smoltcp::wire::IpEndpoint;
+use tinyproto_core::buffer::Buffer;
+use tinyproto_core::plugin::Plugins;
+
+/// A tinyproto client on a smoltcp interface (Python's `TinyProtoClient`): up to `N`
+/// connections at once, each on its own socket.
+///
+/// A connection that fails to come up (refused, timed out, or refused by the server's
+/// connection limit) ends with [`Handler::conn_shutdown`] and its socket is free again: nothing
+/// leaks. Call [`Client::poll`] after every `Interface::poll`.
+#[derive(Debug)]
+pub struct Client<B, P, const N: usize> {
+    pool: Pool<B, P, N>,
+    next_port: u16,
+}
+
+impl<B: Buffer, P: Plugins, const N: usize> Client<B, P, N> {
+    /// A client with the given slots.
+    pub fn new(slots: [Slot<B, P>; N], config: Config) -> Self {
+        let next_port = config.first_local_port.max(1);
+        Self {
+            pool: Pool::new(slots, config),
+            next_port,
+        }
+    }
+
+    /// Starts connecting to `remote` from a free socket (Python's `connect_to`). The TCP
+    /// connect and the init handshake then proceed in [`Client::poll`];
+    /// [`Handler::conn_init`] reports success, [`Handler::conn_shutdown`] failure.
+    pub fn connect(
+        &mut self,
+        cx: &mut Context,
+        sockets: &mut SocketSet<'_>,
+        remote: impl Into<IpEndpoint>,
+        now: Instant,
+    ) -> Result<ConnId, ConnectError> {
+        if self.pool.stop {
+            return Err(ConnectError::Stopped);
+        }
+        let port = self.next_port;
+        let first = self.pool.config.first_local_port.max(1);
+        let config = self.pool.config;
+        let slot = self.pool.free_slot().ok_or(ConnectError::NoFreeSocket)?;
+        let socket = sockets.get_mut::<tcp::Socket>(slot.handle());
+        let id = slot
+            .connect(socket, cx, remote.into(), port, &config, millis(now))
+            .map_err(ConnectError::Tcp)?;
+        self.next_port = port.checked_add(1).unwrap_or(first);
+        Ok(id)
+    }
+
+    /// The number of live connections (including those still connecting).
+    pub fn active_connections(&self) -> usize {
+        self.pool.open_count()
+    }
+
+    /// The live connection `id` (handshake done), to transmit or shut down outside the hooks.
+    pub fn connection(&mut self, id: ConnId) -> Option<Conn<'_>> {
+        self.pool.connection(id)
+    }
+
+    /// Stops the client; see [`Control::stop`](crate::Control::stop).
+    pub fn stop(&mut self) {
+        self.pool.stop = true;
+    }
+
+    /// Drives every connection: connects, handshakes, moves messages, calls the hooks and
+    /// closes sockets. Does what can be done without blocking and says when to come back.
+    pub fn poll<H: Handler + ?Sized>(
+        &mut self,
+        now: Instant,
+        sockets: &mut SocketSet<'_>,
+        handler: &mut H,
+    ) -> Status {
+        let now_ms = millis(now);
+        if self.pool.stop && self.pool.all_free() {
+            return self.pool.finish(now_ms, true, None, handler);
+        }
+        self.pool.step_all(now_ms, sockets, None, handler);
+        handler.loop_pass(&mut self.pool.control());
+        self.pool.apply_stop(sockets);
+        self.pool.finish(now_ms, true, None, handler)
+    }
+}
+
+impl<B: Buffer + Default, P: Plugins + Default, const N: usize> Client<B, P, N> {
+    /// A client whose slots use default buffers (e.g. `heapless::Vec<u8, M>`) and plugins,
+    /// one per socket handle.
+    pub fn with_sockets(handles: [SocketHandle; N], config: Config) -> Self {
+        Self::new(handles.map(Slot::for_socket), config)
+    }
+}

@@ -1,0 +1,175 @@
+//! The application's side: the hooks of Python's `TinyProtoServer`/`TinyProtoConnection`, and
+//! the handles they receive.
+
+use crate::error::{Error, Shutdown};
+use core::fmt;
+use smoltcp::wire::IpEndpoint;
+use tinyproto_core::session::{Phase, SendError};
+
+/// Identifies one connection for its whole life: a socket of the pool and a generation, so an
+/// id kept after its connection ended never addresses the next connection on that socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ConnId {
+    pub(crate) index: u16,
+    pub(crate) generation: u16,
+}
+
+impl ConnId {
+    /// The position of the connection's socket in the pool.
+    pub const fn index(&self) -> usize {
+        self.index as usize
+    }
+}
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.index, self.generation)
+    }
+}
+
+/// The hooks, called from [`Server::poll`](crate::Server::poll) and
+/// [`Client::poll`](crate::Client::poll). Every method has an empty default.
+///
+/// They are the hooks of the Python package, without threads: all run inside `poll`, one at
+/// a time, and must not block.
+pub trait Handler {
+    /// Once, in the first `poll`, before anything else (Python's `pre_loop`).
+    fn pre_loop(&mut self, ctl: &mut Control<'_>) {
+        let _ = ctl;
+    }
+
+    /// At the end of every `poll` (Python's `loop_pass`): the place to transmit on any
+    /// connection or to stop.
+    fn loop_pass(&mut self, ctl: &mut Control<'_>) {
+        let _ = ctl;
+    }
+
+    /// Once, when a stop has completed: every connection was shut down and every socket is
+    /// closed (Python's `post_loop`).
+    fn post_loop(&mut self) {}
+
+    /// A connection finished its init handshake and can transmit (Python's `conn_init`).
+    fn conn_init(&mut self, conn: &mut Conn<'_>) {
+        let _ = conn;
+    }
+
+    /// A whole message arrived, plugins applied; it is [`Conn::message`] (Python's
+    /// `transmission_received`). A reply may be transmitted from here.
+    fn transmission_received(&mut self, conn: &mut Conn<'_>) {
+        let _ = conn;
+    }
+
+    /// A message could not be delivered or sent, and the connection goes on: the peer
+    /// announced a message above our capacity (we answered `0x00`), the peer refused ours,
+    /// or a receive plugin refused a message.
+    fn transmission_failed(&mut self, conn: &mut Conn<'_>, error: &Error) {
+        let _ = (conn, error);
+    }
+
+    /// A connection ended (Python's `conn_shutdown`). Also called for a client connection
+    /// that never came up, with the reason.
+    fn conn_shutdown(&mut self, id: ConnId, why: &Shutdown) {
+        let _ = (id, why);
+    }
+
+    /// The server was at its connection limit: it answered this peer `0xfe` and closed.
+    fn conn_refused(&mut self, remote: IpEndpoint) {
+        let _ = remote;
+    }
+}
+
+/// One live connection, as the hooks see it.
+pub struct Conn<'a> {
+    pub(crate) link: &'a mut dyn Link,
+}
+
+impl Conn<'_> {
+    /// The connection's id.
+    pub fn id(&self) -> ConnId {
+        self.link.id()
+    }
+
+    /// The peer's address and port.
+    pub fn remote_endpoint(&self) -> Option<IpEndpoint> {
+        self.link.remote()
+    }
+
+    /// The last message received: valid in
+    /// [`Handler::transmission_received`], empty before the first one.
+    pub fn message(&self) -> &[u8] {
+        self.link.message()
+    }
+
+    /// Starts sending `msg` (Python's `transmit`): it is copied to the connection's send
+    /// buffer and moves on the following polls. Fails with [`SendError::Busy`] while another
+    /// message is in flight on this connection (the protocol sends one message at a time per
+    /// connection and direction pair); try again from a later hook.
+    pub fn transmit(&mut self, msg: &[u8]) -> Result<(), SendError> {
+        self.link.transmit(msg)
+    }
+
+    /// Whether [`Conn::transmit`] would be accepted now.
+    pub fn can_transmit(&self) -> bool {
+        self.link.can_transmit()
+    }
+
+    /// What the protocol state machine is doing.
+    pub fn phase(&self) -> Phase {
+        self.link.phase()
+    }
+
+    /// Closes this connection (Python's `conn.shutdown = True`) once the message we are
+    /// sending, if any, is out. [`Handler::conn_shutdown`] follows with [`Shutdown::Local`].
+    pub fn shutdown(&mut self) {
+        self.link.request_shutdown();
+    }
+}
+
+/// What the loop hooks may do: reach every live connection, and stop.
+pub struct Control<'a> {
+    pub(crate) slots: &'a mut dyn Slots,
+    pub(crate) stop: &'a mut bool,
+}
+
+impl<'a> Control<'a> {
+    /// Stops the server or client: no new connection is accepted, every connection is shut
+    /// down, and once the sockets are closed [`Handler::post_loop`] runs and `poll` reports
+    /// [`Status::Stopped`](crate::Status::Stopped) (Python's `shutdown = True`).
+    pub fn stop(&mut self) {
+        *self.stop = true;
+    }
+
+    /// Whether a stop was asked for.
+    pub fn is_stopping(&self) -> bool {
+        *self.stop
+    }
+
+    /// The ids of the connections whose handshake is done, in pool order.
+    pub fn connections(&self) -> impl Iterator<Item = ConnId> + use<'_, 'a> {
+        (0..self.slots.count()).filter_map(move |i| self.slots.id_at(i))
+    }
+
+    /// The live connection `id`, if it still is.
+    pub fn connection(&mut self, id: ConnId) -> Option<Conn<'_>> {
+        self.slots.link(id)
+    }
+}
+
+/// A connection slot as seen through a [`Conn`].
+pub(crate) trait Link {
+    fn id(&self) -> ConnId;
+    fn remote(&self) -> Option<IpEndpoint>;
+    fn message(&self) -> &[u8];
+    fn transmit(&mut self, msg: &[u8]) -> Result<(), SendError>;
+    fn can_transmit(&self) -> bool;
+    fn phase(&self) -> Phase;
+    fn request_shutdown(&mut self);
+}
+
+/// The pool as seen through a [`Control`].
+pub(crate) trait Slots {
+    fn count(&self) -> usize;
+    fn id_at(&self, index: usize) -> Option<ConnId>;
+    fn link(&mut self, id: ConnId) -> Option<Conn<'_>>;
+}

@@ -1,0 +1,61 @@
+//! The smoltcp socket as the core's non-blocking [`Transport`].
+
+use crate::error::TcpError;
+use smoltcp::socket::tcp::{self, RecvError, SendError, State};
+use tinyproto_core::transport::Transport;
+
+/// A smoltcp TCP socket seen as a byte pipe.
+///
+/// `Ok(0)` from smoltcp means "nothing now" and becomes `Ok(None)`; the peer's FIN becomes end
+/// of stream (`Ok(Some(0))`); a connection that is not up yet is "not ready"; one that
+/// vanished is [`TcpError::Reset`].
+pub(crate) struct TcpIo<'s, 'a>(pub(crate) &'s mut tcp::Socket<'a>);
+
+impl TcpIo<'_, '_> {
+    fn not_ready_or_error(&self) -> Result<Option<usize>, TcpError> {
+        match self.0.state() {
+            State::SynSent | State::SynReceived | State::Listen => Ok(None),
+            State::Closed | State::TimeWait => Err(TcpError::Reset),
+            state => Err(TcpError::InvalidState { state }),
+        }
+    }
+}
+
+impl Transport for TcpIo<'_, '_> {
+    type Error = TcpError;
+
+    fn read(&mut self, buf: &mut [u8]) -> Result<Option<usize>, TcpError> {
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        match self.0.recv_slice(buf) {
+            Ok(0) => Ok(None),
+            Ok(n) => Ok(Some(n)),
+            Err(RecvError::Finished) => Ok(Some(0)),
+            Err(RecvError::InvalidState) => self.not_ready_or_error(),
+        }
+    }
+
+    fn write(&mut self, buf: &[u8]) -> Result<Option<usize>, TcpError> {
+        match self.0.send_slice(buf) {
+            // A full send buffer: short sends are normal, zero means "later".
+            Ok(0) => Ok(None),
+            Ok(n) => Ok(Some(n)),
+            Err(SendError::InvalidState) => self.not_ready_or_error(),
+        }
+    }
+}
+
+/// Lets the core write its pending control bytes but read nothing, so a received message
+/// stays in place until the application has seen it.
+pub(crate) struct WriteOnly<'t, T>(pub(crate) &'t mut T);
+
+impl<T: Transport> Transport for WriteOnly<'_, T> {
+    type Error = T::Error;
+    fn read(&mut self, _: &mut [u8]) -> Result<Option<usize>, T::Error> {
+        Ok(None)
+    }
+    fn write(&mut self, buf: &[u8]) -> Result<Option<usize>, T::Error> {
+        self.0.write(buf)
+    }
+}

@@ -1,0 +1,496 @@
+//! A fixed pool of connection slots, each a smoltcp socket with its protocol state; what the
+//! server and the client share.
+
+use crate::config::Config;
+use crate::error::{Error, Shutdown, TcpError};
+use crate::handler::{Conn, ConnId, Control, Handler, Link, Slots};
+use crate::io::{TcpIo, WriteOnly};
+use smoltcp::iface::{SocketHandle, SocketSet};
+use smoltcp::socket::tcp::{self, State as TcpState};
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::IpEndpoint;
+use tinyproto_core::buffer::Buffer;
+use tinyproto_core::connection::{Connection, Event};
+use tinyproto_core::plugin::Plugins;
+use tinyproto_core::session::{Phase, SendError};
+
+/// Most protocol events one connection handles in one `poll`, so that one busy peer cannot
+/// starve the others; the status then asks to be polled again at once.
+const EVENTS_PER_POLL: usize = 32;
+
+/// One socket of a pool with the protocol state and buffers of the connection it carries.
+///
+/// `rx` bounds the largest message accepted (a larger one is answered `0x00` and skipped),
+/// `tx` the largest one sent (after plugins). Use `heapless::Vec<u8, N>` buffers, or
+/// [`SliceBuffer`](tinyproto_core::buffer::SliceBuffer)s over memory the firmware places itself.
+#[derive(Debug)]
+pub struct Slot<B, P = ()> {
+    handle: SocketHandle,
+    conn: Connection<B, P>,
+    state: SlotState,
+    index: u16,
+    generation: u16,
+    remote: Option<IpEndpoint>,
+    established: bool,
+    shutdown: bool,
+    undelivered: bool,
+    kicked: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SlotState {
+    /// No connection; the socket is closed (or about to be re-armed).
+    Free,
+    /// Server: the socket listens.
+    Listening,
+    /// A connection is up or coming up (client: from `connect`); `ready` once the handshake
+    /// is done.
+    Open { ready: bool },
+    /// The connection ended; the socket finishes its TCP close.
+    Closing { since: u64 },
+}
+
+impl<B: Buffer, P: Plugins> Slot<B, P> {
+    /// A slot over the TCP socket `handle` (already added to the `SocketSet`), with message
+    /// buffers and a plugin chain.
+    pub fn new(handle: SocketHandle, rx: B, tx: B, plugins: P) -> Self {
+        Self {
+            handle,
+            conn: Connection::with_plugins(rx, tx, plugins),
+            state: SlotState::Free,
+            index: 0,
+            generation: 0,
+            remote: None,
+            established: false,
+            shutdown: false,
+            undelivered: false,
+            kicked: false,
+        }
+    }
+}
+
+impl<B: Buffer + Default, P: Plugins + Default> Slot<B, P> {
+    /// A slot over the TCP socket `handle` with default buffers (e.g. `heapless::Vec<u8, N>`)
+    /// and plugins.
+    pub fn for_socket(handle: SocketHandle) -> Self {
+        Self::new(handle, B::default(), B::default(), P::default())
+    }
+}
+
+impl<B, P> Slot<B, P> {
+    /// The socket this slot drives.
+    pub fn handle(&self) -> SocketHandle {
+        self.handle
+    }
+
+    fn id(&self) -> ConnId {
+        ConnId {
+            index: self.index,
+            generation: self.generation,
+        }
+    }
+
+    fn is_ready(&self) -> bool {
+        self.state == SlotState::Open { ready: true }
+    }
+}
+
+impl<B: Buffer, P: Plugins> Link for Slot<B, P> {
+    fn id(&self) -> ConnId {
+        Slot::id(self)
+    }
+    fn remote(&self) -> Option<IpEndpoint> {
+        self.remote
+    }
+    fn message(&self) -> &[u8] {
+        self.conn.message()
+    }
+    fn transmit(&mut self, msg: &[u8]) -> Result<(), SendError> {
+        self.conn.send(msg)?;
+        self.kicked = true;
+        Ok(())
+    }
+    fn can_transmit(&self) -> bool {
+        self.conn.can_send()
+    }
+    fn phase(&self) -> Phase {
+        self.conn.session().phase()
+    }
+    fn request_shutdown(&mut self) {
+        self.shutdown = true;
+        self.kicked = true;
+    }
+}
+
+impl<B: Buffer, P: Plugins, const N: usize> Slots for [Slot<B, P>; N] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn id_at(&self, index: usize) -> Option<ConnId> {
+        self.get(index).filter(|s| s.is_ready()).map(Slot::id)
+    }
+    fn link(&mut self, id: ConnId) -> Option<Conn<'_>> {
+        let slot = self.get_mut(id.index())?;
+        if !slot.is_ready() || slot.generation != id.generation {
+            return None;
+        }
+        Some(Conn { link: slot })
+    }
+}
+
+pub(crate) fn millis(now: Instant) -> u64 {
+    u64::try_from(now.total_millis()).unwrap_or(0)
+}
+
+impl<B: Buffer, P: Plugins> Slot<B, P> {
+    /// Takes over a socket that just got (or is getting) a connection.
+    fn open(&mut self, socket: &tcp::Socket<'_>, config: &Config) {
+        self.conn.reset();
+        self.conn.set_timeouts(config.timeouts);
+        self.remote = socket.remote_endpoint();
+        self.state = SlotState::Open { ready: false };
+        self.shutdown = false;
+        self.undelivered = false;
+        self.kicked = true;
+        log_trace!("connection {} opened", self.index);
+    }
+
+    /// Advances this slot: arms its socket, notices new connections, drives the protocol and
+    /// calls the hooks, finishes closes.
+    fn step<H: Handler + ?Sized>(
+        &mut self,
+        socket: &mut tcp::Socket<'_>,
+        now: u64,
+        listen: Option<u16>,
+        config: &Config,
+        handler: &mut H,
+    ) {
+        self.kicked = false;
+        match self.state {
+            SlotState::Free => {
+                let Some(port) = listen else { return };
+                if socket.is_open() {
+                    socket.abort();
+                }
+                config.apply(socket);
+                if socket.listen(port).is_ok() {
+                    self.state = SlotState::Listening;
+                }
+            }
+            SlotState::Listening => match socket.state() {
+                TcpState::Listen | TcpState::SynReceived => {}
+                TcpState::Closed | TcpState::TimeWait => self.state = SlotState::Free,
+                _ => {
+                    self.established = true;
+                    self.open(socket, config);
+                    self.drive(socket, now, handler);
+                }
+            },
+            SlotState::Open { .. } => {
+                if !self.established
+                    && !matches!(socket.state(), TcpState::SynSent | TcpState::SynReceived)
+                {
+                    self.established = true;
+                    self.remote = socket.remote_endpoint().or(self.remote);
+                }
+                self.drive(socket, now, handler);
+            }
+            SlotState::Closing { since } => {
+                if !socket.is_open() {
+                    self.state = SlotState::Free;
+                } else if now.saturating_sub(since) >= config.linger.total_millis() {
+                    socket.abort();
+                    self.state = SlotState::Free;
+                }
+            }
+        }
+    }
+
+    fn drive<H: Handler + ?Sized>(
+        &mut self,
+        socket: &mut tcp::Socket<'_>,
+        now: u64,
+        handler: &mut H,
+    ) {
+        for _ in 0..EVENTS_PER_POLL {
+            if self.shutdown {
+                let session = self.conn.session();
+                if session.pending_output().is_empty() && session.payload_to_send() == 0 {
+                    self.end(socket, now, Shutdown::Local, handler);
+                    return;
+                }
+            }
+            if self.undelivered {
+                // Write the answer still owed for this message (the `0xff` of an empty
+                // message) without reading the next one, so that a reply can start at once.
+                if let Err(e) = self.conn.poll(&mut WriteOnly(&mut TcpIo(socket)), now) {
+                    self.fail(socket, now, e, handler);
+                    return;
+                }
+                if !self.conn.session().pending_output().is_empty() {
+                    return;
+                }
+                self.undelivered = false;
+                handler.transmission_received(&mut Conn { link: self });
+                continue;
+            }
+            match self.conn.poll(&mut TcpIo(socket), now) {
+                Ok(None) => return,
+                Ok(Some(Event::HandshakeDone)) => {
+                    self.state = SlotState::Open { ready: true };
+                    handler.conn_init(&mut Conn { link: self });
+                }
+                Ok(Some(Event::Received)) => self.undelivered = true,
+                Ok(Some(Event::Sent)) => {}
+                Err(e) if !e.is_fatal() => {
+                    handler.transmission_failed(&mut Conn { link: self }, &e)
+                }
+                Err(e) => {
+                    self.fail(socket, now, e, handler);
+                    return;
+                }
+            }
+        }
+        self.kicked = true;
+    }
+
+    fn fail<H: Handler + ?Sized>(
+        &mut self,
+        socket: &mut tcp::Socket<'_>,
+        now: u64,
+        error: Error,
+        handler: &mut H,
+    ) {
+        let why = match error {
+            Error::Closed => Shutdown::PeerClosed,
+            Error::Transport(TcpError::Reset) if !self.established => {
+                Shutdown::Failed(Error::Transport(TcpError::ConnectFailed))
+            }
+            e => Shutdown::Failed(e),
+        };
+        self.end(socket, now, why, handler);
+    }
+
+    fn end<H: Handler + ?Sized>(
+        &mut self,
+        socket: &mut tcp::Socket<'_>,
+        now: u64,
+        why: Shutdown,
+        handler: &mut H,
+    ) {
+        self.conn.close();
+        match why {
+            // The peer is gone or stuck: free the socket at once (a reset, if anything).
+            Shutdown::Failed(Error::Transport(_) | Error::Timeout { .. }) => socket.abort(),
+            _ => socket.close(),
+        }
+        self.state = SlotState::Closing { since: now };
+        let id = self.id();
+        self.generation = self.generation.wrapping_add(1);
+        self.shutdown = false;
+        self.undelivered = false;
+        log_trace!("connection {} ended", self.index);
+        handler.conn_shutdown(id, &why);
+    }
+
+    /// When this slot needs a poll, in milliseconds.
+    fn poll_at(&self, now: u64, linger: Duration) -> Option<u64> {
+        if self.kicked || self.undelivered || self.shutdown {
+            return Some(now);
+        }
+        match self.state {
+            SlotState::Open { .. } => self.conn.poll_at(),
+            SlotState::Closing { since } => Some(since.saturating_add(linger.total_millis())),
+            SlotState::Free | SlotState::Listening => None,
+        }
+    }
+}
+
+/// The slots of a server or client, with the loop state that both share.
+#[derive(Debug)]
+pub(crate) struct Pool<B, P, const N: usize> {
+    pub(crate) slots: [Slot<B, P>; N],
+    pub(crate) config: Config,
+    started: bool,
+    pub(crate) stop: bool,
+    stopped: bool,
+}
+
+impl<B: Buffer, P: Plugins, const N: usize> Pool<B, P, N> {
+    pub(crate) fn new(mut slots: [Slot<B, P>; N], config: Config) -> Self {
+        const { assert!(N <= u16::MAX as usize, "at most 65535 sockets in a pool") };
+        for (i, slot) in slots.iter_mut().enumerate() {
+            slot.index = i as u16;
+        }
+        Self {
+            slots,
+            config,
+            started: false,
+            stop: false,
+            stopped: false,
+        }
+    }
+
+    pub(crate) fn control(&mut self) -> Control<'_> {
+        Control {
+            slots: &mut self.slots,
+            stop: &mut self.stop,
+        }
+    }
+
+    /// Runs `pre_loop` once, then steps every slot.
+    pub(crate) fn step_all<H: Handler + ?Sized>(
+        &mut self,
+        now: u64,
+        sockets: &mut SocketSet<'_>,
+        listen: Option<u16>,
+        handler: &mut H,
+    ) {
+        if !self.started {
+            self.started = true;
+            handler.pre_loop(&mut self.control());
+        }
+        let listen = listen.filter(|_| !self.stop);
+        for slot in &mut self.slots {
+            let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
+            slot.step(socket, now, listen, &self.config, handler);
+        }
+    }
+
+    /// Applies a stop: listeners close, connections are asked to shut down.
+    pub(crate) fn apply_stop(&mut self, sockets: &mut SocketSet<'_>) {
+        if !self.stop {
+            return;
+        }
+        for slot in &mut self.slots {
+            match slot.state {
+                SlotState::Listening => {
+                    sockets.get_mut::<tcp::Socket>(slot.handle).abort();
+                    slot.state = SlotState::Free;
+                }
+                SlotState::Open { .. } if !slot.shutdown => slot.request_shutdown(),
+                _ => {}
+            }
+        }
+    }
+
+    /// Whether no slot holds a connection or a closing socket.
+    pub(crate) fn all_free(&self) -> bool {
+        self.slots.iter().all(|s| s.state == SlotState::Free)
+    }
+
+    /// Whether some slot's socket listens.
+    pub(crate) fn any_listening(&self) -> bool {
+        self.slots.iter().any(|s| s.state == SlotState::Listening)
+    }
+
+    /// Live connections (handshake done or not).
+    pub(crate) fn open_count(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| matches!(s.state, SlotState::Open { .. }))
+            .count()
+    }
+
+    /// The earliest time a slot needs a poll, or the end of the loop.
+    pub(crate) fn finish<H: Handler + ?Sized>(
+        &mut self,
+        now: u64,
+        others_closed: bool,
+        others_at: Option<u64>,
+        handler: &mut H,
+    ) -> Status {
+        if self.stopped {
+            return Status::Stopped;
+        }
+        if self.stop && others_closed && self.all_free() {
+            self.stopped = true;
+            handler.post_loop();
+            return Status::Stopped;
+        }
+        let linger = self.config.linger;
+        let at = self
+            .slots
+            .iter()
+            .filter_map(|s| s.poll_at(now, linger))
+            .chain(others_at)
+            .min();
+        Status::Running {
+            poll_at: at.map(|ms| Instant::from_millis(ms.min(i64::MAX as u64) as i64)),
+        }
+    }
+
+    /// The live connection `id`.
+    pub(crate) fn connection(&mut self, id: ConnId) -> Option<Conn<'_>> {
+        self.slots.link(id)
+    }
+
+    /// A slot that holds no connection, for a client to connect on.
+    pub(crate) fn free_slot(&mut self) -> Option<&mut Slot<B, P>> {
+        self.slots.iter_mut().find(|s| s.state == SlotState::Free)
+    }
+}
+
+impl<B: Buffer, P: Plugins> Slot<B, P> {
+    /// Client side: starts a connection on this free slot's socket.
+    pub(crate) fn connect(
+        &mut self,
+        socket: &mut tcp::Socket<'_>,
+        cx: &mut smoltcp::iface::Context,
+        remote: IpEndpoint,
+        local_port: u16,
+        config: &Config,
+        now: u64,
+    ) -> Result<ConnId, tcp::ConnectError> {
+        if socket.is_open() {
+            socket.abort();
+        }
+        config.apply(socket);
+        socket.connect(cx, remote, local_port)?;
+        self.open(socket, config);
+        self.remote = Some(remote);
+        self.established = false;
+        // Starts the handshake clock now: the handshake limit covers the TCP connect too.
+        let _ = self.conn.poll(&mut TcpIo(socket), now);
+        Ok(self.id())
+    }
+}
+
+/// What `poll` reports.
+#[must_use = "poll again at `poll_at`, and stop the loop when stopped"]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Status {
+    /// Still running.
+    Running {
+        /// Poll again at this time at the latest, even without network activity (a timeout, a
+        /// linger, or work left over from this poll); `None`: only when the interface has
+        /// something new.
+        poll_at: Option<Instant>,
+    },
+    /// A stop has completed: every connection is shut down, every socket closed, and
+    /// `post_loop` has run. Further polls do nothing.
+    Stopped,
+}
+
+impl Status {
+    /// Whether the loop has ended.
+    pub fn is_stopped(&self) -> bool {
+        matches!(self, Status::Stopped)
+    }
+
+    /// When to poll again at the latest.
+    pub fn poll_at(&self) -> Option<Instant> {
+        match self {
+            Status::Running { poll_at } => *poll_at,
+            Status::Stopped => None,
+        }
+    }
+
+    /// How long the caller may sleep from `now` (zero when a poll is due), or `None` to wait
+    /// for network activity only. Combine with `Interface::poll_delay`.
+    pub fn poll_delay(&self, now: Instant) -> Option<Duration> {
+        let at = self.poll_at()?;
+        Some(if at > now { at - now } else { Duration::ZERO })
+    }
+}
