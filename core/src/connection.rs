@@ -190,6 +190,22 @@ impl<B: Buffer, P: Plugins> Connection<B, P> {
         &mut self.rx
     }
 
+    /// The send buffer, for releasing the memory of a large message once it is sent.
+    ///
+    /// It holds the message in flight: change it only while [`Connection::can_send`] is true.
+    ///
+    /// ```
+    /// use tinyproto_core::buffer::{Buffer, VecBuffer};
+    /// use tinyproto_core::connection::Connection;
+    /// let mut conn = Connection::new(VecBuffer::new(64), VecBuffer::new(64));
+    /// conn.tx_buffer_mut().set(b"kept from the last send").unwrap();
+    /// *conn.tx_buffer_mut() = VecBuffer::new(64); // frees it
+    /// assert_eq!(conn.tx_buffer_mut().capacity(), 0);
+    /// ```
+    pub fn tx_buffer_mut(&mut self) -> &mut B {
+        &mut self.tx
+    }
+
     /// Starts over for a new transport with the same buffers, plugins and timeouts: a fresh
     /// session (init byte queued, receive limit from `rx`), empty buffers, no timer running.
     ///
@@ -264,9 +280,18 @@ impl<B: Buffer, P: Plugins> Connection<B, P> {
             };
             self.last_progress = Some(now);
             let reported = self.on_event(event);
-            // An answer may still be pending (the `0x00` of a refusal, the `0xff` of an empty
-            // message): ask to be polled again at once rather than wait for the peer, which
-            // waits for us.
+            // An answer may still be owed (the `0x00` of a refusal, the `0xff` of an empty
+            // message): write it now if the transport takes it, so that `send` is accepted
+            // right after the event. A write error is left for the next poll to report.
+            while !self.session.pending_output().is_empty() {
+                let outgoing = Outgoing::Slice(self.tx.as_slice());
+                match step(io, &mut self.session, &mut self.rx, outgoing) {
+                    Ok(Step::Moved(_)) => {}
+                    _ => break,
+                }
+            }
+            // If it is still owed, ask to be polled again at once rather than wait for the
+            // peer, which waits for us.
             self.again = !self.session.pending_output().is_empty();
             match reported {
                 Ok(None) => continue,
@@ -299,5 +324,57 @@ impl<B: Buffer, P: Plugins> Connection<B, P> {
             S::Rejected { len } => Err(Error::Rejected { len }),
             S::Incoming { .. } | S::Accepted { .. } => Ok(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The peer's bytes, all available at once; our writes are collected.
+    struct Script {
+        input: &'static [u8],
+        output: heapless::Vec<u8, 64>,
+    }
+
+    impl Transport for Script {
+        type Error = core::convert::Infallible;
+        fn read(&mut self, buf: &mut [u8]) -> Result<Option<usize>, Self::Error> {
+            if self.input.is_empty() {
+                return Ok(None);
+            }
+            let n = buf.len().min(self.input.len());
+            buf[..n].copy_from_slice(&self.input[..n]);
+            self.input = &self.input[n..];
+            Ok(Some(n))
+        }
+        fn write(&mut self, buf: &[u8]) -> Result<Option<usize>, Self::Error> {
+            self.output.extend_from_slice(buf).unwrap();
+            Ok(Some(buf.len()))
+        }
+    }
+
+    #[test]
+    fn answer_to_an_empty_message_or_a_refusal_is_written_before_the_event_returns() {
+        // Init byte, an empty message, then a header above our 8-byte limit.
+        let mut io = Script {
+            input: &[0xff, 0, 0, 0, 0, 0, 0, 0, 9],
+            output: heapless::Vec::new(),
+        };
+        let buf = || heapless::Vec::<u8, 8>::new();
+        let mut conn = Connection::new(buf(), buf());
+        assert_eq!(conn.poll(&mut io, 0), Ok(Some(Event::HandshakeDone)));
+        assert_eq!(conn.poll(&mut io, 0), Ok(Some(Event::Received)));
+        assert_eq!(conn.message(), b"");
+        // An echo server answers at once: the `0xff` is already out, so the send is accepted.
+        assert!(conn.can_send());
+        assert_eq!(io.output.as_slice(), &[0xff, 0xff]);
+        assert_eq!(
+            conn.poll(&mut io, 0),
+            Err(Error::TooLarge { len: 9, limit: 8 })
+        );
+        assert!(conn.can_send());
+        assert_eq!(io.output.as_slice(), &[0xff, 0xff, 0x00]);
+        assert_eq!(conn.poll_at(), None, "nothing owed: no need to poll again at once");
     }
 }
