@@ -1,0 +1,138 @@
+//! `tinyproto-conformance`: run the conformance suite against a server, serve the reference
+//! echo server, or print the interop matrix.
+#![forbid(unsafe_code)]
+
+use clap::{Parser, Subcommand};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use tinyproto_conformance::net::{EchoConfig, EchoServer};
+use tinyproto_conformance::{matrix, runner};
+
+/// Conformance suite for the tinyproto wire protocol.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the case suite against a server with the seed README's echo semantics
+    /// (each message m answered b"Echo back: " + m; QUIT closes the connection).
+    /// Exits 0 only when no case failed.
+    Server {
+        /// Address of the server under test.
+        addr: String,
+        /// Add the strict tier: clean EOF handling, sync after a refusal, timeouts.
+        #[arg(long)]
+        strict: bool,
+        /// Also write the results as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// The server's connection limit, if it has one (enables the conlimit cases).
+        #[arg(long)]
+        conlimit: Option<usize>,
+        /// Seconds to wait for any single answer.
+        #[arg(long, default_value_t = 5)]
+        patience: u64,
+        /// Seconds within which a stalled peer must be dropped (strict tier).
+        #[arg(long, default_value_t = 10)]
+        stall_limit: u64,
+    },
+    /// Serve the seed README's echo server on our core (thread per connection).
+    /// Prints `LISTENING <addr>` once listening; SRVQUIT stops it.
+    ServeEcho {
+        /// Address to listen on (port 0: any).
+        #[arg(long, default_value = "127.0.0.1:9123")]
+        listen: String,
+        /// Largest message accepted, in bytes (default: the protocol maximum; memory follows
+        /// the bytes that really arrive).
+        #[arg(long)]
+        max_len: Option<u32>,
+        /// Connection limit (beyond it: one byte fe, then close).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Plugins, in registration order (xor5a, bang).
+        #[arg(long = "plugin")]
+        plugins: Vec<String>,
+        /// Seconds after which a peer stalled in the handshake, a header or a payload is
+        /// dropped.
+        #[arg(long, default_value_t = 5)]
+        stall: u64,
+    },
+    /// Run the live interop matrix (needs the Python venvs: `bash .ci/setup-python`) and print
+    /// it as a markdown table. Exits 0 only when every cell passed.
+    Matrix,
+}
+
+fn resolve(addr: &str) -> Result<SocketAddr, String> {
+    addr.to_socket_addrs()
+        .map_err(|e| format!("{addr}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{addr}: no address"))
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse().command) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("tinyproto-conformance: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cmd: Cmd) -> Result<bool, String> {
+    match cmd {
+        Cmd::Server {
+            addr,
+            strict,
+            json,
+            conlimit,
+            patience,
+            stall_limit,
+        } => {
+            let target = runner::Target {
+                addr: resolve(&addr)?,
+                patience: Duration::from_secs(patience),
+                stall_limit: Duration::from_secs(stall_limit),
+                conlimit,
+            };
+            let report = runner::run(&target, strict);
+            println!("{}", report.table("tinyproto conformance"));
+            if let Some(path) = json {
+                std::fs::write(&path, report.json())
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+            Ok(report.passed())
+        }
+        Cmd::ServeEcho {
+            listen,
+            max_len,
+            limit,
+            plugins,
+            stall,
+        } => {
+            let defaults = EchoConfig::default();
+            let config = EchoConfig {
+                max_len: max_len.unwrap_or(defaults.max_len),
+                plugins,
+                limit,
+                stall: Duration::from_secs(stall),
+            };
+            let server = EchoServer::spawn(resolve(&listen)?, config).map_err(|e| e.to_string())?;
+            println!("LISTENING {}", server.addr());
+            server.join();
+            Ok(true)
+        }
+        Cmd::Matrix => {
+            let (table, ok) = matrix::run();
+            println!("{table}");
+            Ok(ok)
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! Playing one side of a conversation: the scripts of the recorder's Python peers (a lockstep
+//! client, an echo server), run on our core through any driver.
+
+use crate::plugins::Chain;
+use std::fmt::Debug;
+use std::time::{Duration, Instant};
+use tinyproto_core::buffer::{Buffer, VecBuffer};
+use tinyproto_core::connection::{Connection, Event, Timeouts};
+use tinyproto_core::plugin::Plugins;
+use tinyproto_core::session::Phase;
+use tinyproto_core::transport::Transport;
+use tinyproto_core::wire::MSG_MAX_SIZE;
+use tinyproto_core::{BlockingConnection, Error};
+
+/// An error of any driver, its transport error turned into text.
+pub type PeerError = Error<String>;
+
+/// Which end of the TCP connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The side that connects.
+    Client,
+    /// The side that accepts.
+    Server,
+}
+
+impl Role {
+    /// Both roles.
+    pub const BOTH: [Role; 2] = [Role::Client, Role::Server];
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Client => "client",
+            Role::Server => "server",
+        })
+    }
+}
+
+/// How a server answers each message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// `b"Echo back: " + m`, the seed README's echo server.
+    EchoPrefix,
+    /// `m` itself.
+    Echo,
+    /// No answer.
+    Nothing,
+}
+
+impl Reply {
+    /// The answer to `msg`, if any.
+    pub fn answer(self, msg: &[u8]) -> Option<Vec<u8>> {
+        match self {
+            Reply::EchoPrefix => Some([b"Echo back: ", msg].concat()),
+            Reply::Echo => Some(msg.to_vec()),
+            Reply::Nothing => None,
+        }
+    }
+}
+
+/// The script of one side, as the recorder's Python peers run it.
+#[derive(Clone, Debug)]
+pub struct Behaviour {
+    /// Client or server.
+    pub role: Role,
+    /// Plugin names, in registration order.
+    pub plugins: Vec<String>,
+    /// Client: messages sent lockstep (each after the previous one's answer).
+    pub send: Vec<Vec<u8>>,
+    /// Client: messages to receive before closing.
+    pub expect: usize,
+    /// Client: never close on our own; receive until the peer ends the connection.
+    pub hold: bool,
+    /// Server: the answer to each message.
+    pub reply: Reply,
+    /// Server: messages sent right after the handshake.
+    pub pre_loop_send: Vec<Vec<u8>>,
+}
+
+impl Behaviour {
+    /// A lockstep client that sends `send` and expects one answer to each.
+    pub fn client(send: Vec<Vec<u8>>, plugins: &[&str]) -> Self {
+        Self {
+            role: Role::Client,
+            plugins: plugins.iter().map(|p| p.to_string()).collect(),
+            expect: send.len(),
+            send,
+            hold: false,
+            reply: Reply::Nothing,
+            pre_loop_send: Vec::new(),
+        }
+    }
+}
+
+/// What playing a [`Behaviour`] gave.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Messages delivered to the application, in order.
+    pub received: Vec<Vec<u8>>,
+    /// Errors that left the connection usable (refusals, rejections), in order.
+    pub soft_errors: Vec<PeerError>,
+    /// `Ok` when our script ended (a client that closes); otherwise what ended the connection
+    /// ([`Error::Closed`]: the peer closed at a message boundary).
+    pub end: Result<(), PeerError>,
+}
+
+/// One connection as the scripts see it: blocking operations, whichever driver is below.
+pub trait Link {
+    /// Completes the init handshake.
+    fn handshake(&mut self) -> Result<(), PeerError>;
+    /// Sends one message.
+    fn transmit(&mut self, msg: &[u8]) -> Result<(), PeerError>;
+    /// Waits for one message.
+    fn receive(&mut self) -> Result<Vec<u8>, PeerError>;
+}
+
+/// Runs `behaviour` on `link` until the script ends or the connection does.
+pub fn play(link: &mut dyn Link, behaviour: &Behaviour) -> Outcome {
+    let mut outcome = Outcome {
+        received: Vec::new(),
+        soft_errors: Vec::new(),
+        end: Ok(()),
+    };
+    outcome.end = run_script(link, behaviour, &mut outcome);
+    outcome
+}
+
+fn run_script(link: &mut dyn Link, b: &Behaviour, out: &mut Outcome) -> Result<(), PeerError> {
+    link.handshake()?;
+    let mut sent = 0;
+    match b.role {
+        Role::Server => {
+            for msg in &b.pre_loop_send {
+                soft(out, link.transmit(msg))?;
+            }
+            loop {
+                if let Some(msg) = soft(out, link.receive())? {
+                    let answer = b.reply.answer(&msg);
+                    out.received.push(msg);
+                    if let Some(answer) = answer {
+                        soft(out, link.transmit(&answer))?;
+                    }
+                }
+            }
+        }
+        Role::Client => loop {
+            if sent < b.send.len() && out.received.len() >= sent {
+                sent += 1;
+                soft(out, link.transmit(&b.send[sent - 1]))?;
+            } else if sent >= b.send.len() && out.received.len() >= b.expect && !b.hold {
+                return Ok(());
+            } else if let Some(msg) = soft(out, link.receive())? {
+                out.received.push(msg);
+            }
+        },
+    }
+}
+
+/// Keeps going after an error that leaves the connection usable (recording it).
+fn soft<T>(out: &mut Outcome, result: Result<T, PeerError>) -> Result<Option<T>, PeerError> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if !e.is_fatal() => {
+            out.soft_errors.push(e);
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn text<E: Debug>(e: Error<E>) -> PeerError {
+    e.map_transport(|e| format!("{e:?}"))
+}
+
+/// The blocking driver is a [`Link`] as it is.
+impl<T, B, P> Link for BlockingConnection<T, B, P>
+where
+    T: embedded_io::Read + embedded_io::Write,
+    T::Error: Debug,
+    B: Buffer,
+    P: Plugins,
+{
+    fn handshake(&mut self) -> Result<(), PeerError> {
+        BlockingConnection::handshake(self).map_err(text)
+    }
+    fn transmit(&mut self, msg: &[u8]) -> Result<(), PeerError> {
+        BlockingConnection::transmit(self, msg).map_err(text)
+    }
+    fn receive(&mut self) -> Result<Vec<u8>, PeerError> {
+        BlockingConnection::receive(self)
+            .map(<[u8]>::to_vec)
+            .map_err(text)
+    }
+}
+
+/// The polled driver ([`Connection::poll`]) over any [`Transport`], as a [`Link`]: each
+/// operation polls until its event, for at most `patience` (then [`Error::Timeout`]).
+///
+/// Receive buffers are [`VecBuffer`]s, which grow only with the bytes that really arrive.
+pub struct Polled<T, P = Chain> {
+    io: T,
+    conn: Connection<VecBuffer, P>,
+    epoch: Instant,
+    patience: Option<Duration>,
+}
+
+impl<T: Transport, P: Plugins> Polled<T, P>
+where
+    T::Error: Debug,
+{
+    /// A connection over `io` that accepts messages of up to `max_len` bytes, with `plugins`.
+    pub fn new(io: T, max_len: u32, plugins: P) -> Self {
+        let buffer = || VecBuffer::new(max_len.min(MSG_MAX_SIZE) as usize);
+        Self {
+            io,
+            conn: Connection::with_plugins(buffer(), buffer(), plugins),
+            epoch: Instant::now(),
+            patience: None,
+        }
+    }
+
+    /// Sets the core's timeouts (handshake, status, stall).
+    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.conn.set_timeouts(timeouts);
+        self
+    }
+
+    /// Bounds every operation (`None`: wait as long as the core's timeouts allow).
+    pub fn with_patience(mut self, patience: Option<Duration>) -> Self {
+        self.patience = patience;
+        self
+    }
+
+    /// The transport.
+    pub fn io(&self) -> &T {
+        &self.io
+    }
+
+    /// Gives the transport back.
+    pub fn into_io(self) -> T {
+        self.io
+    }
+
+    fn until(&mut self, want: Event) -> Result<(), PeerError> {
+        let deadline = self.patience.map(|p| Instant::now() + p);
+        loop {
+            let phase = self.conn.session().phase();
+            if phase == Phase::Closed {
+                return Err(Error::Closed);
+            }
+            let now = self.epoch.elapsed().as_millis() as u64;
+            match self.conn.poll(&mut self.io, now).map_err(text)? {
+                Some(event) if event == want => return Ok(()),
+                Some(_) => {}
+                None if deadline.is_some_and(|d| Instant::now() > d) => {
+                    self.conn.close();
+                    return Err(Error::Timeout { phase });
+                }
+                None => {}
+            }
+        }
+    }
+}
+
+impl<T: Transport, P: Plugins> Link for Polled<T, P>
+where
+    T::Error: Debug,
+{
+    fn handshake(&mut self) -> Result<(), PeerError> {
+        if self.conn.session().phase() != Phase::Handshake {
+            return Ok(());
+        }
+        self.until(Event::HandshakeDone)
+    }
+    fn transmit(&mut self, msg: &[u8]) -> Result<(), PeerError> {
+        self.handshake()?;
+        self.conn.send(msg)?;
+        self.until(Event::Sent)
+    }
+    fn receive(&mut self) -> Result<Vec<u8>, PeerError> {
+        self.handshake()?;
+        self.until(Event::Received)?;
+        Ok(self.conn.message().to_vec())
+    }
+}

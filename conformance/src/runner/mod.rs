@@ -1,0 +1,205 @@
+//! The conformance runner: a suite of cases run against any server with the seed README's echo
+//! semantics, and the table of results.
+//!
+//! The default tier holds what every tinyproto server must do (the Python package 2.0.1 and 3.0
+//! included); the strict tier adds this project's robustness promises (PROTOCOL.md Q2, Q3 and
+//! the timeouts). Every read has a deadline, so a server that does not conform cannot hang the
+//! runner.
+
+mod cases;
+mod raw;
+
+pub use cases::CASES;
+pub use raw::{Ending, Raw};
+
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Which tier a case belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    /// What every implementation must do.
+    Default,
+    /// Our robustness promises (`--strict`).
+    Strict,
+}
+
+/// The result of one case.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum Verdict {
+    /// The requirement holds.
+    Pass,
+    /// It does not.
+    Fail {
+        /// What the requirement wants.
+        expected: String,
+        /// What the server did.
+        actual: String,
+    },
+    /// The server does something else that the protocol allows (for example a smaller message
+    /// limit), or the case needs a setting that was not given.
+    Unsupported {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Verdict {
+    /// A failure.
+    pub fn fail(expected: impl Into<String>, actual: impl Into<String>) -> Verdict {
+        Verdict::Fail {
+            expected: expected.into(),
+            actual: actual.into(),
+        }
+    }
+
+    /// The table's mark.
+    pub fn mark(&self) -> &'static str {
+        match self {
+            Verdict::Pass => "✓",
+            Verdict::Fail { .. } => "✕",
+            Verdict::Unsupported { .. } => "unsupported",
+        }
+    }
+}
+
+/// The server under test and the runner's limits.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// Where the server listens.
+    pub addr: SocketAddr,
+    /// Longest wait for any single answer.
+    pub patience: Duration,
+    /// How soon a stalled peer must be dropped (strict tier).
+    pub stall_limit: Duration,
+    /// The server's connection limit, when it has one (enables the `conlimit` cases).
+    pub conlimit: Option<usize>,
+}
+
+impl Target {
+    /// A target with the default limits: 5 s per answer, stalls dropped within 10 s.
+    pub fn new(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            patience: Duration::from_secs(5),
+            stall_limit: Duration::from_secs(10),
+            conlimit: None,
+        }
+    }
+}
+
+/// One case of the suite.
+pub struct Case {
+    /// Id such as `handshake/1`.
+    pub id: &'static str,
+    /// Its tier.
+    pub tier: Tier,
+    /// The requirement it checks, in one line.
+    pub requirement: &'static str,
+    /// Whether it needs a connection limit (`--conlimit`).
+    pub needs_conlimit: bool,
+    run: fn(&Target) -> Result<(), Verdict>,
+}
+
+/// One row of the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct CaseResult {
+    /// Case id.
+    pub id: &'static str,
+    /// Its tier.
+    pub tier: Tier,
+    /// The requirement.
+    pub requirement: &'static str,
+    /// What happened.
+    #[serde(flatten)]
+    pub verdict: Verdict,
+}
+
+/// The results of one run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// The server tested.
+    pub server: String,
+    /// Whether the strict tier ran.
+    pub strict: bool,
+    /// One row per case, in suite order.
+    pub results: Vec<CaseResult>,
+}
+
+/// Runs the default tier (and with `strict` the strict tier too) against `target`.
+pub fn run(target: &Target, strict: bool) -> Report {
+    let results = CASES
+        .iter()
+        .filter(|c| c.tier == Tier::Default || strict)
+        .filter(|c| !c.needs_conlimit || target.conlimit.is_some())
+        .map(|case| CaseResult {
+            id: case.id,
+            tier: case.tier,
+            requirement: case.requirement,
+            verdict: match (case.run)(target) {
+                Ok(()) => Verdict::Pass,
+                Err(verdict) => verdict,
+            },
+        })
+        .collect();
+    Report {
+        server: target.addr.to_string(),
+        strict,
+        results,
+    }
+}
+
+impl Report {
+    /// Whether no case failed.
+    pub fn passed(&self) -> bool {
+        self.count(|v| matches!(v, Verdict::Fail { .. })) == 0
+    }
+
+    fn count(&self, f: impl Fn(&Verdict) -> bool) -> usize {
+        self.results.iter().filter(|r| f(&r.verdict)).count()
+    }
+
+    /// The report as a markdown table with a summary line.
+    pub fn table(&self, title: &str) -> String {
+        let mut out = format!(
+            "{title} ({}, {} tier)\n\n| case | tier | result | requirement | expected | actual |\n| --- | --- | --- | --- | --- | --- |\n",
+            self.server,
+            if self.strict { "default + strict" } else { "default" }
+        );
+        for r in &self.results {
+            let (expected, actual) = match &r.verdict {
+                Verdict::Pass => (String::new(), String::new()),
+                Verdict::Fail { expected, actual } => (expected.clone(), actual.clone()),
+                Verdict::Unsupported { reason } => (String::new(), reason.clone()),
+            };
+            let tier = match r.tier {
+                Tier::Default => "default",
+                Tier::Strict => "strict",
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {tier} | {} | {} | {expected} | {actual} |",
+                r.id,
+                r.verdict.mark(),
+                r.requirement
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\n{} passed, {} failed, {} unsupported",
+            self.count(|v| *v == Verdict::Pass),
+            self.count(|v| matches!(v, Verdict::Fail { .. })),
+            self.count(|v| matches!(v, Verdict::Unsupported { .. }))
+        );
+        out
+    }
+
+    /// The report as JSON.
+    pub fn json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report serialises")
+    }
+}

@@ -1,0 +1,177 @@
+//! A byte-level client for the runner's cases: it writes exactly what a case says (malformed
+//! bytes included) and reads with a deadline, reporting what it saw as a failed expectation.
+
+use super::Verdict;
+use crate::transcript::short_hex;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+use tinyproto_core::wire::{LengthHeader, SC_OK};
+
+/// How a connection ended, as seen by [`Raw::wait_close`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// The server closed (FIN) after sending these bytes.
+    Closed(Vec<u8>),
+    /// The server reset the connection after sending these bytes.
+    Reset(Vec<u8>),
+    /// Still open at the deadline, after these bytes.
+    Open(Vec<u8>),
+}
+
+/// One raw TCP connection to the server under test.
+pub struct Raw {
+    stream: TcpStream,
+    limit: Duration,
+}
+
+impl Raw {
+    /// Connects within `limit`; every later read waits at most `limit` too.
+    pub fn connect(addr: SocketAddr, limit: Duration) -> Result<Raw, Verdict> {
+        let stream = TcpStream::connect_timeout(&addr, limit)
+            .map_err(|e| Verdict::fail("a TCP connection", format!("connect failed: {e}")))?;
+        let _ = stream.set_nodelay(true);
+        let _ = stream.set_write_timeout(Some(limit));
+        Ok(Raw { stream, limit })
+    }
+
+    /// Connects and completes the init handshake.
+    pub fn ready(addr: SocketAddr, limit: Duration) -> Result<Raw, Verdict> {
+        let mut raw = Raw::connect(addr, limit)?;
+        raw.send(&[SC_OK])?;
+        raw.expect(&[SC_OK], "the init byte ff")?;
+        Ok(raw)
+    }
+
+    /// Writes all of `bytes`.
+    pub fn send(&mut self, bytes: &[u8]) -> Result<(), Verdict> {
+        self.stream.write_all(bytes).map_err(|e| {
+            Verdict::fail(
+                format!("to write {}", short_hex(bytes)),
+                format!("write failed: {e}"),
+            )
+        })
+    }
+
+    /// Reads exactly `n` bytes within the deadline.
+    pub fn read(&mut self, n: usize, what: &str) -> Result<Vec<u8>, Verdict> {
+        let deadline = Instant::now() + self.limit;
+        let mut buf = vec![0; n];
+        let mut got = 0;
+        while got < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Verdict::fail(
+                    what,
+                    format!(
+                        "{} of {n} bytes within {:?}: {}",
+                        got,
+                        self.limit,
+                        short_hex(&buf[..got])
+                    ),
+                ));
+            }
+            let _ = self.stream.set_read_timeout(Some(left));
+            match self.stream.read(&mut buf[got..]) {
+                Ok(0) => {
+                    return Err(Verdict::fail(
+                        what,
+                        format!("connection closed after {got} of {n} bytes"),
+                    ))
+                }
+                Ok(k) => got += k,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(Verdict::fail(what, format!("{e} after {got} of {n} bytes"))),
+            }
+        }
+        Ok(buf)
+    }
+
+    /// Reads `want.len()` bytes and checks them.
+    pub fn expect(&mut self, want: &[u8], what: &str) -> Result<(), Verdict> {
+        let got = self.read(want.len(), what)?;
+        if got == want {
+            Ok(())
+        } else {
+            Err(Verdict::fail(
+                format!("{what} ({})", short_hex(want)),
+                short_hex(&got),
+            ))
+        }
+    }
+
+    /// Sends a whole message: header, the status byte `ff`, payload.
+    pub fn send_message(&mut self, msg: &[u8]) -> Result<(), Verdict> {
+        self.send(&LengthHeader::new(msg.len() as u32).to_bytes())?;
+        self.expect(&[SC_OK], "status ff for our header")?;
+        self.send(msg)
+    }
+
+    /// Receives a whole message: header, we answer `ff`, payload.
+    pub fn receive_message(&mut self) -> Result<Vec<u8>, Verdict> {
+        let header = self.read(4, "a length header")?;
+        let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
+        self.send(&[SC_OK])?;
+        self.read(len as usize, "the payload")
+    }
+
+    /// Sends `msg` and checks that the answer is `want`.
+    pub fn round_trip(&mut self, msg: &[u8], want: &[u8]) -> Result<(), Verdict> {
+        self.send_message(msg)?;
+        let got = self.receive_message()?;
+        if got == want {
+            Ok(())
+        } else {
+            Err(Verdict::fail(short_hex(want), short_hex(&got)))
+        }
+    }
+
+    /// Half-closes: the server sees end of stream, we can still read.
+    pub fn finish(&mut self) {
+        let _ = self.stream.shutdown(Shutdown::Write);
+    }
+
+    /// Reads until the server closes or `limit` passes.
+    pub fn wait_close(&mut self, limit: Duration) -> Ending {
+        let deadline = Instant::now() + limit;
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ending::Open(seen);
+            }
+            let _ = self.stream.set_read_timeout(Some(left));
+            match self.stream.read(&mut buf) {
+                Ok(0) => return Ending::Closed(seen),
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return Ending::Reset(seen),
+            }
+        }
+    }
+}
+
+impl Ending {
+    /// Passes when the server closed (or reset) without sending anything.
+    pub fn closed_silently(self, what: &str) -> Result<(), Verdict> {
+        match self {
+            Ending::Closed(b) | Ending::Reset(b) if b.is_empty() => Ok(()),
+            Ending::Closed(b) => Err(Verdict::fail(
+                what,
+                format!("{}, then close", short_hex(&b)),
+            )),
+            Ending::Reset(b) => Err(Verdict::fail(
+                what,
+                format!("{}, then reset", short_hex(&b)),
+            )),
+            Ending::Open(b) if b.is_empty() => Err(Verdict::fail(what, "still open, silent")),
+            Ending::Open(b) => Err(Verdict::fail(
+                what,
+                format!("{}, still open", short_hex(&b)),
+            )),
+        }
+    }
+}
