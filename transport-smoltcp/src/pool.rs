@@ -188,7 +188,15 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
             },
             SlotState::Open { .. } => {
                 if !self.established
-                    && !matches!(socket.state(), TcpState::SynSent | TcpState::SynReceived)
+                    && matches!(
+                        socket.state(),
+                        TcpState::Established
+                            | TcpState::CloseWait
+                            | TcpState::FinWait1
+                            | TcpState::FinWait2
+                            | TcpState::Closing
+                            | TcpState::LastAck
+                    )
                 {
                     self.established = true;
                     self.remote = socket.remote_endpoint().or(self.remote);
@@ -284,7 +292,11 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
             Shutdown::Failed(Error::Transport(_) | Error::Timeout { .. }) => socket.abort(),
             _ => socket.close(),
         }
-        self.state = SlotState::Closing { since: now };
+        self.state = if socket.is_open() {
+            SlotState::Closing { since: now }
+        } else {
+            SlotState::Free
+        };
         let id = self.id();
         self.generation = self.generation.wrapping_add(1);
         self.shutdown = false;

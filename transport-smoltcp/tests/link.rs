@@ -1,0 +1,531 @@
+//! Deterministic in-process tests: a tinyproto server and client on two smoltcp interfaces
+//! joined by an in-memory link, on a simulated clock, with and without smoltcp's
+//! `FaultInjector` dropping and corrupting frames.
+
+mod common;
+
+use common::{Asker, Echo, Faults, Net, Rng, PORT, SERVER_IP};
+use smoltcp::socket::{tcp, AnySocket};
+use smoltcp::time::{Duration, Instant};
+use tinyproto_smoltcp::tinyproto_core::connection::Timeouts;
+use tinyproto_smoltcp::tinyproto_core::session::{Phase, ProtocolError};
+use tinyproto_smoltcp::{
+    Client, Config, ConnId, ConnectError, Error, Handler, Server, Shutdown, Status, TcpError,
+};
+
+type SBuf = heapless::Vec<u8, 4096>;
+type CBuf = heapless::Vec<u8, 8192>;
+const SOCKET_BUF: usize = 4096;
+
+/// The last statuses of a run.
+struct Ends {
+    server: Status,
+    client: Status,
+}
+
+/// Runs both endpoints until `done` or `limit_ms` of simulated time; returns the last statuses.
+fn run<const S: usize, const C: usize, HS: Handler, HC: Handler>(
+    net: &mut Net,
+    server: &mut Server<SBuf, (), S>,
+    hs: &mut HS,
+    client: &mut Client<CBuf, (), C>,
+    hc: &mut HC,
+    limit_ms: u64,
+    mut done: impl FnMut(&HS, &HC, Status, Status) -> bool,
+) -> Ends {
+    let end = net.now + Duration::from_millis(limit_ms);
+    loop {
+        net.poll_ifaces();
+        let s = server.poll(net.now, &mut net.server.sockets, hs);
+        let c = client.poll(net.now, &mut net.client.sockets, hc);
+        if done(hs, hc, s, c) || net.now >= end {
+            return Ends {
+                server: s,
+                client: c,
+            };
+        }
+        let extra = [s.poll_at(), c.poll_at()].into_iter().flatten().min();
+        net.advance(extra);
+    }
+}
+
+fn server<const N: usize>(net: &mut Net, config: Config) -> Server<SBuf, (), N> {
+    let handles = core::array::from_fn(|_| net.server.socket(SOCKET_BUF));
+    Server::with_sockets(PORT, handles, config).unwrap()
+}
+
+fn client<const N: usize>(net: &mut Net, config: Config) -> Client<CBuf, (), N> {
+    let handles = core::array::from_fn(|_| net.client.socket(SOCKET_BUF));
+    Client::with_sockets(handles, config)
+}
+
+fn connect<const N: usize>(net: &mut Net, client: &mut Client<CBuf, (), N>, port: u16) -> ConnId {
+    let cx = net.client.iface.context();
+    client
+        .connect(cx, &mut net.client.sockets, (SERVER_IP, port), net.now)
+        .expect("connect starts")
+}
+
+/// Random messages: empty ones, one-byte ones, and sizes up to `max`.
+fn messages(rng: &mut Rng, count: usize, max: usize) -> Vec<Vec<u8>> {
+    (0..count)
+        .map(|i| match i % 10 {
+            0 => Vec::new(),
+            1 => rng.bytes(1),
+            _ => {
+                let len = rng.below(max + 1);
+                rng.bytes(len)
+            }
+        })
+        .collect()
+}
+
+/// Runs an echo exchange of `msgs` and returns the two handlers.
+fn echo_exchange(faults: Faults, msgs: Vec<Vec<u8>>, limit_ms: u64) -> (Echo, Asker, Net) {
+    let mut net = Net::new(faults);
+    let config = Config::new().linger(Duration::from_secs(2));
+    let mut srv = server::<2>(&mut net, config);
+    let mut cli = client::<1>(&mut net, config);
+    let (mut echo, mut asker) = (Echo::default(), Asker::new(msgs));
+    let _ = srv.poll(net.now, &mut net.server.sockets, &mut echo);
+    connect(&mut net, &mut cli, PORT);
+    run(
+        &mut net,
+        &mut srv,
+        &mut echo,
+        &mut cli,
+        &mut asker,
+        limit_ms,
+        |_, _, _, c| c.is_stopped(),
+    );
+    (echo, asker, net)
+}
+
+#[test]
+fn many_messages_each_way_arrive_intact() {
+    let msgs = messages(&mut Rng(7), 300, 4000);
+    let (echo, asker, _) = echo_exchange(Faults::default(), msgs, 600_000);
+    assert_eq!(asker.replies_ok, 300, "every reply arrived intact");
+    assert_eq!(asker.wrong_replies, 0);
+    assert!(asker.failures.is_empty() && echo.failures.is_empty());
+    assert_eq!(echo.received, 300);
+    assert_eq!(echo.inits, 1);
+    assert_eq!(asker.shutdowns.len(), 1);
+    assert_eq!(asker.shutdowns[0].1, Shutdown::Local);
+    assert_eq!(echo.shutdowns, [Shutdown::PeerClosed]);
+}
+
+#[test]
+fn dropped_and_corrupted_frames_never_corrupt_a_message() {
+    let mut complete = 0;
+    for seed in 1..=8u32 {
+        let faults = Faults {
+            drop_pct: 10,
+            corrupt_pct: 10,
+            seed,
+        };
+        let msgs = messages(&mut Rng(u64::from(seed) * 1000 + 3), 40, 4000);
+        let (_, _, clean) = echo_exchange(Faults::default(), msgs.clone(), 3_600_000);
+        let (echo, asker, faulty) = echo_exchange(faults, msgs, 3_600_000);
+        // The faults did happen: recovering from them (retransmission timeouts) took time.
+        assert!(
+            faulty.now > clean.now,
+            "seed {seed}: no fault was injected?"
+        );
+        assert_eq!(
+            asker.wrong_replies, 0,
+            "seed {seed}: a corrupted message was delivered"
+        );
+        assert!(
+            echo.failures.is_empty() && asker.failures.is_empty(),
+            "seed {seed}"
+        );
+        if asker.replies_ok == 40 {
+            complete += 1;
+            assert_eq!(echo.received, 40, "seed {seed}");
+        } else {
+            // Otherwise the connection must have failed with a typed error.
+            let (_, why) = asker.shutdowns.first().expect("the connection ended");
+            assert!(matches!(why, Shutdown::Failed(_)), "seed {seed}: {why:?}");
+        }
+    }
+    // TCP retransmits what was dropped and what failed its checksum: all should complete.
+    assert_eq!(complete, 8, "every faulty run completed");
+}
+
+#[test]
+fn heavy_faults_end_in_a_typed_error_or_intact_messages() {
+    for seed in 1..=4u32 {
+        let faults = Faults {
+            drop_pct: 40,
+            corrupt_pct: 30,
+            seed,
+        };
+        let mut net = Net::new(faults);
+        let timeouts = Timeouts::new()
+            .handshake(20_000)
+            .status(20_000)
+            .stall(20_000);
+        let config = Config::new()
+            .timeouts(timeouts)
+            .tcp_timeout(Some(Duration::from_secs(10)));
+        let mut srv = server::<1>(&mut net, config);
+        let mut cli = client::<1>(&mut net, config);
+        let msgs = messages(&mut Rng(u64::from(seed)), 20, 3000);
+        let (mut echo, mut asker) = (Echo::default(), Asker::new(msgs));
+        let _ = srv.poll(net.now, &mut net.server.sockets, &mut echo);
+        connect(&mut net, &mut cli, PORT);
+        let c = run(
+            &mut net,
+            &mut srv,
+            &mut echo,
+            &mut cli,
+            &mut asker,
+            3_600_000,
+            |_, _, _, c| c.is_stopped(),
+        )
+        .client;
+        assert!(
+            c.is_stopped(),
+            "seed {seed}: the client finished in bounded time"
+        );
+        assert_eq!(asker.wrong_replies, 0, "seed {seed}");
+        if asker.replies_ok < 20 {
+            let (_, why) = &asker.shutdowns[0];
+            assert!(matches!(why, Shutdown::Failed(_)), "seed {seed}: {why:?}");
+        }
+    }
+}
+
+#[test]
+fn oversize_is_refused_and_the_stream_stays_in_sync() {
+    let msgs = vec![b"one".to_vec(), vec![7; 5000], b"two".to_vec()];
+    let (echo, asker, _) = echo_exchange(Faults::default(), msgs, 60_000);
+    assert_eq!(asker.replies_ok, 2);
+    assert_eq!(asker.failures, [Error::Rejected { len: 5000 }]);
+    assert_eq!(
+        echo.failures,
+        [Error::TooLarge {
+            len: 5000,
+            limit: 4096
+        }]
+    );
+}
+
+#[test]
+fn empty_message_is_echoed_and_quit_closes_the_connection() {
+    let msgs = vec![Vec::new(), b"x".to_vec(), Vec::new(), b"QUIT".to_vec()];
+    let (echo, asker, _) = echo_exchange(Faults::default(), msgs, 60_000);
+    assert_eq!(asker.replies_ok, 3);
+    assert_eq!(asker.shutdowns[0].1, Shutdown::PeerClosed);
+    assert_eq!(echo.shutdowns, [Shutdown::Local]);
+}
+
+#[test]
+fn srvquit_stops_the_server_after_closing_everything() {
+    let mut net = Net::new(Faults::default());
+    let config = Config::new();
+    let mut srv = server::<2>(&mut net, config);
+    let mut cli = client::<1>(&mut net, config);
+    let (mut echo, mut asker) = (
+        Echo::default(),
+        Asker::new(vec![b"hi".to_vec(), b"SRVQUIT".to_vec()]),
+    );
+    let _ = srv.poll(net.now, &mut net.server.sockets, &mut echo);
+    connect(&mut net, &mut cli, PORT);
+    let Ends {
+        server: s,
+        client: c,
+    } = run(
+        &mut net,
+        &mut srv,
+        &mut echo,
+        &mut cli,
+        &mut asker,
+        60_000,
+        |_, _, s, c| s.is_stopped() && c.is_stopped(),
+    );
+    assert!(s.is_stopped() && c.is_stopped());
+    assert_eq!((echo.pre_loop, echo.post_loop), (1, 1));
+    assert_eq!(asker.replies_ok, 1);
+    assert_eq!(asker.shutdowns[0].1, Shutdown::PeerClosed);
+    assert_eq!(echo.shutdowns, [Shutdown::Local]);
+    for (_, socket) in net.server.sockets.iter() {
+        let tcp = tcp::Socket::downcast(socket).unwrap();
+        assert!(!tcp.is_open(), "socket left in {}", tcp.state());
+    }
+    // A stopped server stays stopped.
+    assert_eq!(
+        srv.poll(net.now, &mut net.server.sockets, &mut echo),
+        Status::Stopped
+    );
+    assert_eq!(echo.post_loop, 1);
+}
+
+/// Records connection events on the client side.
+#[derive(Default)]
+struct Recorder {
+    inits: Vec<ConnId>,
+    shutdowns: Vec<(ConnId, Shutdown)>,
+}
+
+impl Handler for Recorder {
+    fn conn_init(&mut self, conn: &mut tinyproto_smoltcp::Conn<'_>) {
+        self.inits.push(conn.id());
+    }
+    fn conn_shutdown(&mut self, id: ConnId, why: &Shutdown) {
+        self.shutdowns.push((id, why.clone()));
+    }
+}
+
+#[test]
+fn connection_limit_answers_0xfe_and_the_slot_re_arms() {
+    let mut net = Net::new(Faults::default());
+    let config = Config::new();
+    let limit_socket = net.server.socket(256);
+    let mut srv = server::<1>(&mut net, config).with_limit_socket(limit_socket);
+    let mut cli = client::<2>(&mut net, config);
+    let (mut echo, mut rec) = (Echo::default(), Recorder::default());
+    let _ = srv.poll(net.now, &mut net.server.sockets, &mut echo);
+
+    let a = connect(&mut net, &mut cli, PORT);
+    run(
+        &mut net,
+        &mut srv,
+        &mut echo,
+        &mut cli,
+        &mut rec,
+        10_000,
+        |_, r, _, _| !r.inits.is_empty(),
+    );
+    assert_eq!(rec.inits, [a]);
+    assert_eq!(srv.active_connections(), 1);
+
+    let b = connect(&mut net, &mut cli, PORT);
+    run(
+        &mut net,
+        &mut srv,
+        &mut echo,
+        &mut cli,
+        &mut rec,
+        10_000,
+        |_, r, _, _| !r.shutdowns.is_empty(),
+    );
+    assert_eq!(
+        rec.shutdowns,
+        [(
+            b,
+            Shutdown::Failed(Error::Protocol(ProtocolError::ConnectionLimit))
+        )]
+    );
+    assert_eq!(echo.refused, 1);
+    assert!(cli.connection(b).is_none(), "a failed id addresses nothing");
+
+    // The first connection closes; its slot listens again and takes the next peer.
+    cli.connection(a).expect("a is live").shutdown();
+    run(
+        &mut net,
+        &mut srv,
+        &mut echo,
+        &mut cli,
+        &mut rec,
+        10_000,
+        |e, _, _, _| !e.shutdowns.is_empty(),
+    );
+    assert_eq!(echo.shutdowns, [Shutdown::PeerClosed]);
+    // Until its TCP close completes the slot still counts against the limit; then it listens.
+    let slot_socket = srv_slot_socket(&net, limit_socket);
+    for _ in 0..10_000 {
+        if net.server.sockets.get::<tcp::Socket>(slot_socket).state() == tcp::State::Listen {
+            break;
+        }
+        net.advance(None);
+        net.poll_ifaces();
+        let _ = srv.poll(net.now, &mut net.server.sockets, &mut echo);
+        let _ = cli.poll(net.now, &mut net.client.sockets, &mut rec);
+    }
+    let c = connect(&mut net, &mut cli, PORT);
+    run(
+        &mut net,
+        &mut srv,
+        &mut echo,
+        &mut cli,
+        &mut rec,
+        10_000,
+        |_, r, _, _| r.inits.len() == 2,
+    );
+    assert_eq!(rec.inits, [a, c]);
+    assert_eq!(echo.refused, 1);
+}
+
+/// The server's pool socket (the one that is not the limit socket).
+fn srv_slot_socket(net: &Net, limit: smoltcp::iface::SocketHandle) -> smoltcp::iface::SocketHandle {
+    net.server
+        .sockets
+        .iter()
+        .map(|(h, _)| h)
+        .find(|&h| h != limit)
+        .unwrap()
+}
+
+#[test]
+fn connect_to_a_closed_port_fails_and_frees_the_socket() {
+    let mut net = Net::new(Faults::default());
+    let mut srv = server::<1>(&mut net, Config::new());
+    let mut cli = client::<1>(&mut net, Config::new());
+    let (mut echo, mut rec) = (Echo::default(), Recorder::default());
+    let _ = srv.poll(net.now, &mut net.server.sockets, &mut echo);
+    let id = connect(&mut net, &mut cli, PORT + 1);
+    // The only socket is busy connecting.
+    let cx = net.client.iface.context();
+    let busy = cli.connect(cx, &mut net.client.sockets, (SERVER_IP, PORT), net.now);
+    assert_eq!(busy, Err(ConnectError::NoFreeSocket));
+    run(
+        &mut net,
+        &mut srv,
+        &mut echo,
+        &mut cli,
+        &mut rec,
+        10_000,
+        |_, r, _, _| !r.shutdowns.is_empty(),
+    );
+    assert_eq!(
+        rec.shutdowns,
+        [(
+            id,
+            Shutdown::Failed(Error::Transport(TcpError::ConnectFailed))
+        )]
+    );
+    // Nothing leaked: the socket serves the next connect.
+    let ok = connect(&mut net, &mut cli, PORT);
+    run(
+        &mut net,
+        &mut srv,
+        &mut echo,
+        &mut cli,
+        &mut rec,
+        10_000,
+        |_, r, _, _| !r.inits.is_empty(),
+    );
+    assert_eq!(rec.inits, [ok]);
+}
+
+#[test]
+fn a_vanished_peer_times_out_and_every_socket_is_freed() {
+    let mut net = Net::new(Faults::default());
+    let config = Config::new()
+        .timeouts(Timeouts::new().status(3_000))
+        .keep_alive(Some(Duration::from_secs(1)))
+        .tcp_timeout(Some(Duration::from_secs(4)))
+        .linger(Duration::from_secs(1));
+    let mut srv = server::<1>(&mut net, config);
+    let mut cli = client::<1>(&mut net, config);
+    let (mut echo, mut rec) = (Echo::default(), Recorder::default());
+    let _ = srv.poll(net.now, &mut net.server.sockets, &mut echo);
+    let id = connect(&mut net, &mut cli, PORT);
+    run(
+        &mut net,
+        &mut srv,
+        &mut echo,
+        &mut cli,
+        &mut rec,
+        10_000,
+        |e, r, _, _| !r.inits.is_empty() && e.inits == 1,
+    );
+    // The cable is cut: every frame is lost from now on.
+    net.server.device.set_drop_chance(100);
+    net.client.device.set_drop_chance(100);
+    cli.connection(id).unwrap().transmit(b"anyone?").unwrap();
+    let start = net.now;
+    run(
+        &mut net,
+        &mut srv,
+        &mut echo,
+        &mut cli,
+        &mut rec,
+        60_000,
+        |e, r, _, _| !r.shutdowns.is_empty() && !e.shutdowns.is_empty(),
+    );
+    assert!(
+        net.now - start < Duration::from_secs(10),
+        "both ends noticed in time"
+    );
+    // The client waited for the status byte; the server, idle, lost the peer to keep-alive.
+    assert!(
+        matches!(
+            rec.shutdowns[0].1,
+            Shutdown::Failed(Error::Timeout {
+                phase: Phase::Status
+            }) | Shutdown::Failed(Error::Transport(TcpError::Reset))
+        ),
+        "{:?}",
+        rec.shutdowns
+    );
+    assert_eq!(
+        echo.shutdowns,
+        [Shutdown::Failed(Error::Transport(TcpError::Reset))]
+    );
+    // Linger passes: the client socket is closed, the server socket listens again.
+    let until = net.now + Duration::from_secs(2);
+    run(
+        &mut net,
+        &mut srv,
+        &mut echo,
+        &mut cli,
+        &mut rec,
+        5_000,
+        |_, _, _, _| false,
+    );
+    assert!(net.now >= until);
+    for (_, socket) in net.client.sockets.iter() {
+        assert!(!tcp::Socket::downcast(socket).unwrap().is_open());
+    }
+    for (_, socket) in net.server.sockets.iter() {
+        assert_eq!(
+            tcp::Socket::downcast(socket).unwrap().state(),
+            tcp::State::Listen
+        );
+    }
+    let _ = Instant::ZERO;
+}
+
+#[test]
+fn a_truncated_message_is_an_error_and_never_delivered() {
+    let mut net = Net::new(Faults::default());
+    let mut srv = server::<1>(&mut net, Config::new());
+    let mut echo = Echo::default();
+    let _ = srv.poll(net.now, &mut net.server.sockets, &mut echo);
+    // A raw smoltcp socket plays a peer that announces 10 bytes, sends 4 and closes.
+    let raw = net.client.socket(SOCKET_BUF);
+    let cx = net.client.iface.context();
+    net.client
+        .sockets
+        .get_mut::<tcp::Socket>(raw)
+        .connect(cx, (SERVER_IP, PORT), 50_000)
+        .unwrap();
+    let mut sent = false;
+    for _ in 0..10_000 {
+        net.poll_ifaces();
+        let s = srv.poll(net.now, &mut net.server.sockets, &mut echo);
+        let socket = net.client.sockets.get_mut::<tcp::Socket>(raw);
+        if !sent && socket.may_send() {
+            socket.send_slice(b"\xff\x00\x00\x00\x0aabcd").unwrap();
+            socket.close();
+            sent = true;
+        }
+        if !echo.shutdowns.is_empty() {
+            break;
+        }
+        net.advance(s.poll_at());
+    }
+    assert_eq!(echo.received, 0, "nothing partial is delivered");
+    assert_eq!(
+        echo.shutdowns,
+        [Shutdown::Failed(Error::Protocol(
+            ProtocolError::UnexpectedEof {
+                phase: Phase::ReceivingPayload,
+                missing: 6
+            }
+        ))]
+    );
+}
