@@ -1,2 +1,74 @@
-//! Filled by a later issue.
+//! tinyproto over std TCP: a server and a client with the hooks of the Python package, and a
+//! plain blocking connection — wire-compatible with Python `tinyproto` 2.0.1 and 3.0.
+//!
+//! # Pieces
+//! * [`Server`] (built by [`ServerBuilder`]): listen addresses (IPv4, IPv6, host names), a
+//!   connection limit, a maximum message size, per-connection plugins, server hooks
+//!   ([`ServerHooks`]) and a [`ServerHandle`] to list, send to, close and shut down from any
+//!   thread.
+//! * [`Client`] (built by [`ClientBuilder`]): several connections with hooks, and the optional
+//!   client loop ([`ClientHooks`]).
+//! * [`Handler`]: the hooks of one connection (`pre_loop`, `transmission_received`,
+//!   `loop_pass`, `post_loop`); inside them [`Conn::transmit`] and [`Conn::receive`] block in
+//!   lockstep like Python's. [`ConnectionHandle`] sends from any thread.
+//! * [`TcpConnection`]: one blocking connection for scripts and tests.
+//!
+//! # Threads
+//! One I/O thread polls every socket with `mio` (epoll/kqueue): it accepts, runs the protocol
+//! of every connection without blocking, and enforces the timeouts. Hooks run on a pool of hook
+//! threads that grows while all are busy; the hooks of one connection run one at a time. A
+//! hook's `transmit`/`receive` asks the I/O thread and waits for the answer, so a stalled peer
+//! holds at most the hook thread waiting for it, never the other connections. While a hook
+//! runs, its connection reads nothing more from the peer (except for `receive`): TCP flow
+//! control holds a fast peer back and memory stays bounded. Idle connections cost no CPU and
+//! about a kilobyte of memory; buffers grow only as a message's bytes arrive and are freed
+//! after it.
+//!
+//! # Example
+//! ```
+//! use tinyproto_std::{Conn, Handler, Server, TcpConnection};
+//!
+//! struct Echo;
+//! impl Handler for Echo {
+//!     fn transmission_received(&mut self, conn: &mut Conn, msg: Vec<u8>) {
+//!         let _ = conn.transmit(&[b"Echo back: ", &msg[..]].concat());
+//!     }
+//! }
+//!
+//! let server = Server::builder().listen("127.0.0.1:0").bind()?;
+//! let (addr, handle) = (server.local_addrs()[0], server.handle());
+//! let thread = std::thread::spawn(move || server.run(|_| Echo, ()));
+//!
+//! let mut conn = TcpConnection::connect(addr)?;
+//! conn.transmit(b"hi")?;
+//! assert_eq!(conn.receive()?, b"Echo back: hi");
+//! handle.shutdown();
+//! thread.join().unwrap()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! See the README's "Porting from Python" for every Python class, method and hook.
 #![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
+#[macro_use]
+mod config;
+mod client;
+mod entry;
+mod error;
+mod handle;
+mod hooks;
+mod reactor;
+mod server;
+mod tcp;
+mod transport;
+mod workers;
+
+pub use client::{Client, ClientBuilder, ClientHandle};
+pub use config::{Timeouts, DEFAULT_MAX_MESSAGE_SIZE};
+pub use error::{CloseReason, ConnError, Error, StartError};
+pub use handle::{ConnId, ConnectionHandle};
+pub use hooks::{ClientHooks, Conn, Handler, ServerHooks};
+pub use server::{Server, ServerBuilder, ServerHandle, DEFAULT_BACKLOG};
+pub use tcp::{TcpConnection, TcpConnectionBuilder};
+pub use tinyproto_core::{self as core, Plugin};

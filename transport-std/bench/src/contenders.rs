@@ -1,0 +1,235 @@
+//! The contenders and how to start their servers and clients as separate processes.
+
+use crate::roles::RoleArgs;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use tinyproto_testkit::{workspace_root, Peer, PyVersion};
+
+/// Who is measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Contender {
+    /// This implementation.
+    Ours,
+    /// The raw floor: the same bytes with blocking sockets and no library.
+    Floor,
+    /// The Python package in its venv.
+    Python(PyVersion),
+}
+
+/// How a client sends: from the connection's own callbacks, or from another thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Send {
+    /// One way only (blocking code: the caller's thread is the connection's).
+    Direct,
+    /// From inside `transmission_received` (bulk: from `pre_loop`).
+    Hook,
+    /// From the main thread while the connection runs on its own.
+    Thread,
+}
+
+impl Send {
+    pub fn arg(self) -> &'static str {
+        match self {
+            Send::Direct | Send::Thread => "thread",
+            Send::Hook => "hook",
+        }
+    }
+}
+
+impl Contender {
+    pub fn name(self) -> String {
+        match self {
+            Contender::Ours => "ours".into(),
+            Contender::Floor => "raw floor".into(),
+            Contender::Python(v) => format!("Python {}", v.as_str()),
+        }
+    }
+
+    /// The ways its users send.
+    pub fn sends(self) -> &'static [Send] {
+        match self {
+            Contender::Ours => crate::OURS_SENDS,
+            Contender::Floor => &[Send::Direct],
+            Contender::Python(_) => &[Send::Hook, Send::Thread],
+        }
+    }
+
+    /// The contenders that can run here (Python only where its venv exists).
+    pub fn available() -> (Vec<Contender>, Vec<String>) {
+        let mut v = vec![Contender::Ours, Contender::Floor];
+        let mut missing = Vec::new();
+        for py in PyVersion::ALL {
+            if python(py).exists() {
+                v.push(Contender::Python(py));
+            } else {
+                missing.push(format!(
+                    "Python {} not installed at {} (run `bash .ci/setup-python`)",
+                    py.as_str(),
+                    python(py).display()
+                ));
+            }
+        }
+        (v, missing)
+    }
+
+    fn command(self, server: bool, args: &RoleArgs, cpu: Option<usize>) -> Command {
+        let mut c = match cpu {
+            Some(cpu) => {
+                let mut c = Command::new("taskset");
+                c.arg("-c").arg(cpu.to_string());
+                c
+            }
+            None => Command::new(match self {
+                Contender::Python(py) => python(py),
+                _ => self_exe(),
+            }),
+        };
+        if cpu.is_some() {
+            c.arg(match self {
+                Contender::Python(py) => python(py),
+                _ => self_exe(),
+            });
+        }
+        let side = if server { "server" } else { "client" };
+        match self {
+            Contender::Python(_) => {
+                let script = if server { "tp_server.py" } else { "tp_client.py" };
+                c.arg("-u").arg(bench_dir().join("python").join(script));
+            }
+            Contender::Ours => {
+                c.args(["role", &format!("ours-{side}")]);
+            }
+            Contender::Floor => {
+                c.args(["role", &format!("floor-{side}")]);
+            }
+        }
+        c.args(args.to_args());
+        c.stdin(Stdio::null());
+        if std::env::var_os("TINYPROTO_BENCH_VERBOSE").is_none() {
+            c.stderr(Stdio::null());
+        }
+        c
+    }
+
+    /// Starts a server (`mode` echo or sink) and waits for its port.
+    pub fn server(self, mode: &str, max: usize, cpu: Option<usize>) -> Result<Server, String> {
+        let args = RoleArgs {
+            mode: mode.into(),
+            max,
+            ..RoleArgs::parse(&[]).expect("defaults parse")
+        };
+        let mut peer = Peer::spawn(self.command(true, &args, cpu));
+        let line = peer
+            .wait_for_line(|l| l.starts_with("LISTENING "), Duration::from_secs(20))
+            .ok_or_else(|| format!("{} server did not start", self.name()))?;
+        let port = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .ok_or("bad LISTENING line")?;
+        let pid = peer.child_mut().id();
+        Ok(Server { peer, port, pid })
+    }
+
+    /// Runs a client to completion (killed after `limit`) and returns its `RESULT`.
+    pub fn client(
+        self,
+        args: &RoleArgs,
+        cpu: Option<usize>,
+        limit: Duration,
+    ) -> Result<ClientResult, String> {
+        let mut peer = Peer::spawn(self.command(false, args, cpu));
+        let line = peer
+            .wait_for_line(|l| l.starts_with("RESULT ") || l.starts_with("MISMATCH"), limit)
+            .ok_or_else(|| format!("client gave no result within {limit:?}"))?;
+        ClientResult::parse(&line)
+    }
+}
+
+/// A running server, killed when dropped.
+pub struct Server {
+    #[allow(dead_code)] // owned so that dropping it kills the process
+    peer: Peer,
+    pub port: u16,
+    pub pid: u32,
+}
+
+impl Server {
+    /// Waits until the server's CPU time stops growing (its threads have settled), at most
+    /// `limit`.
+    pub fn settle(&self, limit: Duration) {
+        let end = Instant::now() + limit;
+        let mut last = crate::measure::cpu_time(self.pid);
+        while Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(100));
+            let now = crate::measure::cpu_time(self.pid);
+            if now == last {
+                return;
+            }
+            last = now;
+        }
+    }
+}
+
+/// What a client printed.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ClientResult {
+    pub ops: u64,
+    pub bytes: u64,
+    pub secs: f64,
+    pub hwm_kib: u64,
+}
+
+impl ClientResult {
+    pub fn parse(line: &str) -> Result<ClientResult, String> {
+        let mut r = ClientResult::default();
+        if !line.starts_with("RESULT ") {
+            return Err(line.to_string());
+        }
+        for kv in line.split_whitespace().skip(1) {
+            let (k, v) = kv.split_once('=').ok_or("bad RESULT")?;
+            match k {
+                "ops" => r.ops = v.parse().map_err(|_| "ops")?,
+                "bytes" => r.bytes = v.parse().map_err(|_| "bytes")?,
+                "secs" => r.secs = v.parse().map_err(|_| "secs")?,
+                "hwm_kib" => r.hwm_kib = v.parse().map_err(|_| "hwm")?,
+                _ => {}
+            }
+        }
+        Ok(r)
+    }
+}
+
+fn python(py: PyVersion) -> PathBuf {
+    let var = match py {
+        PyVersion::V2_0_1 => "TINYPROTO_PYTHON_2_0_1",
+        PyVersion::V3_0 => "TINYPROTO_PYTHON_3_0",
+    };
+    std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
+        workspace_root()
+            .join("target/py")
+            .join(format!("venv-{}", py.as_str()))
+            .join("bin/python")
+    })
+}
+
+fn self_exe() -> PathBuf {
+    std::env::current_exe().expect("path of the running harness")
+}
+
+fn bench_dir() -> PathBuf {
+    workspace_root().join("transport-std/bench")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_result() {
+        let r = ClientResult::parse("RESULT ops=3 bytes=48 secs=0.5 hwm_kib=2000").unwrap();
+        assert_eq!((r.ops, r.bytes, r.secs, r.hwm_kib), (3, 48, 0.5, 2000));
+        assert!(ClientResult::parse("MISMATCH").is_err());
+    }
+}

@@ -1,0 +1,118 @@
+//! Many connections to one server: opened one after another or all at once; what it costs
+//! the server at rest and how fast it echoes with every connection active. The client side
+//! is the same for every server: the harness's own load generator (`loadgen`).
+
+use super::{progress, variants};
+use crate::contenders::{Contender, Send};
+use crate::loadgen::{Load, Opening};
+use crate::measure::{cpu_time, status_kib};
+use crate::results::{Metric, Table};
+use crate::Config;
+use std::time::{Duration, Instant};
+
+pub fn run(cfg: &Config, contenders: &[Contender]) -> Vec<Table> {
+    let mut tables = Vec::new();
+    let mut salt = 0;
+    for &n in &cfg.conns {
+        for how in [Opening::Sequential, Opening::Burst] {
+            let mut t = Table::new(
+                format!(
+                    "{n} connections opened {}",
+                    match how {
+                        Opening::Sequential => "one after another",
+                        Opening::Burst => "all at once (burst)",
+                    }
+                ),
+                vec![
+                    Metric::new("established", 0),
+                    Metric::new("refused", 0),
+                    Metric::new("reset", 0),
+                    Metric::new("timed out / other", 0),
+                    Metric::new("time to establish s", 2),
+                    Metric::new("server RSS KiB/conn", 1),
+                    Metric::new("idle server CPU %", 2),
+                    Metric::ratio("echoes/s (all active)", 0),
+                ],
+            );
+            t.notes.push(format!(
+                "One server process, one load-generator thread in the harness (mio, 16-byte \
+                 messages, source addresses 127.0.0.2–65). RSS per connection = (VmRSS with the \
+                 connections open − VmRSS before) / established; idle CPU = server user+system \
+                 time over {} s with every connection open and silent; echoes/s = lockstep \
+                 echoes completed by all connections together in {} s. Time limit to establish: \
+                 {} s. {} repetition(s).",
+                cfg.idle_secs,
+                cfg.active_secs,
+                cfg.establish_limit_secs,
+                cfg.conn_reps
+            ));
+            for rep in 0..cfg.conn_reps {
+                for (c, send) in variants(contenders) {
+                    if send == Send::Thread {
+                        continue; // the load generator is the client: one row per server
+                    }
+                    if matches!(c, Contender::Python(_)) && n > cfg.py_conn_cap {
+                        t.note(
+                            c,
+                            send,
+                            format!(
+                                "not run: capped at {} connections (one OS thread per connection)",
+                                cfg.py_conn_cap
+                            ),
+                        );
+                        continue;
+                    }
+                    progress(&format!("{} rep {}: {}", t.title, rep + 1, c.name()));
+                    salt += 7;
+                    match once(cfg, c, n, how, salt) {
+                        Ok(v) => t.record(c, send, &v),
+                        Err(e) => t.note(c, send, e),
+                    }
+                }
+            }
+            tables.push(t);
+        }
+    }
+    tables
+}
+
+fn once(cfg: &Config, c: Contender, n: usize, how: Opening, salt: usize) -> Result<Vec<f64>, String> {
+    let server = c.server("echo", 1 << 20, None)?;
+    server.settle(Duration::from_secs(2));
+    let rss0 = status_kib(server.pid, "VmRSS").ok_or("server gone")?;
+    let (mut load, est) = Load::open(
+        n,
+        server.port,
+        how,
+        Duration::from_secs_f64(cfg.establish_limit_secs),
+        salt,
+    )
+    .map_err(|e| format!("load generator: {e}"))?;
+    // Let the server finish setting up what it accepted before measuring it at rest.
+    server.settle(Duration::from_secs(3));
+    let rss1 = status_kib(server.pid, "VmRSS").ok_or("server died")?;
+    let per_conn = if est.ok > 0 {
+        (rss1.saturating_sub(rss0)) as f64 / est.ok as f64
+    } else {
+        f64::NAN
+    };
+    let cpu0 = cpu_time(server.pid).ok_or("server died")?;
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_secs_f64(cfg.idle_secs));
+    let cpu1 = cpu_time(server.pid).ok_or("server died")?;
+    let idle_pct = (cpu1 - cpu0).as_secs_f64() / t0.elapsed().as_secs_f64() * 100.0;
+    let (echoes, _failed) = load
+        .echo_all(Duration::from_secs_f64(cfg.active_secs))
+        .map_err(|e| format!("load generator: {e}"))?;
+    drop(load);
+    Ok(vec![
+        est.ok as f64,
+        est.refused as f64,
+        est.reset as f64,
+        (est.timed_out + est.other) as f64,
+        est.secs,
+        per_conn,
+        idle_pct,
+        echoes as f64 / cfg.active_secs,
+    ])
+}

@@ -1,0 +1,101 @@
+//! Lockstep echo: the client sends a message, waits for its echo, repeats (time-bounded).
+
+use super::{progress, size_label, variants};
+use crate::contenders::{Contender, Send};
+use crate::results::{Metric, Table};
+use crate::roles::RoleArgs;
+use crate::Config;
+use std::time::Duration;
+
+/// Server and client CPUs when pinned.
+pub const SERVER_CPU: usize = 0;
+pub const CLIENT_CPU: usize = 1;
+
+/// One point of the plot: (variant label, message size, MB/s median).
+pub type Point = (String, usize, f64);
+
+pub fn run(cfg: &Config, contenders: &[Contender]) -> (Vec<Table>, Vec<Point>) {
+    let mut tables = Vec::new();
+    let mut points = Vec::new();
+    for &size in &cfg.echo_sizes {
+        let mut pins = vec![true];
+        if cfg.unpinned_sizes.contains(&size) {
+            pins.push(false);
+        }
+        for pinned in pins {
+            let t = one(cfg, contenders, size, pinned);
+            if pinned {
+                for row in &t.rows {
+                    if let Some(s) = crate::measure::Summary::of(&row.samples[1]) {
+                        points.push((row.label(), size, s.median));
+                    }
+                }
+            }
+            tables.push(t);
+        }
+    }
+    (tables, points)
+}
+
+fn one(cfg: &Config, contenders: &[Contender], size: usize, pinned: bool) -> Table {
+    let pin = if pinned {
+        format!("pinned: server CPU {SERVER_CPU}, client CPU {CLIENT_CPU}")
+    } else {
+        "unpinned".to_string()
+    };
+    let mut t = Table::new(
+        format!("Lockstep echo, {} messages, {pin}", size_label(size)),
+        vec![Metric::ratio("echoes/s", 0), Metric::new("MB/s (one way)", 1)],
+    );
+    t.notes.push(format!(
+        "Each run: a fresh server, one client connection, echoes for {} s; {} repetition(s).",
+        cfg.echo_secs, cfg.reps
+    ));
+    let (server_cpu, client_cpu) = if pinned {
+        (Some(SERVER_CPU), Some(CLIENT_CPU))
+    } else {
+        (None, None)
+    };
+    for rep in 0..cfg.reps {
+        for (c, send) in variants(contenders) {
+            progress(&format!("{} rep {}: {}", t.title, rep + 1, label(c, send)));
+            match run_once(cfg, c, send, size, server_cpu, client_cpu) {
+                Ok((ops, secs)) => t.record(
+                    c,
+                    send,
+                    &[ops as f64 / secs, ops as f64 * size as f64 / secs / 1e6],
+                ),
+                Err(e) => t.note(c, send, e),
+            }
+        }
+    }
+    t
+}
+
+fn label(c: Contender, send: Send) -> String {
+    format!("{} ({send:?})", c.name())
+}
+
+fn run_once(
+    cfg: &Config,
+    c: Contender,
+    send: Send,
+    size: usize,
+    server_cpu: Option<usize>,
+    client_cpu: Option<usize>,
+) -> Result<(u64, f64), String> {
+    let server = c.server("echo", size.max(1), server_cpu)?;
+    let args = RoleArgs {
+        port: server.port,
+        task: "echo".into(),
+        size,
+        seconds: cfg.echo_secs,
+        send: send.arg().into(),
+        ..RoleArgs::parse(&[]).expect("defaults")
+    };
+    let r = c.client(&args, client_cpu, Duration::from_secs_f64(cfg.echo_secs + 60.0))?;
+    if r.ops == 0 || r.secs <= 0.0 {
+        return Err("no echo completed".into());
+    }
+    Ok((r.ops, r.secs))
+}

@@ -1,0 +1,198 @@
+//! Settings shared by the server, the client and the blocking connection.
+
+use std::sync::Arc;
+use std::time::Duration;
+use tinyproto_core::Plugin;
+
+/// Time limits of a connection; `None` waits forever.
+///
+/// ```
+/// use std::time::Duration;
+/// use tinyproto_std::Timeouts;
+/// let t = Timeouts { stall: Some(Duration::from_secs(5)), ..Timeouts::default() };
+/// assert_eq!(t.handshake, Some(Duration::from_secs(5)));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Establishing the TCP connection (clients). Default 5 s, Python's client default.
+    pub connect: Option<Duration>,
+    /// Waiting for the peer's init byte. Default 5 s.
+    pub handshake: Option<Duration>,
+    /// Waiting for the status byte that answers our length header. Default 30 s.
+    pub status: Option<Duration>,
+    /// A header or payload, in either direction, that stops making progress. Default 30 s.
+    pub stall: Option<Duration>,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Some(Duration::from_secs(5)),
+            handshake: Some(Duration::from_secs(5)),
+            status: Some(Duration::from_secs(30)),
+            stall: Some(Duration::from_secs(30)),
+        }
+    }
+}
+
+impl Timeouts {
+    /// No time limits at all (the Python server's behaviour).
+    pub const NONE: Timeouts = Timeouts {
+        connect: None,
+        handshake: None,
+        status: None,
+        stall: None,
+    };
+
+    /// The core's timeouts (milliseconds), for the protocol phases.
+    pub(crate) fn core(&self) -> tinyproto_core::connection::Timeouts {
+        let ms = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
+        let mut t = tinyproto_core::connection::Timeouts::new();
+        if let Some(d) = self.handshake {
+            t = t.handshake(ms(d));
+        }
+        if let Some(d) = self.status {
+            t = t.status(ms(d));
+        }
+        if let Some(d) = self.stall {
+            t = t.stall(ms(d));
+        }
+        t
+    }
+}
+
+/// Makes a fresh plugin for each connection (Python shares one instance; per-connection state
+/// is safer, and a factory can still hand out clones of shared state).
+pub(crate) type PluginFactory = Arc<dyn Fn() -> Box<dyn Plugin + Send> + Send + Sync>;
+
+/// What every connection is made with.
+#[derive(Clone)]
+pub(crate) struct ConnSettings {
+    pub(crate) timeouts: Timeouts,
+    pub(crate) max_message_size: usize,
+    pub(crate) plugins: Vec<PluginFactory>,
+    pub(crate) nodelay: bool,
+}
+
+impl Default for ConnSettings {
+    fn default() -> Self {
+        Self {
+            timeouts: Timeouts::default(),
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            plugins: Vec::new(),
+            nodelay: true,
+        }
+    }
+}
+
+impl ConnSettings {
+    pub(crate) fn plugins(&self) -> Vec<Box<dyn Plugin + Send>> {
+        self.plugins.iter().map(|make| make()).collect()
+    }
+}
+
+/// Default largest message accepted: 64 MiB.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 << 20;
+
+/// How the hook machinery of a server or client runs.
+#[derive(Clone)]
+pub(crate) struct EngineSettings {
+    pub(crate) conn: ConnSettings,
+    pub(crate) workers: usize,
+    pub(crate) max_workers: usize,
+    pub(crate) tick: Duration,
+    pub(crate) connection_tick: Option<Duration>,
+    pub(crate) max_queued: usize,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Self {
+            conn: ConnSettings::default(),
+            workers: cores.max(2),
+            max_workers: 512,
+            tick: Duration::from_millis(100),
+            connection_tick: None,
+            max_queued: 1024,
+        }
+    }
+}
+
+/// Builder methods for the settings of each connection, shared by every builder.
+macro_rules! conn_settings {
+    ($($field:ident).+) => {
+        /// Sets the time limits (default [`Timeouts::default`](crate::Timeouts::default)).
+        pub fn timeouts(mut self, timeouts: $crate::Timeouts) -> Self {
+            self.$($field).+.timeouts = timeouts;
+            self
+        }
+
+        /// Largest message accepted from the peer (default
+        /// [`DEFAULT_MAX_MESSAGE_SIZE`](crate::DEFAULT_MAX_MESSAGE_SIZE)). A longer one is
+        /// answered `0x00` and skipped; the connection goes on. Memory grows only as a
+        /// message's bytes actually arrive.
+        pub fn max_message_size(mut self, bytes: usize) -> Self {
+            self.$($field).+.max_message_size = bytes;
+            self
+        }
+
+        /// Adds a plugin to every connection, after those added before (Python's
+        /// `register_connection_plugin`). `make` is called once per connection.
+        pub fn plugin<P, F>(mut self, make: F) -> Self
+        where
+            P: tinyproto_core::Plugin + Send + 'static,
+            F: Fn() -> P + Send + Sync + 'static,
+        {
+            self.$($field).+.plugins.push(std::sync::Arc::new(move || Box::new(make())));
+            self
+        }
+
+        /// Sets `TCP_NODELAY` on every connection (default on: a 4-byte header must not wait
+        /// behind Nagle's algorithm).
+        pub fn nodelay(mut self, on: bool) -> Self {
+            self.$($field).+.nodelay = on;
+            self
+        }
+    };
+}
+
+/// Builder methods for the hook machinery, shared by the server and client builders.
+macro_rules! engine_settings {
+    ($($field:ident).+) => {
+        conn_settings!($($field).+.conn);
+
+        /// Hook threads started up front (default: the number of cores, at least 2). More are
+        /// started while every one is busy, up to [`max_workers`](Self::max_workers).
+        pub fn workers(mut self, n: usize) -> Self {
+            self.$($field).+.workers = n.max(1);
+            self
+        }
+
+        /// Most hook threads (default 512): hooks blocked in `transmit`/`receive` each hold one.
+        pub fn max_workers(mut self, n: usize) -> Self {
+            self.$($field).+.max_workers = n.max(1);
+            self
+        }
+
+        /// How often the server's or client's `loop_pass` runs (default 100 ms).
+        pub fn tick(mut self, every: std::time::Duration) -> Self {
+            self.$($field).+.tick = every;
+            self
+        }
+
+        /// How often each connection's `loop_pass` runs (default never: idle connections cost
+        /// no CPU). Python runs it on every pass of each connection's thread.
+        pub fn connection_tick(mut self, every: Option<std::time::Duration>) -> Self {
+            self.$($field).+.connection_tick = every;
+            self
+        }
+
+        /// Most messages queued for one connection and not yet sent (default 1024); more are
+        /// refused with [`ConnError::QueueFull`](crate::ConnError::QueueFull).
+        pub fn max_queued(mut self, n: usize) -> Self {
+            self.$($field).+.max_queued = n;
+            self
+        }
+    };
+}

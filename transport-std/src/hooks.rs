@@ -1,0 +1,231 @@
+//! The hooks a program implements (Python's overridable methods), and [`Conn`], the connection
+//! as a hook sees it.
+
+use crate::error::{CloseReason, ConnError};
+use crate::handle::{ConnId, ConnectionHandle};
+use crate::reactor::Command;
+use std::net::SocketAddr;
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The hooks of one connection (Python's `TinyProtoConnection` subclass). One value per
+/// connection, made by the factory given to [`Server::run`](crate::Server::run) or
+/// [`ClientBuilder::build`](crate::ClientBuilder::build).
+///
+/// The hooks of one connection never run concurrently with each other, in this order:
+/// `pre_loop` once the init handshake is done; `transmission_received` for each message and
+/// `loop_pass` on the [`connection_tick`](crate::ServerBuilder::connection_tick) (if set);
+/// `post_loop` once the connection has closed. They run on hook threads, so they may block:
+/// [`Conn::transmit`] and [`Conn::receive`] wait for the peer while every other connection
+/// goes on being served. While a hook runs, no further message is read from its peer except
+/// by [`Conn::receive`].
+///
+/// ```
+/// use tinyproto_std::{Conn, Handler};
+///
+/// /// Answers every message with `Echo back: ` + message, and closes on `QUIT`.
+/// struct Echo;
+///
+/// impl Handler for Echo {
+///     fn transmission_received(&mut self, conn: &mut Conn, msg: Vec<u8>) {
+///         if msg == b"QUIT" {
+///             conn.shutdown();
+///         } else if let Err(e) = conn.transmit(&[b"Echo back: ", &msg[..]].concat()) {
+///             eprintln!("connection {}: {e}", conn.id());
+///         }
+///     }
+/// }
+/// ```
+pub trait Handler: Send + 'static {
+    /// Runs once, after the init handshake.
+    fn pre_loop(&mut self, conn: &mut Conn) {
+        let _ = conn;
+    }
+
+    /// Runs for each message received (plugins applied). Python passes a `bytearray`; here
+    /// the message is yours to keep.
+    fn transmission_received(&mut self, conn: &mut Conn, msg: Vec<u8>) {
+        let _ = (conn, msg);
+    }
+
+    /// Runs on the connection tick, when one is configured.
+    fn loop_pass(&mut self, conn: &mut Conn) {
+        let _ = conn;
+    }
+
+    /// Runs once after the connection closed, if `pre_loop` ran. Sending fails by then.
+    fn post_loop(&mut self, conn: &mut Conn) {
+        let _ = conn;
+    }
+}
+
+/// A handler that does nothing, for connections used only through their handle.
+impl Handler for () {}
+
+/// The server's own hooks (Python's `TinyProtoServer` subclass). They all run on the thread
+/// that called [`Server::run`](crate::Server::run), one at a time.
+///
+/// ```
+/// use tinyproto_std::{CloseReason, ConnectionHandle, ServerHandle, ServerHooks};
+///
+/// struct Log;
+///
+/// impl ServerHooks for Log {
+///     fn conn_init(&mut self, _server: &ServerHandle, conn: &ConnectionHandle) {
+///         println!("Connection opened from: {}", conn.peer_addr());
+///     }
+///     fn conn_shutdown(&mut self, _: &ServerHandle, conn: &ConnectionHandle, why: &CloseReason) {
+///         println!("Connection closed from: {} ({why})", conn.peer_addr());
+///     }
+/// }
+/// ```
+pub trait ServerHooks: Send + 'static {
+    /// Runs once the listeners are up, before any connection is accepted.
+    fn pre_loop(&mut self, server: &crate::ServerHandle) {
+        let _ = server;
+    }
+
+    /// Runs every [`tick`](crate::ServerBuilder::tick).
+    fn loop_pass(&mut self, server: &crate::ServerHandle) {
+        let _ = server;
+    }
+
+    /// Runs once after shutdown, when every connection has closed.
+    fn post_loop(&mut self, server: &crate::ServerHandle) {
+        let _ = server;
+    }
+
+    /// Runs for each accepted connection (not for those refused at the connection limit),
+    /// before or while its handshake runs.
+    fn conn_init(&mut self, server: &crate::ServerHandle, conn: &ConnectionHandle) {
+        let _ = (server, conn);
+    }
+
+    /// Runs for each connection that ended, after its `post_loop`, with the reason: a clean
+    /// close, a shutdown, or the typed error that broke it.
+    fn conn_shutdown(
+        &mut self,
+        server: &crate::ServerHandle,
+        conn: &ConnectionHandle,
+        reason: &CloseReason,
+    ) {
+        let _ = (server, conn, reason);
+    }
+}
+
+/// No server hooks.
+impl ServerHooks for () {}
+
+/// The client loop's hooks (Python's `TinyProtoClient` subclass), run by
+/// [`Client::run`](crate::Client::run) on its caller's thread.
+pub trait ClientHooks {
+    /// Runs once before the loop.
+    fn pre_loop(&mut self, client: &crate::ClientHandle) {
+        let _ = client;
+    }
+
+    /// Runs every [`tick`](crate::ClientBuilder::tick) until the client shuts down.
+    fn loop_pass(&mut self, client: &crate::ClientHandle) {
+        let _ = client;
+    }
+
+    /// Runs once after the loop, before the connections are closed.
+    fn post_loop(&mut self, client: &crate::ClientHandle) {
+        let _ = client;
+    }
+}
+
+/// No client hooks.
+impl ClientHooks for () {}
+
+/// One connection as its hooks see it: Python's `self` inside a `TinyProtoConnection`.
+pub struct Conn {
+    handle: ConnectionHandle,
+    shutdown: bool,
+}
+
+impl Conn {
+    pub(crate) fn new(handle: ConnectionHandle) -> Self {
+        Self {
+            handle,
+            shutdown: false,
+        }
+    }
+
+    pub(crate) fn shutdown_requested(&self) -> bool {
+        self.shutdown
+    }
+
+    /// The connection's id.
+    pub fn id(&self) -> ConnId {
+        self.handle.id()
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.handle.peer_addr()
+    }
+
+    /// A handle to this connection, to keep or give to other threads.
+    pub fn handle(&self) -> &ConnectionHandle {
+        &self.handle
+    }
+
+    /// Closes the connection when the running hook returns (Python's `self.shutdown = True`).
+    pub fn shutdown(&mut self) {
+        self.shutdown = true;
+    }
+
+    /// Sends `msg` and returns once it is written (after messages queued before it), like
+    /// Python's `transmit`.
+    ///
+    /// [`ConnError::Rejected`] means the peer refused its size; the connection stays usable.
+    pub fn transmit(&mut self, msg: &[u8]) -> Result<(), ConnError> {
+        let (tx, rx) = mpsc::channel();
+        self.handle.send_shared(msg.into(), Some(tx))?;
+        rx.recv()
+            .unwrap_or(Err(ConnError::Closed(CloseReason::Shutdown)))
+    }
+
+    /// Waits for the next message from the peer and returns it, like Python's `receive`.
+    /// It is not passed to `transmission_received`.
+    pub fn receive(&mut self) -> Result<Vec<u8>, ConnError> {
+        self.receive_inner(None)
+    }
+
+    /// [`Conn::receive`] with a time limit: [`ConnError::Timeout`] leaves the connection
+    /// usable, and a message arriving later goes to the next `receive` or to
+    /// `transmission_received`.
+    pub fn receive_timeout(&mut self, limit: Duration) -> Result<Vec<u8>, ConnError> {
+        self.receive_inner(Some(limit))
+    }
+
+    fn receive_inner(&mut self, limit: Option<Duration>) -> Result<Vec<u8>, ConnError> {
+        let (tx, rx) = mpsc::channel();
+        let shared = &self.handle.shared;
+        let command = Command::Receive {
+            conn: shared.clone(),
+            reply: tx,
+        };
+        if !shared.link.send(command) {
+            return Err(ConnError::Closed(CloseReason::Shutdown));
+        }
+        let stopped = || ConnError::Closed(CloseReason::Shutdown);
+        let waited = match limit {
+            None => rx.recv().ok(),
+            Some(limit) => match rx.recv_timeout(limit) {
+                Ok(result) => Some(result),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    // The reactor answers the cancel with `Timeout` unless a message went out
+                    // first, in which case that message is the answer: none is lost.
+                    shared.link.send(Command::CancelReceive {
+                        conn: shared.clone(),
+                    });
+                    rx.recv().ok()
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => None,
+            },
+        };
+        waited.unwrap_or_else(|| Err(stopped()))
+    }
+}

@@ -1,0 +1,589 @@
+//! The I/O thread: one `mio` poll over every socket, driving each connection's protocol state
+//! and handing hook calls to the hook threads.
+//!
+//! Nothing here blocks: a connection whose peer stalls only keeps a timer. Hooks never run on
+//! this thread; they talk to it through [`Command`]s.
+
+use crate::config::EngineSettings;
+use crate::entry::{Call, ConnectReply, Entry, ReceiveReply, SendReply};
+use crate::error::{CloseReason, ConnError, StartError};
+use crate::handle::{ConnId, ConnectionHandle, Link, Shared};
+use crate::hooks::{Conn, Handler};
+use crate::workers::Workers;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tinyproto_core::buffer::VecBuffer;
+use tinyproto_core::connection::Connection;
+use tinyproto_core::wire::{MSG_MAX_SIZE, SC_CONLIMIT};
+
+const WAKER: Token = Token(usize::MAX);
+/// Listener `i` has token `LISTENERS - i`.
+const LISTENERS: usize = usize::MAX - 1;
+/// How long a connection refused at the limit may take to read our `0xfe` and close.
+const REFUSAL_LINGER_MS: u64 = 1_000;
+
+/// Makes a connection's handler; called on a hook thread before its first hook.
+pub(crate) type HandlerFactory = Arc<dyn Fn(&ConnectionHandle) -> Box<dyn Handler> + Send + Sync>;
+
+/// The live connections by id, for listing from any thread.
+pub(crate) type Registry = Arc<Mutex<BTreeMap<ConnId, ConnectionHandle>>>;
+
+/// What hooks and handles ask of the I/O thread.
+pub(crate) enum Command {
+    Send {
+        conn: Arc<Shared>,
+        msg: Arc<[u8]>,
+        reply: Option<SendReply>,
+    },
+    Broadcast {
+        msg: Arc<[u8]>,
+        except: Option<ConnId>,
+    },
+    Receive {
+        conn: Arc<Shared>,
+        reply: ReceiveReply,
+    },
+    CancelReceive {
+        conn: Arc<Shared>,
+    },
+    Close {
+        conn: Arc<Shared>,
+        reason: CloseReason,
+    },
+    HookDone {
+        conn: Arc<Shared>,
+        handler: Option<Box<dyn Handler>>,
+        shutdown: bool,
+    },
+    Adopt {
+        stream: std::net::TcpStream,
+        reply: ConnectReply,
+    },
+    Shutdown,
+}
+
+/// What the I/O thread tells the server's hook thread.
+pub(crate) enum Notice {
+    Opened(ConnectionHandle),
+    Closed(ConnectionHandle, CloseReason),
+    Stopped,
+    /// From [`ServerHandle::shutdown`](crate::ServerHandle::shutdown): wakes the hook thread.
+    Shutdown,
+}
+
+/// A running I/O thread.
+pub(crate) struct Reactor {
+    pub(crate) link: Link,
+    pub(crate) registry: Registry,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Reactor {
+    /// Starts the I/O thread over `listeners` (none for a client).
+    pub(crate) fn start(
+        settings: EngineSettings,
+        listeners: Vec<TcpListener>,
+        max_connections: Option<usize>,
+        factory: HandlerFactory,
+        notices: Option<mpsc::Sender<Notice>>,
+    ) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
+        let (commands_tx, commands) = mpsc::channel();
+        let (link, woken) = Link::new(commands_tx, waker);
+        let registry = Registry::default();
+        let workers = Workers::new(settings.workers, settings.max_workers)?;
+        let mut state = State {
+            poll,
+            listeners,
+            slots: Slab::new(),
+            commands,
+            woken,
+            link: link.clone(),
+            workers,
+            timers: BinaryHeap::new(),
+            again: Vec::new(),
+            start: Instant::now(),
+            factory,
+            notices,
+            registry: registry.clone(),
+            next_id: 0,
+            live: 0,
+            max_connections,
+            stopping: false,
+            settings,
+        };
+        for (i, listener) in state.listeners.iter_mut().enumerate() {
+            state
+                .poll
+                .registry()
+                .register(listener, Token(LISTENERS - i), Interest::READABLE)?;
+        }
+        let thread = std::thread::Builder::new()
+            .name("tinyproto-io".into())
+            .spawn(move || state.run())?;
+        Ok(Self {
+            link,
+            registry,
+            thread: Some(thread),
+        })
+    }
+
+    /// Asks the I/O thread to close everything and stop, and waits for it.
+    pub(crate) fn stop(&mut self) {
+        self.link.send(Command::Shutdown);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Reactor {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+enum Slot {
+    Conn(Box<Entry>),
+    /// Refused at the connection limit: `0xfe` written, waiting for the peer to close.
+    Refusing {
+        stream: TcpStream,
+        until: u64,
+    },
+}
+
+struct State {
+    poll: Poll,
+    listeners: Vec<TcpListener>,
+    slots: Slab<Slot>,
+    commands: mpsc::Receiver<Command>,
+    woken: Arc<AtomicBool>,
+    link: Link,
+    workers: Workers,
+    timers: BinaryHeap<Reverse<(u64, usize)>>,
+    again: Vec<usize>,
+    start: Instant,
+    factory: HandlerFactory,
+    notices: Option<mpsc::Sender<Notice>>,
+    registry: Registry,
+    next_id: u64,
+    live: usize,
+    max_connections: Option<usize>,
+    stopping: bool,
+    settings: EngineSettings,
+}
+
+impl State {
+    fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        while !(self.stopping && self.slots.is_empty()) {
+            let timeout = if self.again.is_empty() {
+                self.timers
+                    .peek()
+                    .map(|Reverse((at, _))| Duration::from_millis(at.saturating_sub(self.now())))
+            } else {
+                Some(Duration::ZERO)
+            };
+            match self.poll.poll(&mut events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+            for event in events.iter() {
+                match event.token() {
+                    WAKER => {}
+                    Token(t) if t > LISTENERS - self.listeners.len() => self.accept(LISTENERS - t),
+                    Token(key) => self.ready(key),
+                }
+            }
+            self.commands();
+            self.timers();
+            for key in std::mem::take(&mut self.again) {
+                self.drive(key);
+            }
+        }
+        if let Some(notices) = &self.notices {
+            let _ = notices.send(Notice::Stopped);
+        }
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn accept(&mut self, i: usize) {
+        loop {
+            let Some(listener) = self.listeners.get(i) else {
+                return;
+            };
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    if self.max_connections.is_some_and(|max| self.live >= max) {
+                        self.refuse(stream);
+                    } else {
+                        self.add(stream, peer, None);
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::Interrupted | ErrorKind::ConnectionAborted
+                    ) => {}
+                // Out of descriptors or memory: what waits is accepted on the next readiness.
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// PROTOCOL.md Q1: a server at its limit writes the single byte `0xfe` and closes. We
+    /// close our side at once, then wait (briefly) for the peer's close, so that its unread
+    /// init byte does not turn our close into a reset that could destroy the `0xfe`.
+    fn refuse(&mut self, mut stream: TcpStream) {
+        let _ = stream.write(&[SC_CONLIMIT]);
+        let _ = stream.shutdown(Shutdown::Write);
+        let until = self.now() + REFUSAL_LINGER_MS;
+        let entry = self.slots.vacant_entry();
+        let key = entry.key();
+        if self
+            .poll
+            .registry()
+            .register(&mut stream, Token(key), Interest::READABLE)
+            .is_err()
+        {
+            return;
+        }
+        entry.insert(Slot::Refusing { stream, until });
+        self.timers.push(Reverse((until, key)));
+        self.ready(key);
+    }
+
+    fn add(&mut self, mut stream: TcpStream, peer: SocketAddr, connected: Option<ConnectReply>) {
+        let settings = &self.settings.conn;
+        if settings.nodelay {
+            let _ = stream.set_nodelay(true);
+        }
+        let Ok(local) = stream.local_addr() else {
+            return;
+        };
+        let vacant = self.slots.vacant_entry();
+        let key = vacant.key();
+        if let Err(e) = self.poll.registry().register(
+            &mut stream,
+            Token(key),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            if let Some(connected) = connected {
+                let _ = connected.send(Err(StartError::Io(e)));
+            }
+            return;
+        }
+        self.next_id += 1;
+        let handle = ConnectionHandle {
+            shared: Arc::new(Shared {
+                id: ConnId(self.next_id),
+                key,
+                peer,
+                local,
+                queued: AtomicUsize::new(0),
+                max_queued: self.settings.max_queued,
+                closed: OnceLock::new(),
+                link: self.link.clone(),
+            }),
+        };
+        let mut conn = Connection::with_plugins(
+            VecBuffer::new(settings.max_message_size),
+            VecBuffer::new(MSG_MAX_SIZE as usize),
+            settings.plugins(),
+        );
+        conn.set_timeouts(settings.timeouts.core());
+        vacant.insert(Slot::Conn(Box::new(Entry::new(
+            handle.clone(),
+            stream,
+            conn,
+            connected,
+        ))));
+        self.live += 1;
+        lock(&self.registry).insert(handle.id(), handle.clone());
+        self.notify(Notice::Opened(handle));
+        self.drive(key);
+    }
+
+    fn ready(&mut self, key: usize) {
+        match self.slots.get_mut(key) {
+            Some(Slot::Conn(_)) => self.drive(key),
+            Some(Slot::Refusing { stream, .. }) => {
+                let mut sink = [0u8; 64];
+                loop {
+                    match stream.read(&mut sink) {
+                        Ok(n) if n > 0 => continue,
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                        Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                        _ => break, // closed or failed: done
+                    }
+                }
+                self.remove_refusal(key);
+            }
+            None => {}
+        }
+    }
+
+    fn remove_refusal(&mut self, key: usize) {
+        if let Some(Slot::Refusing { mut stream, .. }) = self.slots.try_remove(key) {
+            let _ = self.poll.registry().deregister(&mut stream);
+        }
+    }
+
+    fn commands(&mut self) {
+        // Cleared before draining: a command queued after the drain wakes us again.
+        self.woken.store(false, Ordering::Release);
+        while let Ok(command) = self.commands.try_recv() {
+            self.command(command);
+        }
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Send { conn, msg, reply } => match self.entry(&conn) {
+                Some(entry) if entry.is_open() => {
+                    entry.queue(msg, reply);
+                    self.drive(conn.key);
+                }
+                _ => {
+                    conn.queued.fetch_sub(1, Ordering::AcqRel);
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Err(ConnError::Closed(closed_reason(&conn))));
+                    }
+                }
+            },
+            Command::Broadcast { msg, except } => self.broadcast(msg, except),
+            Command::Receive { conn, reply } => match self.entry(&conn) {
+                Some(entry) => {
+                    entry.receive(reply);
+                    self.drive(conn.key);
+                }
+                None => {
+                    let _ = reply.send(Err(ConnError::Closed(closed_reason(&conn))));
+                }
+            },
+            Command::CancelReceive { conn } => {
+                if let Some(entry) = self.entry(&conn) {
+                    entry.cancel_receive();
+                }
+            }
+            Command::Close { conn, reason } => self.close(conn.key, conn.id, reason),
+            Command::HookDone {
+                conn,
+                handler,
+                shutdown,
+            } => {
+                let Some(entry) = self.entry(&conn) else {
+                    return;
+                };
+                if let Some(reason) = entry.hook_done(handler, shutdown) {
+                    self.close(conn.key, conn.id, reason);
+                }
+                self.drive(conn.key);
+            }
+            Command::Adopt { stream, reply } => self.adopt(stream, reply),
+            Command::Shutdown => self.shutdown(),
+        }
+    }
+
+    fn entry(&mut self, conn: &Shared) -> Option<&mut Entry> {
+        match self.slots.get_mut(conn.key) {
+            Some(Slot::Conn(entry)) if entry.handle.id() == conn.id => Some(entry),
+            _ => None,
+        }
+    }
+
+    fn adopt(&mut self, stream: std::net::TcpStream, reply: ConnectReply) {
+        if self.stopping {
+            let _ = reply.send(Err(StartError::Stopped));
+            return;
+        }
+        let peer = match stream
+            .set_nonblocking(true)
+            .and_then(|()| stream.peer_addr())
+        {
+            Ok(peer) => peer,
+            Err(e) => {
+                let _ = reply.send(Err(StartError::Io(e)));
+                return;
+            }
+        };
+        self.add(TcpStream::from_std(stream), peer, Some(reply));
+    }
+
+    fn broadcast(&mut self, msg: Arc<[u8]>, except: Option<ConnId>) {
+        let keys: Vec<usize> = self
+            .slots
+            .iter_mut()
+            .filter_map(|(key, slot)| match slot {
+                Slot::Conn(entry) if entry.is_open() && Some(entry.handle.id()) != except => {
+                    let shared = &entry.handle.shared;
+                    // A peer too slow to take its share is skipped rather than buffered without end.
+                    if shared.queued.fetch_add(1, Ordering::AcqRel) >= shared.max_queued {
+                        shared.queued.fetch_sub(1, Ordering::AcqRel);
+                        return None;
+                    }
+                    entry.queue(msg.clone(), None);
+                    Some(key)
+                }
+                _ => None,
+            })
+            .collect();
+        for key in keys {
+            self.drive(key);
+        }
+    }
+
+    fn shutdown(&mut self) {
+        self.stopping = true;
+        for mut listener in self.listeners.drain(..) {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        let keys: Vec<usize> = self.slots.iter().map(|(key, _)| key).collect();
+        for key in keys {
+            match self.slots.get(key) {
+                Some(Slot::Conn(entry)) => {
+                    let id = entry.handle.id();
+                    self.close(key, id, CloseReason::Shutdown);
+                }
+                Some(Slot::Refusing { .. }) => self.remove_refusal(key),
+                None => {}
+            }
+        }
+    }
+
+    fn timers(&mut self) {
+        let now = self.now();
+        while let Some(&Reverse((at, key))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            match self.slots.get_mut(key) {
+                Some(Slot::Conn(entry)) => {
+                    if entry.timer_at == Some(at) {
+                        entry.timer_at = None;
+                    }
+                    if entry.tick_at.is_some_and(|t| t <= now) {
+                        entry.tick_at = None;
+                        entry.tick();
+                    }
+                    self.drive(key);
+                }
+                Some(Slot::Refusing { until, .. }) if *until <= now => self.remove_refusal(key),
+                _ => {}
+            }
+        }
+    }
+
+    /// Moves a connection's bytes, closes it on error, arms its timers and runs its hooks.
+    fn drive(&mut self, key: usize) {
+        let now = self.now();
+        let tick = self.settings.connection_tick;
+        let Some(Slot::Conn(entry)) = self.slots.get_mut(key) else {
+            return;
+        };
+        if let Err(reason) = entry.drive(now) {
+            entry.close(reason, self.poll.registry());
+        }
+        if let (Some(every), true, None) = (tick, entry.is_open() && entry.opened(), entry.tick_at)
+        {
+            let at = now + u64::try_from(every.as_millis()).unwrap_or(u64::MAX).max(1);
+            entry.tick_at = Some(at);
+            self.timers.push(Reverse((at, key)));
+        }
+        match entry.poll_at() {
+            Some(at) if at <= now => self.again.push(key),
+            Some(at) if entry.timer_at.is_none_or(|t| at < t) => {
+                entry.timer_at = Some(at);
+                self.timers.push(Reverse((at, key)));
+            }
+            _ => {}
+        }
+        self.dispatch(key);
+    }
+
+    /// Starts the connection's next hook call, or removes it once closed and idle.
+    fn dispatch(&mut self, key: usize) {
+        let Some(Slot::Conn(entry)) = self.slots.get_mut(key) else {
+            return;
+        };
+        if let Some((handler, call)) = entry.next_call() {
+            let job = hook_job(entry.handle.clone(), handler, call, self.factory.clone());
+            self.workers.submit(job);
+            return;
+        }
+        let Some(reason) = entry.finished().cloned() else {
+            return;
+        };
+        if let Some(Slot::Conn(entry)) = self.slots.try_remove(key) {
+            self.live -= 1;
+            lock(&self.registry).remove(&entry.handle.id());
+            self.notify(Notice::Closed(entry.handle, reason));
+        }
+    }
+
+    fn close(&mut self, key: usize, id: ConnId, reason: CloseReason) {
+        match self.slots.get_mut(key) {
+            Some(Slot::Conn(entry)) if entry.handle.id() == id => {
+                entry.close(reason, self.poll.registry());
+                self.dispatch(key);
+            }
+            _ => {}
+        }
+    }
+
+    fn notify(&self, notice: Notice) {
+        if let Some(notices) = &self.notices {
+            let _ = notices.send(notice);
+        }
+    }
+}
+
+/// One hook call on a hook thread; the handler comes back with `HookDone` (or not, after a
+/// panic, which closes the connection).
+fn hook_job(
+    handle: ConnectionHandle,
+    handler: Option<Box<dyn Handler>>,
+    call: Call,
+    factory: HandlerFactory,
+) -> crate::workers::Job {
+    Box::new(move || {
+        let mut conn = Conn::new(handle.clone());
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let mut handler = handler.unwrap_or_else(|| factory(&handle));
+            call.run(&mut *handler, &mut conn);
+            handler
+        }));
+        let shared = handle.shared.clone();
+        shared.link.clone().send(Command::HookDone {
+            conn: shared,
+            handler: outcome.ok(),
+            shutdown: conn.shutdown_requested(),
+        });
+    })
+}
+
+fn closed_reason(conn: &Shared) -> CloseReason {
+    conn.closed.get().cloned().unwrap_or(CloseReason::Shutdown)
+}
+
+/// Locks the registry; a panic elsewhere while it was held does not make it unusable.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}

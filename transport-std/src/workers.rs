@@ -1,0 +1,101 @@
+//! The hook threads: a pool that grows while every thread is busy (hooks may block in
+//! `transmit`/`receive`), up to a maximum.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+
+/// One hook call, with everything it needs.
+pub(crate) type Job = Box<dyn FnOnce() + Send>;
+
+pub(crate) struct Workers {
+    jobs: Option<mpsc::Sender<Job>>,
+    queue: Arc<Mutex<mpsc::Receiver<Job>>>,
+    /// Jobs submitted and not finished: when they outnumber the threads, one more starts.
+    outstanding: Arc<AtomicUsize>,
+    threads: Vec<JoinHandle<()>>,
+    max: usize,
+}
+
+impl Workers {
+    pub(crate) fn new(initial: usize, max: usize) -> std::io::Result<Self> {
+        let (jobs, queue) = mpsc::channel();
+        let mut workers = Self {
+            jobs: Some(jobs),
+            queue: Arc::new(Mutex::new(queue)),
+            outstanding: Arc::new(AtomicUsize::new(0)),
+            threads: Vec::new(),
+            max: max.max(initial),
+        };
+        for _ in 0..initial {
+            workers.spawn()?;
+        }
+        Ok(workers)
+    }
+
+    /// Runs `job` on a hook thread, starting one more if all are taken and the maximum allows.
+    pub(crate) fn submit(&mut self, job: Job) {
+        let outstanding = self.outstanding.fetch_add(1, Ordering::AcqRel) + 1;
+        if let Some(jobs) = &self.jobs {
+            // The receiver lives as long as `self`: sending cannot fail.
+            let _ = jobs.send(job);
+        }
+        if outstanding > self.threads.len() && self.threads.len() < self.max {
+            // Without a new thread the job still runs once a busy one is free.
+            let _ = self.spawn();
+        }
+    }
+
+    fn spawn(&mut self) -> std::io::Result<()> {
+        let queue = self.queue.clone();
+        let outstanding = self.outstanding.clone();
+        let thread = std::thread::Builder::new()
+            .name("tinyproto-hook".into())
+            .spawn(move || loop {
+                let job = queue.lock().map(|q| q.recv());
+                match job {
+                    Ok(Ok(job)) => job(),
+                    _ => return,
+                }
+                outstanding.fetch_sub(1, Ordering::AcqRel);
+            });
+        match thread {
+            Ok(thread) => {
+                self.threads.push(thread);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Drop for Workers {
+    /// Lets every thread finish its job and exit.
+    fn drop(&mut self) {
+        self.jobs = None;
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Barrier;
+
+    #[test]
+    fn grows_while_all_threads_are_blocked() {
+        let mut workers = Workers::new(1, 4).unwrap();
+        let barrier = Arc::new(Barrier::new(4));
+        for _ in 0..3 {
+            let b = barrier.clone();
+            workers.submit(Box::new(move || {
+                b.wait();
+            }));
+        }
+        // Three jobs wait for each other and for us: only a pool that grew lets them meet.
+        barrier.wait();
+        assert!(workers.threads.len() >= 3);
+    }
+}
