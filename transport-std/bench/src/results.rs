@@ -107,14 +107,14 @@ impl Table {
         Summary::of(&row.samples[metric])
     }
 
-    /// The median of the row to compare `row` with, for contender `other`: the same way of
-    /// sending when `other` has it, else its first.
+    /// The median of contender `other` to compare a row with: its row with the same way of
+    /// sending when it has one, else its first row.
     pub fn reference(&self, other: Contender, send: Send, metric: usize) -> Option<f64> {
-        let send = if other.sends().contains(&send) {
-            send
-        } else {
-            other.sends()[0]
-        };
-        self.summary(other, send, metric).map(|s| s.median)
+        let row = self
+            .rows
+            .iter()
+            .find(|r| r.contender == other && r.send == send)
+            .or_else(|| self.rows.iter().find(|r| r.contender == other))?;
+        Summary::of(&row.samples[metric]).map(|s| s.median)
     }
 }

@@ -2,7 +2,7 @@
 //! the server at rest and how fast it echoes with every connection active. The client side
 //! is the same for every server: the harness's own load generator (`loadgen`).
 
-use super::{progress, variants};
+use super::progress;
 use crate::contenders::{Contender, Send};
 use crate::loadgen::{Load, Opening};
 use crate::measure::{cpu_time, status_kib};
@@ -47,10 +47,9 @@ pub fn run(cfg: &Config, contenders: &[Contender]) -> Vec<Table> {
                 cfg.conn_reps
             ));
             for rep in 0..cfg.conn_reps {
-                for (c, send) in variants(contenders) {
-                    if send == Send::Thread {
-                        continue; // the load generator is the client: one row per server
-                    }
+                // The load generator is the client: one row per server.
+                for &c in contenders {
+                    let send = Send::Direct;
                     if matches!(c, Contender::Python(_)) && n > cfg.py_conn_cap {
                         t.note(
                             c,

@@ -1,0 +1,294 @@
+//! BENCHMARKS.md: the machine, the command, the targets, one table per scenario.
+
+use crate::contenders::{Contender, Send};
+use crate::measure::Summary;
+use crate::results::Table;
+use crate::scenarios::core_mem::Timing;
+use std::fmt::Write as _;
+use tinyproto_testkit::PyVersion;
+
+pub struct Report {
+    pub command: String,
+    pub quick: bool,
+    pub machine: Vec<(String, String)>,
+    pub contenders: Vec<Contender>,
+    pub missing: Vec<String>,
+    pub echo: Vec<Table>,
+    pub bulk: Vec<Table>,
+    pub conc: Vec<Table>,
+    pub core: Vec<Timing>,
+    pub plot: Option<String>,
+    pub single_size: usize,
+    pub minutes: f64,
+}
+
+fn fmt(v: f64, digits: usize) -> String {
+    if !v.is_finite() {
+        return "–".into();
+    }
+    let s = format!("{v:.digits$}");
+    // Thousands separators for the integer part, for readability.
+    let (int, frac) = s.split_once('.').map_or((s.as_str(), None), |(i, f)| (i, Some(f)));
+    let (sign, int) = int.strip_prefix('-').map_or(("", int), |i| ("-", i));
+    let mut grouped = String::new();
+    for (i, ch) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(ch);
+    }
+    match frac {
+        Some(f) => format!("{sign}{grouped}.{f}"),
+        None => format!("{sign}{grouped}"),
+    }
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 && a.is_finite() => format!("{:.2}×", a / b),
+        _ => "–".into(),
+    }
+}
+
+fn table_md(t: &Table, out: &mut String) {
+    let _ = writeln!(out, "### {}\n", t.title);
+    for n in &t.notes {
+        let _ = writeln!(out, "{n}\n");
+    }
+    let mut head = vec!["contender".to_string()];
+    for m in &t.metrics {
+        head.push(format!("{} median (min–max)", m.name));
+        if m.ratios {
+            head.push("÷ floor".into());
+            head.push("÷ Python 2.0.1".into());
+            head.push("÷ Python 3.0".into());
+        }
+    }
+    let _ = writeln!(out, "| {} |", head.join(" | "));
+    let _ = writeln!(out, "|{}", " --- |".repeat(head.len()));
+    for row in &t.rows {
+        let mut cells = vec![row.label()];
+        let ran = row.samples.iter().any(|s| !s.is_empty());
+        if !ran {
+            cells.push(format!("**not measured**: {}", row.notes.join("; ")));
+            let _ = writeln!(out, "| {} |{}", cells.join(" | "), " |".repeat(head.len() - 2));
+            continue;
+        }
+        for (i, m) in t.metrics.iter().enumerate() {
+            let s = Summary::of(&row.samples[i]);
+            cells.push(match s {
+                Some(s) if s.n > 1 => format!(
+                    "{} ({}–{})",
+                    fmt(s.median, m.digits),
+                    fmt(s.min, m.digits),
+                    fmt(s.max, m.digits)
+                ),
+                Some(s) => fmt(s.median, m.digits),
+                None => "–".into(),
+            });
+            if m.ratios {
+                let me = s.map(|s| s.median);
+                cells.push(ratio(me, t.reference(Contender::Floor, Send::Direct, i)));
+                for py in PyVersion::ALL {
+                    cells.push(ratio(me, t.reference(Contender::Python(py), row.send, i)));
+                }
+            }
+        }
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+    let notes: Vec<String> = t
+        .rows
+        .iter()
+        .filter(|r| !r.notes.is_empty() && r.samples.iter().any(|s| !s.is_empty()))
+        .map(|r| format!("- {}: {}", r.label(), r.notes.join("; ")))
+        .collect();
+    if !notes.is_empty() {
+        let _ = writeln!(out, "\nFailures and limits:\n{}", notes.join("\n"));
+    }
+    out.push('\n');
+}
+
+/// One target: what, measured, verdict.
+struct Target {
+    what: String,
+    measured: String,
+    met: Option<bool>,
+}
+
+fn find<'a>(tables: &'a [Table], prefix: &str) -> Option<&'a Table> {
+    tables.iter().find(|t| t.title.starts_with(prefix))
+}
+
+impl Report {
+    fn targets(&self) -> Vec<Target> {
+        let mut v = Vec::new();
+        for size in ["16 B", "1 MiB"] {
+            for pin in ["pinned", "unpinned"] {
+                let title = format!("Lockstep echo, {size} messages, {pin}");
+                let Some(t) = self.echo.iter().find(|t| t.title.starts_with(&title)) else {
+                    continue;
+                };
+                let floor = t.reference(Contender::Floor, Send::Direct, 0);
+                for &send in Contender::Ours.sends() {
+                    let ours = t.summary(Contender::Ours, send, 0).map(|s| s.median);
+                    let r = match (ours, floor) {
+                        (Some(o), Some(f)) if f > 0.0 => Some(o / f),
+                        _ => None,
+                    };
+                    v.push(Target {
+                        what: format!("echo {size} {pin}, ours ({send:?}) ≥ 0.95 × floor"),
+                        measured: r.map_or("not measured".into(), |r| format!("{r:.3} × floor")),
+                        met: r.map(|r| r >= 0.95),
+                    });
+                }
+            }
+        }
+        if let Some(t) = find(&self.bulk, "One-way bulk: one single") {
+            let limit = (self.single_size as f64) / f64::from(1 << 20) + 8.0;
+            for (i, who) in [(1, "receiver"), (2, "sender")] {
+                for &send in Contender::Ours.sends() {
+                    let m = t.summary(Contender::Ours, send, i).map(|s| s.max);
+                    v.push(Target {
+                        what: format!(
+                            "single message, ours ({send:?}) {who} peak RSS ≤ message + 8 MiB ({limit:.0} MiB)"
+                        ),
+                        measured: m.map_or("not measured".into(), |m| format!("{m:.1} MiB (worst run)")),
+                        met: m.map(|m| m <= limit),
+                    });
+                }
+            }
+        }
+        let burst = self
+            .conc
+            .iter()
+            .filter(|t| t.title.contains("burst"))
+            .max_by_key(|t| t.title.split_whitespace().next().and_then(|n| n.parse::<u32>().ok()));
+        if let Some(t) = burst {
+            let n = t.title.split_whitespace().next().unwrap_or("?");
+            let s = |i| t.summary(Contender::Ours, Send::Direct, i);
+            let lost = [1, 2, 3].iter().filter_map(|&i| s(i)).map(|s| s.max).sum::<f64>();
+            let est = s(0).map(|s| s.min);
+            v.push(Target {
+                what: format!("{n} connections in a burst, none refused or reset"),
+                measured: est.map_or("not measured".into(), |e| {
+                    format!("{} established, {} lost (worst run)", fmt(e, 0), fmt(lost, 0))
+                }),
+                met: est.map(|_| lost == 0.0),
+            });
+            let per = s(5).map(|s| s.max);
+            v.push(Target {
+                what: "≤ 16 KiB server RSS per idle connection".into(),
+                measured: per.map_or("not measured".into(), |p| format!("{p:.1} KiB")),
+                met: per.map(|p| p <= 16.0),
+            });
+            let cpu = s(6).map(|s| s.max);
+            v.push(Target {
+                what: "idle server CPU < 1 %".into(),
+                measured: cpu.map_or("not measured".into(), |c| format!("{c:.2} %")),
+                met: cpu.map(|c| c < 1.0),
+            });
+        }
+        let core = |prefix: &str| self.core.iter().find(|t| t.name.starts_with(prefix)).map(|t| t.ns[0]);
+        if let Some(memcpy) = core("memcpy") {
+            for (prefix, what) in [("receive 1 MiB", "receive"), ("send 1 MiB", "send")] {
+                let r = core(prefix).map(|c| c / memcpy);
+                v.push(Target {
+                    what: format!("core in memory: {what} 1 MiB ≤ 1.1 × memcpy"),
+                    measured: r.map_or("not measured".into(), |r| format!("{r:.3} × memcpy")),
+                    met: r.map(|r| r <= 1.1),
+                });
+            }
+        }
+        v
+    }
+
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "# Benchmarks\n");
+        let _ = writeln!(
+            out,
+            "Generated by the harness (`transport-std/bench`), not edited by hand. Command:\n\n```sh\n{}\n```\n",
+            self.command
+        );
+        if self.quick {
+            let _ = writeln!(out, "**Quick (smoke) configuration: tiny sizes and counts, one repetition; these numbers mean little.**\n");
+        }
+        let _ = writeln!(out, "## Machine\n");
+        for (k, v) in &self.machine {
+            let _ = writeln!(out, "- {k}: {v}");
+        }
+        let _ = writeln!(out, "- whole run: {:.1} min\n", self.minutes);
+        let _ = writeln!(out, "## Contenders\n");
+        for c in &self.contenders {
+            let _ = writeln!(out, "- **{}**: {}", c.name(), crate::describe(*c));
+        }
+        for m in &self.missing {
+            let _ = writeln!(out, "- not measured: {m}");
+        }
+        let _ = writeln!(
+            out,
+            "\nRuns alternate the contenders round-robin within each repetition, with a fresh server \
+             process per run; tables give the median and min–max over the repetitions, and the \
+             ratio of the median to the raw floor's and to Python's (same way of sending where \
+             it has one). “sends in hook”: the client sends from inside `transmission_received` \
+             (bulk: from `pre_loop`, on the connection's thread); “sends from thread”: from \
+             the main thread while the connection runs on its own.\n"
+        );
+        let _ = writeln!(out, "## Targets\n");
+        let _ = writeln!(out, "| target | measured | verdict |\n| --- | --- | --- |");
+        for t in self.targets() {
+            let verdict = match t.met {
+                Some(true) => "met",
+                Some(false) => "**missed**",
+                None => "not measured",
+            };
+            let _ = writeln!(out, "| {} | {} | {verdict} |", t.what, t.measured);
+        }
+        out.push('\n');
+        if let Some(plot) = &self.plot {
+            let _ = writeln!(out, "## Throughput against message size\n\n![lockstep echo throughput]({plot})\n");
+        }
+        let _ = writeln!(out, "## Lockstep echo\n");
+        for t in &self.echo {
+            table_md(t, &mut out);
+        }
+        let _ = writeln!(out, "## One-way bulk\n");
+        for t in &self.bulk {
+            table_md(t, &mut out);
+        }
+        let _ = writeln!(out, "## Concurrency\n");
+        for t in &self.conc {
+            table_md(t, &mut out);
+        }
+        let _ = writeln!(out, "## The core alone, in memory\n");
+        let _ = writeln!(
+            out,
+            "Timed in the harness process by a loop over the same workloads as the criterion \
+             bench `core/benches/framing.rs` (`cargo bench -p tinyproto-core --bench framing`). \
+             The scripted peer hands out reads of at most {} KiB, like a socket. Framing \
+             includes the copy from the peer into the message buffer, which is the memcpy.\n",
+            crate::scenarios::core_mem::CHUNK / 1024
+        );
+        let memcpy = self.core.iter().find(|t| t.name.starts_with("memcpy")).map(|t| t.ns[0]);
+        let _ = writeln!(out, "| workload | time per unit median (min–max) | per second | ÷ memcpy |\n| --- | --- | --- | --- |");
+        for t in &self.core {
+            let per_mib = t.unit == "ns/MiB";
+            let rate = if per_mib {
+                format!("{} MiB/s", fmt(1e9 / t.ns[0], 0))
+            } else {
+                format!("{} /s", fmt(1e9 / t.ns[0], 0))
+            };
+            let r = if per_mib { ratio(Some(t.ns[0]), memcpy) } else { "–".into() };
+            let _ = writeln!(
+                out,
+                "| {} | {} {} ({}–{}) | {rate} | {r} |",
+                t.name,
+                fmt(t.ns[0], 1),
+                t.unit,
+                fmt(t.ns[1], 1),
+                fmt(t.ns[2], 1)
+            );
+        }
+        out
+    }
+}

@@ -1,0 +1,141 @@
+//! The core alone, in memory: the same workloads as `core/benches/framing.rs` (criterion),
+//! timed here by an in-process loop so that the report needs no second tool. Each workload
+//! runs in batches for a fixed time; the median batch gives the cost per operation.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+use tinyproto_core::buffer::SliceBuffer;
+use tinyproto_core::script::ScriptedPeer;
+use tinyproto_core::session::{Event, Session};
+use tinyproto_core::BlockingConnection;
+
+const MIB: usize = 1 << 20;
+/// Read size of the scripted peer: what a socket read typically returns on loopback.
+pub const CHUNK: usize = 64 * 1024;
+const SMALL: usize = 16;
+const BATCH: usize = 1024;
+
+/// Result of one workload: nanoseconds per operation (median, min, max).
+#[derive(Clone, Debug)]
+pub struct Timing {
+    pub name: &'static str,
+    pub unit: &'static str,
+    pub ns: [f64; 3],
+}
+
+/// Runs `op` (which does `per` operations) in batches for `time`, `reps` times.
+fn time_it(name: &'static str, unit: &'static str, reps: usize, time: Duration, per: usize, mut op: impl FnMut()) -> Timing {
+    let mut samples = Vec::new();
+    for _ in 0..reps {
+        let start = Instant::now();
+        let mut n = 0usize;
+        while start.elapsed() < time || n == 0 {
+            op();
+            n += per;
+        }
+        samples.push(start.elapsed().as_nanos() as f64 / n as f64);
+    }
+    let s = crate::measure::Summary::of(&samples).expect("samples");
+    Timing { name, unit, ns: [s.median, s.min, s.max] }
+}
+
+/// `ff` (the peer's init byte), then `count` messages of `size` bytes.
+pub fn stream(size: usize, count: usize) -> Vec<u8> {
+    let mut v = vec![0xff];
+    for _ in 0..count {
+        v.extend_from_slice(&(size as u32).to_be_bytes());
+        v.extend(std::iter::repeat_n(0x5a, size));
+    }
+    v
+}
+
+/// Receives one message of `input` (from [`stream`]) into `storage`.
+pub fn receive(input: &[u8], storage: &mut [u8], count: usize) -> usize {
+    // Our answers: the init byte and one `ff` per message.
+    let mut answers = vec![0u8; count + 1];
+    let peer = ScriptedPeer::new(input, CHUNK, SliceBuffer::new(&mut answers));
+    let mut conn = BlockingConnection::new(peer, SliceBuffer::new(storage));
+    let mut total = 0;
+    for _ in 0..count {
+        total += conn.receive().expect("scripted message").len();
+    }
+    total
+}
+
+/// Sends `count` times `msg` to a peer that accepts everything, into `out`.
+pub fn send(msg: &[u8], count: usize, acks: &[u8], out: &mut [u8]) -> usize {
+    let peer = ScriptedPeer::new(acks, CHUNK, SliceBuffer::new(out));
+    let mut conn = BlockingConnection::new(peer, heapless::Vec::<u8, 0>::new());
+    for _ in 0..count {
+        conn.transmit(msg).expect("scripted send");
+    }
+    conn.into_inner().output().len()
+}
+
+/// Feeds `count` 16-byte headers (and their payload counts) to a session.
+pub fn headers(count: usize) -> usize {
+    let mut s = Session::new(1 << 20);
+    s.output_written(1);
+    let _ = s.handle_control(&[0xff]);
+    let mut n = 0;
+    for _ in 0..count {
+        if let Ok(Some(Event::Incoming { .. })) = s.handle_control(black_box(&[0, 0, 0, 16])) {
+            s.output_written(1);
+            if s.handle_payload(16) == Some(Event::Received) {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+pub fn run(reps: usize, time: Duration) -> Vec<Timing> {
+    let mut out = Vec::new();
+    let big = stream(MIB, 1);
+    let payload = vec![0x5a; MIB];
+    let mut storage = vec![0u8; MIB];
+    out.push(time_it("memcpy 1 MiB", "ns/MiB", reps, time, 1, || {
+        storage.copy_from_slice(black_box(&payload));
+        black_box(&storage);
+    }));
+    out.push(time_it("receive 1 MiB message (BlockingConnection, SliceBuffer)", "ns/MiB", reps, time, 1, || {
+        black_box(receive(black_box(&big), &mut storage, 1));
+    }));
+    let mut sent = vec![0u8; MIB + 16];
+    let acks = [0xff, 0xff];
+    out.push(time_it("send 1 MiB message (BlockingConnection)", "ns/MiB", reps, time, 1, || {
+        black_box(send(black_box(&payload), 1, &acks, &mut sent));
+    }));
+    let small = stream(SMALL, BATCH);
+    let mut small_storage = [0u8; SMALL];
+    out.push(time_it("receive 16 B messages", "ns/msg", reps, time, BATCH, || {
+        black_box(receive(black_box(&small), &mut small_storage, BATCH));
+    }));
+    let many_acks = vec![0xff; BATCH + 1];
+    let mut small_out = vec![0u8; BATCH * (SMALL + 4) + 1];
+    let msg = [0x5a; SMALL];
+    out.push(time_it("send 16 B messages", "ns/msg", reps, time, BATCH, || {
+        black_box(send(black_box(&msg), BATCH, &many_acks, &mut small_out));
+    }));
+    out.push(time_it("parse headers (Session fed 4-byte headers)", "ns/header", reps, time, BATCH, || {
+        black_box(headers(BATCH));
+    }));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workloads_move_what_they_should() {
+        let mut storage = vec![0u8; 100];
+        assert_eq!(receive(&stream(100, 1), &mut storage, 1), 100);
+        let mut small = [0u8; 16];
+        assert_eq!(receive(&stream(16, 3), &mut small, 3), 48);
+        let mut out = vec![0u8; 64];
+        // Our init byte, then header + payload.
+        assert_eq!(send(&[1; 16], 1, &[0xff, 0xff], &mut out), 1 + 4 + 16);
+        assert_eq!(headers(5), 5);
+    }
+}

@@ -1,0 +1,297 @@
+//! Rust client ↔ Rust server over real loopback sockets.
+
+mod common;
+
+use common::*;
+use std::sync::mpsc;
+use std::time::Duration;
+use tinyproto_std::core::session::ProtocolError;
+use tinyproto_std::{
+    Client, CloseReason, ConnError, Error, Handler, Server, StartError, TcpConnection,
+};
+
+const MIB: usize = 1 << 20;
+
+#[test]
+fn echoes_empty_tiny_large_and_huge_messages() {
+    let server = TestServer::start(Server::builder().listen("127.0.0.1:0"), |_| Echo);
+    let mut conn = TcpConnection::connect(server.addr).unwrap();
+    for len in [0, 1, 70_000, 5 * MIB] {
+        let msg = message(len, 3);
+        conn.transmit(&msg).unwrap();
+        assert_eq!(conn.receive().unwrap(), echo(&msg), "{len} bytes");
+    }
+    drop(conn);
+    let (_, why) = server.next_shutdown();
+    assert!(matches!(why, CloseReason::PeerClosed), "{why}");
+    server.stop();
+}
+
+#[test]
+fn oversize_is_refused_both_ways_and_the_connection_goes_on() {
+    /// Replies with a message too large for the client, then a small one.
+    struct TwoReplies;
+    impl Handler for TwoReplies {
+        fn transmission_received(&mut self, conn: &mut tinyproto_std::Conn, msg: Vec<u8>) {
+            let big = conn.transmit(&[0u8; 500]);
+            assert!(
+                matches!(big, Err(ConnError::Rejected { len: 500 })),
+                "{big:?}"
+            );
+            conn.transmit(&msg).unwrap();
+        }
+    }
+    let builder = Server::builder()
+        .listen("127.0.0.1:0")
+        .max_message_size(1000);
+    let server = TestServer::start(builder, |_| TwoReplies);
+    let mut conn = TcpConnection::builder()
+        .max_message_size(100)
+        .connect(server.addr)
+        .unwrap();
+    let err = conn.transmit(&[1u8; 1001]).unwrap_err();
+    assert!(matches!(err, Error::Rejected { len: 1001 }), "{err}");
+    conn.transmit(b"small").unwrap();
+    let refused = conn.receive().unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            Error::TooLarge {
+                len: 500,
+                limit: 100
+            }
+        ),
+        "{refused}"
+    );
+    assert_eq!(conn.receive().unwrap(), b"small");
+    server.stop();
+}
+
+#[test]
+fn connection_limit_answers_0xfe_and_frees_up() {
+    let builder = Server::builder().listen("127.0.0.1:0").max_connections(1);
+    let server = TestServer::start(builder, |_| Echo);
+    let first = TcpConnection::connect(server.addr).unwrap();
+    let err = TcpConnection::connect(server.addr)
+        .err()
+        .expect("at the limit");
+    let StartError::Handshake(why) = err else {
+        panic!("{err}")
+    };
+    assert!(
+        matches!(
+            why.error(),
+            Some(Error::Protocol(ProtocolError::ConnectionLimit))
+        ),
+        "{why}"
+    );
+    drop(first);
+    server.next_shutdown();
+    let mut again = TcpConnection::connect(server.addr).unwrap();
+    again.transmit(b"x").unwrap();
+    assert_eq!(again.receive().unwrap(), echo(b"x"));
+    server.stop();
+}
+
+#[test]
+fn plugins_on_both_sides() {
+    let builder = Server::builder()
+        .listen("127.0.0.1:0")
+        .plugin(|| Xor5a)
+        .plugin(|| Bang);
+    let server = TestServer::start(builder, |_| Echo);
+    let mut conn = TcpConnection::builder()
+        .plugin(|| Xor5a)
+        .plugin(|| Bang)
+        .connect(server.addr)
+        .unwrap();
+    for len in [0, 1, 70_000] {
+        let msg = message(len, 9);
+        conn.transmit(&msg).unwrap();
+        assert_eq!(conn.receive().unwrap(), echo(&msg));
+    }
+    server.stop();
+}
+
+/// A file-transfer style exchange inside hooks: the client's `pre_loop` sends 4 MiB chunks and
+/// waits for each acknowledgement; the server's hook receives the following chunks itself.
+#[test]
+fn lockstep_transmit_and_receive_inside_hooks_with_4_mib() {
+    struct Receiver;
+    impl Handler for Receiver {
+        fn transmission_received(&mut self, conn: &mut tinyproto_std::Conn, first: Vec<u8>) {
+            let mut chunk = first;
+            loop {
+                conn.transmit(format!("ack {}", chunk.len()).as_bytes())
+                    .unwrap();
+                match conn.receive() {
+                    Ok(next) if next == b"done" => return,
+                    Ok(next) => chunk = next,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }
+    }
+    struct Sender(mpsc::Sender<Vec<Vec<u8>>>);
+    impl Handler for Sender {
+        fn pre_loop(&mut self, conn: &mut tinyproto_std::Conn) {
+            let mut acks = Vec::new();
+            for i in 0..3 {
+                conn.transmit(&message(4 * MIB, i)).unwrap();
+                acks.push(conn.receive().unwrap());
+            }
+            conn.transmit(b"done").unwrap();
+            self.0.send(acks).unwrap();
+        }
+    }
+    let server = TestServer::start(Server::builder().listen("127.0.0.1:0"), |_| Receiver);
+    let (tx, rx) = mpsc::channel();
+    let client = Client::builder()
+        .build(move |_| Sender(tx.clone()))
+        .unwrap();
+    client.connect(server.addr).unwrap();
+    let acks = rx.recv_timeout(WAIT).unwrap();
+    let want = format!("ack {}", 4 * MIB).into_bytes();
+    assert_eq!(acks, vec![want.clone(), want.clone(), want]);
+    drop(client);
+    server.stop();
+}
+
+#[test]
+fn handles_send_from_other_threads_and_broadcast() {
+    /// Forwards every message it receives to the test.
+    struct Collect(mpsc::Sender<Vec<u8>>);
+    impl Handler for Collect {
+        fn transmission_received(&mut self, _: &mut tinyproto_std::Conn, msg: Vec<u8>) {
+            let _ = self.0.send(msg);
+        }
+    }
+    let server = TestServer::start(Server::builder().listen("127.0.0.1:0"), |_| ());
+    let (tx, rx) = mpsc::channel();
+    let client = Client::builder()
+        .build(move |_| Collect(tx.clone()))
+        .unwrap();
+    let a = client.connect(server.addr).unwrap();
+    let b = client.connect(server.addr).unwrap();
+    assert_eq!(client.handle().connections().len(), 2);
+    // Wait until the server lists both.
+    for _ in 0..2 {
+        assert!(matches!(server.seen.recv_timeout(WAIT), Ok(Seen::Init(..))));
+    }
+    let conns = server.handle.connections();
+    assert_eq!(conns.len(), 2);
+    let first = conns[0].clone();
+    std::thread::spawn(move || first.send(b"from a thread").unwrap())
+        .join()
+        .unwrap();
+    assert_eq!(rx.recv_timeout(WAIT).unwrap(), b"from a thread");
+    server.handle.broadcast(b"to all");
+    assert_eq!(rx.recv_timeout(WAIT).unwrap(), b"to all");
+    assert_eq!(rx.recv_timeout(WAIT).unwrap(), b"to all");
+    server.handle.broadcast_except(conns[1].id(), b"not to b");
+    assert_eq!(rx.recv_timeout(WAIT).unwrap(), b"not to b");
+    assert!(rx.recv_timeout(Duration::from_millis(200)).is_err());
+    // Close one from the server: the client sees it close.
+    assert!(server.handle.close(conns[1].id()));
+    server.next_shutdown();
+    let deadline = std::time::Instant::now() + WAIT;
+    while a.is_open() && b.is_open() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(a.is_open() != b.is_open(), "exactly one closed");
+    assert_eq!(client.handle().connections().len(), 1);
+    server.stop();
+}
+
+#[test]
+fn shutdown_from_a_hook_ends_run_and_closes_everyone() {
+    struct Quitter(tinyproto_std::ServerHandle);
+    impl Handler for Quitter {
+        fn transmission_received(&mut self, _: &mut tinyproto_std::Conn, msg: Vec<u8>) {
+            if msg == b"SRVQUIT" {
+                self.0.shutdown();
+            }
+        }
+    }
+    let server = Server::builder().listen("127.0.0.1:0").bind().unwrap();
+    let addr = server.local_addrs()[0];
+    let handle = server.handle();
+    let (tx, seen) = mpsc::channel();
+    let thread =
+        std::thread::spawn(move || server.run(move |_| Quitter(handle.clone()), Report(tx)));
+    let mut bystander = TcpConnection::connect(addr).unwrap();
+    let mut quitter = TcpConnection::connect(addr).unwrap();
+    quitter.transmit(b"SRVQUIT").unwrap();
+    thread.join().unwrap().unwrap();
+    let notices: Vec<Seen> = seen.try_iter().collect();
+    let shutdowns = notices
+        .iter()
+        .filter(|s| matches!(s, Seen::Shutdown(_, CloseReason::Shutdown)))
+        .count();
+    assert_eq!(shutdowns, 2, "{notices:?}");
+    assert!(matches!(notices.last(), Some(Seen::PostLoop)));
+    assert!(matches!(bystander.receive(), Err(Error::Closed)));
+}
+
+#[test]
+fn listens_on_ipv6_and_host_names() {
+    let builder = Server::builder().listen("[::1]:0").listen("localhost:0");
+    let server = builder.bind().unwrap();
+    let addrs = server.local_addrs().to_vec();
+    assert!(addrs[0].is_ipv6());
+    let handle = server.handle();
+    let thread = std::thread::spawn(move || server.run(|_| Echo, ()));
+    for addr in addrs {
+        let mut conn = TcpConnection::connect(addr).unwrap();
+        conn.transmit(b"v").unwrap();
+        assert_eq!(conn.receive().unwrap(), echo(b"v"), "{addr}");
+    }
+    let port = handle.local_addrs()[1].port();
+    let mut by_name = TcpConnection::connect(("localhost", port)).unwrap();
+    by_name.transmit(b"n").unwrap();
+    assert_eq!(by_name.receive().unwrap(), echo(b"n"));
+    handle.shutdown();
+    thread.join().unwrap().unwrap();
+}
+
+#[test]
+fn many_connections_at_once_are_all_accepted() {
+    let server = TestServer::start(Server::builder().listen("127.0.0.1:0"), |_| Echo);
+    let addr = server.addr;
+    let clients: Vec<_> = (0..200)
+        .map(|_| std::thread::spawn(move || TcpConnection::connect(addr)))
+        .collect();
+    let mut conns: Vec<TcpConnection> = clients
+        .into_iter()
+        .map(|t| t.join().unwrap().unwrap())
+        .collect();
+    for (i, conn) in conns.iter_mut().enumerate() {
+        let msg = i.to_string().into_bytes();
+        conn.transmit(&msg).unwrap();
+        assert_eq!(conn.receive().unwrap(), echo(&msg));
+    }
+    assert_eq!(server.handle.connections().len(), 200);
+    server.stop();
+}
+
+#[test]
+fn receive_timeout_in_a_hook_loses_nothing() {
+    struct Patient(mpsc::Sender<Vec<u8>>);
+    impl Handler for Patient {
+        fn pre_loop(&mut self, conn: &mut tinyproto_std::Conn) {
+            let first = conn.receive_timeout(Duration::from_millis(50));
+            assert!(matches!(first, Err(ConnError::Timeout)), "{first:?}");
+            conn.transmit(b"go").unwrap();
+            let _ = self.0.send(conn.receive_timeout(WAIT).unwrap());
+        }
+    }
+    let (tx, rx) = mpsc::channel();
+    let server = TestServer::start(Server::builder().listen("127.0.0.1:0"), move |_| {
+        Patient(tx.clone())
+    });
+    let mut conn = TcpConnection::connect(server.addr).unwrap();
+    assert_eq!(conn.receive().unwrap(), b"go");
+    conn.transmit(b"late").unwrap();
+    assert_eq!(rx.recv_timeout(WAIT).unwrap(), b"late");
+    server.stop();
+}
