@@ -178,3 +178,109 @@ fn forward_lines(stdout: ChildStdout) -> mpsc::Receiver<String> {
     });
     rx
 }
+
+/// A network namespace made for one test and deleted when dropped, so that real traffic (a
+/// TAP device, the kernel's TCP stack, Python peers) stays inside it: no address outside the
+/// namespace is ever used.
+///
+/// Needs root (or `CAP_SYS_ADMIN`) and `ip` from iproute2. See [`NetNs::create_or_skip`].
+pub struct NetNs {
+    name: String,
+}
+
+impl NetNs {
+    /// Creates a namespace named `tp-<tag>-<pid>-<n>` with its loopback up.
+    pub fn create(tag: &str) -> Result<NetNs, String> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNT.fetch_add(1, Ordering::Relaxed);
+        let name = format!("tp-{tag}-{}-{n}", std::process::id());
+        run_ip(&["netns", "add", &name])?;
+        let ns = NetNs { name };
+        ns.ip(&["link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    /// Creates a namespace, or — where this machine cannot (not root, no `ip`, no namespace
+    /// support) — says so loudly on stderr and returns `None` so the test can end. Under CI
+    /// (`CI` set in the environment) a namespace is required and this panics instead.
+    pub fn create_or_skip(tag: &str) -> Option<NetNs> {
+        match NetNs::create(tag) {
+            Ok(ns) => Some(ns),
+            Err(why) if std::env::var_os("CI").is_some() => {
+                panic!("CI must run the network-namespace tests, but: {why}")
+            }
+            Err(why) => {
+                eprintln!("\n{}", "!".repeat(78));
+                eprintln!("!! NOT RUN: this machine cannot create a network namespace: {why}");
+                eprintln!("!! The real-traffic test `{tag}` needs root and iproute2 (`ip netns`).");
+                eprintln!("{}\n", "!".repeat(78));
+                None
+            }
+        }
+    }
+
+    /// The namespace's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs `ip -n <ns> <args>` (a configuration step inside the namespace).
+    pub fn ip(&self, args: &[&str]) -> Result<(), String> {
+        let mut all = vec!["-n", &self.name];
+        all.extend_from_slice(args);
+        run_ip(&all)
+    }
+
+    /// Creates a TAP device `tap` inside the namespace, brings it up and gives the kernel's
+    /// side the address `kernel_cidr` (e.g. `192.168.69.100/24`) on it.
+    pub fn add_tap(&self, tap: &str, kernel_cidr: &str) -> Result<(), String> {
+        self.ip(&["tuntap", "add", "dev", tap, "mode", "tap"])?;
+        self.ip(&["link", "set", tap, "up"])?;
+        self.ip(&["addr", "add", kernel_cidr, "dev", tap])
+    }
+
+    /// A command that runs `program` inside the namespace (`ip netns exec <ns> <program>`).
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.name]).arg(program);
+        command
+    }
+
+    /// Runs a Python example `script` of `version` with `args` inside the namespace.
+    pub fn python(&self, version: PyVersion, script: &str, args: &[&str]) -> Peer {
+        let mut command = self.command(version.python());
+        command
+            .arg("-u")
+            .arg(script)
+            .args(args)
+            .current_dir(python_examples())
+            .stdin(Stdio::null());
+        Peer::spawn(command)
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        if let Err(why) = run_ip(&["netns", "delete", &self.name]) {
+            eprintln!("warning: could not delete network namespace {}: {why}", self.name);
+        }
+    }
+}
+
+fn run_ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run `ip` (install iproute2): {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`ip {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}

@@ -1,0 +1,410 @@
+//! Real traffic: this crate's server and client on a smoltcp stack over a TAP device, against
+//! the Python package (2.0.1 and 3.0, both roles) on the kernel's TCP stack.
+//!
+//! Each test creates its own network namespace (deleted on drop, even on failure), puts a TAP
+//! device in it with the kernel at 192.168.69.100/24 and smoltcp at 192.168.69.1, and runs
+//! both sides inside it: no address outside the namespace is used. The smoltcp side is this
+//! test binary run again inside the namespace (`ip netns exec`), in the `smoltcp_side` test,
+//! which does nothing unless `TP_SMOLTCP_ROLE` is set.
+//!
+//! Where a namespace cannot be created (not root, no iproute2) the tests say so loudly and
+//! end; under CI they fail.
+
+use std::io::Write as _;
+use std::os::unix::io::AsRawFd;
+use std::time::Duration as StdDuration;
+
+use smoltcp::iface::{Config as IfaceConfig, Interface, SocketSet};
+use smoltcp::phy::{self, Medium, TunTapInterface};
+use smoltcp::socket::tcp;
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr};
+use tinyproto_smoltcp::tinyproto_core::buffer::SliceBuffer;
+use tinyproto_smoltcp::tinyproto_core::connection::Timeouts;
+use tinyproto_smoltcp::{Client, Config, Conn, Control, Handler, Server, Shutdown, Slot};
+use tinyproto_testkit::{NetNs, Peer, PyVersion};
+
+const TAP: &str = "tap0";
+const KERNEL_CIDR: &str = "192.168.69.100/24";
+const KERNEL_IP: IpAddress = IpAddress::v4(192, 168, 69, 100);
+const SMOLTCP_IP: IpAddress = IpAddress::v4(192, 168, 69, 1);
+const SMOLTCP_PORT: u16 = 7000;
+/// Largest message the smoltcp side accepts; replies add 11 bytes ("Echo back: ").
+const CAPACITY: usize = 80 * 1024;
+/// Binary messages exchanged, up to above 64 KiB (one smoltcp socket buffer).
+const SIZES: &str = "0,1,5,100,1460,3000,65536,70000";
+/// Upper bound for either side of one test.
+const LIMIT: StdDuration = StdDuration::from_secs(90);
+
+// ---------------------------------------------------------------------------------------------
+// The parent side: namespace, Python peer, and this binary run again as the smoltcp side.
+
+fn namespace(tag: &str) -> Option<NetNs> {
+    let ns = NetNs::create_or_skip(tag)?;
+    ns.add_tap(TAP, KERNEL_CIDR)
+        .expect("TAP device inside the namespace");
+    Some(ns)
+}
+
+/// This test binary, inside `ns`, playing `role` on the smoltcp stack.
+fn spawn_smoltcp_side(ns: &NetNs, role: &str, port: u16) -> Peer {
+    let exe = std::env::current_exe().expect("test binary path");
+    let mut command = ns.command(exe);
+    command
+        .args(["--exact", "smoltcp_side", "--nocapture", "--test-threads=1"])
+        .env("TP_SMOLTCP_ROLE", role)
+        .env("TP_SMOLTCP_PORT", port.to_string())
+        .env("TP_SMOLTCP_SIZES", SIZES)
+        .stdin(std::process::Stdio::null());
+    Peer::spawn(command)
+}
+
+fn expect_line(peer: &mut Peer, prefix: &str, what: &str) -> String {
+    peer.wait_for_line(|l| l.starts_with(prefix), LIMIT)
+        .unwrap_or_else(|| panic!("{what}: no `{prefix}` line in time"))
+}
+
+fn python_client_talks_to_smoltcp_server(version: PyVersion) {
+    let Some(ns) = namespace(&format!("srv{}", version.as_str().replace('.', ""))) else {
+        return;
+    };
+    let mut server = spawn_smoltcp_side(&ns, "server", SMOLTCP_PORT);
+    expect_line(&mut server, "LISTENING ", "smoltcp server");
+    let port = SMOLTCP_PORT.to_string();
+    let host = "192.168.69.1";
+
+    // Binary messages of many sizes, each answered "Echo back: " + message.
+    let mut client = ns.python(
+        version,
+        "echo_client.py",
+        &[
+            "--host", host, "--port", &port, "--sizes", SIZES, "--seed", "5",
+        ],
+    );
+    let line = client.wait_for_line(
+        |l| l.starts_with("OK ") || l.contains("MISMATCH") || l.contains("NO REPLY"),
+        LIMIT,
+    );
+    let count = SIZES.split(',').count();
+    assert_eq!(
+        line,
+        Some(format!("OK {count}")),
+        "Python {} client",
+        version.as_str()
+    );
+    expect_line(&mut server, "CLOSED ", "the Python client's close");
+
+    // The seed README's session: a line, QUIT (closes that connection), then SRVQUIT.
+    for (input, want) in [
+        (
+            "hello\nQUIT\n",
+            Some("Response from server: Echo back: hello"),
+        ),
+        ("SRVQUIT\n", None),
+    ] {
+        let mut command = ns.command(version.python());
+        command
+            .args(["-u", "echo_client.py", "--host", host, "--port", &port])
+            .current_dir(tinyproto_testkit::python_examples())
+            .stdin(std::process::Stdio::piped());
+        let mut client = Peer::spawn(command);
+        let mut stdin = client.child_mut().stdin.take().unwrap();
+        stdin.write_all(input.as_bytes()).unwrap();
+        drop(stdin);
+        if let Some(want) = want {
+            assert_eq!(client.next_line(LIMIT).as_deref(), Some(want));
+        }
+        assert_eq!(client.wait_exit(LIMIT), Some(0), "Python client exits");
+        expect_line(&mut server, "CLOSED ", "a closed connection");
+    }
+    expect_line(&mut server, "STOPPED", "SRVQUIT stops the smoltcp server");
+    assert_eq!(server.wait_exit(LIMIT), Some(0));
+}
+
+fn smoltcp_client_talks_to_python_server(version: PyVersion) {
+    let Some(ns) = namespace(&format!("cli{}", version.as_str().replace('.', ""))) else {
+        return;
+    };
+    let mut server = ns.python(
+        version,
+        "echo_server.py",
+        &["--host", "192.168.69.100", "--port", "0"],
+    );
+    let line = expect_line(&mut server, "LISTENING ", "Python server");
+    let port: u16 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let mut client = spawn_smoltcp_side(&ns, "client", port);
+    let line = client.wait_for_line(|l| l.starts_with("OK ") || l.starts_with("FAILED"), LIMIT);
+    let count = SIZES.split(',').count();
+    assert_eq!(
+        line,
+        Some(format!("OK {count}")),
+        "against Python {}",
+        version.as_str()
+    );
+    assert_eq!(client.wait_exit(LIMIT), Some(0));
+}
+
+#[test]
+fn python_2_0_1_client_talks_to_smoltcp_server() {
+    python_client_talks_to_smoltcp_server(PyVersion::V2_0_1);
+}
+
+#[test]
+fn python_3_0_client_talks_to_smoltcp_server() {
+    python_client_talks_to_smoltcp_server(PyVersion::V3_0);
+}
+
+#[test]
+fn smoltcp_client_talks_to_python_2_0_1_server() {
+    smoltcp_client_talks_to_python_server(PyVersion::V2_0_1);
+}
+
+#[test]
+fn smoltcp_client_talks_to_python_3_0_server() {
+    smoltcp_client_talks_to_python_server(PyVersion::V3_0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The smoltcp side, run inside the namespace.
+
+/// Does nothing in a normal run; inside the namespace (with `TP_SMOLTCP_ROLE` set) it is the
+/// smoltcp side of one of the tests above, and exits the process with its result.
+#[test]
+fn smoltcp_side() {
+    let Ok(role) = std::env::var("TP_SMOLTCP_ROLE") else {
+        return;
+    };
+    let port: u16 = std::env::var("TP_SMOLTCP_PORT").unwrap().parse().unwrap();
+    let sizes: Vec<usize> = std::env::var("TP_SMOLTCP_SIZES")
+        .unwrap()
+        .split(',')
+        .map(|s| s.parse().unwrap())
+        .collect();
+    // End the harness's "test smoltcp_side ... " so that our lines start at a line start.
+    say("");
+    let code = match role.as_str() {
+        "server" => run_server(port),
+        "client" => run_client(port, &sizes),
+        other => panic!("unknown role {other}"),
+    };
+    std::process::exit(code);
+}
+
+fn say(line: &str) {
+    println!("{line}");
+    std::io::stdout().flush().unwrap();
+}
+
+struct Stack {
+    device: TunTapInterface,
+    iface: Interface,
+    sockets: SocketSet<'static>,
+}
+
+impl Stack {
+    fn new() -> Stack {
+        let mut device = TunTapInterface::new(TAP, Medium::Ethernet).expect("open the TAP");
+        let hw = EthernetAddress([0x02, 0x00, 0x00, 0x00, 0x00, 0x01]).into();
+        let mut config = IfaceConfig::new(hw);
+        config.random_seed = u64::from(std::process::id());
+        let mut iface = Interface::new(config, &mut device, Instant::now());
+        iface.update_ip_addrs(|a| a.push(IpCidr::new(SMOLTCP_IP, 24)).unwrap());
+        Stack {
+            device,
+            iface,
+            sockets: SocketSet::new(vec![]),
+        }
+    }
+
+    fn socket(&mut self) -> smoltcp::iface::SocketHandle {
+        self.sockets.add(tcp::Socket::new(
+            tcp::SocketBuffer::new(vec![0; 64 * 1024]),
+            tcp::SocketBuffer::new(vec![0; 64 * 1024]),
+        ))
+    }
+
+    /// Polls the interface, then `endpoint`, until it reports a stop or the time limit.
+    fn run(
+        &mut self,
+        mut endpoint: impl FnMut(&mut Self, Instant) -> tinyproto_smoltcp::Status,
+    ) -> bool {
+        let start = std::time::Instant::now();
+        let fd = self.device.as_raw_fd();
+        while start.elapsed() < LIMIT {
+            let now = Instant::now();
+            self.iface.poll(now, &mut self.device, &mut self.sockets);
+            let status = endpoint(self, now);
+            if status.is_stopped() {
+                return true;
+            }
+            let delay = [
+                self.iface.poll_delay(now, &self.sockets),
+                status.poll_delay(now),
+                Some(Duration::from_millis(100)),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            phy::wait(fd, delay).expect("wait on the TAP");
+        }
+        false
+    }
+}
+
+/// Leaked buffers: the test side has a heap; firmware would use static memory.
+fn slot(handle: smoltcp::iface::SocketHandle) -> Slot<SliceBuffer<'static>> {
+    let buffer = || SliceBuffer::new(Box::leak(vec![0u8; CAPACITY + 16].into_boxed_slice()));
+    Slot::new(handle, buffer(), buffer(), ())
+}
+
+fn config() -> Config {
+    Config::new()
+        .timeouts(
+            Timeouts::new()
+                .handshake(10_000)
+                .status(10_000)
+                .stall(20_000),
+        )
+        .tcp_timeout(Some(Duration::from_secs(20)))
+}
+
+/// The seed README's echo server, printing one line per event.
+struct EchoServer {
+    scratch: Vec<u8>,
+    quit: bool,
+}
+
+impl Handler for EchoServer {
+    fn pre_loop(&mut self, _: &mut Control<'_>) {
+        say(&format!("LISTENING {SMOLTCP_PORT}"));
+    }
+    fn loop_pass(&mut self, ctl: &mut Control<'_>) {
+        if self.quit {
+            ctl.stop();
+        }
+    }
+    fn post_loop(&mut self) {
+        say("STOPPED");
+    }
+    fn transmission_received(&mut self, conn: &mut Conn<'_>) {
+        match conn.message() {
+            b"QUIT" => conn.shutdown(),
+            b"SRVQUIT" => self.quit = true,
+            msg => {
+                self.scratch.clear();
+                self.scratch.extend_from_slice(b"Echo back: ");
+                self.scratch.extend_from_slice(msg);
+                conn.transmit(&self.scratch).unwrap();
+            }
+        }
+    }
+    fn conn_shutdown(&mut self, id: tinyproto_smoltcp::ConnId, why: &Shutdown) {
+        say(&format!("CLOSED {id} {why}"));
+    }
+}
+
+fn run_server(port: u16) -> i32 {
+    let mut stack = Stack::new();
+    let handles = [stack.socket(), stack.socket()];
+    let mut server = Server::new(port, handles.map(slot), config()).unwrap();
+    let mut echo = EchoServer {
+        scratch: Vec::new(),
+        quit: false,
+    };
+    if stack.run(|s, now| server.poll(now, &mut s.sockets, &mut echo)) {
+        0
+    } else {
+        say("FAILED: time limit");
+        1
+    }
+}
+
+/// Sends seeded random messages of the given sizes one by one and checks every reply.
+struct Checker {
+    messages: Vec<Vec<u8>>,
+    next: usize,
+    result: Option<Result<usize, String>>,
+}
+
+impl Checker {
+    fn send_next(&mut self, conn: &mut Conn<'_>) {
+        match self.messages.get(self.next) {
+            Some(msg) => conn.transmit(msg).unwrap(),
+            None => {
+                self.result = Some(Ok(self.next));
+                conn.shutdown();
+            }
+        }
+    }
+}
+
+impl Handler for Checker {
+    fn loop_pass(&mut self, ctl: &mut Control<'_>) {
+        if self.result.is_some() {
+            ctl.stop();
+        }
+    }
+    fn conn_init(&mut self, conn: &mut Conn<'_>) {
+        self.send_next(conn);
+    }
+    fn transmission_received(&mut self, conn: &mut Conn<'_>) {
+        let mut want = b"Echo back: ".to_vec();
+        want.extend_from_slice(&self.messages[self.next]);
+        if conn.message() != want {
+            self.result = Some(Err(format!("wrong reply to message {}", self.next)));
+            conn.shutdown();
+            return;
+        }
+        self.next += 1;
+        self.send_next(conn);
+    }
+    fn conn_shutdown(&mut self, _: tinyproto_smoltcp::ConnId, why: &Shutdown) {
+        if self.result.is_none() {
+            self.result = Some(Err(format!("connection ended: {why}")));
+        }
+    }
+}
+
+fn run_client(port: u16, sizes: &[usize]) -> i32 {
+    let mut stack = Stack::new();
+    let handles = [stack.socket()];
+    let mut client = Client::new(handles.map(slot), config());
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let messages = sizes
+        .iter()
+        .map(|&n| {
+            (0..n)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed as u8
+                })
+                .collect()
+        })
+        .collect();
+    let mut checker = Checker {
+        messages,
+        next: 0,
+        result: None,
+    };
+    let cx = stack.iface.context();
+    client
+        .connect(cx, &mut stack.sockets, (KERNEL_IP, port), Instant::now())
+        .unwrap();
+    let finished = stack.run(|s, now| client.poll(now, &mut s.sockets, &mut checker));
+    match (finished, checker.result) {
+        (true, Some(Ok(n))) => {
+            say(&format!("OK {n}"));
+            0
+        }
+        (_, Some(Err(why))) => {
+            say(&format!("FAILED: {why}"));
+            1
+        }
+        _ => {
+            say("FAILED: time limit");
+            1
+        }
+    }
+}
