@@ -263,7 +263,10 @@ impl NetNs {
 impl Drop for NetNs {
     fn drop(&mut self) {
         if let Err(why) = run_ip(&["netns", "delete", &self.name]) {
-            eprintln!("warning: could not delete network namespace {}: {why}", self.name);
+            eprintln!(
+                "warning: could not delete network namespace {}: {why}",
+                self.name
+            );
         }
     }
 }
