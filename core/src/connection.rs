@@ -255,7 +255,7 @@ impl<B: Buffer, P: Plugins> Connection<B, P> {
         io: &mut T,
         now: u64,
     ) -> Result<Option<Event>, Error<T::Error>> {
-        let last = *self.last_progress.get_or_insert(now);
+        self.last_progress.get_or_insert(now);
         self.again = false;
         let mut moved = 0;
         loop {
@@ -298,8 +298,11 @@ impl<B: Buffer, P: Plugins> Connection<B, P> {
                 other => return other,
             }
         }
+        // Progress in this poll (bytes moved or an event, which set `last_progress` to `now`)
+        // restarts the clock; only a peer silent since `last_progress` times out.
+        let last = self.last_progress.unwrap_or(now);
         match self.timeouts.for_phase(self.session.phase()) {
-            Some(limit) if now.saturating_sub(last) > u64::from(limit) && moved == 0 => {
+            Some(limit) if now.saturating_sub(last) > u64::from(limit) => {
                 let phase = self.session.phase();
                 self.session.close();
                 Err(Error::Timeout { phase })
@@ -376,5 +379,29 @@ mod tests {
         assert!(conn.can_send());
         assert_eq!(io.output.as_slice(), &[0xff, 0xff, 0x00]);
         assert_eq!(conn.poll_at(), None, "nothing owed: no need to poll again at once");
+    }
+
+    #[test]
+    fn a_header_after_a_long_idle_time_is_not_a_stall() {
+        // Idle far longer than the stall limit, then a header arrives and is answered; the
+        // payload is not there yet. That is progress, not a stall.
+        let mut io = Script {
+            input: &[0xff],
+            output: heapless::Vec::new(),
+        };
+        let buf = || heapless::Vec::<u8, 8>::new();
+        let mut conn = Connection::new(buf(), buf());
+        conn.set_timeouts(Timeouts::new().stall(300));
+        assert_eq!(conn.poll(&mut io, 0), Ok(Some(Event::HandshakeDone)));
+        io.input = &[0, 0, 0, 2];
+        assert_eq!(conn.poll(&mut io, 10_000), Ok(None));
+        assert_eq!(conn.poll_at(), Some(10_300));
+        assert_eq!(conn.poll(&mut io, 10_300), Ok(None));
+        assert_eq!(
+            conn.poll(&mut io, 10_301),
+            Err(Error::Timeout {
+                phase: Phase::ReceivingPayload
+            })
+        );
     }
 }
