@@ -378,7 +378,11 @@ mod tests {
         );
         assert!(conn.can_send());
         assert_eq!(io.output.as_slice(), &[0xff, 0xff, 0x00]);
-        assert_eq!(conn.poll_at(), None, "nothing owed: no need to poll again at once");
+        assert_eq!(
+            conn.poll_at(),
+            None,
+            "nothing owed: no need to poll again at once"
+        );
     }
 
     #[test]

@@ -220,7 +220,7 @@ impl core::error::Error for SendError {
 enum State {
     Handshake,
     Header { got: u8, bytes: [u8; HEADER_LEN] },
-    RecvPayload { remaining: u32 },
+    RecvPayload { remaining: u32, len: u32 },
     Status { len: u32 },
     SendPayload { remaining: u32 },
     Closed,
@@ -319,7 +319,7 @@ impl Session {
         match self.state {
             State::Handshake | State::Status { .. } => NextRead::Control(1),
             State::Header { got, .. } => NextRead::Control(HEADER_LEN - usize::from(got)),
-            State::RecvPayload { remaining } => NextRead::Payload(remaining as usize),
+            State::RecvPayload { remaining, .. } => NextRead::Payload(remaining as usize),
             State::SendPayload { .. } | State::Closed => NextRead::Nothing,
         }
     }
@@ -354,10 +354,19 @@ impl Session {
         }
     }
 
+    /// How many bytes of the incoming payload were stored so far (0 when none is incoming): the
+    /// offset at which the next payload bytes go in the message buffer.
+    pub fn payload_received(&self) -> usize {
+        match self.state {
+            State::RecvPayload { remaining, len } => (len - remaining) as usize,
+            _ => 0,
+        }
+    }
+
     /// Reports that `n` payload bytes were stored in the message buffer (at most the count
     /// [`Session::next_read`] offered). Returns [`Event::Received`] when the message is whole.
     pub fn handle_payload(&mut self, n: usize) -> Option<Event> {
-        let State::RecvPayload { remaining } = &mut self.state else {
+        let State::RecvPayload { remaining, .. } = &mut self.state else {
             return None;
         };
         *remaining -= (n as u32).min(*remaining);
@@ -379,7 +388,7 @@ impl Session {
         let missing = match self.state {
             State::Handshake | State::Status { .. } => 1,
             State::Header { got, .. } => (HEADER_LEN - usize::from(got)) as u32,
-            State::RecvPayload { remaining } => remaining,
+            State::RecvPayload { remaining, .. } => remaining,
             State::SendPayload { .. } | State::Closed => 0,
         };
         self.close();
@@ -492,7 +501,10 @@ impl Session {
             self.state = State::idle();
             Event::Received
         } else {
-            self.state = State::RecvPayload { remaining: len };
+            self.state = State::RecvPayload {
+                remaining: len,
+                len,
+            };
             Event::Incoming { len }
         }
     }
@@ -639,5 +651,18 @@ mod tests {
         let size = core::mem::size_of::<Session>();
         std::println!("size_of::<Session>() = {size} bytes");
         assert!(size <= 32);
+    }
+
+    #[test]
+    fn payload_received_is_the_offset_of_the_next_bytes() {
+        let mut s = ready(100);
+        assert_eq!(s.payload_received(), 0);
+        let _ = s.handle_control(&[0, 0, 0, 10]);
+        s.output_written(1);
+        assert_eq!(s.handle_payload(4), None);
+        assert_eq!(s.payload_received(), 4);
+        assert_eq!(s.next_read(), NextRead::Payload(6));
+        assert_eq!(s.handle_payload(6), Some(Event::Received));
+        assert_eq!(s.payload_received(), 0);
     }
 }

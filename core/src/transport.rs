@@ -123,15 +123,19 @@ pub(crate) fn step<T: Transport + ?Sized, B: Buffer + ?Sized>(
             })
         }
         NextRead::Payload(remaining) => {
-            let filled = buf.as_slice().len();
-            let grow = remaining.min(filled.max(GROW_STEP));
-            buf.resize(filled + grow).map_err(Error::Capacity)?;
-            let got = read(io, session, &mut buf.as_mut_slice()[filled..]);
-            let n = got.as_ref().map_or(0, |n| n.unwrap_or(0));
-            buf.resize(filled + n).map_err(Error::Capacity)?;
-            if got?.is_none() {
-                return Ok(Step::Blocked);
+            // The buffer holds what arrived plus a window for the next reads; the window is
+            // kept across reads (not zeroed again for each one), and grows only when full, by
+            // at most what already arrived (and at least GROW_STEP): memory follows the bytes
+            // that really came, and small reads cost no more than large ones.
+            let filled = session.payload_received();
+            if buf.as_slice().len() <= filled {
+                let grow = remaining.min(filled.max(GROW_STEP));
+                buf.resize(filled + grow).map_err(Error::Capacity)?;
             }
+            let end = buf.as_slice().len().min(filled + remaining);
+            let Some(n) = read(io, session, &mut buf.as_mut_slice()[filled..end])? else {
+                return Ok(Step::Blocked);
+            };
             Ok(match session.handle_payload(n) {
                 Some(event) => Step::Event(event),
                 None => Step::Moved(n),
