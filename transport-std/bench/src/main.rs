@@ -1,0 +1,266 @@
+//! The tinyproto benchmark harness: our implementation against the raw TCP floor and the
+//! Python package, on loopback, in one run. See `transport-std/bench/README.md`.
+//!
+//! `tinyproto-bench [--quick] [--out BENCHMARKS.md] [--only echo,bulk,conc,core]` runs the
+//! scenarios and writes the report and its SVG plot; `tinyproto-bench role NAME ...` is one
+//! contender's server or client process (started by the harness itself).
+#![forbid(unsafe_code)]
+
+mod contenders;
+mod loadgen;
+mod measure;
+mod plot;
+mod report;
+mod results;
+mod roles;
+mod scenarios;
+
+use contenders::{Contender, Send};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// How our clients send in the echo and bulk scenarios.
+pub const OURS_SENDS: &[Send] = &[Send::Direct];
+
+/// What our contender is, in the report.
+pub fn describe(c: Contender) -> String {
+    match c {
+        Contender::Ours => "tinyproto-core's `BlockingConnection` over a blocking `std::net::TcpStream` \
+            (`TCP_NODELAY` on), one thread per connection on the server (interim, until \
+            `tinyproto-std` has its server and client)"
+            .into(),
+        Contender::Floor => "a minimal Rust server and client written for this benchmark \
+            (`tinyproto-bench role floor-*`): blocking std sockets, `TCP_NODELAY` on, one thread \
+            per connection, exactly the same bytes on the wire (init `ff`, header, `ff` status, \
+            payload) and no library"
+            .into(),
+        Contender::Python(v) => format!(
+            "the package's own `TinyProtoServer` and `TinyProtoClient` ({}), scripts \
+             `transport-std/bench/python/tp_{{server,client}}.py`; the server echoes from inside \
+             `transmission_received`; Nagle left on, as the package does",
+            v.as_str()
+        ),
+    }
+}
+
+/// Sizes, counts and limits of one run.
+pub struct Config {
+    pub quick: bool,
+    pub reps: usize,
+    pub echo_secs: f64,
+    pub echo_sizes: Vec<usize>,
+    pub unpinned_sizes: Vec<usize>,
+    pub bulk_reps: usize,
+    pub bulk_total: usize,
+    pub bulk_msg: usize,
+    pub bulk_limit_secs: f64,
+    pub single: usize,
+    pub conns: Vec<usize>,
+    pub py_conn_cap: usize,
+    pub conn_reps: usize,
+    pub establish_limit_secs: f64,
+    pub idle_secs: f64,
+    pub active_secs: f64,
+    pub core_reps: usize,
+    pub core_time: Duration,
+}
+
+const MIB: usize = 1 << 20;
+
+impl Config {
+    fn full() -> Config {
+        Config {
+            quick: false,
+            reps: 5,
+            echo_secs: 1.0,
+            echo_sizes: vec![16, 1024, 64 * 1024, MIB],
+            unpinned_sizes: vec![16, MIB],
+            bulk_reps: 3,
+            bulk_total: 1 << 30,
+            bulk_msg: MIB,
+            bulk_limit_secs: 30.0,
+            single: 256 * MIB,
+            conns: vec![1_000, 10_000],
+            py_conn_cap: 1_000,
+            conn_reps: 1,
+            establish_limit_secs: 60.0,
+            idle_secs: 3.0,
+            active_secs: 2.0,
+            core_reps: 7,
+            core_time: Duration::from_millis(300),
+        }
+    }
+
+    fn quick() -> Config {
+        Config {
+            quick: true,
+            reps: 1,
+            echo_secs: 0.2,
+            echo_sizes: vec![16, MIB],
+            unpinned_sizes: vec![16],
+            bulk_reps: 1,
+            bulk_total: 8 * MIB,
+            bulk_msg: MIB,
+            bulk_limit_secs: 5.0,
+            single: 4 * MIB,
+            conns: vec![50],
+            py_conn_cap: 50,
+            conn_reps: 1,
+            establish_limit_secs: 10.0,
+            idle_secs: 0.5,
+            active_secs: 0.5,
+            core_reps: 3,
+            core_time: Duration::from_millis(20),
+        }
+    }
+}
+
+fn machine() -> Vec<(String, String)> {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let cpu = read("/proc/cpuinfo")
+        .lines()
+        .find_map(|l| l.strip_prefix("model name")?.split_once(':').map(|(_, v)| v.trim().to_string()))
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let mem = read("/proc/meminfo").lines().next().unwrap_or_default().to_string();
+    let cmd = |c: &str, args: &[&str]| {
+        std::process::Command::new(c)
+            .args(args)
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    };
+    let mut m = vec![
+        ("CPU".into(), format!("{cpu}, {cores} logical CPUs")),
+        ("memory".into(), mem.replace("MemTotal:", "").trim().to_string()),
+        ("kernel".into(), format!("Linux {}", read("/proc/sys/kernel/osrelease").trim())),
+        ("rustc".into(), cmd("rustc", &["--version"])),
+        ("load average at start (1, 5, 15 min)".into(), loadavg()),
+        (
+            "fd limit (soft/hard)".into(),
+            format!("{:?}", rlimit::Resource::NOFILE.get().unwrap_or((0, 0))),
+        ),
+    ];
+    for py in tinyproto_testkit::PyVersion::ALL {
+        let p = tinyproto_testkit::workspace_root()
+            .join(format!("target/py/venv-{}/bin/python", py.as_str()));
+        if p.exists() {
+            let v = cmd(p.to_str().unwrap_or("python"), &["--version"]);
+            m.push((format!("Python for tinyproto {}", py.as_str()), v));
+        }
+    }
+    m
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("role") {
+        let name = args.get(1).cloned().unwrap_or_default();
+        if let Err(e) = roles::run(&name, &args[2..]) {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    let mut out = PathBuf::from("BENCHMARKS.md");
+    let mut quick = false;
+    let mut only: Option<Vec<String>> = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--quick" => quick = true,
+            "--out" => out = it.next().map(PathBuf::from).unwrap_or(out),
+            "--only" => only = it.next().map(|s| s.split(',').map(String::from).collect()),
+            "-h" | "--help" => {
+                println!("tinyproto-bench [--quick] [--out BENCHMARKS.md] [--only echo,bulk,conc,core]");
+                return;
+            }
+            other => {
+                eprintln!("unknown argument {other}");
+                std::process::exit(2);
+            }
+        }
+    }
+    let wants = |s: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == s));
+    // 10,000 connections need more descriptors than the usual soft limit of 1,024 (children
+    // inherit the raised limit).
+    if let Ok((_, hard)) = rlimit::Resource::NOFILE.get() {
+        let _ = rlimit::Resource::NOFILE.set(hard, hard);
+    }
+    let cfg = if quick { Config::quick() } else { Config::full() };
+    let started = Instant::now();
+    let mut machine = machine();
+    let (contenders, missing) = Contender::available();
+    let mut command = format!(
+        "cargo run --release -p tinyproto-bench -- --out {}{}",
+        out.display(),
+        if quick { " --quick" } else { "" }
+    );
+    if let Some(o) = &only {
+        command.push_str(&format!(" --only {}", o.join(",")));
+    }
+    let (echo, points) = if wants("echo") {
+        scenarios::echo::run(&cfg, &contenders)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let bulk = if wants("bulk") { scenarios::bulk::run(&cfg, &contenders) } else { Vec::new() };
+    let conc = if wants("conc") {
+        scenarios::concurrency::run(&cfg, &contenders)
+    } else {
+        Vec::new()
+    };
+    let core = if wants("core") {
+        scenarios::progress("core in memory");
+        scenarios::core_mem::run(cfg.core_reps, cfg.core_time)
+    } else {
+        Vec::new()
+    };
+    machine.push(("load average at end".into(), loadavg()));
+    let plot_name = format!(
+        "{}-throughput.svg",
+        out.file_stem().and_then(|s| s.to_str()).unwrap_or("BENCHMARKS")
+    );
+    let plot_path = out.with_file_name(&plot_name);
+    let plot = if points.is_empty() {
+        None
+    } else {
+        match plot::throughput_svg(&points, &plot_path) {
+            Ok(()) => Some(plot_name),
+            Err(e) => {
+                eprintln!("plot: {e}");
+                None
+            }
+        }
+    };
+    let report = report::Report {
+        command,
+        quick,
+        machine,
+        contenders,
+        missing,
+        echo,
+        bulk,
+        conc,
+        core,
+        plot,
+        single_size: cfg.single,
+        minutes: started.elapsed().as_secs_f64() / 60.0,
+    };
+    let md = report.markdown();
+    if let Err(e) = std::fs::write(&out, &md) {
+        eprintln!("writing {}: {e}", out.display());
+        std::process::exit(1);
+    }
+    eprintln!("[bench] wrote {}", out.display());
+}

@@ -1,0 +1,222 @@
+//! Hostile and broken peers over raw sockets: each gets a typed error through
+//! `conn_shutdown`, while a well-behaved client on the same server keeps being served.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+use tinyproto_std::core::session::{Phase, ProtocolError};
+use tinyproto_std::{CloseReason, Error, Server, TcpConnection, Timeouts};
+
+/// A server with short timeouts, and a good client connected to it.
+fn setup() -> (TestServer, TcpConnection) {
+    let timeouts = Timeouts {
+        handshake: Some(Duration::from_millis(300)),
+        status: Some(Duration::from_millis(300)),
+        stall: Some(Duration::from_millis(300)),
+        ..Timeouts::default()
+    };
+    let builder = Server::builder().listen("127.0.0.1:0").timeouts(timeouts);
+    let server = TestServer::start(builder, |_| Echo);
+    let good = TcpConnection::connect(server.addr).unwrap();
+    (server, good)
+}
+
+/// A raw peer that has done the init handshake.
+fn raw_after_handshake(server: &TestServer) -> TcpStream {
+    let mut raw = TcpStream::connect(server.addr).unwrap();
+    raw.set_read_timeout(Some(WAIT)).unwrap();
+    raw.write_all(&[0xff]).unwrap();
+    let mut init = [0];
+    raw.read_exact(&mut init).unwrap();
+    assert_eq!(init, [0xff]);
+    raw
+}
+
+/// The good client is still served.
+fn still_serves(good: &mut TcpConnection) {
+    good.transmit(b"still here").unwrap();
+    assert_eq!(good.receive().unwrap(), echo(b"still here"));
+}
+
+fn failure(why: &CloseReason) -> &Error {
+    why.error()
+        .unwrap_or_else(|| panic!("expected an error, got {why}"))
+}
+
+#[test]
+fn wrong_init_byte() {
+    let (server, mut good) = setup();
+    let mut raw = TcpStream::connect(server.addr).unwrap();
+    raw.write_all(b"G").unwrap();
+    let (_, why) = server.next_shutdown();
+    assert!(
+        matches!(
+            failure(&why),
+            Error::Protocol(ProtocolError::BadInitByte { byte: b'G' })
+        ),
+        "{why}"
+    );
+    still_serves(&mut good);
+}
+
+#[test]
+fn garbage_after_the_handshake_is_refused_then_stalls() {
+    let (server, mut good) = setup();
+    let mut raw = raw_after_handshake(&server);
+    // 18 bytes of HTTP: four "headers" far above the limit, each answered 0x00 (the stream
+    // stays in sync), then half a header that never completes.
+    raw.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    let mut answers = [1; 4];
+    raw.read_exact(&mut answers).unwrap();
+    assert_eq!(answers, [0x00; 4], "each oversize header refused");
+    let (_, why) = server.next_shutdown();
+    assert!(
+        matches!(
+            failure(&why),
+            Error::Timeout {
+                phase: Phase::Header
+            }
+        ),
+        "{why}"
+    );
+    still_serves(&mut good);
+}
+
+#[test]
+fn truncated_header_then_close() {
+    let (server, mut good) = setup();
+    let mut raw = raw_after_handshake(&server);
+    raw.write_all(&[0, 1]).unwrap();
+    drop(raw);
+    let (_, why) = server.next_shutdown();
+    let eof = ProtocolError::UnexpectedEof {
+        phase: Phase::Header,
+        missing: 2,
+    };
+    assert!(
+        matches!(failure(&why), Error::Protocol(e) if *e == eof),
+        "{why}"
+    );
+    still_serves(&mut good);
+}
+
+#[test]
+fn truncated_payload_then_close() {
+    let (server, mut good) = setup();
+    let mut raw = raw_after_handshake(&server);
+    raw.write_all(&[0, 0, 0, 10]).unwrap();
+    let mut ok = [0];
+    raw.read_exact(&mut ok).unwrap();
+    assert_eq!(ok, [0xff]);
+    raw.write_all(b"abcd").unwrap();
+    drop(raw);
+    let (_, why) = server.next_shutdown();
+    let eof = ProtocolError::UnexpectedEof {
+        phase: Phase::ReceivingPayload,
+        missing: 6,
+    };
+    assert!(
+        matches!(failure(&why), Error::Protocol(e) if *e == eof),
+        "{why}"
+    );
+    still_serves(&mut good);
+}
+
+#[test]
+fn stalled_peers_time_out_in_every_phase() {
+    let (server, mut good) = setup();
+    // Never sends its init byte.
+    let silent = TcpStream::connect(server.addr).unwrap();
+    let (_, why) = server.next_shutdown();
+    assert!(
+        matches!(
+            failure(&why),
+            Error::Timeout {
+                phase: Phase::Handshake
+            }
+        ),
+        "{why}"
+    );
+    still_serves(&mut good);
+    // Stops inside a payload.
+    let mut raw = raw_after_handshake(&server);
+    raw.write_all(&[0, 0, 1, 0]).unwrap();
+    raw.read_exact(&mut [0]).unwrap();
+    raw.write_all(&[1; 10]).unwrap();
+    let (_, why) = server.next_shutdown();
+    assert!(
+        matches!(
+            failure(&why),
+            Error::Timeout {
+                phase: Phase::ReceivingPayload
+            }
+        ),
+        "{why}"
+    );
+    still_serves(&mut good);
+    // Sends a message but never answers the echo's header.
+    let mut mute = raw_after_handshake(&server);
+    mute.write_all(&[0, 0, 0, 1]).unwrap();
+    mute.read_exact(&mut [0]).unwrap();
+    mute.write_all(b"x").unwrap();
+    let (_, why) = server.next_shutdown();
+    assert!(
+        matches!(
+            failure(&why),
+            Error::Timeout {
+                phase: Phase::Status
+            }
+        ),
+        "{why}"
+    );
+    still_serves(&mut good);
+    drop((silent, raw, mute));
+}
+
+#[test]
+fn a_bad_status_byte_closes_only_that_connection() {
+    let (server, mut good) = setup();
+    let mut raw = raw_after_handshake(&server);
+    raw.write_all(&[0, 0, 0, 1, b'x']).unwrap();
+    let mut ok_and_header = [0; 5];
+    raw.read_exact(&mut ok_and_header).unwrap();
+    assert_eq!(
+        ok_and_header,
+        [0xff, 0, 0, 0, 12],
+        "go ahead, then the echo's header"
+    );
+    raw.write_all(&[0x42]).unwrap();
+    let (_, why) = server.next_shutdown();
+    assert!(
+        matches!(
+            failure(&why),
+            Error::Protocol(ProtocolError::BadStatus { byte: 0x42 })
+        ),
+        "{why}"
+    );
+    still_serves(&mut good);
+}
+
+#[test]
+fn a_client_sees_a_server_closing_mid_payload() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.write_all(&[0xff, 0, 0, 0, 10]).unwrap();
+        let mut got = [0; 2];
+        s.read_exact(&mut got).unwrap(); // init byte, then "go ahead"
+        s.write_all(b"abc").unwrap();
+    });
+    let mut conn = TcpConnection::connect(addr).unwrap();
+    let err = conn.receive().unwrap_err();
+    peer.join().unwrap();
+    let eof = ProtocolError::UnexpectedEof {
+        phase: Phase::ReceivingPayload,
+        missing: 7,
+    };
+    assert!(matches!(err, Error::Protocol(e) if e == eof), "{err}");
+}
