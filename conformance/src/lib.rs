@@ -4,6 +4,7 @@
 //! * [`transcript`]: conversations recorded between real Python peers (2.0.1 and 3.0), with
 //!   what each side wrote and received. The replay tests (`tests/replay.rs`) play the Python
 //!   side of each on our core and compare byte for byte.
+//! * [`replay`]: our core in the place of one recorded side, at any read size, either driver.
 //! * [`role`]: the scripts of those Python peers (lockstep client, echo server), played on
 //!   any of our drivers through the [`role::Link`] trait.
 //! * [`runner`]: the case suite that `tinyproto-conformance server HOST:PORT` runs against a
@@ -20,6 +21,7 @@ pub mod matrix;
 pub mod net;
 pub mod plugins;
 pub mod pyrandom;
+pub mod replay;
 pub mod role;
 pub mod runner;
 pub mod transcript;

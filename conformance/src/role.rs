@@ -80,6 +80,15 @@ pub struct Behaviour {
 }
 
 impl Behaviour {
+    /// The seed README's echo server (`b"Echo back: " + m`).
+    pub fn echo_server(plugins: &[&str]) -> Self {
+        Self {
+            role: Role::Server,
+            reply: Reply::EchoPrefix,
+            ..Self::client(Vec::new(), plugins)
+        }
+    }
+
     /// A lockstep client that sends `send` and expects one answer to each.
     pub fn client(send: Vec<Vec<u8>>, plugins: &[&str]) -> Self {
         Self {
