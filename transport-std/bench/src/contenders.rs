@@ -94,7 +94,11 @@ impl Contender {
         let side = if server { "server" } else { "client" };
         match self {
             Contender::Python(_) => {
-                let script = if server { "tp_server.py" } else { "tp_client.py" };
+                let script = if server {
+                    "tp_server.py"
+                } else {
+                    "tp_client.py"
+                };
                 c.arg("-u").arg(bench_dir().join("python").join(script));
             }
             Contender::Ours => {
@@ -141,7 +145,10 @@ impl Contender {
     ) -> Result<ClientResult, String> {
         let mut peer = Peer::spawn(self.command(false, args, cpu));
         let line = peer
-            .wait_for_line(|l| l.starts_with("RESULT ") || l.starts_with("MISMATCH"), limit)
+            .wait_for_line(
+                |l| l.starts_with("RESULT ") || l.starts_with("MISMATCH"),
+                limit,
+            )
             .ok_or_else(|| format!("client gave no result within {limit:?}"))?;
         ClientResult::parse(&line)
     }

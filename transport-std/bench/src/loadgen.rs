@@ -99,8 +99,14 @@ impl Conn {
         }
         while let Some(&op) = self.program.get(self.op) {
             let r = match op {
-                Op::Write(bytes) => self.stream.write(&bytes[self.pos..]).map(|n| (n, bytes.len())),
-                Op::Read(want, _) => self.stream.read(&mut self.scratch[self.pos..want]).map(|n| (n, want)),
+                Op::Write(bytes) => self
+                    .stream
+                    .write(&bytes[self.pos..])
+                    .map(|n| (n, bytes.len())),
+                Op::Read(want, _) => self
+                    .stream
+                    .read(&mut self.scratch[self.pos..want])
+                    .map(|n| (n, want)),
             };
             match r {
                 Ok((0, _)) => return self.fail(Failure::Reset),
@@ -179,10 +185,19 @@ fn socket(i: usize, salt: usize) -> io::Result<Socket> {
 
 impl Load {
     /// Opens `n` connections to `port` and completes their handshakes within `limit`.
-    pub fn open(n: usize, port: u16, how: Opening, limit: Duration, salt: usize) -> io::Result<(Load, Established)> {
+    pub fn open(
+        n: usize,
+        port: u16,
+        how: Opening,
+        limit: Duration,
+        salt: usize,
+    ) -> io::Result<(Load, Established)> {
         let poll = Poll::new()?;
         let server: SocketAddr = (Ipv4Addr::LOCALHOST, port).into();
-        let mut load = Load { poll, conns: Vec::with_capacity(n) };
+        let mut load = Load {
+            poll,
+            conns: Vec::with_capacity(n),
+        };
         let mut est = Established::default();
         let start = Instant::now();
         let deadline = start + limit;
@@ -256,9 +271,11 @@ impl Load {
 
     fn register(&mut self, mut c: Conn) -> io::Result<()> {
         let token = Token(self.conns.len());
-        self.poll
-            .registry()
-            .register(&mut c.stream, token, Interest::READABLE | Interest::WRITABLE)?;
+        self.poll.registry().register(
+            &mut c.stream,
+            token,
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
         self.conns.push(c);
         Ok(())
     }
@@ -283,10 +300,13 @@ impl Load {
         loop {
             let now = Instant::now();
             let in_time = now < end;
-            if now >= grace || (!in_time && self.conns.iter().all(|c| c.idle() || c.failed.is_some())) {
+            if now >= grace
+                || (!in_time && self.conns.iter().all(|c| c.idle() || c.failed.is_some()))
+            {
                 break;
             }
-            self.poll.poll(&mut events, Some(Duration::from_millis(20)))?;
+            self.poll
+                .poll(&mut events, Some(Duration::from_millis(20)))?;
             for ev in events.iter() {
                 let c = &mut self.conns[ev.token().0];
                 if c.active {
@@ -331,11 +351,18 @@ impl Established {
     }
 }
 
-fn handshake_blocking(i: usize, salt: usize, server: SocketAddr, limit: Duration) -> Result<std::net::TcpStream, Failure> {
+fn handshake_blocking(
+    i: usize,
+    salt: usize,
+    server: SocketAddr,
+    limit: Duration,
+) -> Result<std::net::TcpStream, Failure> {
     let s = socket(i, salt).map_err(|e| Failure::of(&e))?;
-    s.connect_timeout(&server.into(), limit).map_err(|e| Failure::of(&e))?;
+    s.connect_timeout(&server.into(), limit)
+        .map_err(|e| Failure::of(&e))?;
     let mut s = std::net::TcpStream::from(s);
-    s.set_read_timeout(Some(limit)).map_err(|e| Failure::of(&e))?;
+    s.set_read_timeout(Some(limit))
+        .map_err(|e| Failure::of(&e))?;
     s.write_all(&[OK]).map_err(|e| Failure::of(&e))?;
     let mut b = [0u8; 1];
     s.read_exact(&mut b).map_err(|e| Failure::of(&e))?;

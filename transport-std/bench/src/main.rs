@@ -25,10 +25,12 @@ pub const OURS_SENDS: &[Send] = &[Send::Direct];
 /// What our contender is, in the report.
 pub fn describe(c: Contender) -> String {
     match c {
-        Contender::Ours => "tinyproto-core's `BlockingConnection` over a blocking `std::net::TcpStream` \
+        Contender::Ours => {
+            "tinyproto-core's `BlockingConnection` over a blocking `std::net::TcpStream` \
             (`TCP_NODELAY` on), one thread per connection on the server (interim, until \
             `tinyproto-std` has its server and client)"
-            .into(),
+                .into()
+        }
         Contender::Floor => "a minimal Rust server and client written for this benchmark \
             (`tinyproto-bench role floor-*`): blocking std sockets, `TCP_NODELAY` on, one thread \
             per connection, exactly the same bytes on the wire (init `ff`, header, `ff` status, \
@@ -119,10 +121,18 @@ fn machine() -> Vec<(String, String)> {
     let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
     let cpu = read("/proc/cpuinfo")
         .lines()
-        .find_map(|l| l.strip_prefix("model name")?.split_once(':').map(|(_, v)| v.trim().to_string()))
+        .find_map(|l| {
+            l.strip_prefix("model name")?
+                .split_once(':')
+                .map(|(_, v)| v.trim().to_string())
+        })
         .unwrap_or_default();
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
-    let mem = read("/proc/meminfo").lines().next().unwrap_or_default().to_string();
+    let mem = read("/proc/meminfo")
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let cmd = |c: &str, args: &[&str]| {
         std::process::Command::new(c)
             .args(args)
@@ -133,8 +143,14 @@ fn machine() -> Vec<(String, String)> {
     };
     let mut m = vec![
         ("CPU".into(), format!("{cpu}, {cores} logical CPUs")),
-        ("memory".into(), mem.replace("MemTotal:", "").trim().to_string()),
-        ("kernel".into(), format!("Linux {}", read("/proc/sys/kernel/osrelease").trim())),
+        (
+            "memory".into(),
+            mem.replace("MemTotal:", "").trim().to_string(),
+        ),
+        (
+            "kernel".into(),
+            format!("Linux {}", read("/proc/sys/kernel/osrelease").trim()),
+        ),
         ("rustc".into(), cmd("rustc", &["--version"])),
         ("load average at start (1, 5, 15 min)".into(), loadavg()),
         (
@@ -182,7 +198,9 @@ fn main() {
             "--out" => out = it.next().map(PathBuf::from).unwrap_or(out),
             "--only" => only = it.next().map(|s| s.split(',').map(String::from).collect()),
             "-h" | "--help" => {
-                println!("tinyproto-bench [--quick] [--out BENCHMARKS.md] [--only echo,bulk,conc,core]");
+                println!(
+                    "tinyproto-bench [--quick] [--out BENCHMARKS.md] [--only echo,bulk,conc,core]"
+                );
                 return;
             }
             other => {
@@ -197,7 +215,11 @@ fn main() {
     if let Ok((_, hard)) = rlimit::Resource::NOFILE.get() {
         let _ = rlimit::Resource::NOFILE.set(hard, hard);
     }
-    let cfg = if quick { Config::quick() } else { Config::full() };
+    let cfg = if quick {
+        Config::quick()
+    } else {
+        Config::full()
+    };
     let started = Instant::now();
     let mut machine = machine();
     let (contenders, missing) = Contender::available();
@@ -214,7 +236,11 @@ fn main() {
     } else {
         (Vec::new(), Vec::new())
     };
-    let bulk = if wants("bulk") { scenarios::bulk::run(&cfg, &contenders) } else { Vec::new() };
+    let bulk = if wants("bulk") {
+        scenarios::bulk::run(&cfg, &contenders)
+    } else {
+        Vec::new()
+    };
     let conc = if wants("conc") {
         scenarios::concurrency::run(&cfg, &contenders)
     } else {
@@ -229,7 +255,9 @@ fn main() {
     machine.push(("load average at end".into(), loadavg()));
     let plot_name = format!(
         "{}-throughput.svg",
-        out.file_stem().and_then(|s| s.to_str()).unwrap_or("BENCHMARKS")
+        out.file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("BENCHMARKS")
     );
     let plot_path = out.with_file_name(&plot_name);
     let plot = if points.is_empty() {

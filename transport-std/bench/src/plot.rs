@@ -13,9 +13,9 @@ pub fn throughput_svg(points: &[Point], path: &std::path::Path) -> Result<(), St
     let (min_x, max_x) = points.iter().fold((f64::MAX, 1.0f64), |(lo, hi), p| {
         (lo.min(p.1 as f64), hi.max(p.1 as f64))
     });
-    let (min_y, max_y) = points
-        .iter()
-        .fold((f64::MAX, 1e-3f64), |(lo, hi), p| (lo.min(p.2), hi.max(p.2)));
+    let (min_y, max_y) = points.iter().fold((f64::MAX, 1e-3f64), |(lo, hi), p| {
+        (lo.min(p.2), hi.max(p.2))
+    });
     if points.is_empty() {
         return Err("nothing to plot".into());
     }
@@ -54,9 +54,15 @@ pub fn throughput_svg(points: &[Point], path: &std::path::Path) -> Result<(), St
             .draw_series(LineSeries::new(series.clone(), color.stroke_width(2)))
             .map_err(e)?
             .label(label.to_string())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
         chart
-            .draw_series(series.iter().map(|&(x, y)| Circle::new((x, y), 3, color.filled())))
+            .draw_series(
+                series
+                    .iter()
+                    .map(|&(x, y)| Circle::new((x, y), 3, color.filled())),
+            )
             .map_err(e)?;
     }
     chart

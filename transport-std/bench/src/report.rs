@@ -28,7 +28,9 @@ fn fmt(v: f64, digits: usize) -> String {
     }
     let s = format!("{v:.digits$}");
     // Thousands separators for the integer part, for readability.
-    let (int, frac) = s.split_once('.').map_or((s.as_str(), None), |(i, f)| (i, Some(f)));
+    let (int, frac) = s
+        .split_once('.')
+        .map_or((s.as_str(), None), |(i, f)| (i, Some(f)));
     let (sign, int) = int.strip_prefix('-').map_or(("", int), |i| ("-", i));
     let mut grouped = String::new();
     for (i, ch) in int.chars().enumerate() {
@@ -71,7 +73,12 @@ fn table_md(t: &Table, out: &mut String) {
         let ran = row.samples.iter().any(|s| !s.is_empty());
         if !ran {
             cells.push(format!("**not measured**: {}", row.notes.join("; ")));
-            let _ = writeln!(out, "| {} |{}", cells.join(" | "), " |".repeat(head.len() - 2));
+            let _ = writeln!(
+                out,
+                "| {} |{}",
+                cells.join(" | "),
+                " |".repeat(head.len() - 2)
+            );
             continue;
         }
         for (i, m) in t.metrics.iter().enumerate() {
@@ -162,16 +169,29 @@ impl Report {
             .conc
             .iter()
             .filter(|t| t.title.contains("burst"))
-            .max_by_key(|t| t.title.split_whitespace().next().and_then(|n| n.parse::<u32>().ok()));
+            .max_by_key(|t| {
+                t.title
+                    .split_whitespace()
+                    .next()
+                    .and_then(|n| n.parse::<u32>().ok())
+            });
         if let Some(t) = burst {
             let n = t.title.split_whitespace().next().unwrap_or("?");
             let s = |i| t.summary(Contender::Ours, Send::Direct, i);
-            let lost = [1, 2, 3].iter().filter_map(|&i| s(i)).map(|s| s.max).sum::<f64>();
+            let lost = [1, 2, 3]
+                .iter()
+                .filter_map(|&i| s(i))
+                .map(|s| s.max)
+                .sum::<f64>();
             let est = s(0).map(|s| s.min);
             v.push(Target {
                 what: format!("{n} connections in a burst, none refused or reset"),
                 measured: est.map_or("not measured".into(), |e| {
-                    format!("{} established, {} lost (worst run)", fmt(e, 0), fmt(lost, 0))
+                    format!(
+                        "{} established, {} lost (worst run)",
+                        fmt(e, 0),
+                        fmt(lost, 0)
+                    )
                 }),
                 met: est.map(|_| lost == 0.0),
             });
@@ -188,7 +208,12 @@ impl Report {
                 met: cpu.map(|c| c < 1.0),
             });
         }
-        let core = |prefix: &str| self.core.iter().find(|t| t.name.starts_with(prefix)).map(|t| t.ns[0]);
+        let core = |prefix: &str| {
+            self.core
+                .iter()
+                .find(|t| t.name.starts_with(prefix))
+                .map(|t| t.ns[0])
+        };
         if let Some(memcpy) = core("memcpy") {
             for (prefix, what) in [("receive 1 MiB", "receive"), ("send 1 MiB", "send")] {
                 let r = core(prefix).map(|c| c / memcpy);
@@ -246,7 +271,10 @@ impl Report {
         }
         out.push('\n');
         if let Some(plot) = &self.plot {
-            let _ = writeln!(out, "## Throughput against message size\n\n![lockstep echo throughput]({plot})\n");
+            let _ = writeln!(
+                out,
+                "## Throughput against message size\n\n![lockstep echo throughput]({plot})\n"
+            );
         }
         let _ = writeln!(out, "## Lockstep echo\n");
         for t in &self.echo {
@@ -269,7 +297,11 @@ impl Report {
              includes the copy from the peer into the message buffer, which is the memcpy.\n",
             crate::scenarios::core_mem::CHUNK / 1024
         );
-        let memcpy = self.core.iter().find(|t| t.name.starts_with("memcpy")).map(|t| t.ns[0]);
+        let memcpy = self
+            .core
+            .iter()
+            .find(|t| t.name.starts_with("memcpy"))
+            .map(|t| t.ns[0]);
         let _ = writeln!(out, "| workload | time per unit median (min–max) | per second | ÷ memcpy |\n| --- | --- | --- | --- |");
         for t in &self.core {
             let per_mib = t.unit == "ns/MiB";
@@ -278,7 +310,11 @@ impl Report {
             } else {
                 format!("{} /s", fmt(1e9 / t.ns[0], 0))
             };
-            let r = if per_mib { ratio(Some(t.ns[0]), memcpy) } else { "–".into() };
+            let r = if per_mib {
+                ratio(Some(t.ns[0]), memcpy)
+            } else {
+                "–".into()
+            };
             let _ = writeln!(
                 out,
                 "| {} | {} {} ({}–{}) | {rate} | {r} |",

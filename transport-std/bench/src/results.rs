@@ -15,10 +15,18 @@ pub struct Metric {
 
 impl Metric {
     pub const fn new(name: &'static str, digits: usize) -> Metric {
-        Metric { name, ratios: false, digits }
+        Metric {
+            name,
+            ratios: false,
+            digits,
+        }
     }
     pub const fn ratio(name: &'static str, digits: usize) -> Metric {
-        Metric { name, ratios: true, digits }
+        Metric {
+            name,
+            ratios: true,
+            digits,
+        }
     }
 }
 

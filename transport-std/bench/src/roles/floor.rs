@@ -35,7 +35,11 @@ fn serve(mut s: TcpStream, echo_all: bool, max: usize) -> io::Result<()> {
         let mut hdr = [0u8; 4];
         if let Err(e) = s.read_exact(&mut hdr) {
             // EOF between messages is the normal close.
-            return if e.kind() == io::ErrorKind::UnexpectedEof { Ok(()) } else { Err(e) };
+            return if e.kind() == io::ErrorKind::UnexpectedEof {
+                Ok(())
+            } else {
+                Err(e)
+            };
         }
         let len = u32::from_be_bytes(hdr) as usize;
         if len > max {

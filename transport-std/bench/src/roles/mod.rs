@@ -109,8 +109,13 @@ mod tests {
 
     #[test]
     fn args_round_trip() {
-        let a = RoleArgs::parse(&["--size".into(), "1048576".into(), "--send".into(), "hook".into()])
-            .unwrap();
+        let a = RoleArgs::parse(&[
+            "--size".into(),
+            "1048576".into(),
+            "--send".into(),
+            "hook".into(),
+        ])
+        .unwrap();
         assert_eq!((a.size, a.send.as_str(), a.port), (1 << 20, "hook", 0));
         let b = RoleArgs::parse(&a.to_args()).unwrap();
         assert_eq!(b.to_args(), a.to_args());

@@ -27,7 +27,10 @@ pub fn run(cfg: &Config, contenders: &[Contender]) -> Vec<Table> {
         one(
             cfg,
             contenders,
-            format!("One-way bulk: one single {} message", size_label(cfg.single)),
+            format!(
+                "One-way bulk: one single {} message",
+                size_label(cfg.single)
+            ),
             cfg.single,
             1,
         ),
@@ -53,7 +56,12 @@ fn one(cfg: &Config, contenders: &[Contender], title: String, size: usize, count
     ));
     for rep in 0..cfg.bulk_reps {
         for (c, send) in variants(contenders) {
-            progress(&format!("{} rep {}: {} {send:?}", t.title, rep + 1, c.name()));
+            progress(&format!(
+                "{} rep {}: {} {send:?}",
+                t.title,
+                rep + 1,
+                c.name()
+            ));
             let r = (|| -> Result<(Vec<f64>, Option<String>), String> {
                 let server = c.server("sink", size, None)?;
                 let args = RoleArgs {
@@ -65,7 +73,11 @@ fn one(cfg: &Config, contenders: &[Contender], title: String, size: usize, count
                     send: send.arg().into(),
                     ..RoleArgs::parse(&[]).expect("defaults")
                 };
-                let r = c.client(&args, None, Duration::from_secs_f64(cfg.bulk_limit_secs + 120.0))?;
+                let r = c.client(
+                    &args,
+                    None,
+                    Duration::from_secs_f64(cfg.bulk_limit_secs + 120.0),
+                )?;
                 let hwm = status_kib(server.pid, "VmHWM").ok_or("server gone")?;
                 if r.ops == 0 {
                     return Err(format!("no message sent within {} s", cfg.bulk_limit_secs));

@@ -41,10 +41,7 @@ pub fn run(cfg: &Config, contenders: &[Contender]) -> Vec<Table> {
                  time over {} s with every connection open and silent; echoes/s = lockstep \
                  echoes completed by all connections together in {} s. Time limit to establish: \
                  {} s. {} repetition(s).",
-                cfg.idle_secs,
-                cfg.active_secs,
-                cfg.establish_limit_secs,
-                cfg.conn_reps
+                cfg.idle_secs, cfg.active_secs, cfg.establish_limit_secs, cfg.conn_reps
             ));
             for rep in 0..cfg.conn_reps {
                 // The load generator is the client: one row per server.
@@ -75,7 +72,13 @@ pub fn run(cfg: &Config, contenders: &[Contender]) -> Vec<Table> {
     tables
 }
 
-fn once(cfg: &Config, c: Contender, n: usize, how: Opening, salt: usize) -> Result<Vec<f64>, String> {
+fn once(
+    cfg: &Config,
+    c: Contender,
+    n: usize,
+    how: Opening,
+    salt: usize,
+) -> Result<Vec<f64>, String> {
     let server = c.server("echo", 1 << 20, None)?;
     server.settle(Duration::from_secs(2));
     let rss0 = status_kib(server.pid, "VmRSS").ok_or("server gone")?;

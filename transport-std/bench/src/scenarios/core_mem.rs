@@ -24,7 +24,14 @@ pub struct Timing {
 }
 
 /// Runs `op` (which does `per` operations) in batches for `time`, `reps` times.
-fn time_it(name: &'static str, unit: &'static str, reps: usize, time: Duration, per: usize, mut op: impl FnMut()) -> Timing {
+fn time_it(
+    name: &'static str,
+    unit: &'static str,
+    reps: usize,
+    time: Duration,
+    per: usize,
+    mut op: impl FnMut(),
+) -> Timing {
     let mut samples = Vec::new();
     for _ in 0..reps {
         let start = Instant::now();
@@ -36,7 +43,11 @@ fn time_it(name: &'static str, unit: &'static str, reps: usize, time: Duration, 
         samples.push(start.elapsed().as_nanos() as f64 / n as f64);
     }
     let s = crate::measure::Summary::of(&samples).expect("samples");
-    Timing { name, unit, ns: [s.median, s.min, s.max] }
+    Timing {
+        name,
+        unit,
+        ns: [s.median, s.min, s.max],
+    }
 }
 
 /// `ff` (the peer's init byte), then `count` messages of `size` bytes.
@@ -98,28 +109,63 @@ pub fn run(reps: usize, time: Duration) -> Vec<Timing> {
         storage.copy_from_slice(black_box(&payload));
         black_box(&storage);
     }));
-    out.push(time_it("receive 1 MiB message (BlockingConnection, SliceBuffer)", "ns/MiB", reps, time, 1, || {
-        black_box(receive(black_box(&big), &mut storage, 1));
-    }));
+    out.push(time_it(
+        "receive 1 MiB message (BlockingConnection, SliceBuffer)",
+        "ns/MiB",
+        reps,
+        time,
+        1,
+        || {
+            black_box(receive(black_box(&big), &mut storage, 1));
+        },
+    ));
     let mut sent = vec![0u8; MIB + 16];
     let acks = [0xff, 0xff];
-    out.push(time_it("send 1 MiB message (BlockingConnection)", "ns/MiB", reps, time, 1, || {
-        black_box(send(black_box(&payload), 1, &acks, &mut sent));
-    }));
+    out.push(time_it(
+        "send 1 MiB message (BlockingConnection)",
+        "ns/MiB",
+        reps,
+        time,
+        1,
+        || {
+            black_box(send(black_box(&payload), 1, &acks, &mut sent));
+        },
+    ));
     let small = stream(SMALL, BATCH);
     let mut small_storage = [0u8; SMALL];
-    out.push(time_it("receive 16 B messages", "ns/msg", reps, time, BATCH, || {
-        black_box(receive(black_box(&small), &mut small_storage, BATCH));
-    }));
+    out.push(time_it(
+        "receive 16 B messages",
+        "ns/msg",
+        reps,
+        time,
+        BATCH,
+        || {
+            black_box(receive(black_box(&small), &mut small_storage, BATCH));
+        },
+    ));
     let many_acks = vec![0xff; BATCH + 1];
     let mut small_out = vec![0u8; BATCH * (SMALL + 4) + 1];
     let msg = [0x5a; SMALL];
-    out.push(time_it("send 16 B messages", "ns/msg", reps, time, BATCH, || {
-        black_box(send(black_box(&msg), BATCH, &many_acks, &mut small_out));
-    }));
-    out.push(time_it("parse headers (Session fed 4-byte headers)", "ns/header", reps, time, BATCH, || {
-        black_box(headers(BATCH));
-    }));
+    out.push(time_it(
+        "send 16 B messages",
+        "ns/msg",
+        reps,
+        time,
+        BATCH,
+        || {
+            black_box(send(black_box(&msg), BATCH, &many_acks, &mut small_out));
+        },
+    ));
+    out.push(time_it(
+        "parse headers (Session fed 4-byte headers)",
+        "ns/header",
+        reps,
+        time,
+        BATCH,
+        || {
+            black_box(headers(BATCH));
+        },
+    ));
     out
 }
 

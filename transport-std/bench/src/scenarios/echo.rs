@@ -45,7 +45,10 @@ fn one(cfg: &Config, contenders: &[Contender], size: usize, pinned: bool) -> Tab
     };
     let mut t = Table::new(
         format!("Lockstep echo, {} messages, {pin}", size_label(size)),
-        vec![Metric::ratio("echoes/s", 0), Metric::new("MB/s (one way)", 1)],
+        vec![
+            Metric::ratio("echoes/s", 0),
+            Metric::new("MB/s (one way)", 1),
+        ],
     );
     t.notes.push(format!(
         "Each run: a fresh server, one client connection, echoes for {} s; {} repetition(s).",
@@ -93,7 +96,11 @@ fn run_once(
         send: send.arg().into(),
         ..RoleArgs::parse(&[]).expect("defaults")
     };
-    let r = c.client(&args, client_cpu, Duration::from_secs_f64(cfg.echo_secs + 60.0))?;
+    let r = c.client(
+        &args,
+        client_cpu,
+        Duration::from_secs_f64(cfg.echo_secs + 60.0),
+    )?;
     if r.ops == 0 || r.secs <= 0.0 {
         return Err("no echo completed".into());
     }
