@@ -59,3 +59,46 @@ impl<T: Transport> Transport for WriteOnly<'_, T> {
         self.0.write(buf)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn socket() -> tcp::Socket<'static> {
+        tcp::Socket::new(
+            tcp::SocketBuffer::new(vec![0; 64]),
+            tcp::SocketBuffer::new(vec![0; 64]),
+        )
+    }
+
+    #[test]
+    fn a_socket_that_is_not_up_yet_is_not_ready() {
+        let mut s = socket();
+        s.listen(7000).unwrap();
+        let mut buf = [0u8; 4];
+        assert_eq!(TcpIo(&mut s).read(&mut buf), Ok(None));
+        assert_eq!(TcpIo(&mut s).write(b"x"), Ok(None));
+    }
+
+    #[test]
+    fn a_closed_socket_is_a_reset_and_empty_reads_are_not_eof() {
+        let mut s = socket();
+        let mut buf = [0u8; 4];
+        assert_eq!(TcpIo(&mut s).read(&mut buf), Err(TcpError::Reset));
+        assert_eq!(TcpIo(&mut s).write(b"x"), Err(TcpError::Reset));
+        assert_eq!(
+            TcpIo(&mut s).read(&mut []),
+            Ok(None),
+            "never EOF by accident"
+        );
+    }
+
+    #[test]
+    fn write_only_never_reads() {
+        let mut s = socket();
+        s.listen(7000).unwrap();
+        let mut io = TcpIo(&mut s);
+        let mut buf = [0u8; 4];
+        assert_eq!(WriteOnly(&mut io).read(&mut buf), Ok(None));
+    }
+}
