@@ -116,6 +116,17 @@ impl ConnectionHandle {
         self.send_shared(msg.into(), None)
     }
 
+    /// Sends `msg` and waits until it is written (after the messages queued before it), from
+    /// any thread; what [`Conn::transmit`](crate::Conn::transmit) does inside a hook.
+    ///
+    /// [`ConnError::Rejected`] means the peer refused its size; the connection stays usable.
+    pub fn transmit(&self, msg: &[u8]) -> Result<(), ConnError> {
+        let (tx, rx) = mpsc::channel();
+        self.send_shared(msg.into(), Some(tx))?;
+        rx.recv()
+            .unwrap_or(Err(ConnError::Closed(CloseReason::Shutdown)))
+    }
+
     /// Closes the connection: queued messages are dropped, the connection's `post_loop` runs.
     pub fn close(&self) {
         self.shared.link.send(Command::Close {

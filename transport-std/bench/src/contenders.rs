@@ -31,7 +31,8 @@ pub enum Send {
 impl Send {
     pub fn arg(self) -> &'static str {
         match self {
-            Send::Direct | Send::Thread => "thread",
+            Send::Direct => "direct",
+            Send::Thread => "thread",
             Send::Hook => "hook",
         }
     }

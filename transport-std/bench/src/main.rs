@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// How our clients send in the echo and bulk scenarios.
-pub const OURS_SENDS: &[Send] = &[Send::Direct];
+pub const OURS_SENDS: &[Send] = &[Send::Direct, Send::Hook, Send::Thread];
 
 /// What our contender is, in the report.
 pub fn describe(c: Contender) -> String {

@@ -44,6 +44,9 @@ pub struct Row {
 impl Row {
     pub fn label(&self) -> String {
         match self.send {
+            Send::Direct if self.contender == Contender::Ours => {
+                "ours, blocking TcpConnection".into()
+            }
             Send::Direct => self.contender.name(),
             Send::Hook => format!("{}, sends in hook", self.contender.name()),
             Send::Thread => format!("{}, sends from thread", self.contender.name()),

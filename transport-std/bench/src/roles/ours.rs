@@ -1,76 +1,65 @@
-//! Our contender. Until `tinyproto-std` has a server and a client, this is the core's
-//! [`BlockingConnection`] over a blocking `TcpStream` (`TCP_NODELAY` on), one thread per
-//! connection.
+//! Our contender: `tinyproto-std`'s server (mio reactor, hooks on a thread pool) and, on the
+//! client side, the three ways its users send:
+//! * `direct`: the blocking [`TcpConnection`] (`transmit`, then `receive`);
+//! * `hook`: a [`Client`] whose [`Handler`] sends from inside `transmission_received`
+//!   (bulk: from `pre_loop`);
+//! * `thread`: a [`Client`] driven from the main thread through a [`ConnectionHandle`]
+//!   (`send`; echoes come back through `transmission_received`).
 
 use super::{print_result, RoleArgs, FILL, SINK_ECHO_BELOW};
 use std::io;
-use std::net::{TcpListener, TcpStream};
-use std::time::Instant;
-use tinyproto_core::buffer::VecBuffer;
-use tinyproto_core::{BlockingConnection, Error};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+use tinyproto_std::{Client, Conn, ConnError, Handler, Server, TcpConnection, Timeouts};
 
-/// `embedded-io` over a std stream.
-struct Io(TcpStream);
-
-impl embedded_io::ErrorType for Io {
-    type Error = io::Error;
-}
-impl embedded_io::Read for Io {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        io::Read::read(&mut self.0, buf)
-    }
-}
-impl embedded_io::Write for Io {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        io::Write::write(&mut self.0, buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-fn err(e: Error<io::Error>) -> io::Error {
+fn err(e: impl std::fmt::Display) -> io::Error {
     io::Error::other(e.to_string())
 }
 
-pub fn server(a: &RoleArgs) -> io::Result<()> {
-    let listener = TcpListener::bind(("127.0.0.1", a.port))?;
-    println!("LISTENING {}", listener.local_addr()?.port());
-    let echo_all = a.mode == "echo";
-    let max = a.max;
-    for stream in listener.incoming() {
-        let Ok(stream) = stream else { continue };
-        let _ = std::thread::Builder::new()
-            .stack_size(64 * 1024)
-            .spawn(move || serve(stream, echo_all, max));
-    }
-    Ok(())
+/// Long transfers must not trip the stall timeouts; the harness bounds every run itself.
+const TIMEOUTS: Timeouts = Timeouts {
+    connect: Some(Duration::from_secs(10)),
+    ..Timeouts::NONE
+};
+
+struct Echo {
+    echo_all: bool,
 }
 
-fn serve(s: TcpStream, echo_all: bool, max: usize) -> io::Result<()> {
-    s.set_nodelay(true)?;
-    let mut conn = BlockingConnection::new(Io(s), VecBuffer::new(max));
-    let mut echo = Vec::new();
-    loop {
-        match conn.receive() {
-            Ok(msg) if echo_all || msg.len() < SINK_ECHO_BELOW => {
-                // The blocking driver has one buffer for both directions: copy out to answer.
-                echo.clear();
-                echo.extend_from_slice(msg);
-                conn.transmit(&echo).map_err(err)?;
-            }
-            Ok(_) => {}
-            Err(Error::Closed) => return Ok(()),
-            Err(e) => return Err(err(e)),
+impl Handler for Echo {
+    fn transmission_received(&mut self, conn: &mut Conn, msg: Vec<u8>) {
+        if self.echo_all || msg.len() < SINK_ECHO_BELOW {
+            let _ = conn.transmit(&msg);
         }
     }
 }
 
+pub fn server(a: &RoleArgs) -> io::Result<()> {
+    let server = Server::builder()
+        .listen(format!("127.0.0.1:{}", a.port))
+        .max_message_size(a.max)
+        .timeouts(TIMEOUTS)
+        .bind()
+        .map_err(err)?;
+    println!("LISTENING {}", server.local_addrs()[0].port());
+    let echo_all = a.mode == "echo";
+    server.run(move |_| Echo { echo_all }, ()).map_err(err)
+}
+
 pub fn client(a: &RoleArgs) -> io::Result<()> {
-    let s = TcpStream::connect(("127.0.0.1", a.port))?;
-    s.set_nodelay(true)?;
-    let mut conn = BlockingConnection::new(Io(s), VecBuffer::new(a.size.max(1)));
-    conn.handshake().map_err(err)?;
+    match a.send.as_str() {
+        "direct" => direct(a),
+        "hook" => hook(a),
+        _ => thread(a),
+    }
+}
+
+fn direct(a: &RoleArgs) -> io::Result<()> {
+    let mut conn = TcpConnection::builder()
+        .max_message_size(a.size.max(1))
+        .timeouts(TIMEOUTS)
+        .connect(("127.0.0.1", a.port))
+        .map_err(err)?;
     let payload = vec![FILL; a.size];
     let deadline = a.deadline();
     let start = Instant::now();
@@ -78,13 +67,137 @@ pub fn client(a: &RoleArgs) -> io::Result<()> {
     while ops < a.count && Instant::now() < deadline {
         conn.transmit(&payload).map_err(err)?;
         if a.task == "echo" && conn.receive().map_err(err)?.len() != payload.len() {
-            return Err(io::Error::other("echo of the wrong length"));
+            return Err(err("echo of the wrong length"));
         }
         ops += 1;
     }
     if a.task == "bulk" {
         conn.transmit(b"E").map_err(err)?;
         conn.receive().map_err(err)?;
+    }
+    print_result(ops, ops * a.size as u64, start.elapsed());
+    Ok(())
+}
+
+/// Sends from the connection's own hooks; reports `(ops, elapsed)` when done.
+struct HookSender {
+    a: Arc<RoleArgs>,
+    payload: Arc<Vec<u8>>,
+    start: Option<Instant>,
+    deadline: Instant,
+    ops: u64,
+    done: mpsc::Sender<(u64, Duration)>,
+}
+
+impl HookSender {
+    fn finish(&mut self) {
+        let elapsed = self.start.map_or(Duration::ZERO, |s| s.elapsed());
+        let _ = self.done.send((self.ops, elapsed));
+    }
+}
+
+impl Handler for HookSender {
+    fn pre_loop(&mut self, conn: &mut Conn) {
+        if self.a.task == "bulk" {
+            self.start = Some(Instant::now());
+            self.deadline = self.a.deadline();
+            while self.ops < self.a.count && Instant::now() < self.deadline {
+                if conn.transmit(&self.payload).is_err() {
+                    break;
+                }
+                self.ops += 1;
+            }
+            let _ = conn.transmit(b"E");
+        } else {
+            let _ = conn.transmit(&self.payload);
+        }
+    }
+
+    fn transmission_received(&mut self, conn: &mut Conn, msg: Vec<u8>) {
+        if self.a.task == "bulk" || msg.len() != self.a.size {
+            return self.finish();
+        }
+        if self.start.is_none() {
+            // The clock starts at the first echo, as for the Python client.
+            self.start = Some(Instant::now());
+            self.deadline = self.a.deadline();
+        } else {
+            self.ops += 1;
+        }
+        if self.ops < self.a.count && Instant::now() < self.deadline {
+            if conn.transmit(&self.payload).is_err() {
+                self.finish();
+            }
+        } else {
+            self.finish();
+        }
+    }
+}
+
+fn hook(a: &RoleArgs) -> io::Result<()> {
+    let (done, finished) = mpsc::channel();
+    let shared = Arc::new(a.clone());
+    let payload = Arc::new(vec![FILL; a.size]);
+    let client = Client::builder()
+        .max_message_size(a.size.max(1))
+        .timeouts(TIMEOUTS)
+        .build(move |_| HookSender {
+            a: shared.clone(),
+            payload: payload.clone(),
+            start: None,
+            deadline: Instant::now(),
+            ops: 0,
+            done: done.clone(),
+        })
+        .map_err(err)?;
+    client.connect(("127.0.0.1", a.port)).map_err(err)?;
+    let (ops, elapsed) = finished
+        .recv_timeout(Duration::from_secs_f64(a.seconds + 120.0))
+        .map_err(err)?;
+    print_result(ops, ops * a.size as u64, elapsed);
+    Ok(())
+}
+
+/// Hands every message received to the main thread.
+struct Forward(mpsc::Sender<Vec<u8>>);
+
+impl Handler for Forward {
+    fn transmission_received(&mut self, _conn: &mut Conn, msg: Vec<u8>) {
+        let _ = self.0.send(msg);
+    }
+}
+
+fn thread(a: &RoleArgs) -> io::Result<()> {
+    let (tx, rx) = mpsc::channel();
+    let client = Client::builder()
+        .max_message_size(a.size.max(1))
+        .timeouts(TIMEOUTS)
+        .build(move |_| Forward(tx.clone()))
+        .map_err(err)?;
+    let conn = client.connect(("127.0.0.1", a.port)).map_err(err)?;
+    let payload = vec![FILL; a.size];
+    let wait = Duration::from_secs(60);
+    let deadline = a.deadline();
+    let start = Instant::now();
+    let mut ops = 0;
+    while ops < a.count && Instant::now() < deadline {
+        match conn.send(&payload) {
+            Ok(()) => {}
+            // The handle queues without waiting: back off while the queue is full.
+            Err(ConnError::QueueFull) => {
+                std::thread::sleep(Duration::from_micros(200));
+                continue;
+            }
+            Err(e) => return Err(err(e)),
+        }
+        if a.task == "echo" && rx.recv_timeout(wait).map_err(err)?.len() != payload.len() {
+            return Err(err("echo of the wrong length"));
+        }
+        ops += 1;
+    }
+    if a.task == "bulk" {
+        conn.send(b"E").map_err(err)?;
+        rx.recv_timeout(wait).map_err(err)?;
     }
     print_result(ops, ops * a.size as u64, start.elapsed());
     Ok(())

@@ -1,0 +1,97 @@
+//! The seed README's echo server: answers each message with `Echo back: ` + message; `QUIT`
+//! closes that connection, `SRVQUIT` shuts the server down (the process then exits 0).
+//!
+//! Prints `LISTENING <addr>` for each listener, then one line per connection opened and closed.
+//!
+//! ```text
+//! cargo run -p tinyproto-examples --bin echo-server -- --listen 127.0.0.1:9123 --listen [::1]:9123
+//! ```
+
+use clap::Parser;
+use std::process::ExitCode;
+use tinyproto_std::{
+    CloseReason, Conn, ConnectionHandle, Handler, Server, ServerHandle, ServerHooks,
+};
+
+#[derive(Parser)]
+#[command(about = "tinyproto echo server (the seed README's example)")]
+struct Args {
+    /// Address to listen on (host:port); repeat for several. Port 0 picks one.
+    #[arg(long = "listen", default_value = "127.0.0.1:9123")]
+    listen: Vec<String>,
+    /// Most connections at once; one more is answered 0xfe and closed.
+    #[arg(long)]
+    max_connections: Option<usize>,
+}
+
+/// One connection: echo, or quit.
+struct Echo {
+    server: ServerHandle,
+}
+
+impl Handler for Echo {
+    fn transmission_received(&mut self, conn: &mut Conn, msg: Vec<u8>) {
+        match &msg[..] {
+            b"QUIT" => conn.shutdown(),
+            b"SRVQUIT" => self.server.shutdown(),
+            _ => {
+                if let Err(e) = conn.transmit(&[b"Echo back: ", &msg[..]].concat()) {
+                    eprintln!("connection {}: {e}", conn.id());
+                }
+            }
+        }
+    }
+}
+
+/// Announces the listeners and every connection.
+struct Announce;
+
+impl ServerHooks for Announce {
+    fn pre_loop(&mut self, server: &ServerHandle) {
+        for addr in server.local_addrs() {
+            println!("LISTENING {addr}");
+        }
+    }
+
+    fn conn_init(&mut self, _: &ServerHandle, conn: &ConnectionHandle) {
+        println!("Connection opened from: {}", conn.peer_addr());
+    }
+
+    fn conn_shutdown(&mut self, _: &ServerHandle, conn: &ConnectionHandle, why: &CloseReason) {
+        println!("Connection closed from: {} ({why})", conn.peer_addr());
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let mut builder = args
+        .listen
+        .iter()
+        .fold(Server::builder(), |b, addr| b.listen(addr.as_str()));
+    if let Some(n) = args.max_connections {
+        builder = builder.max_connections(n);
+    }
+    let server = match builder.bind() {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("echo-server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let handle = server.handle();
+    match server.run(
+        move |_| Echo {
+            server: handle.clone(),
+        },
+        Announce,
+    ) {
+        Ok(()) => {
+            println!("SERVER STOPPED");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("echo-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

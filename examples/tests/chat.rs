@@ -1,0 +1,76 @@
+//! The chat examples: Rust and Python clients on a Rust server, and on Python servers.
+
+mod common;
+
+use common::*;
+use tinyproto_testkit::{Peer, PyVersion};
+
+const SERVER: &str = env!("CARGO_BIN_EXE_chat-server");
+const CLIENT: &str = env!("CARGO_BIN_EXE_chat-client");
+
+/// A chat client of either language.
+fn client(kind: Option<PyVersion>, port: u16) -> Peer {
+    let port_s = port.to_string();
+    match kind {
+        None => binary(CLIENT, &["--connect", &format!("127.0.0.1:{port}")]),
+        Some(version) => python(version, "chat_client.py", &["--port", &port_s]),
+    }
+}
+
+fn relayed(line: &str, text: &str) -> bool {
+    line.starts_with('[') && line.ends_with(&format!("] {text}"))
+}
+
+/// Three chatters join one by one, talk in turn (one sender at a time: tinyproto is
+/// half-duplex), and leave.
+fn chat(server: &mut Peer, port: u16, kinds: [Option<PyVersion>; 3]) {
+    let mut people: Vec<Peer> = Vec::new();
+    for kind in kinds {
+        people.push(client(kind, port));
+        let opened = server.wait_for_line(|l| l.starts_with("[INFO] New connection opened"), WAIT);
+        assert!(opened.is_some(), "{kind:?} joined");
+        for earlier in people.iter_mut().rev().skip(1) {
+            let seen = earlier.wait_for_line(|l| relayed(l, "**joined the chat"), WAIT);
+            assert!(seen.is_some(), "join announced");
+        }
+    }
+    for i in 0..people.len() {
+        let text = format!("hello from {i}");
+        say(&mut people[i], &text);
+        for (j, other) in people.iter_mut().enumerate() {
+            if j != i {
+                let seen = other.wait_for_line(|l| relayed(l, &text), WAIT);
+                assert!(seen.is_some(), "{j} heard {i} ({kinds:?})");
+            }
+        }
+    }
+    say(&mut people[0], "quit");
+    assert_eq!(people[0].wait_exit(WAIT), Some(0));
+    for other in &mut people[1..] {
+        let seen = other.wait_for_line(|l| relayed(l, "**left the chat"), WAIT);
+        assert!(seen.is_some(), "leave announced");
+    }
+    for person in &mut people[1..] {
+        hang_up(person);
+        assert_eq!(person.wait_exit(WAIT), Some(0));
+    }
+}
+
+#[test]
+fn rust_server_with_rust_and_python_clients() {
+    let (mut server, port) = server(binary(SERVER, &["--listen", "127.0.0.1:0"]));
+    chat(
+        &mut server,
+        port,
+        [None, Some(PyVersion::V2_0_1), Some(PyVersion::V3_0)],
+    );
+}
+
+#[test]
+fn python_servers_with_rust_and_python_clients() {
+    for version in PyVersion::ALL {
+        let args = ["--host", "127.0.0.1", "--port", "0"];
+        let (mut server, port) = server(python(version, "chat_server.py", &args));
+        chat(&mut server, port, [Some(version), None, None]);
+    }
+}
