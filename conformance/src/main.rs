@@ -130,7 +130,7 @@ fn run(cmd: Cmd) -> Result<bool, String> {
             Ok(true)
         }
         Cmd::Matrix => {
-            let (table, ok) = matrix::run();
+            let (table, ok) = matrix::run(&[matrix::CORE]);
             println!("{table}");
             Ok(ok)
         }

@@ -4,6 +4,7 @@
 use crate::net::{self, EchoConfig, EchoServer};
 use crate::pyrandom::PyRandom;
 use crate::role::{play, Behaviour};
+use std::any::Any;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -74,87 +75,99 @@ pub const SCENARIOS: [Scenario; 6] = [
     },
 ];
 
-/// The other side of a row.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Other {
-    /// The Python package, run from `examples/python`.
-    Python(PyVersion),
-    /// Our own core (`serve-echo` / our client).
-    Rust,
+/// A running echo server: its address, and a guard that stops it when dropped.
+pub type Running = (SocketAddr, Box<dyn Any>);
+
+/// A Rust implementation in the matrix: how to start its echo server and run its client.
+#[derive(Clone, Copy)]
+pub struct RustImpl {
+    /// Short name for the table.
+    pub name: &'static str,
+    /// Starts an echo server (`b"Echo back: " + m`) with the scenario's plugins on a loopback
+    /// port; returns its address and a guard that stops it when dropped.
+    pub server: fn(&Scenario) -> Result<Running, String>,
+    /// Connects to `addr` with the scenario's plugins, sends [`messages`] lockstep and checks
+    /// every reply.
+    pub client: fn(SocketAddr, &Scenario) -> Result<(), String>,
 }
 
-/// A row: our role against the other side.
-#[derive(Clone, Copy, Debug)]
-pub struct Pair {
-    /// The other implementation.
-    pub other: Other,
-    /// Whether we are the client (else the server).
-    pub rust_client: bool,
+/// Our core: `serve-echo` as the server, the polled driver over `TcpStream` as the client.
+pub const CORE: RustImpl = RustImpl {
+    name: "core",
+    server: core_server,
+    client: core_client,
+};
+
+/// One row of the matrix: a client against a server.
+#[derive(Clone, Copy)]
+enum Row {
+    /// A Rust client against the Python echo server.
+    RustToPython(RustImpl, PyVersion),
+    /// The Python echo client against a Rust server.
+    PythonToRust(PyVersion, RustImpl),
+    /// A Rust client against a Rust server.
+    RustToRust(RustImpl, RustImpl),
 }
 
-impl Pair {
-    /// Every row: Rust ↔ Python 2.0.1, Rust ↔ Python 3.0 in both roles, and Rust ↔ Rust.
-    pub fn all() -> Vec<Pair> {
+impl Row {
+    /// Every row for `impls`: each against Python 2.0.1 and 3.0 in both roles, and each client
+    /// against each server.
+    fn all(impls: &[RustImpl]) -> Vec<Row> {
         let mut rows = Vec::new();
-        for v in PyVersion::ALL {
-            rows.push(Pair {
-                other: Other::Python(v),
-                rust_client: true,
-            });
-            rows.push(Pair {
-                other: Other::Python(v),
-                rust_client: false,
-            });
+        for &r in impls {
+            for v in PyVersion::ALL {
+                rows.push(Row::RustToPython(r, v));
+                rows.push(Row::PythonToRust(v, r));
+            }
         }
-        rows.push(Pair {
-            other: Other::Rust,
-            rust_client: true,
-        });
+        for &c in impls {
+            for &s in impls {
+                rows.push(Row::RustToRust(c, s));
+            }
+        }
         rows
     }
 
-    /// `client ↔ server` label.
-    pub fn label(&self) -> String {
-        let other = match self.other {
-            Other::Python(v) => format!("Python {}", v.as_str()),
-            Other::Rust => "Rust".to_string(),
-        };
-        if self.rust_client {
-            format!("Rust client → {other} server")
-        } else {
-            format!("{other} client → Rust server")
+    fn label(&self) -> String {
+        let py = |v: PyVersion| format!("Python {}", v.as_str());
+        let rust = |r: RustImpl| format!("Rust ({})", r.name);
+        match *self {
+            Row::RustToPython(r, v) => format!("{} client → {} server", rust(r), py(v)),
+            Row::PythonToRust(v, r) => format!("{} client → {} server", py(v), rust(r)),
+            Row::RustToRust(c, s) => format!("{} client → {} server", rust(c), rust(s)),
         }
     }
 
-    /// Runs one scenario; `Err` says what went wrong.
-    pub fn run(&self, sc: &Scenario) -> Result<(), String> {
+    fn run(&self, sc: &Scenario) -> Result<(), String> {
         let plugin_args: Vec<&str> = sc.plugins.iter().flat_map(|p| ["--plugin", p]).collect();
-        match (self.other, self.rust_client) {
-            (Other::Python(v), true) => {
+        match *self {
+            Row::RustToPython(r, v) => {
                 let (_server, port) = Peer::python_echo_server(v, &plugin_args);
-                rust_client(([127, 0, 0, 1], port).into(), sc)
+                (r.client)(([127, 0, 0, 1], port).into(), sc)
             }
-            (Other::Python(v), false) => {
-                let server = rust_server(sc)?;
-                python_client(v, server.addr(), sc, &plugin_args)
+            Row::PythonToRust(v, r) => {
+                let (addr, _server) = (r.server)(sc)?;
+                python_client(v, addr, sc, &plugin_args)
             }
-            (Other::Rust, _) => {
-                let server = rust_server(sc)?;
-                rust_client(server.addr(), sc)
+            Row::RustToRust(c, s) => {
+                let (addr, _server) = (s.server)(sc)?;
+                (c.client)(addr, sc)
             }
         }
     }
 }
 
-fn rust_server(sc: &Scenario) -> Result<EchoServer, String> {
+fn core_server(sc: &Scenario) -> Result<Running, String> {
     let config = EchoConfig {
         plugins: sc.plugins.iter().map(|p| p.to_string()).collect(),
         ..EchoConfig::default()
     };
-    EchoServer::spawn("127.0.0.1:0", config).map_err(|e| e.to_string())
+    let server = EchoServer::spawn("127.0.0.1:0", config).map_err(|e| e.to_string())?;
+    Ok((server.addr(), Box::new(server)))
 }
 
-fn messages(sc: &Scenario) -> Vec<Vec<u8>> {
+/// The messages a client sends in `sc` (each is answered `b"Echo back: " + m`).
+pub fn messages(sc: &Scenario) -> Vec<Vec<u8>> {
     if sc.hello {
         return vec![b"hello".to_vec()];
     }
@@ -162,7 +175,7 @@ fn messages(sc: &Scenario) -> Vec<Vec<u8>> {
     sc.sizes.iter().map(|&n| rng.randbytes(n)).collect()
 }
 
-fn rust_client(addr: SocketAddr, sc: &Scenario) -> Result<(), String> {
+fn core_client(addr: SocketAddr, sc: &Scenario) -> Result<(), String> {
     let plugins: Vec<String> = sc.plugins.iter().map(|p| p.to_string()).collect();
     let mut link =
         net::connect(addr, &plugins, Duration::from_secs(10)).map_err(|e| e.to_string())?;
@@ -170,7 +183,19 @@ fn rust_client(addr: SocketAddr, sc: &Scenario) -> Result<(), String> {
     let plugin_refs: Vec<&str> = sc.plugins.to_vec();
     let outcome = play(&mut link, &Behaviour::client(sent.clone(), &plugin_refs));
     outcome.end.map_err(|e| format!("{e}"))?;
-    for (i, (msg, got)) in sent.iter().zip(&outcome.received).enumerate() {
+    check_replies(&sent, &outcome.received)
+}
+
+/// Checks that `received` answers `sent` one for one with `b"Echo back: " + m`.
+pub fn check_replies(sent: &[Vec<u8>], received: &[Vec<u8>]) -> Result<(), String> {
+    if sent.len() != received.len() {
+        return Err(format!(
+            "{} replies to {} messages",
+            received.len(),
+            sent.len()
+        ));
+    }
+    for (i, (msg, got)) in sent.iter().zip(received).enumerate() {
         if *got != [b"Echo back: ", &msg[..]].concat() {
             return Err(format!("reply {i} differs ({} bytes)", got.len()));
         }
@@ -230,8 +255,9 @@ fn python_client(
     }
 }
 
-/// Runs every row over every scenario and returns the markdown table and whether all passed.
-pub fn run() -> (String, bool) {
+/// Runs every row for `impls` over every scenario and returns the markdown table and whether
+/// all cells passed.
+pub fn run(impls: &[RustImpl]) -> (String, bool) {
     let mut table = String::from("| client → server |");
     for sc in &SCENARIOS {
         let _ = write!(table, " {} |", sc.name);
@@ -240,14 +266,14 @@ pub fn run() -> (String, bool) {
     table.push_str(&" :-: |".repeat(SCENARIOS.len()));
     table.push('\n');
     let mut failures = Vec::new();
-    for pair in Pair::all() {
-        let _ = write!(table, "| {} |", pair.label());
+    for row in Row::all(impls) {
+        let _ = write!(table, "| {} |", row.label());
         for sc in &SCENARIOS {
-            match pair.run(sc) {
+            match row.run(sc) {
                 Ok(()) => table.push_str(" ✓ |"),
                 Err(e) => {
                     table.push_str(" ✕ |");
-                    failures.push(format!("{} / {}: {e}", pair.label(), sc.name));
+                    failures.push(format!("{} / {}: {e}", row.label(), sc.name));
                 }
             }
         }

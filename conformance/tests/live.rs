@@ -1,52 +1,161 @@
 //! Live runs over loopback TCP: the runner against both Python echo servers (default tier) and
-//! against our echo server (default + strict), and the interop matrix. The tables are printed;
+//! against our echo servers (default + strict), and the interop matrix. The tables are printed;
 //! see them with `cargo test -p tinyproto-conformance --test live -- --nocapture`.
 
+use std::net::SocketAddr;
 use std::time::Duration;
+use tinyproto_conformance::matrix::{self, RustImpl};
 use tinyproto_conformance::net::{EchoConfig, EchoServer};
-use tinyproto_conformance::{matrix, runner};
+use tinyproto_conformance::runner::{self, Report, Target, Verdict};
 use tinyproto_testkit::{Peer, PyVersion};
+
+/// The seed echo server and a lockstep client on `tinyproto-std`.
+mod std_echo {
+    use std::net::SocketAddr;
+    use std::thread::JoinHandle;
+    use tinyproto_conformance::matrix::{self, check_replies, messages, Scenario};
+    use tinyproto_conformance::plugins::{Bang, Xor5a};
+    use tinyproto_std::{Conn, Handler, Server, ServerBuilder, ServerHandle, TcpConnection};
+
+    /// Registers the named test plugins on a tinyproto-std builder.
+    macro_rules! with_plugins {
+        ($builder:expr, $names:expr) => {{
+            let mut builder = $builder;
+            for name in $names {
+                builder = match *name {
+                    "xor5a" => builder.plugin(|| Xor5a),
+                    "bang" => builder.plugin(|| Bang),
+                    other => panic!("unknown plugin {other}"),
+                };
+            }
+            builder
+        }};
+    }
+
+    struct Echo;
+
+    impl Handler for Echo {
+        fn transmission_received(&mut self, conn: &mut Conn, msg: Vec<u8>) {
+            if msg == b"QUIT" {
+                conn.shutdown();
+            } else {
+                let _ = conn.transmit(&[b"Echo back: ", &msg[..]].concat());
+            }
+        }
+    }
+
+    /// A running server, shut down when dropped.
+    pub struct Running {
+        handle: ServerHandle,
+        thread: Option<JoinHandle<()>>,
+    }
+
+    impl Drop for Running {
+        fn drop(&mut self) {
+            self.handle.shutdown();
+            if let Some(thread) = self.thread.take() {
+                let _ = thread.join();
+            }
+        }
+    }
+
+    /// Binds `builder` and serves the echo handler in a thread.
+    pub fn start(builder: ServerBuilder) -> Result<(SocketAddr, Running), String> {
+        let server = builder.bind().map_err(|e| e.to_string())?;
+        let (addr, handle) = (server.local_addrs()[0], server.handle());
+        let thread = std::thread::spawn(move || {
+            let _ = server.run(|_| Echo, ());
+        });
+        let running = Running {
+            handle,
+            thread: Some(thread),
+        };
+        Ok((addr, running))
+    }
+
+    pub fn server(sc: &Scenario) -> Result<matrix::Running, String> {
+        let builder = with_plugins!(Server::builder().listen("127.0.0.1:0"), sc.plugins);
+        let (addr, running) = start(builder)?;
+        Ok((addr, Box::new(running)))
+    }
+
+    pub fn client(addr: SocketAddr, sc: &Scenario) -> Result<(), String> {
+        let builder = with_plugins!(TcpConnection::builder(), sc.plugins);
+        let mut conn = builder.connect(addr).map_err(|e| e.to_string())?;
+        let sent = messages(sc);
+        let mut received = Vec::new();
+        for msg in &sent {
+            conn.transmit(msg).map_err(|e| e.to_string())?;
+            received.push(conn.receive().map_err(|e| e.to_string())?);
+        }
+        check_replies(&sent, &received)
+    }
+}
+
+const STD: RustImpl = RustImpl {
+    name: "tinyproto-std",
+    server: std_echo::server,
+    client: std_echo::client,
+};
+
+fn print_and_check(report: &Report, title: &str) {
+    println!("{}", report.table(title));
+    assert!(report.passed(), "{title} fails the suite");
+}
 
 #[test]
 fn runner_default_tier_passes_against_both_python_echo_servers() {
     for version in PyVersion::ALL {
         let (_server, port) = Peer::python_echo_server(version, &[]);
-        let target = runner::Target::new(([127, 0, 0, 1], port).into());
-        let report = runner::run(&target, false);
+        let report = runner::run(&Target::new(([127, 0, 0, 1], port).into()), false);
         let title = format!("Python tinyproto {} echo server", version.as_str());
-        println!("{}", report.table(&title));
-        assert!(report.passed(), "{title} fails the default tier");
+        print_and_check(&report, &title);
+    }
+}
+
+/// Our servers are configured with a connection limit of 8 and short stall timeouts.
+fn strict_target(addr: SocketAddr) -> Target {
+    Target {
+        stall_limit: Duration::from_secs(2),
+        conlimit: Some(8),
+        ..Target::new(addr)
     }
 }
 
 #[test]
-fn runner_default_and_strict_tiers_pass_against_our_echo_server() {
+fn runner_default_and_strict_tiers_pass_against_serve_echo() {
     let config = EchoConfig {
         limit: Some(8),
         stall: Duration::from_secs(1),
         ..EchoConfig::default()
     };
     let server = EchoServer::spawn("127.0.0.1:0", config).unwrap();
-    let target = runner::Target {
-        stall_limit: Duration::from_secs(2),
-        conlimit: Some(8),
-        ..runner::Target::new(server.addr())
+    let report = runner::run(&strict_target(server.addr()), true);
+    print_and_check(&report, "tinyproto-conformance serve-echo (our core)");
+    assert!(report.results.iter().all(|r| r.verdict == Verdict::Pass));
+}
+
+#[test]
+fn runner_default_and_strict_tiers_pass_against_tinyproto_std() {
+    let limit = Some(Duration::from_secs(1));
+    let timeouts = tinyproto_std::Timeouts {
+        handshake: limit,
+        status: limit,
+        stall: limit,
+        ..tinyproto_std::Timeouts::default()
     };
-    let report = runner::run(&target, true);
-    println!(
-        "{}",
-        report.table("tinyproto-conformance serve-echo (our core)")
-    );
-    assert!(report.passed());
-    assert!(report
-        .results
-        .iter()
-        .all(|r| r.verdict == runner::Verdict::Pass));
+    let builder = tinyproto_std::Server::builder()
+        .listen("127.0.0.1:0")
+        .max_connections(8)
+        .timeouts(timeouts);
+    let (addr, _running) = std_echo::start(builder).unwrap();
+    let report = runner::run(&strict_target(addr), true);
+    print_and_check(&report, "tinyproto-std echo server");
 }
 
 #[test]
 fn interop_matrix() {
-    let (table, ok) = matrix::run();
+    let (table, ok) = matrix::run(&[matrix::CORE, STD]);
     println!("Interop matrix (each cell: one connection, every reply checked)\n\n{table}");
     assert!(ok, "some interop cells failed");
 }
