@@ -19,8 +19,9 @@ use smoltcp::phy::{self, Medium, TunTapInterface};
 use smoltcp::socket::tcp;
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr};
-use tinyproto_smoltcp::tinyproto_core::buffer::SliceBuffer;
+use tinyproto_smoltcp::tinyproto_core::buffer::{Buffer, SliceBuffer};
 use tinyproto_smoltcp::tinyproto_core::connection::Timeouts;
+use tinyproto_smoltcp::tinyproto_core::plugin::{Plugin, PluginError, Plugins};
 use tinyproto_smoltcp::{Client, Config, Conn, Control, Handler, Server, Shutdown, Slot};
 use tinyproto_testkit::{NetNs, Peer, PyVersion};
 
@@ -48,6 +49,10 @@ fn namespace(tag: &str) -> Option<NetNs> {
 
 /// This test binary, inside `ns`, playing `role` on the smoltcp stack.
 fn spawn_smoltcp_side(ns: &NetNs, role: &str, port: u16) -> Peer {
+    spawn_smoltcp_side_with(ns, role, port, &[])
+}
+
+fn spawn_smoltcp_side_with(ns: &NetNs, role: &str, port: u16, env: &[(&str, &str)]) -> Peer {
     let exe = std::env::current_exe().expect("test binary path");
     let mut command = ns.command(exe);
     command
@@ -55,6 +60,7 @@ fn spawn_smoltcp_side(ns: &NetNs, role: &str, port: u16) -> Peer {
         .env("TP_SMOLTCP_ROLE", role)
         .env("TP_SMOLTCP_PORT", port.to_string())
         .env("TP_SMOLTCP_SIZES", SIZES)
+        .envs(env.iter().copied())
         .stdin(std::process::Stdio::null());
     Peer::spawn(command)
 }
@@ -144,6 +150,71 @@ fn smoltcp_client_talks_to_python_server(version: PyVersion) {
     assert_eq!(client.wait_exit(LIMIT), Some(0));
 }
 
+/// The smoltcp client with the `xor5a` plugin against a Python server with the same plugin:
+/// the bytes on the wire are transformed, the messages are not.
+fn smoltcp_client_with_plugin_talks_to_python_server(version: PyVersion) {
+    let Some(ns) = namespace(&format!("xor{}", version.as_str().replace('.', ""))) else {
+        return;
+    };
+    let mut server = ns.python(
+        version,
+        "echo_server.py",
+        &[
+            "--host",
+            "192.168.69.100",
+            "--port",
+            "0",
+            "--plugin",
+            "xor5a",
+        ],
+    );
+    let line = expect_line(&mut server, "LISTENING ", "Python server");
+    let port: u16 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let mut client = spawn_smoltcp_side_with(&ns, "client", port, &[("TP_SMOLTCP_XOR", "90")]);
+    let line = client.wait_for_line(|l| l.starts_with("OK ") || l.starts_with("FAILED"), LIMIT);
+    let count = SIZES.split(',').count();
+    assert_eq!(
+        line,
+        Some(format!("OK {count}")),
+        "xor5a against Python {}",
+        version.as_str()
+    );
+    assert_eq!(client.wait_exit(LIMIT), Some(0));
+}
+
+#[test]
+fn smoltcp_client_with_xor_plugin_talks_to_python_2_0_1_server() {
+    smoltcp_client_with_plugin_talks_to_python_server(PyVersion::V2_0_1);
+}
+
+#[test]
+fn smoltcp_client_with_xor_plugin_talks_to_python_3_0_server() {
+    smoltcp_client_with_plugin_talks_to_python_server(PyVersion::V3_0);
+}
+
+/// A Python 2.0.1 server at its connection limit sends zero bytes (quirk Q1): the smoltcp
+/// client reports `InitRefused` and frees its socket. (3.0 at its limit crashes instead.)
+#[test]
+fn python_2_0_1_server_at_its_limit_is_init_refused() {
+    let Some(ns) = namespace("lim201") else {
+        return;
+    };
+    let mut server = ns.python(
+        PyVersion::V2_0_1,
+        "echo_server.py",
+        &["--host", "192.168.69.100", "--port", "0", "--limit", "1"],
+    );
+    let line = expect_line(&mut server, "LISTENING ", "Python server");
+    let port: u16 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let mut client = spawn_smoltcp_side(&ns, "client-limit", port);
+    let line = client.wait_for_line(
+        |l| l.starts_with("REFUSED") || l.starts_with("FAILED"),
+        LIMIT,
+    );
+    assert_eq!(line.as_deref(), Some("REFUSED InitRefused, socket free"));
+    assert_eq!(client.wait_exit(LIMIT), Some(0));
+}
+
 #[test]
 fn python_2_0_1_client_talks_to_smoltcp_server() {
     python_client_talks_to_smoltcp_server(PyVersion::V2_0_1);
@@ -185,6 +256,7 @@ fn smoltcp_side() {
     let code = match role.as_str() {
         "server" => run_server(port),
         "client" => run_client(port, &sizes),
+        "client-limit" => run_client_at_limit(port),
         other => panic!("unknown role {other}"),
     };
     std::process::exit(code);
@@ -253,8 +325,28 @@ impl Stack {
 
 /// Leaked buffers: the test side has a heap; firmware would use static memory.
 fn slot(handle: smoltcp::iface::SocketHandle) -> Slot<SliceBuffer<'static>> {
+    slot_with(handle, ())
+}
+
+fn slot_with<P: Plugins>(
+    handle: smoltcp::iface::SocketHandle,
+    plugins: P,
+) -> Slot<SliceBuffer<'static>, P> {
     let buffer = || SliceBuffer::new(Box::leak(vec![0u8; CAPACITY + 16].into_boxed_slice()));
-    Slot::new(handle, buffer(), buffer(), ())
+    Slot::new(handle, buffer(), buffer(), plugins)
+}
+
+/// XORs every byte with a key: the Python examples' `xor5a` plugin with key 0x5a.
+struct Xor(u8);
+
+impl Plugin for Xor {
+    fn on_transmit(&mut self, msg: &mut dyn Buffer) -> Result<(), PluginError> {
+        msg.as_mut_slice().iter_mut().for_each(|b| *b ^= self.0);
+        Ok(())
+    }
+    fn on_receive(&mut self, msg: &mut dyn Buffer) -> Result<(), PluginError> {
+        self.on_transmit(msg)
+    }
 }
 
 fn config() -> Config {
@@ -368,7 +460,8 @@ impl Handler for Checker {
 fn run_client(port: u16, sizes: &[usize]) -> i32 {
     let mut stack = Stack::new();
     let handles = [stack.socket()];
-    let mut client = Client::new(handles.map(slot), config());
+    let key: u8 = std::env::var("TP_SMOLTCP_XOR").map_or(0, |k| k.parse().unwrap());
+    let mut client = Client::new(handles.map(|h| slot_with(h, (Xor(key),))), config());
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     let messages = sizes
         .iter()
@@ -404,6 +497,73 @@ fn run_client(port: u16, sizes: &[usize]) -> i32 {
         }
         _ => {
             say("FAILED: time limit");
+            1
+        }
+    }
+}
+
+/// Records the life of the client connections of `run_client_at_limit`.
+#[derive(Default)]
+struct LimitProbe {
+    first_up: bool,
+    second: Option<Shutdown>,
+}
+
+impl Handler for LimitProbe {
+    fn conn_init(&mut self, _: &mut Conn<'_>) {
+        self.first_up = true;
+    }
+    fn conn_shutdown(&mut self, _: tinyproto_smoltcp::ConnId, why: &Shutdown) {
+        if self.first_up && self.second.is_none() {
+            self.second = Some(why.clone());
+        }
+    }
+    fn loop_pass(&mut self, ctl: &mut Control<'_>) {
+        if self.second.is_some() {
+            ctl.stop();
+        }
+    }
+}
+
+/// Connects once (which takes the server's only place), then again, and reports how the
+/// second connection ended.
+fn run_client_at_limit(port: u16) -> i32 {
+    use tinyproto_smoltcp::tinyproto_core::session::ProtocolError;
+    use tinyproto_smoltcp::Error;
+    let mut stack = Stack::new();
+    let handles = [stack.socket(), stack.socket()];
+    let mut client = Client::new(handles.map(slot), config());
+    let mut probe = LimitProbe::default();
+    let cx = stack.iface.context();
+    client
+        .connect(cx, &mut stack.sockets, (KERNEL_IP, port), Instant::now())
+        .unwrap();
+    let mut second = false;
+    let finished = stack.run(|s, now| {
+        if probe.first_up && !second {
+            second = true;
+            let cx = s.iface.context();
+            client
+                .connect(cx, &mut s.sockets, (KERNEL_IP, port), now)
+                .unwrap();
+        }
+        client.poll(now, &mut s.sockets, &mut probe)
+    });
+    match probe.second {
+        Some(Shutdown::Failed(Error::Protocol(ProtocolError::InitRefused))) if finished => {
+            let free = stack.sockets.iter().all(|(_, s)| {
+                !<tcp::Socket as smoltcp::socket::AnySocket>::downcast(s)
+                    .unwrap()
+                    .is_open()
+            });
+            say(&format!(
+                "REFUSED InitRefused, socket {}",
+                if free { "free" } else { "LEAKED" }
+            ));
+            0
+        }
+        other => {
+            say(&format!("FAILED: second connection ended with {other:?}"));
             1
         }
     }
