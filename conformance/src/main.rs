@@ -7,7 +7,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use tinyproto_conformance::net::{EchoConfig, EchoServer};
+use tinyproto_conformance::net::{self, EchoConfig, EchoServer};
 use tinyproto_conformance::{matrix, runner};
 
 /// Conformance suite for the tinyproto wire protocol.
@@ -42,6 +42,43 @@ enum Cmd {
         #[arg(long, default_value_t = 10)]
         stall_limit: u64,
     },
+    /// Run the client suite: start COMMAND once per case (`{port}` in an argument is replaced by
+    /// the runner's port; its input is `hello\n`), play a scripted server for it and check what
+    /// it does. The client must have the seed README's echo-client semantics. Exits 0 only when
+    /// no case failed.
+    Client {
+        /// The client's command line, after `--`.
+        #[arg(required = true, last = true)]
+        command: Vec<String>,
+        /// Add the strict tier: clean EOF handling, connection limit, timeouts.
+        #[arg(long)]
+        strict: bool,
+        /// Also write the results as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Address the runner listens on.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+        /// Seconds to wait for any single action of the client.
+        #[arg(long, default_value_t = 5)]
+        patience: u64,
+        /// Seconds within which the client must give up on a stalled server (strict tier).
+        #[arg(long, default_value_t = 10)]
+        stall_limit: u64,
+    },
+    /// The seed README's echo client on our core: sends each stdin line, prints
+    /// `Response from server: <reply>`, closes at the end of input.
+    EchoClient {
+        /// Server address.
+        #[arg(long, default_value = "127.0.0.1:9123")]
+        connect: String,
+        /// Plugins, in registration order (xor5a, bang).
+        #[arg(long = "plugin")]
+        plugins: Vec<String>,
+        /// Seconds to wait for the server at any step.
+        #[arg(long, default_value_t = 5)]
+        timeout: u64,
+    },
     /// Serve the seed README's echo server on our core (thread per connection).
     /// Prints `LISTENING <addr>` once listening; SRVQUIT stops it.
     ServeEcho {
@@ -75,6 +112,15 @@ fn resolve(addr: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("{addr}: no address"))
 }
 
+/// Prints the table, writes the JSON if asked, and tells whether nothing failed.
+fn finish(report: &runner::Report, title: &str, json: Option<PathBuf>) -> Result<bool, String> {
+    println!("{}", report.table(title));
+    if let Some(path) = json {
+        std::fs::write(&path, report.json()).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(report.passed())
+}
+
 fn main() -> ExitCode {
     match run(Cli::parse().command) {
         Ok(true) => ExitCode::SUCCESS,
@@ -98,17 +144,54 @@ fn run(cmd: Cmd) -> Result<bool, String> {
         } => {
             let target = runner::Target {
                 addr: resolve(&addr)?,
+                command: Vec::new(),
                 patience: Duration::from_secs(patience),
                 stall_limit: Duration::from_secs(stall_limit),
                 conlimit,
             };
-            let report = runner::run(&target, strict);
-            println!("{}", report.table("tinyproto conformance"));
-            if let Some(path) = json {
-                std::fs::write(&path, report.json())
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-            }
-            Ok(report.passed())
+            finish(
+                &runner::run(&target, strict),
+                "tinyproto conformance: server",
+                json,
+            )
+        }
+        Cmd::Client {
+            command,
+            strict,
+            json,
+            listen,
+            patience,
+            stall_limit,
+        } => {
+            let target = runner::Target {
+                addr: resolve(&listen)?,
+                command,
+                patience: Duration::from_secs(patience),
+                stall_limit: Duration::from_secs(stall_limit),
+                conlimit: None,
+            };
+            finish(
+                &runner::run_client(&target, strict),
+                "tinyproto conformance: client",
+                json,
+            )
+        }
+        Cmd::EchoClient {
+            connect,
+            plugins,
+            timeout,
+        } => {
+            let limit = Duration::from_secs(timeout);
+            let stdin = std::io::stdin().lock();
+            net::echo_client(
+                resolve(&connect)?,
+                &plugins,
+                limit,
+                stdin,
+                std::io::stdout(),
+            )
+            .map_err(|e| e.to_string())?;
+            Ok(true)
         }
         Cmd::ServeEcho {
             listen,

@@ -80,6 +80,35 @@ pub fn connect(
     Ok(Polled::new(io, MSG_MAX_SIZE, chain).with_patience(Some(limit)))
 }
 
+/// The seed README's echo client on our core: sends each line of `input` as a message, prints
+/// `Response from server: <reply>` to `output` for each reply, and closes at the end of input
+/// (or after `QUIT`/`SRVQUIT`, which get no reply). `limit` bounds every wait.
+pub fn echo_client(
+    addr: SocketAddr,
+    plugin_names: &[String],
+    limit: Duration,
+    input: impl io::BufRead,
+    mut output: impl Write,
+) -> Result<(), PeerError> {
+    let mut link = connect(addr, plugin_names, limit)?;
+    link.handshake()?;
+    for line in input.lines() {
+        let line = line.map_err(|e| Error::Transport(e.to_string()))?;
+        link.transmit(line.as_bytes())?;
+        if line == "QUIT" || line == "SRVQUIT" {
+            break;
+        }
+        let reply = link.receive()?;
+        writeln!(
+            output,
+            "Response from server: {}",
+            String::from_utf8_lossy(&reply)
+        )
+        .map_err(|e| Error::Transport(e.to_string()))?;
+    }
+    Ok(())
+}
+
 /// Settings of [`EchoServer`].
 #[derive(Clone, Debug)]
 pub struct EchoConfig {

@@ -153,6 +153,49 @@ fn runner_default_and_strict_tiers_pass_against_tinyproto_std() {
     print_and_check(&report, "tinyproto-std echo server");
 }
 
+/// A client-mode target for `command`.
+fn client_target(command: Vec<String>) -> Target {
+    Target {
+        command,
+        stall_limit: Duration::from_secs(3),
+        ..Target::new(([127, 0, 0, 1], 0).into())
+    }
+}
+
+#[test]
+fn client_suite_default_tier_passes_against_both_python_echo_clients() {
+    let script = tinyproto_testkit::python_examples().join("echo_client.py");
+    for version in PyVersion::ALL {
+        let command = [
+            version.python().display().to_string(),
+            script.display().to_string(),
+            "--port".into(),
+            "{port}".into(),
+            "--wait".into(),
+            "3".into(),
+        ];
+        let report = runner::run_client(&client_target(command.to_vec()), false);
+        let title = format!("Python tinyproto {} echo client", version.as_str());
+        print_and_check(&report, &title);
+    }
+}
+
+#[test]
+fn client_suite_default_and_strict_tiers_pass_against_our_echo_client() {
+    let command = [
+        env!("CARGO_BIN_EXE_tinyproto-conformance"),
+        "echo-client",
+        "--connect",
+        "127.0.0.1:{port}",
+        "--timeout",
+        "2",
+    ];
+    let command = command.iter().map(|s| s.to_string()).collect();
+    let report = runner::run_client(&client_target(command), true);
+    print_and_check(&report, "tinyproto-conformance echo-client (our core)");
+    assert!(report.results.iter().all(|r| r.verdict == Verdict::Pass));
+}
+
 #[test]
 fn interop_matrix() {
     let (table, ok) = matrix::run(&[matrix::CORE, STD]);

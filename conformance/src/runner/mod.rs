@@ -1,5 +1,6 @@
 //! The conformance runner: a suite of cases run against any server with the seed README's echo
-//! semantics, and the table of results.
+//! semantics ([`CASES`]), a suite that scripts a server for a client with the seed README's
+//! echo-client semantics ([`CLIENT_CASES`]), and the table of results.
 //!
 //! The default tier holds what every tinyproto server must do (the Python package 2.0.1 and 3.0
 //! included); the strict tier adds this project's robustness promises (PROTOCOL.md Q2, Q3 and
@@ -7,9 +8,11 @@
 //! runner.
 
 mod cases;
+mod client;
 mod raw;
 
 pub use cases::CASES;
+pub use client::CLIENT_CASES;
 pub use raw::{Ending, Raw};
 
 use serde::Serialize;
@@ -67,11 +70,15 @@ impl Verdict {
     }
 }
 
-/// The server under test and the runner's limits.
+/// The implementation under test and the runner's limits.
 #[derive(Clone, Debug)]
 pub struct Target {
-    /// Where the server listens.
+    /// Where the server under test listens; in client mode, where the runner listens (port 0:
+    /// any).
     pub addr: SocketAddr,
+    /// Client mode: the client's command line; `{port}` in an argument is replaced by the
+    /// runner's port.
+    pub command: Vec<String>,
     /// Longest wait for any single answer.
     pub patience: Duration,
     /// How soon a stalled peer must be dropped (strict tier).
@@ -85,6 +92,7 @@ impl Target {
     pub fn new(addr: SocketAddr) -> Self {
         Self {
             addr,
+            command: Vec::new(),
             patience: Duration::from_secs(5),
             stall_limit: Duration::from_secs(10),
             conlimit: None,
@@ -122,17 +130,27 @@ pub struct CaseResult {
 /// The results of one run.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
-    /// The server tested.
-    pub server: String,
+    /// The server's address, or the client's command line.
+    pub tested: String,
     /// Whether the strict tier ran.
     pub strict: bool,
     /// One row per case, in suite order.
     pub results: Vec<CaseResult>,
 }
 
-/// Runs the default tier (and with `strict` the strict tier too) against `target`.
+/// Runs the server suite's default tier (and with `strict` the strict tier too) against
+/// `target`.
 pub fn run(target: &Target, strict: bool) -> Report {
-    let results = CASES
+    run_cases(CASES, target, strict)
+}
+
+/// Runs the client suite against the client started by `target.command`.
+pub fn run_client(target: &Target, strict: bool) -> Report {
+    run_cases(CLIENT_CASES, target, strict)
+}
+
+fn run_cases(cases: &[Case], target: &Target, strict: bool) -> Report {
+    let results = cases
         .iter()
         .filter(|c| c.tier == Tier::Default || strict)
         .filter(|c| !c.needs_conlimit || target.conlimit.is_some())
@@ -146,8 +164,13 @@ pub fn run(target: &Target, strict: bool) -> Report {
             },
         })
         .collect();
+    let tested = if target.command.is_empty() {
+        target.addr.to_string()
+    } else {
+        target.command.join(" ")
+    };
     Report {
-        server: target.addr.to_string(),
+        tested,
         strict,
         results,
     }
@@ -167,7 +190,7 @@ impl Report {
     pub fn table(&self, title: &str) -> String {
         let mut out = format!(
             "{title} ({}, {} tier)\n\n| case | tier | result | requirement | expected | actual |\n| --- | --- | --- | --- | --- | --- |\n",
-            self.server,
+            self.tested,
             if self.strict { "default + strict" } else { "default" }
         );
         for r in &self.results {

@@ -35,6 +35,13 @@ impl Raw {
         Ok(Raw { stream, limit })
     }
 
+    /// Wraps a connection accepted from a client under test.
+    pub fn accepted(stream: TcpStream, limit: Duration) -> Raw {
+        let _ = stream.set_nodelay(true);
+        let _ = stream.set_write_timeout(Some(limit));
+        Raw { stream, limit }
+    }
+
     /// Connects and completes the init handshake.
     pub fn ready(addr: SocketAddr, limit: Duration) -> Result<Raw, Verdict> {
         let mut raw = Raw::connect(addr, limit)?;
