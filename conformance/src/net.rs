@@ -1,4 +1,4 @@
-//! TCP for the runner, the matrix and `serve-echo`: the core's [`Transport`] over
+//! TCP for the runner, the matrix and `serve-echo`: the core's [`Transport`](tinyproto_core::transport::Transport) over
 //! [`std::net::TcpStream`], and an echo server built on the core (thread per connection).
 //!
 //! Deliberately independent of `tinyproto-std`, so that the suite judges that crate from the
