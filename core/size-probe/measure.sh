@@ -16,3 +16,8 @@ echo "| --- | ---: |"
 echo "| runtime only (cortex-m-rt, panic-halt, memcpy, byte loop) | $base |"
 echo "| with tinyproto-core blocking echo | $full |"
 echo "| tinyproto-core + blocking driver (difference) | $((full - base)) |"
+# The project's target for the core + blocking driver.
+if [ $((full - base)) -gt 2048 ]; then
+  echo "tinyproto-core + blocking driver is over the 2 KiB target"
+  exit 1
+fi
