@@ -1,0 +1,109 @@
+//! The core alone, in memory: what framing costs next to copying the same bytes.
+//!
+//! `cargo bench -p tinyproto-core --bench framing`. The benchmark harness
+//! (`transport-std/bench`, `scenarios/core_mem.rs`) times the same workloads for BENCHMARKS.md.
+//!
+//! * 1 MiB received (peer's init byte, header, payload) through [`BlockingConnection`] over a
+//!   [`ScriptedPeer`] handing out reads of at most 64 KiB, into a [`SliceBuffer`]; and 1 MiB
+//!   sent; both against `memcpy` of 1 MiB (framing includes the one copy of the payload).
+//! * 16-byte messages received and sent per second.
+//! * Length headers parsed per second by a bare [`Session`].
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use std::hint::black_box;
+use tinyproto_core::buffer::SliceBuffer;
+use tinyproto_core::script::ScriptedPeer;
+use tinyproto_core::session::{Event, Session};
+use tinyproto_core::BlockingConnection;
+
+const MIB: usize = 1 << 20;
+const CHUNK: usize = 64 * 1024;
+const SMALL: usize = 16;
+const BATCH: usize = 1024;
+
+/// `ff` (the peer's init byte), then `count` messages of `size` bytes.
+fn stream(size: usize, count: usize) -> Vec<u8> {
+    let mut v = vec![0xff];
+    for _ in 0..count {
+        v.extend_from_slice(&(size as u32).to_be_bytes());
+        v.extend(std::iter::repeat_n(0x5a, size));
+    }
+    v
+}
+
+fn receive(input: &[u8], storage: &mut [u8], answers: &mut [u8], count: usize) -> usize {
+    let peer = ScriptedPeer::new(input, CHUNK, SliceBuffer::new(answers));
+    let mut conn = BlockingConnection::new(peer, SliceBuffer::new(storage));
+    let mut total = 0;
+    for _ in 0..count {
+        total += conn.receive().expect("scripted message").len();
+    }
+    total
+}
+
+fn send(msg: &[u8], count: usize, acks: &[u8], out: &mut [u8]) -> usize {
+    let peer = ScriptedPeer::new(acks, CHUNK, SliceBuffer::new(out));
+    let mut conn = BlockingConnection::new(peer, heapless::Vec::<u8, 0>::new());
+    for _ in 0..count {
+        conn.transmit(msg).expect("scripted send");
+    }
+    conn.into_inner().output().len()
+}
+
+fn headers(count: usize) -> usize {
+    let mut s = Session::new(1 << 20);
+    s.output_written(1);
+    let _ = s.handle_control(&[0xff]);
+    let mut n = 0;
+    for _ in 0..count {
+        if let Ok(Some(Event::Incoming { .. })) = s.handle_control(black_box(&[0, 0, 0, 16])) {
+            s.output_written(1);
+            if s.handle_payload(16) == Some(Event::Received) {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+fn one_mib(c: &mut Criterion) {
+    let mut g = c.benchmark_group("1 MiB");
+    g.throughput(Throughput::Bytes(MIB as u64));
+    let payload = vec![0x5a; MIB];
+    let mut storage = vec![0u8; MIB];
+    g.bench_function("memcpy", |b| {
+        b.iter(|| storage.copy_from_slice(black_box(&payload)))
+    });
+    let big = stream(MIB, 1);
+    let mut answers = [0u8; 2];
+    g.bench_function("receive", |b| {
+        b.iter(|| receive(black_box(&big), &mut storage, &mut answers, 1))
+    });
+    let mut sent = vec![0u8; MIB + 16];
+    g.bench_function("send", |b| {
+        b.iter(|| send(black_box(&payload), 1, &[0xff, 0xff], &mut sent))
+    });
+    g.finish();
+}
+
+fn small(c: &mut Criterion) {
+    let mut g = c.benchmark_group("16 B messages");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    let input = stream(SMALL, BATCH);
+    let mut storage = [0u8; SMALL];
+    let mut answers = vec![0u8; BATCH + 1];
+    g.bench_function("receive", |b| {
+        b.iter(|| receive(black_box(&input), &mut storage, &mut answers, BATCH))
+    });
+    let acks = vec![0xff; BATCH + 1];
+    let mut out = vec![0u8; BATCH * (SMALL + 4) + 1];
+    let msg = [0x5a; SMALL];
+    g.bench_function("send", |b| {
+        b.iter(|| send(black_box(&msg), BATCH, &acks, &mut out))
+    });
+    g.bench_function("headers parsed (Session)", |b| b.iter(|| headers(BATCH)));
+    g.finish();
+}
+
+criterion_group!(benches, one_mib, small);
+criterion_main!(benches);
