@@ -69,7 +69,7 @@ fn table_md(t: &Table, out: &mut String) {
     let _ = writeln!(out, "| {} |", head.join(" | "));
     let _ = writeln!(out, "|{}", " --- |".repeat(head.len()));
     for row in &t.rows {
-        let mut cells = vec![row.label()];
+        let mut cells = vec![t.label(row)];
         let ran = row.samples.iter().any(|s| !s.is_empty());
         if !ran {
             cells.push(format!("**not measured**: {}", row.notes.join("; ")));
@@ -107,7 +107,7 @@ fn table_md(t: &Table, out: &mut String) {
         .rows
         .iter()
         .filter(|r| !r.notes.is_empty() && r.samples.iter().any(|s| !s.is_empty()))
-        .map(|r| format!("- {}: {}", r.label(), r.notes.join("; ")))
+        .map(|r| format!("- {}: {}", t.label(r), r.notes.join("; ")))
         .collect();
     if !notes.is_empty() {
         let _ = writeln!(out, "\nFailures and limits:\n{}", notes.join("\n"));

@@ -61,6 +61,8 @@ pub struct Table {
     pub notes: Vec<String>,
     pub metrics: Vec<Metric>,
     pub rows: Vec<Row>,
+    /// Rows are servers only (the client is the harness's): label them by contender.
+    pub servers_only: bool,
 }
 
 impl Table {
@@ -70,6 +72,15 @@ impl Table {
             notes: Vec::new(),
             metrics,
             rows: Vec::new(),
+            servers_only: false,
+        }
+    }
+
+    pub fn label(&self, row: &Row) -> String {
+        if self.servers_only {
+            row.contender.name()
+        } else {
+            row.label()
         }
     }
 

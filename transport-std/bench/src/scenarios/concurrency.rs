@@ -34,6 +34,7 @@ pub fn run(cfg: &Config, contenders: &[Contender]) -> Vec<Table> {
                     Metric::ratio("echoes/s (all active)", 0),
                 ],
             );
+            t.servers_only = true;
             t.notes.push(format!(
                 "One server process, one load-generator thread in the harness (mio, 16-byte \
                  messages, source addresses 127.0.0.2–65). RSS per connection = (VmRSS with the \
@@ -80,7 +81,7 @@ fn once(
     salt: usize,
 ) -> Result<Vec<f64>, String> {
     let server = c.server("echo", 1 << 20, None)?;
-    server.settle(Duration::from_secs(2));
+    server.settle(Duration::from_secs_f64(cfg.settle_secs));
     let rss0 = status_kib(server.pid, "VmRSS").ok_or("server gone")?;
     let (mut load, est) = Load::open(
         n,
@@ -91,7 +92,7 @@ fn once(
     )
     .map_err(|e| format!("load generator: {e}"))?;
     // Let the server finish setting up what it accepted before measuring it at rest.
-    server.settle(Duration::from_secs(3));
+    server.settle(Duration::from_secs_f64(cfg.settle_secs * 1.5));
     let rss1 = status_kib(server.pid, "VmRSS").ok_or("server died")?;
     let per_conn = if est.ok > 0 {
         (rss1.saturating_sub(rss0)) as f64 / est.ok as f64
