@@ -34,28 +34,39 @@ impl PyVersion {
         }
     }
 
+    /// The variable that may point at this version's interpreter.
+    fn env_var(self) -> &'static str {
+        match self {
+            PyVersion::V2_0_1 => "TINYPROTO_PYTHON_2_0_1",
+            PyVersion::V3_0 => "TINYPROTO_PYTHON_3_0",
+        }
+    }
+
+    /// The interpreter of this version's venv, if it is installed.
+    pub fn find_python(self) -> Option<PathBuf> {
+        let path = std::env::var_os(self.env_var())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                workspace_root()
+                    .join("target/py")
+                    .join(format!("venv-{}", self.as_str()))
+                    .join("bin/python")
+            });
+        path.exists().then_some(path)
+    }
+
     /// The interpreter of this version's venv.
     ///
     /// # Panics
     /// When it does not exist: the test cannot run, and says how to fix that.
     pub fn python(self) -> PathBuf {
-        let var = match self {
-            PyVersion::V2_0_1 => "TINYPROTO_PYTHON_2_0_1",
-            PyVersion::V3_0 => "TINYPROTO_PYTHON_3_0",
-        };
-        let path = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
-            workspace_root()
-                .join("target/py")
-                .join(format!("venv-{}", self.as_str()))
-                .join("bin/python")
-        });
-        assert!(
-            path.exists(),
-            "Python tinyproto {} not found at {} (set {var}, or run `bash .ci/setup-python`)",
-            self.as_str(),
-            path.display()
-        );
-        path
+        self.find_python().unwrap_or_else(|| {
+            panic!(
+                "Python tinyproto {} not found (set {}, or run `bash .ci/setup-python`)",
+                self.as_str(),
+                self.env_var()
+            )
+        })
     }
 }
 
