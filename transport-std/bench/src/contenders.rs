@@ -47,6 +47,16 @@ impl Contender {
         }
     }
 
+    /// Its name on the command line (`--contenders`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Contender::Ours => "ours",
+            Contender::Floor => "floor",
+            Contender::Python(PyVersion::V2_0_1) => "py2",
+            Contender::Python(PyVersion::V3_0) => "py3",
+        }
+    }
+
     /// The ways its users send.
     pub fn sends(self) -> &'static [Send] {
         match self {

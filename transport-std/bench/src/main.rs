@@ -195,12 +195,14 @@ fn main() {
     let mut out = PathBuf::from("BENCHMARKS.md");
     let mut quick = false;
     let mut only: Option<Vec<String>> = None;
+    let mut pick: Option<Vec<String>> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--quick" => quick = true,
             "--out" => out = it.next().map(PathBuf::from).unwrap_or(out),
             "--only" => only = it.next().map(|s| s.split(',').map(String::from).collect()),
+            "--contenders" => pick = it.next().map(|s| s.split(',').map(String::from).collect()),
             "-h" | "--help" => {
                 println!(
                     "tinyproto-bench [--quick] [--out BENCHMARKS.md] [--only echo,bulk,conc,core]"
@@ -226,7 +228,10 @@ fn main() {
     };
     let started = Instant::now();
     let mut machine = machine();
-    let (contenders, missing) = Contender::available();
+    let (mut contenders, missing) = Contender::available();
+    if let Some(p) = &pick {
+        contenders.retain(|c| p.iter().any(|x| *x == c.key()));
+    }
     let mut command = format!(
         "cargo run --release -p tinyproto-bench -- --out {}{}",
         out.display(),
@@ -234,6 +239,9 @@ fn main() {
     );
     if let Some(o) = &only {
         command.push_str(&format!(" --only {}", o.join(",")));
+    }
+    if let Some(p) = &pick {
+        command.push_str(&format!(" --contenders {}", p.join(",")));
     }
     let (echo, points) = if wants("echo") {
         scenarios::echo::run(&cfg, &contenders)
