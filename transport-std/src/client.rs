@@ -103,7 +103,10 @@ impl Client {
     }
 
     /// Connects; see [`ClientHandle::connect`].
-    pub fn connect(&self, addr: impl ToSocketAddrs) -> Result<ConnectionHandle, StartError> {
+    pub fn connect(
+        &self,
+        addr: impl ToSocketAddrs + fmt::Debug,
+    ) -> Result<ConnectionHandle, StartError> {
         self.handle.connect(addr)
     }
 
@@ -147,7 +150,10 @@ impl ClientHandle {
     /// within the connect timeout) and returns once the init handshake is done. A server at
     /// its limit gives [`StartError::Handshake`] with
     /// [`ProtocolError::ConnectionLimit`](tinyproto_core::session::ProtocolError::ConnectionLimit).
-    pub fn connect(&self, addr: impl ToSocketAddrs) -> Result<ConnectionHandle, StartError> {
+    pub fn connect(
+        &self,
+        addr: impl ToSocketAddrs + fmt::Debug,
+    ) -> Result<ConnectionHandle, StartError> {
         let stream = connect_stream(addr, self.inner.connect_timeout)?;
         let (reply, answer) = mpsc::channel();
         if !self.inner.link.send(Command::Adopt { stream, reply }) {
@@ -183,13 +189,13 @@ impl fmt::Debug for ClientHandle {
 
 /// Resolves `addr` and connects to the first address that answers.
 pub(crate) fn connect_stream(
-    addr: impl ToSocketAddrs,
+    addr: impl ToSocketAddrs + fmt::Debug,
     timeout: Option<Duration>,
 ) -> Result<TcpStream, StartError> {
     let addrs: Vec<SocketAddr> = addr
         .to_socket_addrs()
         .map_err(|source| StartError::Resolve {
-            addr: "(connect address)".into(),
+            addr: format!("{addr:?}"),
             source,
         })?
         .collect();

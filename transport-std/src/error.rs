@@ -122,7 +122,7 @@ pub enum StartError {
     NoAddress,
     /// A host name did not resolve (or resolved to nothing).
     Resolve {
-        /// The address as given.
+        /// The address as given (debug-formatted).
         addr: String,
         /// What the resolver said.
         source: io::Error,

@@ -32,12 +32,12 @@ impl ServerBuilder {
     /// Adds a listen address: `"127.0.0.1:9123"`, `"[::1]:0"`, `"localhost:9123"` (every
     /// address the name resolves to), or a [`SocketAddr`]. Port 0 picks a free port; see
     /// [`Server::local_addrs`].
-    pub fn listen(mut self, addr: impl ToSocketAddrs + fmt::Display) -> Self {
+    pub fn listen(mut self, addr: impl ToSocketAddrs + fmt::Debug) -> Self {
         match addr.to_socket_addrs() {
             Ok(addrs) => self.addrs.extend(addrs),
             Err(source) => {
                 self.unresolved.get_or_insert(StartError::Resolve {
-                    addr: addr.to_string(),
+                    addr: format!("{addr:?}"),
                     source,
                 });
             }

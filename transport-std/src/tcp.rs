@@ -24,7 +24,10 @@ impl TcpConnectionBuilder {
 
     /// Connects (host names resolved; each address tried within the connect timeout) and
     /// completes the init handshake.
-    pub fn connect(self, addr: impl ToSocketAddrs) -> Result<TcpConnection, StartError> {
+    pub fn connect(
+        self,
+        addr: impl ToSocketAddrs + std::fmt::Debug,
+    ) -> Result<TcpConnection, StartError> {
         let stream = connect_stream(addr, self.settings.timeouts.connect)?;
         stream.set_nonblocking(true)?;
         if self.settings.nodelay {
@@ -84,7 +87,7 @@ pub struct TcpConnection {
 
 impl TcpConnection {
     /// Connects with the default settings; see [`TcpConnectionBuilder::connect`].
-    pub fn connect(addr: impl ToSocketAddrs) -> Result<Self, StartError> {
+    pub fn connect(addr: impl ToSocketAddrs + std::fmt::Debug) -> Result<Self, StartError> {
         Self::builder().connect(addr)
     }
 

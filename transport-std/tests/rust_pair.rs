@@ -291,3 +291,43 @@ fn receive_timeout_in_a_hook_loses_nothing() {
     assert_eq!(rx.recv_timeout(WAIT).unwrap(), b"late");
     server.stop();
 }
+
+#[test]
+fn a_panicking_hook_closes_only_its_connection() {
+    struct Fragile;
+    impl Handler for Fragile {
+        fn transmission_received(&mut self, conn: &mut tinyproto_std::Conn, msg: Vec<u8>) {
+            assert_ne!(msg, b"boom", "the test's deliberate panic");
+            conn.transmit(&echo(&msg)).unwrap();
+        }
+    }
+    let server = TestServer::start(Server::builder().listen("127.0.0.1:0"), |_| Fragile);
+    let mut good = TcpConnection::connect(server.addr).unwrap();
+    let mut bad = TcpConnection::connect(server.addr).unwrap();
+    bad.transmit(b"boom").unwrap();
+    let (_, why) = server.next_shutdown();
+    assert!(matches!(why, CloseReason::HookPanicked), "{why}");
+    assert!(matches!(bad.receive(), Err(Error::Closed)));
+    good.transmit(b"fine").unwrap();
+    assert_eq!(good.receive().unwrap(), echo(b"fine"));
+    server.stop();
+}
+
+#[test]
+fn unresolvable_names_and_refused_connects_are_typed_errors() {
+    let err = Server::builder()
+        .listen("no-such-host.invalid:1")
+        .bind()
+        .err();
+    assert!(matches!(err, Some(StartError::Resolve { .. })), "{err:?}");
+    let err = Server::builder().bind().err();
+    assert!(matches!(err, Some(StartError::NoAddress)), "{err:?}");
+    // A port nobody listens on (bound, then closed).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let err = TcpConnection::connect(("127.0.0.1", port)).err();
+    assert!(matches!(err, Some(StartError::Io(_))), "{err:?}");
+}
