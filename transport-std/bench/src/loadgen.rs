@@ -59,6 +59,7 @@ struct Conn {
     pos: usize,
     scratch: [u8; 16],
     failed: Option<Failure>,
+    error: Option<String>,
     /// Stop after the current echo instead of starting the next one.
     active: bool,
 }
@@ -78,6 +79,7 @@ impl Conn {
             pos: 0,
             scratch: [0; 16],
             failed: None,
+            error: None,
             active: false,
         }
     }
@@ -109,7 +111,14 @@ impl Conn {
                     .map(|n| (n, want)),
             };
             match r {
-                Ok((0, _)) => return self.fail(Failure::Reset),
+                Ok((0, _)) => {
+                    self.error = Some(format!(
+                        "end of stream in step {} of the {}",
+                        self.op,
+                        self.name()
+                    ));
+                    return self.fail(Failure::Reset);
+                }
                 Ok((n, len)) => {
                     self.pos += n;
                     if self.pos == len {
@@ -127,14 +136,28 @@ impl Conn {
                 // A non-blocking connect still in progress reports NotConnected on write.
                 Err(e) if e.kind() == io::ErrorKind::NotConnected => {
                     return match self.stream.take_error() {
-                        Ok(Some(e)) => self.fail(Failure::of(&e)),
+                        Ok(Some(e)) => {
+                            self.error = Some(format!("connect: {e}"));
+                            self.fail(Failure::of(&e))
+                        }
                         _ => Progress::Blocked,
                     }
                 }
-                Err(e) => return self.fail(Failure::of(&e)),
+                Err(e) => {
+                    self.error = Some(format!("{e} in step {} of the {}", self.op, self.name()));
+                    return self.fail(Failure::of(&e));
+                }
             }
         }
         Progress::Finished
+    }
+
+    fn name(&self) -> &'static str {
+        if self.program == HANDSHAKE {
+            "handshake"
+        } else {
+            "echo"
+        }
     }
 
     fn fail(&mut self, f: Failure) -> Progress {
@@ -153,7 +176,7 @@ pub enum Opening {
 }
 
 /// The outcome of opening connections.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Established {
     pub ok: usize,
     pub refused: usize,
@@ -161,6 +184,8 @@ pub struct Established {
     pub timed_out: usize,
     pub other: usize,
     pub secs: f64,
+    /// The first failure seen, for the report.
+    pub first_error: Option<String>,
 }
 
 /// A set of client connections to one server.
@@ -216,7 +241,10 @@ impl Load {
                             load.register(c)?;
                             est.ok += 1;
                         }
-                        Err(f) => est.count(f),
+                        Err((f, e)) => {
+                            est.count(f);
+                            est.first_error.get_or_insert(e);
+                        }
                     }
                 }
             }
@@ -257,6 +285,9 @@ impl Load {
                             }
                             Progress::Failed => {
                                 est.count(c.failed.unwrap_or(Failure::Other));
+                                if est.first_error.is_none() {
+                                    est.first_error = c.error.clone();
+                                }
                                 pending -= 1;
                             }
                         }
@@ -356,20 +387,32 @@ fn handshake_blocking(
     salt: usize,
     server: SocketAddr,
     limit: Duration,
-) -> Result<std::net::TcpStream, Failure> {
-    let s = socket(i, salt).map_err(|e| Failure::of(&e))?;
-    s.connect_timeout(&server.into(), limit)
-        .map_err(|e| Failure::of(&e))?;
+) -> Result<std::net::TcpStream, (Failure, String)> {
+    handshake_inner(i, salt, server, limit).map_err(|e| {
+        (
+            Failure::of(&e),
+            format!("sequential connect/handshake: {e}"),
+        )
+    })
+}
+
+fn handshake_inner(
+    i: usize,
+    salt: usize,
+    server: SocketAddr,
+    limit: Duration,
+) -> io::Result<std::net::TcpStream> {
+    let s = socket(i, salt)?;
+    s.connect_timeout(&server.into(), limit)?;
     let mut s = std::net::TcpStream::from(s);
-    s.set_read_timeout(Some(limit))
-        .map_err(|e| Failure::of(&e))?;
-    s.write_all(&[OK]).map_err(|e| Failure::of(&e))?;
+    s.set_read_timeout(Some(limit))?;
+    s.write_all(&[OK])?;
     let mut b = [0u8; 1];
-    s.read_exact(&mut b).map_err(|e| Failure::of(&e))?;
+    s.read_exact(&mut b)?;
     if b[0] != OK {
-        return Err(Failure::Other);
+        return Err(io::Error::other(format!("init byte {:#04x}", b[0])));
     }
-    s.set_read_timeout(None).map_err(|e| Failure::of(&e))?;
-    s.set_nonblocking(true).map_err(|e| Failure::of(&e))?;
+    s.set_read_timeout(None)?;
+    s.set_nonblocking(true)?;
     Ok(s)
 }

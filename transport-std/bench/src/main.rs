@@ -196,12 +196,18 @@ fn main() {
     let mut quick = false;
     let mut only: Option<Vec<String>> = None;
     let mut pick: Option<Vec<String>> = None;
+    let mut conns: Option<Vec<usize>> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--quick" => quick = true,
             "--out" => out = it.next().map(PathBuf::from).unwrap_or(out),
             "--only" => only = it.next().map(|s| s.split(',').map(String::from).collect()),
+            "--conns" => {
+                conns = it
+                    .next()
+                    .map(|s| s.split(',').filter_map(|n| n.parse().ok()).collect())
+            }
             "--contenders" => pick = it.next().map(|s| s.split(',').map(String::from).collect()),
             "-h" | "--help" => {
                 println!(
@@ -239,6 +245,10 @@ fn main() {
     );
     if let Some(o) = &only {
         command.push_str(&format!(" --only {}", o.join(",")));
+    }
+    if let Some(c) = &conns {
+        let c: Vec<String> = c.iter().map(usize::to_string).collect();
+        command.push_str(&format!(" --conns {}", c.join(",")));
     }
     if let Some(p) = &pick {
         command.push_str(&format!(" --contenders {}", p.join(",")));

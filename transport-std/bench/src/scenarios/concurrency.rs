@@ -62,7 +62,12 @@ pub fn run(cfg: &Config, contenders: &[Contender]) -> Vec<Table> {
                     progress(&format!("{} rep {}: {}", t.title, rep + 1, c.name()));
                     salt += 7;
                     match once(cfg, c, n, how, salt) {
-                        Ok(v) => t.record(c, send, &v),
+                        Ok((v, note)) => {
+                            t.record(c, send, &v);
+                            if let Some(n) = note {
+                                t.note(c, send, n);
+                            }
+                        }
                         Err(e) => t.note(c, send, e),
                     }
                 }
@@ -73,13 +78,15 @@ pub fn run(cfg: &Config, contenders: &[Contender]) -> Vec<Table> {
     tables
 }
 
+type Outcome = (Vec<f64>, Option<String>);
+
 fn once(
     cfg: &Config,
     c: Contender,
     n: usize,
     how: Opening,
     salt: usize,
-) -> Result<Vec<f64>, String> {
+) -> Result<Outcome, String> {
     let server = c.server("echo", 1 << 20, None)?;
     server.settle(Duration::from_secs_f64(cfg.settle_secs));
     let rss0 = status_kib(server.pid, "VmRSS").ok_or("server gone")?;
@@ -108,7 +115,21 @@ fn once(
         .echo_all(Duration::from_secs_f64(cfg.active_secs))
         .map_err(|e| format!("load generator: {e}"))?;
     drop(load);
-    Ok(vec![
+    let note = est
+        .first_error
+        .clone()
+        .map(|e| format!("first failure: {e}"));
+    Ok((values(&est, per_conn, idle_pct, echoes, cfg), note))
+}
+
+fn values(
+    est: &crate::loadgen::Established,
+    per_conn: f64,
+    idle_pct: f64,
+    echoes: u64,
+    cfg: &Config,
+) -> Vec<f64> {
+    vec![
         est.ok as f64,
         est.refused as f64,
         est.reset as f64,
@@ -117,5 +138,5 @@ fn once(
         per_conn,
         idle_pct,
         echoes as f64 / cfg.active_secs,
-    ])
+    ]
 }
