@@ -3,8 +3,8 @@
 use crate::buffer::Buffer;
 use crate::error::Error;
 use crate::plugin::Plugins;
-use crate::session::{Event, Phase, Session};
 use crate::session::SendError;
+use crate::session::{Event, Phase, Session};
 use crate::transport::{step, Outgoing, Step, Transport};
 use embedded_io::{Read, Write};
 
@@ -77,7 +77,9 @@ impl<T: Read + Write, B: Buffer, P: Plugins> BlockingConnection<T, B, P> {
             Outgoing::Slice(msg)
         } else {
             self.buf.set(msg).map_err(SendError::from)?;
-            self.plugins.transmit(&mut self.buf).map_err(SendError::from)?;
+            self.plugins
+                .transmit(&mut self.buf)
+                .map_err(SendError::from)?;
             Outgoing::Buffer
         };
         let len = match outgoing {

@@ -255,6 +255,10 @@ fn init_byte_errors_are_typed() {
         let peer = ScriptedPeer::new(&input, 1, SliceBuffer::new(&mut out));
         let mut conn = BlockingConnection::new(peer, heapless::Vec::<u8, 8>::new());
         assert_eq!(conn.handshake(), Err(Error::Protocol(err)));
-        assert_eq!(conn.receive(), Err(Error::Closed), "a failed session stays closed");
+        assert_eq!(
+            conn.receive(),
+            Err(Error::Closed),
+            "a failed session stays closed"
+        );
     }
 }
