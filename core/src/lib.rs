@@ -43,6 +43,7 @@
 //!
 //! # Features
 //! `alloc` (heap buffers, boxed plugin chains), `std`, `log`, `defmt`; all off by default.
+//! `nal`: a client and a server over any `embedded-nal` 0.9 TCP stack (module `nal`, `no_std`).
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
@@ -59,6 +60,8 @@ pub mod blocking;
 pub mod buffer;
 pub mod connection;
 pub mod error;
+#[cfg(feature = "nal")]
+pub mod nal;
 pub mod plugin;
 pub mod polled;
 pub mod script;

@@ -1,0 +1,378 @@
+//! The server: a listener and up to `N` connections over a [`TcpFullStack`].
+
+use super::{close_quietly, NalSocket, ZeroRead};
+use crate::buffer::Buffer;
+use crate::connection::{Connection, Event};
+use crate::error::Error;
+use crate::plugin::Plugins;
+use crate::session::SendError;
+use crate::wire::SC_CONLIMIT;
+use core::fmt;
+use core::net::SocketAddr;
+use embedded_nal::{nb, TcpClientStack, TcpFullStack};
+
+/// Why setting up the listener, or accepting a connection, failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ServerError<E> {
+    /// The stack gave no socket for the listener.
+    Socket(E),
+    /// Binding the port failed (the socket is closed).
+    Bind(E),
+    /// Listening failed (the socket is closed).
+    Listen(E),
+    /// Accepting a connection failed. The listener stays open and the connections keep
+    /// running; poll again (or close the server).
+    Accept(E),
+}
+
+impl<E: fmt::Debug> fmt::Display for ServerError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Socket(e) => write!(f, "no socket from the stack: {e:?}"),
+            Self::Bind(e) => write!(f, "bind failed: {e:?}"),
+            Self::Listen(e) => write!(f, "listen failed: {e:?}"),
+            Self::Accept(e) => write!(f, "accept failed: {e:?}"),
+        }
+    }
+}
+
+impl<E: fmt::Debug> core::error::Error for ServerError<E> {}
+
+/// Names one connection of a [`NalServer`] for as long as it lives; ids are not reused until
+/// 2³² connections later.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ConnId(u32);
+
+impl ConnId {
+    /// The number behind the id.
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// What [`NalServer::poll`] reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerEvent<E> {
+    /// A connection was accepted; its handshake runs on the next polls.
+    Accepted {
+        /// Its id.
+        id: ConnId,
+        /// The client's address.
+        peer: SocketAddr,
+    },
+    /// A connection arrived while the server was full: it was answered `0xfe` (connection
+    /// limit) and closed.
+    Refused {
+        /// The client's address.
+        peer: SocketAddr,
+    },
+    /// A connection reports an event: the handshake is done, a message arrived (read it with
+    /// [`ServerConnection::message`]) or ours was sent.
+    Connection {
+        /// Which connection.
+        id: ConnId,
+        /// What happened.
+        event: Event,
+    },
+    /// A connection reports an error that leaves it usable ([`Error::is_fatal`] is false):
+    /// we refused a message as too large, the peer rejected ours, or a plugin refused one.
+    Error {
+        /// Which connection.
+        id: ConnId,
+        /// What went wrong.
+        error: Error<E>,
+    },
+    /// A connection ended and its socket is closed: [`Error::Closed`] when the client closed
+    /// between messages, otherwise what went wrong.
+    Closed {
+        /// Which connection.
+        id: ConnId,
+        /// The client's address.
+        peer: SocketAddr,
+        /// Why.
+        reason: Error<E>,
+    },
+}
+
+/// One connection of a [`NalServer`].
+pub struct ServerConnection<S: TcpClientStack, B, P> {
+    id: ConnId,
+    peer: SocketAddr,
+    socket: S::TcpSocket,
+    conn: Connection<B, P>,
+}
+
+impl<S: TcpClientStack, B: Buffer, P: Plugins> fmt::Debug for ServerConnection<S, B, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerConnection")
+            .field("id", &self.id)
+            .field("peer", &self.peer)
+            .field("phase", &self.conn.session().phase())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: TcpClientStack, B: Buffer, P: Plugins> ServerConnection<S, B, P> {
+    /// Its id.
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
+    /// The client's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// The last message received, valid after [`Event::Received`] until the next poll.
+    pub fn message(&self) -> &[u8] {
+        self.conn.message()
+    }
+
+    /// Whether [`ServerConnection::send`] would be accepted now.
+    pub fn can_send(&self) -> bool {
+        self.conn.can_send()
+    }
+
+    /// Starts sending `msg`; the bytes move on the following [`NalServer::poll`]s and
+    /// [`Event::Sent`] reports the end. See [`Connection::send`].
+    ///
+    /// Right after an empty message (or a refused one) is reported, our answer to it is still
+    /// queued: this reports [`SendError::Busy`] in [`Phase::Idle`] until the next
+    /// [`NalServer::poll`] has written it, so keep the reply and send it then.
+    ///
+    /// [`Phase::Idle`]: crate::session::Phase::Idle
+    pub fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
+        self.conn.send(msg)
+    }
+
+    /// The protocol state, buffers and plugins.
+    pub fn connection(&self) -> &Connection<B, P> {
+        &self.conn
+    }
+
+    /// The protocol state, for example to take a message out of its receive buffer.
+    pub fn connection_mut(&mut self) -> &mut Connection<B, P> {
+        &mut self.conn
+    }
+}
+
+/// A tinyproto server over any embedded-nal [`TcpFullStack`], holding at most `N`
+/// connections.
+///
+/// `make` builds the [`Connection`] (buffers, plugins, timeouts) of each accepted client. A
+/// client beyond the limit is answered the single byte `0xfe` and closed; a client of this
+/// crate reports that as [`ProtocolError::ConnectionLimit`], a Python client as an init
+/// error. (Python's own servers differ here: see quirk Q1 of the protocol notes.)
+///
+/// Drive it with [`NalServer::poll`] until it returns `Ok(None)`, whenever the stack has news
+/// or [`NalServer::poll_at`] comes. Each call reports one [`ServerEvent`]: pending clients are
+/// accepted first (all of them, one per call, until the listener would block), then the
+/// connections are polled in turn, starting after the last one that reported.
+///
+/// See the [module docs](super) for an example.
+///
+/// [`ProtocolError::ConnectionLimit`]: crate::session::ProtocolError::ConnectionLimit
+pub struct NalServer<S: TcpFullStack, B, P, F, const N: usize> {
+    listener: Option<S::TcpSocket>,
+    conns: heapless::Vec<ServerConnection<S, B, P>, N>,
+    make: F,
+    next_id: u32,
+    next_poll: usize,
+    zero_read: ZeroRead,
+}
+
+impl<S: TcpFullStack, B: Buffer, P: Plugins, F, const N: usize> fmt::Debug
+    for NalServer<S, B, P, F, N>
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NalServer")
+            .field("listening", &self.listener.is_some())
+            .field("connections", &self.conns)
+            .field("limit", &N)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, B, P, F, const N: usize> NalServer<S, B, P, F, N>
+where
+    S: TcpFullStack,
+    B: Buffer,
+    P: Plugins,
+    F: FnMut() -> Connection<B, P>,
+{
+    /// Listens on `port`; `make` builds each accepted client's [`Connection`].
+    ///
+    /// Which addresses the port is bound on is the stack's choice (`std-embedded-nal`: all
+    /// of them, IPv6 and IPv4). On failure the socket is closed.
+    pub fn bind(stack: &mut S, port: u16, make: F) -> Result<Self, ServerError<S::Error>> {
+        let mut socket = stack.socket().map_err(ServerError::Socket)?;
+        if let Err(e) = stack.bind(&mut socket, port) {
+            close_quietly(stack, socket);
+            return Err(ServerError::Bind(e));
+        }
+        if let Err(e) = stack.listen(&mut socket) {
+            close_quietly(stack, socket);
+            return Err(ServerError::Listen(e));
+        }
+        Ok(Self {
+            listener: Some(socket),
+            conns: heapless::Vec::new(),
+            make,
+            next_id: 0,
+            next_poll: 0,
+            zero_read: ZeroRead::Eof,
+        })
+    }
+
+    /// Sets what `Ok(0)` from the stack's `receive` means (default: end of stream).
+    pub fn set_zero_read(&mut self, zero_read: ZeroRead) {
+        self.zero_read = zero_read;
+    }
+
+    /// How many connections are open.
+    pub fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Whether no connection is open.
+    pub fn is_empty(&self) -> bool {
+        self.conns.is_empty()
+    }
+
+    /// The open connections.
+    pub fn connections(&self) -> impl Iterator<Item = &ServerConnection<S, B, P>> {
+        self.conns.iter()
+    }
+
+    /// The connections, mutable (for example to send to each).
+    pub fn connections_mut(&mut self) -> impl Iterator<Item = &mut ServerConnection<S, B, P>> {
+        self.conns.iter_mut()
+    }
+
+    /// The connection `id`, if it is open.
+    pub fn connection_mut(&mut self, id: ConnId) -> Option<&mut ServerConnection<S, B, P>> {
+        self.conns.iter_mut().find(|c| c.id == id)
+    }
+
+    /// When to poll again at the latest: the earliest [`Connection::poll_at`]. Poll also
+    /// whenever the stack has news (a new client, bytes).
+    pub fn poll_at(&self) -> Option<u64> {
+        self.conns.iter().filter_map(|c| c.conn.poll_at()).min()
+    }
+
+    /// Accepts one pending client or moves the connections' bytes, and reports the first
+    /// event; `Ok(None)` when nothing more can happen now. Call it again until then.
+    ///
+    /// An accept failure is returned as [`ServerError::Accept`]; the server stays usable.
+    pub fn poll(
+        &mut self,
+        stack: &mut S,
+        now: u64,
+    ) -> Result<Option<ServerEvent<S::Error>>, ServerError<S::Error>> {
+        if let Some(event) = self.poll_accept(stack)? {
+            return Ok(Some(event));
+        }
+        for _ in 0..self.conns.len() {
+            let i = self.next_poll % self.conns.len();
+            self.next_poll = i + 1;
+            let c = &mut self.conns[i];
+            let mut io = NalSocket::new(stack, &mut c.socket).with_zero_read(self.zero_read);
+            let id = c.id;
+            match c.conn.poll(&mut io, now) {
+                Ok(None) => continue,
+                Ok(Some(event)) => return Ok(Some(ServerEvent::Connection { id, event })),
+                Err(error) if !error.is_fatal() => {
+                    return Ok(Some(ServerEvent::Error { id, error }))
+                }
+                Err(reason) => {
+                    let c = self.conns.swap_remove(i);
+                    let peer = c.peer;
+                    close_quietly(stack, c.socket);
+                    trace!("connection {} closed", id.0);
+                    return Ok(Some(ServerEvent::Closed { id, peer, reason }));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Closes connection `id`; `Ok(false)` when there is no such connection.
+    pub fn close_connection(&mut self, stack: &mut S, id: ConnId) -> Result<bool, S::Error> {
+        let Some(i) = self.conns.iter().position(|c| c.id == id) else {
+            return Ok(false);
+        };
+        let c = self.conns.swap_remove(i);
+        stack.close(c.socket).map(|()| true)
+    }
+
+    /// Closes every connection and the listener; returns the first close error, after
+    /// closing everything else anyway.
+    pub fn close(mut self, stack: &mut S) -> Result<(), S::Error> {
+        let mut result = Ok(());
+        let sockets = self.conns.drain(..).map(|c| c.socket);
+        for socket in sockets.chain(self.listener.take()) {
+            if let Err(e) = stack.close(socket) {
+                result = result.and(Err(e));
+            }
+        }
+        result
+    }
+
+    /// Accepts one client, if one is waiting.
+    fn poll_accept(
+        &mut self,
+        stack: &mut S,
+    ) -> Result<Option<ServerEvent<S::Error>>, ServerError<S::Error>> {
+        let Some(listener) = self.listener.as_mut() else {
+            return Ok(None);
+        };
+        let (mut socket, peer) = match stack.accept(listener) {
+            Ok(accepted) => accepted,
+            Err(nb::Error::WouldBlock) => return Ok(None),
+            Err(nb::Error::Other(e)) => return Err(ServerError::Accept(e)),
+        };
+        if self.conns.is_full() {
+            refuse(stack, socket);
+            return Ok(Some(ServerEvent::Refused { peer }));
+        }
+        let id = ConnId(self.next_id);
+        self.next_id = self.next_id.wrapping_add(1);
+        let conn = ServerConnection {
+            id,
+            peer,
+            socket,
+            conn: (self.make)(),
+        };
+        if let Err(c) = self.conns.push(conn) {
+            // Cannot happen (checked above); close rather than leak.
+            socket = c.socket;
+            close_quietly(stack, socket);
+            return Ok(Some(ServerEvent::Refused { peer }));
+        }
+        trace!("connection {} accepted", id.0);
+        Ok(Some(ServerEvent::Accepted { id, peer }))
+    }
+}
+
+/// Answers a client beyond the limit with `0xfe` and closes it.
+///
+/// Best effort: the byte goes out if the stack takes it at once (a new socket's send buffer
+/// is empty). Nothing is read first: on a stack whose accepted sockets block (as
+/// `std-embedded-nal`'s do on Linux) a read would wait for the client. A client whose init
+/// byte is still unread when the socket closes may get a reset after the `0xfe`; Linux still
+/// delivers the `0xfe` first.
+fn refuse<S: TcpClientStack + ?Sized>(stack: &mut S, mut socket: S::TcpSocket) {
+    let _ = stack.send(&mut socket, &[SC_CONLIMIT]);
+    trace!("refused a connection at the limit");
+    close_quietly(stack, socket);
+}
