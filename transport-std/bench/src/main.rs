@@ -282,6 +282,9 @@ fn main() {
             .unwrap_or("BENCHMARKS")
     );
     let plot_path = out.with_file_name(&plot_name);
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let _ = std::fs::create_dir_all(dir);
+    }
     let plot = if points.is_empty() {
         None
     } else {

@@ -214,7 +214,7 @@ impl Report {
                 .find(|t| t.name.starts_with(prefix))
                 .map(|t| t.ns[0])
         };
-        if let Some(memcpy) = core("memcpy") {
+        if let Some(memcpy) = core("memcpy 1 MiB") {
             for (prefix, what) in [("receive 1 MiB", "receive"), ("send 1 MiB", "send")] {
                 let r = core(prefix).map(|c| c / memcpy);
                 v.push(Target {
@@ -300,7 +300,7 @@ impl Report {
         let memcpy = self
             .core
             .iter()
-            .find(|t| t.name.starts_with("memcpy"))
+            .find(|t| t.name == "memcpy 1 MiB")
             .map(|t| t.ns[0]);
         let _ = writeln!(out, "| workload | time per unit median (min–max) | per second | ÷ memcpy |\n| --- | --- | --- | --- |");
         for t in &self.core {
