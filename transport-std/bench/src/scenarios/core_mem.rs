@@ -133,19 +133,6 @@ pub fn run(reps: usize, time: Duration) -> Vec<Timing> {
             black_box(&sent);
         },
     ));
-    // The send workload's payload lands 5 bytes into the peer's buffer (init byte + header):
-    // the same copy, unaligned, for comparison.
-    out.push(time_it(
-        "memcpy 1 MiB to a destination 5 bytes off alignment (where send's payload lands)",
-        "ns/MiB",
-        reps,
-        time,
-        1,
-        || {
-            sent[5..5 + MIB].copy_from_slice(black_box(&payload));
-            black_box(&sent);
-        },
-    ));
     let acks = [0xff, 0xff];
     out.push(time_it(
         "send 1 MiB message (BlockingConnection)",
