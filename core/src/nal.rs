@@ -206,3 +206,6 @@ fn fmt_core_error<E: fmt::Debug>(e: &crate::Error<E>, f: &mut fmt::Formatter<'_>
     };
     fmt::Display::fmt(&e, f)
 }
+
+#[cfg(test)]
+mod tests;

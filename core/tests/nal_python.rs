@@ -181,15 +181,21 @@ fn client_sees_the_connection_limit_of_python_servers() {
                 first.close(&mut stack).unwrap();
             }
             // Q1: `SC_CONLIMIT` is not imported in 3.0's server.py: the server raises
-            // NameError at the limit and its process exits, dropping every connection.
-            // The refused socket still holds our unread init byte when the process exits, so
-            // the kernel resets it: the handshake fails with ECONNRESET from the stack.
+            // NameError at the limit and its process exits, dropping every connection. How
+            // the refused socket ends depends on timing, and both are seen: when our init
+            // byte is still unread as the process exits, the kernel resets the connection
+            // (ECONNRESET from the stack); otherwise (seen when the tests run in parallel) we
+            // read the end of the stream during the handshake. Either way a typed handshake error, and our socket is closed.
             PyVersion::V3_0 => {
                 match &err {
                     ConnectError::Handshake(Error::Transport(e)) => {
                         assert_eq!(e.0.kind(), std::io::ErrorKind::ConnectionReset, "{what}")
                     }
-                    other => panic!("{what}: expected a reset during the handshake: {other:?}"),
+                    ConnectError::Handshake(Error::Protocol(ProtocolError::UnexpectedEof {
+                        phase: Phase::Handshake,
+                        missing: 1,
+                    })) => {}
+                    other => panic!("{what}: expected a reset or EOF in the handshake: {other:?}"),
                 }
                 let code = server.wait_exit(Duration::from_secs(20));
                 assert!(
