@@ -84,24 +84,21 @@ impl Contender {
         (v, missing)
     }
 
-    fn command(self, server: bool, args: &RoleArgs, cpu: Option<usize>) -> Command {
-        let mut c = match cpu {
-            Some(cpu) => {
-                let mut c = Command::new("taskset");
-                c.arg("-c").arg(cpu.to_string());
+    /// The command line of its server or client, run under `wrapper` (e.g. `taskset -c 0`,
+    /// `strace -f -c -o FILE`) when that is not empty.
+    fn command(self, server: bool, args: &RoleArgs, wrapper: &[String]) -> Command {
+        let program = match self {
+            Contender::Python(py) => python(py),
+            _ => self_exe(),
+        };
+        let mut c = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(program);
                 c
             }
-            None => Command::new(match self {
-                Contender::Python(py) => python(py),
-                _ => self_exe(),
-            }),
+            None => Command::new(program),
         };
-        if cpu.is_some() {
-            c.arg(match self {
-                Contender::Python(py) => python(py),
-                _ => self_exe(),
-            });
-        }
         let side = if server { "server" } else { "client" };
         match self {
             Contender::Python(_) => {
@@ -128,13 +125,13 @@ impl Contender {
     }
 
     /// Starts a server (`mode` echo or sink) and waits for its port.
-    pub fn server(self, mode: &str, max: usize, cpu: Option<usize>) -> Result<Server, String> {
+    pub fn server(self, mode: &str, max: usize, wrapper: &[String]) -> Result<Server, String> {
         let args = RoleArgs {
             mode: mode.into(),
             max,
             ..RoleArgs::parse(&[]).expect("defaults parse")
         };
-        let mut peer = Peer::spawn(self.command(true, &args, cpu));
+        let mut peer = Peer::spawn(self.command(true, &args, wrapper));
         let line = peer
             .wait_for_line(|l| l.starts_with("LISTENING "), Duration::from_secs(20))
             .ok_or_else(|| format!("{} server did not start", self.name()))?;
@@ -143,7 +140,11 @@ impl Contender {
             .nth(1)
             .and_then(|p| p.parse().ok())
             .ok_or("bad LISTENING line")?;
-        let pid = peer.child_mut().id();
+        let mut pid = peer.child_mut().id();
+        if !wrapper.is_empty() && wrapper[0] != "taskset" {
+            // Under a tracer the server is the tracer's child.
+            pid = child_of(pid).ok_or("no server process under the wrapper")?;
+        }
         Ok(Server { peer, port, pid })
     }
 
@@ -151,29 +152,50 @@ impl Contender {
     pub fn client(
         self,
         args: &RoleArgs,
-        cpu: Option<usize>,
+        wrapper: &[String],
         limit: Duration,
     ) -> Result<ClientResult, String> {
-        let mut peer = Peer::spawn(self.command(false, args, cpu));
+        let mut peer = Peer::spawn(self.command(false, args, wrapper));
         let line = peer
             .wait_for_line(
                 |l| l.starts_with("RESULT ") || l.starts_with("MISMATCH"),
                 limit,
             )
             .ok_or_else(|| format!("client gave no result within {limit:?}"))?;
+        // Let it exit by itself (a tracer around it writes its summary then).
+        let _ = peer.wait_exit(Duration::from_secs(10));
         ClientResult::parse(&line)
     }
 }
 
+/// The first child of process `pid`.
+fn child_of(pid: u32) -> Option<u32> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// `taskset -c CPU`, or nothing.
+pub fn pin(cpu: Option<usize>) -> Vec<String> {
+    cpu.map_or_else(Vec::new, |cpu| {
+        vec!["taskset".into(), "-c".into(), cpu.to_string()]
+    })
+}
+
 /// A running server, killed when dropped.
 pub struct Server {
-    #[allow(dead_code)] // owned so that dropping it kills the process
     peer: Peer,
     pub port: u16,
     pub pid: u32,
 }
 
 impl Server {
+    /// Ends the server with SIGTERM (so that a tracer around it writes its summary) and waits
+    /// for its wrapper to exit.
+    pub fn terminate(mut self, limit: Duration) {
+        let _ = Command::new("kill").arg(self.pid.to_string()).status();
+        let _ = self.peer.wait_exit(limit);
+    }
+
     /// Waits until the server's CPU time stops growing (its threads have settled), at most
     /// `limit`.
     pub fn settle(&self, limit: Duration) {

@@ -1,7 +1,7 @@
 //! The tinyproto benchmark harness: our implementation against the raw TCP floor and the
 //! Python package, on loopback, in one run. See `transport-std/bench/README.md`.
 //!
-//! `tinyproto-bench [--quick] [--out BENCHMARKS.md] [--only echo,bulk,conc,core]` runs the
+//! `tinyproto-bench [--quick] [--out BENCHMARKS.md] [--only echo,bulk,conc,profile,core]` runs the
 //! scenarios and writes the report and its SVG plot; `tinyproto-bench role NAME ...` is one
 //! contender's server or client process (started by the harness itself).
 #![forbid(unsafe_code)]
@@ -211,7 +211,7 @@ fn main() {
             "--contenders" => pick = it.next().map(|s| s.split(',').map(String::from).collect()),
             "-h" | "--help" => {
                 println!(
-                    "tinyproto-bench [--quick] [--out BENCHMARKS.md] [--only echo,bulk,conc,core]"
+                    "tinyproto-bench [--quick] [--out BENCHMARKS.md] [--only echo,bulk,conc,profile,core]"
                 );
                 return;
             }
@@ -268,6 +268,14 @@ fn main() {
     } else {
         Vec::new()
     };
+    let profile = if wants("profile") && scenarios::profile::available() {
+        let dir = std::env::temp_dir().join(format!("tinyproto-bench-{}", std::process::id()));
+        let p = scenarios::profile::run(quick, &contenders, &dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        p
+    } else {
+        Vec::new()
+    };
     let core = if wants("core") {
         scenarios::progress("core in memory");
         scenarios::core_mem::run(cfg.core_reps, cfg.core_time)
@@ -306,6 +314,7 @@ fn main() {
         bulk,
         conc,
         core,
+        profile,
         plot,
         single_size: cfg.single,
         minutes: started.elapsed().as_secs_f64() / 60.0,

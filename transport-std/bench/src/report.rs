@@ -17,6 +17,7 @@ pub struct Report {
     pub bulk: Vec<Table>,
     pub conc: Vec<Table>,
     pub core: Vec<Timing>,
+    pub profile: Vec<crate::scenarios::profile::Section>,
     pub plot: Option<String>,
     pub single_size: usize,
     pub minutes: f64,
@@ -115,6 +116,45 @@ fn table_md(t: &Table, out: &mut String) {
     out.push('\n');
 }
 
+fn profile_md(sec: &crate::scenarios::profile::Section, out: &mut String) {
+    let _ = writeln!(out, "### {}\n", sec.title);
+    let mut names: Vec<(String, f64)> = Vec::new();
+    for row in &sec.rows {
+        for (k, v) in &row.per_op {
+            match names.iter_mut().find(|(n, _)| n == k) {
+                Some((_, m)) => *m = m.max(*v),
+                None => names.push((k.clone(), *v)),
+            }
+        }
+    }
+    names.retain(|(_, m)| *m >= 0.05);
+    names.sort_by(|a, b| b.1.total_cmp(&a.1));
+    names.truncate(8);
+    let mut head = vec![
+        "process".to_string(),
+        format!("all syscalls {}", sec.unit),
+        "errors".into(),
+    ];
+    head.extend(names.iter().map(|(n, _)| format!("`{n}`")));
+    let _ = writeln!(out, "| {} |", head.join(" | "));
+    let _ = writeln!(out, "|{}", " --- |".repeat(head.len()));
+    for row in &sec.rows {
+        let mut cells = vec![
+            row.who.clone(),
+            format!("{:.1}", row.total()),
+            format!("{:.2}", row.errors_per_op),
+        ];
+        for (n, _) in &names {
+            cells.push(format!("{:.2}", row.per_op.get(n).copied().unwrap_or(0.0)));
+        }
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+    for n in &sec.notes {
+        let _ = writeln!(out, "\n- not profiled: {n}");
+    }
+    out.push('\n');
+}
+
 /// One target: what, measured, verdict.
 struct Target {
     what: String,
@@ -155,11 +195,21 @@ impl Report {
             for (i, who) in [(1, "receiver"), (2, "sender")] {
                 for &send in Contender::Ours.sends() {
                     let m = t.summary(Contender::Ours, send, i).map(|s| s.max);
+                    let floor = t.summary(Contender::Floor, Send::Direct, i).map(|s| s.max);
+                    let size = self.single_size as f64 / f64::from(1 << 20);
+                    let copies = match (m, floor) {
+                        (Some(m), Some(f)) => {
+                            format!(", ≈ {:.1} × the message", 1.0 + (m - f) / size)
+                        }
+                        _ => String::new(),
+                    };
                     v.push(Target {
                         what: format!(
                             "single message, ours ({send:?}) {who} peak RSS ≤ message + 8 MiB ({limit:.0} MiB)"
                         ),
-                        measured: m.map_or("not measured".into(), |m| format!("{m:.1} MiB (worst run)")),
+                        measured: m.map_or("not measured".into(), |m| {
+                            format!("{m:.1} MiB (worst run{copies})")
+                        }),
                         met: m.map(|m| m <= limit),
                     });
                 }
@@ -276,17 +326,35 @@ impl Report {
                 "## Throughput against message size\n\n![lockstep echo throughput]({plot})\n"
             );
         }
-        let _ = writeln!(out, "## Lockstep echo\n");
-        for t in &self.echo {
-            table_md(t, &mut out);
+        for (title, tables) in [
+            ("Lockstep echo", &self.echo),
+            ("One-way bulk", &self.bulk),
+            ("Concurrency", &self.conc),
+        ] {
+            if !tables.is_empty() {
+                let _ = writeln!(out, "## {title}\n");
+                for t in tables {
+                    table_md(t, &mut out);
+                }
+            }
         }
-        let _ = writeln!(out, "## One-way bulk\n");
-        for t in &self.bulk {
-            table_md(t, &mut out);
+        if !self.profile.is_empty() {
+            let _ = writeln!(out, "## Where the time goes: system calls per operation\n");
+            let _ = writeln!(
+                out,
+                "Counted by `strace -f -c` around each process (all threads) for a fixed number of \
+                 operations; tracing slows the runs, so only the counts mean something. `futex`: a \
+                 thread waking or waiting for another thread; `epoll_wait`: waiting for readiness; \
+                 `write` (server/client of ours): waking the I/O thread through its eventfd; \
+                 errors: mostly reads that found nothing yet (`EAGAIN`). The floor's count is the \
+                 least this protocol needs with blocking sockets.\n"
+            );
+            for sec in &self.profile {
+                profile_md(sec, &mut out);
+            }
         }
-        let _ = writeln!(out, "## Concurrency\n");
-        for t in &self.conc {
-            table_md(t, &mut out);
+        if self.core.is_empty() {
+            return out;
         }
         let _ = writeln!(out, "## The core alone, in memory\n");
         let _ = writeln!(

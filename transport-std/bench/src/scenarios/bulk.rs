@@ -63,7 +63,7 @@ fn one(cfg: &Config, contenders: &[Contender], title: String, size: usize, count
                 c.name()
             ));
             let r = (|| -> Result<(Vec<f64>, Option<String>), String> {
-                let server = c.server("sink", size, None)?;
+                let server = c.server("sink", size, &[])?;
                 let args = RoleArgs {
                     port: server.port,
                     task: "bulk".into(),
@@ -75,7 +75,7 @@ fn one(cfg: &Config, contenders: &[Contender], title: String, size: usize, count
                 };
                 let r = c.client(
                     &args,
-                    None,
+                    &[],
                     Duration::from_secs_f64(cfg.bulk_limit_secs + 120.0),
                 )?;
                 let hwm = status_kib(server.pid, "VmHWM").ok_or("server gone")?;

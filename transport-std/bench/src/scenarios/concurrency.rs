@@ -87,7 +87,7 @@ fn once(
     how: Opening,
     salt: usize,
 ) -> Result<Outcome, String> {
-    let server = c.server("echo", 1 << 20, None)?;
+    let server = c.server("echo", 1 << 20, &[])?;
     server.settle(Duration::from_secs_f64(cfg.settle_secs));
     let rss0 = status_kib(server.pid, "VmRSS").ok_or("server gone")?;
     let (mut load, est) = Load::open(

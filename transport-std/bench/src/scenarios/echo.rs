@@ -1,7 +1,7 @@
 //! Lockstep echo: the client sends a message, waits for its echo, repeats (time-bounded).
 
 use super::{progress, size_label, variants};
-use crate::contenders::{Contender, Send};
+use crate::contenders::{pin, Contender, Send};
 use crate::results::{Metric, Table};
 use crate::roles::RoleArgs;
 use crate::Config;
@@ -87,7 +87,7 @@ fn run_once(
     server_cpu: Option<usize>,
     client_cpu: Option<usize>,
 ) -> Result<(u64, f64), String> {
-    let server = c.server("echo", size.max(1), server_cpu)?;
+    let server = c.server("echo", size.max(1), &pin(server_cpu))?;
     let args = RoleArgs {
         port: server.port,
         task: "echo".into(),
@@ -98,7 +98,7 @@ fn run_once(
     };
     let r = c.client(
         &args,
-        client_cpu,
+        &pin(client_cpu),
         Duration::from_secs_f64(cfg.echo_secs + 60.0),
     )?;
     if r.ops == 0 || r.secs <= 0.0 {

@@ -5,6 +5,7 @@ pub mod bulk;
 pub mod concurrency;
 pub mod core_mem;
 pub mod echo;
+pub mod profile;
 
 use crate::contenders::{Contender, Send};
 
