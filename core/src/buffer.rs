@@ -1,7 +1,7 @@
 //! Message buffers: where received payloads are stored and where plugins transform messages.
 //!
 //! Without an allocator use a fixed buffer: [`heapless::Vec<u8, N>`] or a [`SliceBuffer`] over
-//! a caller-owned `&mut [u8]`. With the `alloc` feature, [`VecBuffer`] grows with the bytes that
+//! a caller-owned `&mut [u8]`. With the `alloc` feature, `VecBuffer` grows with the bytes that
 //! actually arrive, up to a configured maximum, so a hostile length header never reserves
 //! memory by itself.
 

@@ -194,13 +194,15 @@ impl<B: Buffer, P: Plugins> Connection<B, P> {
     ///
     /// It holds the message in flight: change it only while [`Connection::can_send`] is true.
     ///
+    /// With a `VecBuffer` (feature `alloc`), replacing it with a new one frees the memory:
     /// ```
-    /// use tinyproto_core::buffer::{Buffer, VecBuffer};
+    /// use tinyproto_core::buffer::Buffer;
     /// use tinyproto_core::connection::Connection;
-    /// let mut conn = Connection::new(VecBuffer::new(64), VecBuffer::new(64));
+    /// let buf = || heapless::Vec::<u8, 64>::new();
+    /// let mut conn = Connection::new(buf(), buf());
     /// conn.tx_buffer_mut().set(b"kept from the last send").unwrap();
-    /// *conn.tx_buffer_mut() = VecBuffer::new(64); // frees it
-    /// assert_eq!(conn.tx_buffer_mut().capacity(), 0);
+    /// conn.tx_buffer_mut().clear();
+    /// assert!(conn.tx_buffer_mut().as_slice().is_empty());
     /// ```
     pub fn tx_buffer_mut(&mut self) -> &mut B {
         &mut self.tx

@@ -9,9 +9,9 @@
 //! # Layers
 //! * [`session::Session`]: the state machine of one connection. It never touches a socket or
 //!   a clock: bytes in, bytes out, events out. It asks for exactly the bytes it still needs and
-//!   never reads past a header before its answer is written. 16 bytes of state.
+//!   never reads past a header before its answer is written. 24 bytes of state.
 //! * [`buffer`]: where messages live — `heapless::Vec<u8, N>`, [`buffer::SliceBuffer`] over
-//!   `&mut [u8]`, or with feature `alloc` a [`buffer::VecBuffer`] that grows only as bytes arrive.
+//!   `&mut [u8]`, or with feature `alloc` a `buffer::VecBuffer` that grows only as bytes arrive.
 //!   A header above the buffer's limit is answered `0x00` and the stream stays in sync.
 //! * [`plugin`]: message transforms, in order on transmit and in reverse on receive.
 //! * Drivers, so nobody drives the state machine by hand:

@@ -253,10 +253,13 @@ enum State {
 pub struct Session {
     state: State,
     max_recv: u32,
-    out: [u8; HEADER_LEN],
+    out: [u8; OUT_CAP],
     out_pos: u8,
     out_len: u8,
 }
+
+/// Most control bytes ever queued: an answer we still owe the peer, then our next header.
+const OUT_CAP: usize = 1 + HEADER_LEN;
 
 impl Session {
     /// A new session that accepts messages of up to `max_recv` bytes (capped at
@@ -265,7 +268,7 @@ impl Session {
         let mut s = Self {
             state: State::Handshake,
             max_recv: max_recv.min(MSG_MAX_SIZE),
-            out: [0; HEADER_LEN],
+            out: [0; OUT_CAP],
             out_pos: 0,
             out_len: 0,
         };
@@ -291,9 +294,11 @@ impl Session {
         }
     }
 
-    /// Whether the handshake is done and no message is in flight.
+    /// Whether the handshake is done and no message is in flight, so a send may start. An
+    /// answer we owe the peer (the `0xff` of an empty message, the `0x00` of a refusal) may
+    /// still be queued: a new header is queued behind it.
     pub fn is_idle(&self) -> bool {
-        self.phase() == Phase::Idle && self.out_pos == self.out_len
+        self.phase() == Phase::Idle
     }
 
     /// Control bytes (init byte, header or status answer) that must be written before anything
@@ -400,7 +405,7 @@ impl Session {
     }
 
     /// Starts sending a message of `len` bytes (already transformed by plugins): queues its
-    /// header. Allowed only when [`Session::is_idle`].
+    /// header (after any answer still owed). Allowed only when [`Session::is_idle`].
     pub fn start_send(&mut self, len: usize) -> Result<(), SendError> {
         if !self.is_idle() {
             return Err(SendError::Busy {
@@ -445,10 +450,14 @@ impl Session {
         self.out_pos = self.out_len;
     }
 
+    /// Appends control bytes behind those not written yet.
     fn queue(&mut self, bytes: &[u8]) {
-        self.out[..bytes.len()].copy_from_slice(bytes);
+        let unsent = usize::from(self.out_pos)..usize::from(self.out_len);
+        let kept = unsent.len();
+        self.out.copy_within(unsent, 0);
+        self.out[kept..kept + bytes.len()].copy_from_slice(bytes);
         self.out_pos = 0;
-        self.out_len = bytes.len() as u8;
+        self.out_len = (kept + bytes.len()) as u8;
     }
 
     fn on_init_byte(&mut self, byte: u8) -> Result<Option<Event>, ProtocolError> {
@@ -612,6 +621,31 @@ mod tests {
         s.output_written(4);
         let err = s.handle_control(&[0x17]);
         assert_eq!(err, Err(ProtocolError::BadStatus { byte: 0x17 }));
+    }
+
+    #[test]
+    fn a_send_queues_its_header_behind_an_owed_answer() {
+        let mut s = ready(0);
+        // An empty message and a refusal both leave an answer queued, yet a send may start.
+        assert_eq!(s.handle_control(&[0; 4]), Ok(Some(Event::Received)));
+        s.start_send(2).unwrap();
+        assert_eq!(s.pending_output(), &[SC_OK, 0, 0, 0, 2]);
+        assert_eq!(s.next_read(), NextRead::Nothing);
+        s.output_written(3);
+        assert_eq!(s.pending_output(), &[0, 2]);
+        s.output_written(2);
+        assert_eq!(
+            s.handle_control(&[SC_OK]),
+            Ok(Some(Event::Accepted { len: 2 }))
+        );
+        assert_eq!(s.payload_written(2), Some(Event::Sent));
+        assert_eq!(
+            s.handle_control(&[0, 0, 0, 1]),
+            Ok(Some(Event::Refused { len: 1 }))
+        );
+        s.output_written(0);
+        s.start_send(0).unwrap();
+        assert_eq!(s.pending_output(), &[SC_GENERIC_ERROR, 0, 0, 0, 0]);
     }
 
     #[test]

@@ -16,9 +16,9 @@ use embedded_nal::{nb, TcpClientStack, TcpFullStack};
 use std_embedded_nal::Stack;
 use tinyproto_core::buffer::{Buffer, SliceBuffer};
 use tinyproto_core::connection::Event;
-use tinyproto_core::nal::{ConnId, ConnectError, NalClient, NalServer, ServerEvent};
+use tinyproto_core::nal::{ConnectError, NalClient, NalServer, ServerEvent};
 use tinyproto_core::plugin::{Plugin, PluginError};
-use tinyproto_core::session::{Phase, ProtocolError, SendError};
+use tinyproto_core::session::{Phase, ProtocolError};
 use tinyproto_core::{Connection, Error};
 use tinyproto_testkit::{Peer, PyVersion};
 
@@ -310,8 +310,6 @@ fn spawn_echo_server<const N: usize>(
     thread::spawn(move || {
         let start = Instant::now();
         let mut log = Vec::new();
-        // Replies that wait for the answer to an empty message to go out first.
-        let mut replies: Vec<(ConnId, Vec<u8>)> = Vec::new();
         while !done(&log) && !stop.load(Ordering::SeqCst) {
             assert!(
                 start.elapsed() < SERVER_LIMIT,
@@ -322,26 +320,18 @@ fn spawn_echo_server<const N: usize>(
                 let Some(event) = server.poll(&mut stack, now).expect("accept") else {
                     break;
                 };
-                match &event {
-                    ServerEvent::Connection {
-                        id,
-                        event: Event::Received,
-                    } => {
-                        let c = server.connection_mut(*id).expect("open connection");
-                        replies.push((*id, echo_of(c.message())));
-                    }
-                    ServerEvent::Closed { id, .. } => replies.retain(|(i, _)| i != id),
-                    _ => {}
+                if let ServerEvent::Connection {
+                    id,
+                    event: Event::Received,
+                } = &event
+                {
+                    // A reply may start at once, even while the answer to the message (an
+                    // empty message's `0xff`) is still queued.
+                    let c = server.connection_mut(*id).expect("open connection");
+                    let reply = echo_of(c.message());
+                    c.send(&reply).expect("echo");
                 }
                 log.push(event);
-                replies.retain(|(id, reply)| {
-                    let c = server.connection_mut(*id).expect("open connection");
-                    match c.send(reply) {
-                        Ok(()) => false,
-                        Err(SendError::Busy { phase: Phase::Idle }) => true,
-                        Err(e) => panic!("echo: {e}"),
-                    }
-                });
             }
             thread::yield_now();
         }

@@ -189,9 +189,7 @@ impl<S: TcpClientStack, B: Buffer, P: Plugins> NalClient<S, B, P> {
     }
 
     /// Starts sending `msg`; the bytes move on the following polls and [`Event::Sent`]
-    /// reports the end. See [`Connection::send`]: right after an empty message is reported,
-    /// our `0xff` answer to it is still queued and this reports
-    /// [`SendError::Busy`] until the next poll has written it ([`NalClient::transmit`] waits).
+    /// reports the end. See [`Connection::send`].
     pub fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
         self.conn.send(msg)
     }
@@ -257,9 +255,7 @@ impl<S: TcpClientStack, B: Buffer, P: Plugins> NalClient<S, B, P> {
         timeout_ms: u32,
     ) -> Result<(), Error<S::Error>> {
         let deadline = clock().saturating_add(u64::from(timeout_ms));
-        // Wait for the connect and handshake, for a message that is arriving, and for the
-        // answer to the last received message (an empty message's `0xff` is still queued
-        // when it is reported).
+        // Wait for the connect and handshake, and for a message that is arriving.
         while !self.can_send() {
             let now = clock();
             self.poll(stack, now)?;

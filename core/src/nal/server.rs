@@ -145,12 +145,6 @@ impl<S: TcpClientStack, B: Buffer, P: Plugins> ServerConnection<S, B, P> {
 
     /// Starts sending `msg`; the bytes move on the following [`NalServer::poll`]s and
     /// [`Event::Sent`] reports the end. See [`Connection::send`].
-    ///
-    /// Right after an empty message (or a refused one) is reported, our answer to it is still
-    /// queued: this reports [`SendError::Busy`] in [`Phase::Idle`] until the next
-    /// [`NalServer::poll`] has written it, so keep the reply and send it then.
-    ///
-    /// [`Phase::Idle`]: crate::session::Phase::Idle
     pub fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
         self.conn.send(msg)
     }
