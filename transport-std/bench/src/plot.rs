@@ -24,7 +24,7 @@ pub fn throughput_svg(points: &[Point], path: &std::path::Path) -> Result<(), St
     root.fill(&WHITE).map_err(e)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            "Lockstep echo on loopback (pinned): throughput vs message size",
+            "Lockstep echo on loopback, server CPU 0, client CPU 1: throughput vs size",
             ("sans-serif", 20),
         )
         .margin(15)
@@ -43,7 +43,11 @@ pub fn throughput_svg(points: &[Point], path: &std::path::Path) -> Result<(), St
         .draw()
         .map_err(e)?;
     for (i, label) in labels.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
+        let color = if label.starts_with("raw floor") {
+            BLACK.to_rgba()
+        } else {
+            Palette99::pick(i).to_rgba()
+        };
         let mut series: Vec<(f64, f64)> = points
             .iter()
             .filter(|p| p.0 == *label)

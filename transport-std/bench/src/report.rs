@@ -169,10 +169,12 @@ fn find<'a>(tables: &'a [Table], prefix: &str) -> Option<&'a Table> {
 impl Report {
     fn targets(&self) -> Vec<Target> {
         let mut v = Vec::new();
+        use crate::scenarios::echo::Pinning;
         for size in ["16 B", "1 MiB"] {
-            for pin in ["pinned", "unpinned"] {
+            for pinning in [Pinning::Split, Pinning::Same, Pinning::None] {
+                let pin = pinning.label();
                 let title = format!("Lockstep echo, {size} messages, {pin}");
-                let Some(t) = self.echo.iter().find(|t| t.title.starts_with(&title)) else {
+                let Some(t) = self.echo.iter().find(|t| t.title == title) else {
                     continue;
                 };
                 let floor = t.reference(Contender::Floor, Send::Direct, 0);
@@ -277,6 +279,54 @@ impl Report {
         v
     }
 
+    /// Our echo rate over Python's, for both ways Python users send.
+    fn python_ratios(&self, out: &mut String) {
+        use crate::scenarios::echo::Pinning;
+        let mut lines = Vec::new();
+        for size in ["16 B", "1 MiB"] {
+            for pinning in [Pinning::Split, Pinning::None] {
+                let title = format!("Lockstep echo, {size} messages, {}", pinning.label());
+                let Some(t) = self.echo.iter().find(|t| t.title == title) else {
+                    continue;
+                };
+                for send in [Send::Hook, Send::Thread] {
+                    let ours = t.summary(Contender::Ours, send, 0).map(|s| s.median);
+                    let cells: Vec<String> = PyVersion::ALL
+                        .iter()
+                        .map(|&py| {
+                            ratio(
+                                ours,
+                                t.summary(Contender::Python(py), send, 0).map(|s| s.median),
+                            )
+                        })
+                        .collect();
+                    let how = match send {
+                        Send::Hook => "inside `transmission_received`",
+                        _ => "from another thread",
+                    };
+                    lines.push(format!(
+                        "| {size}, {} | {how} | {} |",
+                        pinning.label(),
+                        cells.join(" | ")
+                    ));
+                }
+            }
+        }
+        if lines.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "### Against the Python package\n\nOur lockstep echoes per second over Python's, \
+             with the client sending the same way in both (the servers echo from inside \
+             `transmission_received`).\n\n| echo | client sends | ÷ Python 2.0.1 | ÷ Python 3.0 |\n| --- | --- | --- | --- |"
+        );
+        for l in lines {
+            let _ = writeln!(out, "{l}");
+        }
+        out.push('\n');
+    }
+
     pub fn markdown(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# Benchmarks\n");
@@ -320,6 +370,7 @@ impl Report {
             let _ = writeln!(out, "| {} | {} | {verdict} |", t.what, t.measured);
         }
         out.push('\n');
+        self.python_ratios(&mut out);
         if let Some(plot) = &self.plot {
             let _ = writeln!(
                 out,

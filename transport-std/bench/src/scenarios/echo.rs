@@ -7,9 +7,35 @@ use crate::roles::RoleArgs;
 use crate::Config;
 use std::time::Duration;
 
-/// Server and client CPUs when pinned.
-pub const SERVER_CPU: usize = 0;
-pub const CLIENT_CPU: usize = 1;
+/// Where the server and the client run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pinning {
+    /// Server on CPU 0, client on CPU 1.
+    Split,
+    /// Both on CPU 1 (every hand-off is a context switch on one core).
+    Same,
+    /// Wherever the scheduler puts them.
+    None,
+}
+
+impl Pinning {
+    fn cpus(self) -> (Option<usize>, Option<usize>) {
+        match self {
+            Pinning::Split => (Some(0), Some(1)),
+            Pinning::Same => (Some(1), Some(1)),
+            Pinning::None => (None, None),
+        }
+    }
+
+    /// How tables name it (the targets look for these words).
+    pub fn label(self) -> &'static str {
+        match self {
+            Pinning::Split => "pinned (server CPU 0, client CPU 1)",
+            Pinning::Same => "pinned together (server and client on CPU 1)",
+            Pinning::None => "unpinned",
+        }
+    }
+}
 
 /// One point of the plot: (variant label, message size, MB/s median).
 pub type Point = (String, usize, f64);
@@ -18,13 +44,13 @@ pub fn run(cfg: &Config, contenders: &[Contender]) -> (Vec<Table>, Vec<Point>) {
     let mut tables = Vec::new();
     let mut points = Vec::new();
     for &size in &cfg.echo_sizes {
-        let mut pins = vec![true];
+        let mut pins = vec![Pinning::Split];
         if cfg.unpinned_sizes.contains(&size) {
-            pins.push(false);
+            pins.extend([Pinning::Same, Pinning::None]);
         }
-        for pinned in pins {
-            let t = one(cfg, contenders, size, pinned);
-            if pinned {
+        for pinning in pins {
+            let t = one(cfg, contenders, size, pinning);
+            if pinning == Pinning::Split {
                 for row in &t.rows {
                     if let Some(s) = crate::measure::Summary::of(&row.samples[1]) {
                         points.push((row.label(), size, s.median));
@@ -37,14 +63,13 @@ pub fn run(cfg: &Config, contenders: &[Contender]) -> (Vec<Table>, Vec<Point>) {
     (tables, points)
 }
 
-fn one(cfg: &Config, contenders: &[Contender], size: usize, pinned: bool) -> Table {
-    let pin = if pinned {
-        format!("pinned: server CPU {SERVER_CPU}, client CPU {CLIENT_CPU}")
-    } else {
-        "unpinned".to_string()
-    };
+fn one(cfg: &Config, contenders: &[Contender], size: usize, pinning: Pinning) -> Table {
     let mut t = Table::new(
-        format!("Lockstep echo, {} messages, {pin}", size_label(size)),
+        format!(
+            "Lockstep echo, {} messages, {}",
+            size_label(size),
+            pinning.label()
+        ),
         vec![
             Metric::ratio("echoes/s", 0),
             Metric::new("MB/s (one way)", 1),
@@ -54,11 +79,7 @@ fn one(cfg: &Config, contenders: &[Contender], size: usize, pinned: bool) -> Tab
         "Each run: a fresh server, one client connection, echoes for {} s; {} repetition(s).",
         cfg.echo_secs, cfg.reps
     ));
-    let (server_cpu, client_cpu) = if pinned {
-        (Some(SERVER_CPU), Some(CLIENT_CPU))
-    } else {
-        (None, None)
-    };
+    let (server_cpu, client_cpu) = pinning.cpus();
     for rep in 0..cfg.reps {
         for (c, send) in variants(contenders) {
             progress(&format!("{} rep {}: {}", t.title, rep + 1, label(c, send)));
