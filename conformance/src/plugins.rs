@@ -1,42 +1,14 @@
-//! The two test plugins of the recorder (`conformance/recorder/peers/common.py`), as core
-//! [`Plugin`]s, and plugin chains built from their names.
+//! Plugin chains built from the names the recorder's peers use
+//! (`conformance/recorder/peers/common.py`): `xor5a` ([`Xor5a`]) and `bang` ([`Bang`]).
 
-use tinyproto_core::buffer::Buffer;
-use tinyproto_core::plugin::{Plugin, PluginError};
+use tinyproto_core::plugin::Plugin;
+
+/// The plugins themselves live in `tinyproto-testkit`, shared with the other crates' tests;
+/// re-exported here, where they always were.
+pub use tinyproto_testkit::plugins::{Bang, Xor5a};
 
 /// A boxed plugin chain, as built from names by [`chain`].
 pub type Chain = Vec<Box<dyn Plugin + Send>>;
-
-/// `"xor5a"`: XOR every byte with `0x5a`, both ways (its own inverse).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Xor5a;
-
-impl Plugin for Xor5a {
-    fn on_transmit(&mut self, msg: &mut dyn Buffer) -> Result<(), PluginError> {
-        msg.as_mut_slice().iter_mut().for_each(|b| *b ^= 0x5a);
-        Ok(())
-    }
-    fn on_receive(&mut self, msg: &mut dyn Buffer) -> Result<(), PluginError> {
-        self.on_transmit(msg)
-    }
-}
-
-/// `"bang"`: append `b'!'` on transmit; strip one trailing `b'!'` on receive (a message without
-/// one passes unchanged, as in Python).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Bang;
-
-impl Plugin for Bang {
-    fn on_transmit(&mut self, msg: &mut dyn Buffer) -> Result<(), PluginError> {
-        Ok(msg.extend_from_slice(b"!")?)
-    }
-    fn on_receive(&mut self, msg: &mut dyn Buffer) -> Result<(), PluginError> {
-        match msg.as_slice().split_last() {
-            Some((b'!', rest)) => Ok(msg.resize(rest.len())?),
-            _ => Ok(()),
-        }
-    }
-}
 
 /// Builds the chain for plugin names such as `["xor5a", "bang"]`, in registration order.
 ///
@@ -56,11 +28,11 @@ pub fn chain<S: AsRef<str>>(names: &[S]) -> Result<Chain, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tinyproto_core::buffer::VecBuffer;
+    use tinyproto_core::buffer::{Buffer, VecBuffer};
     use tinyproto_core::plugin::Plugins;
 
     #[test]
-    fn xor_then_bang_matches_the_python_wire_bytes() {
+    fn chain_by_names_matches_the_python_wire_bytes() {
         let mut chain = chain(&["xor5a", "bang"]).unwrap();
         let mut msg = VecBuffer::new(64);
         msg.set(b"hello").unwrap();

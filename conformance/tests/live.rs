@@ -14,8 +14,8 @@ mod std_echo {
     use std::net::SocketAddr;
     use std::thread::JoinHandle;
     use tinyproto_conformance::matrix::{self, check_replies, messages, Scenario};
-    use tinyproto_conformance::plugins::{Bang, Xor5a};
     use tinyproto_std::{Conn, Handler, Server, ServerBuilder, ServerHandle, TcpConnection};
+    use tinyproto_testkit::{Bang, Xor5a};
 
     /// Registers the named test plugins on a tinyproto-std builder.
     macro_rules! with_plugins {

@@ -14,13 +14,12 @@ use std::time::{Duration, Instant};
 
 use embedded_nal::{nb, TcpClientStack, TcpFullStack};
 use std_embedded_nal::Stack;
-use tinyproto_core::buffer::{Buffer, SliceBuffer};
+use tinyproto_core::buffer::SliceBuffer;
 use tinyproto_core::connection::Event;
 use tinyproto_core::nal::{ConnectError, NalClient, NalServer, ServerEvent};
-use tinyproto_core::plugin::{Plugin, PluginError};
 use tinyproto_core::session::{Phase, ProtocolError};
 use tinyproto_core::{Connection, Error};
-use tinyproto_testkit::{Peer, PyVersion};
+use tinyproto_testkit::{Bang, Peer, PyVersion, Xor5a};
 
 /// Largest message either side of our tests handles ("Echo back: " + 70,000 bytes, plus a
 /// plugin's byte).
@@ -107,32 +106,6 @@ fn client_exchanges_messages_with_python_servers() {
             .unwrap_or_else(|e| panic!("{what}: connect: {e}"));
         exchange(&mut stack, &mut client, clock, &what);
         client.close(&mut stack).unwrap();
-    }
-}
-
-/// Python's `Xor5a` plugin (examples/python/tpcompat.py).
-struct Xor5a;
-impl Plugin for Xor5a {
-    fn on_transmit(&mut self, msg: &mut dyn Buffer) -> Result<(), PluginError> {
-        msg.as_mut_slice().iter_mut().for_each(|b| *b ^= 0x5a);
-        Ok(())
-    }
-    fn on_receive(&mut self, msg: &mut dyn Buffer) -> Result<(), PluginError> {
-        self.on_transmit(msg)
-    }
-}
-
-/// Python's `Bang` plugin: appends `!` on transmit, strips one trailing `!` on receive.
-struct Bang;
-impl Plugin for Bang {
-    fn on_transmit(&mut self, msg: &mut dyn Buffer) -> Result<(), PluginError> {
-        Ok(msg.extend_from_slice(b"!")?)
-    }
-    fn on_receive(&mut self, msg: &mut dyn Buffer) -> Result<(), PluginError> {
-        match msg.as_slice().split_last() {
-            Some((b'!', rest)) => Ok(msg.resize(rest.len())?),
-            _ => Ok(()),
-        }
     }
 }
 

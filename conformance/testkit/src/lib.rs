@@ -1,11 +1,16 @@
 //! Test support shared by the tinyproto crates: run the real Python `tinyproto` package (2.0.1
-//! and 3.0, each in its own venv) as a peer.
+//! and 3.0, each in its own venv) as a peer, and the test plugins those peers use
+//! ([`Xor5a`], [`Bang`], in [`plugins`]).
 //!
 //! The venvs are made by `.ci/setup-python` (the README's test command runs it) under
 //! `target/py/venv-<version>`; the variables `TINYPROTO_PYTHON_2_0_1` and
 //! `TINYPROTO_PYTHON_3_0` may point at other interpreters. A missing interpreter fails the test
 //! with a message saying how to make it: interop tests are never skipped silently.
 #![forbid(unsafe_code)]
+
+pub mod plugins;
+
+pub use plugins::{Bang, Xor5a};
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
