@@ -15,6 +15,9 @@ use tinyproto_core::Plugin;
 
 /// A send buffer that grew past this is freed once its message is out.
 const KEEP_TX_CAPACITY: usize = 16 * 1024;
+/// Most protocol events (messages, refusals, sends) one drive handles before the other
+/// connections get their turn: a peer streaming refused headers cannot hold the I/O thread.
+const EVENTS_PER_DRIVE: usize = 32;
 
 pub(crate) type SendReply = mpsc::Sender<Result<(), ConnError>>;
 pub(crate) type ReceiveReply = mpsc::Sender<Result<Vec<u8>, ConnError>>;
@@ -110,16 +113,18 @@ impl Entry {
         self.stream.as_ref().and(self.conn.poll_at())
     }
 
-    /// Moves what can move now; an error is why the connection must close.
-    pub(crate) fn drive(&mut self, now: u64) -> Result<(), CloseReason> {
-        loop {
+    /// Moves what can move now, handling at most [`EVENTS_PER_DRIVE`] events; an error is why
+    /// the connection must close. `Ok(true)`: the budget ran out with work left, so the reactor
+    /// must drive this connection again after the others had their turn.
+    pub(crate) fn drive(&mut self, now: u64) -> Result<bool, CloseReason> {
+        for _ in 0..EVENTS_PER_DRIVE {
             self.start_send();
             let reads = self.may_read();
             let Some(stream) = self.stream.as_mut() else {
-                return Ok(());
+                return Ok(false);
             };
             match self.conn.poll(&mut SocketIo::new(stream, reads), now) {
-                Ok(None) => return Ok(()),
+                Ok(None) => return Ok(false),
                 Ok(Some(event)) => self.on_event(event),
                 Err(Error::Rejected { len }) => self.sent(Err(ConnError::Rejected { len })),
                 // We refused an oversize message (answered `0x00`), or a receive plugin refused
@@ -128,6 +133,7 @@ impl Entry {
                 Err(e) => return Err(e.into()),
             }
         }
+        Ok(true)
     }
 
     /// Reading is paused while a hook runs or waits its turn, so that a peer cannot pile up

@@ -498,9 +498,13 @@ impl State {
         let Some(Slot::Conn(entry)) = self.slots.get_mut(key) else {
             return;
         };
-        if let Err(reason) = entry.drive(now) {
-            entry.close(reason, self.poll.registry());
-        }
+        let more = match entry.drive(now) {
+            Ok(more) => more,
+            Err(reason) => {
+                entry.close(reason, self.poll.registry());
+                false
+            }
+        };
         if let (Some(every), true, None) = (tick, entry.is_open() && entry.opened(), entry.tick_at)
         {
             let at = now + u64::try_from(every.as_millis()).unwrap_or(u64::MAX).max(1);
@@ -508,6 +512,7 @@ impl State {
             self.timers.push(Reverse((at, key)));
         }
         match entry.poll_at() {
+            _ if more => self.again.push(key),
             Some(at) if at <= now => self.again.push(key),
             Some(at) if entry.timer_at.is_none_or(|t| at < t) => {
                 entry.timer_at = Some(at);

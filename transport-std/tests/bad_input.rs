@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 use tinyproto_std::core::session::{Phase, ProtocolError};
-use tinyproto_std::{CloseReason, Error, Server, TcpConnection, Timeouts};
+use tinyproto_std::{CloseReason, Conn, Error, Handler, Server, TcpConnection, Timeouts};
 
 /// A server with short timeouts, and a good client connected to it.
 fn setup() -> (TestServer, TcpConnection) {
@@ -219,4 +219,66 @@ fn a_client_sees_a_server_closing_mid_payload() {
         missing: 7,
     };
     assert!(matches!(err, Error::Protocol(e) if e == eof), "{err}");
+}
+
+#[test]
+fn a_flood_of_oversize_headers_does_not_hold_the_io_thread() {
+    use std::sync::{mpsc, Arc, Mutex};
+    /// Echoes, except that `hold` blocks its hook until the test releases it.
+    struct Holding(Arc<Mutex<mpsc::Receiver<()>>>);
+    impl Handler for Holding {
+        fn transmission_received(&mut self, conn: &mut Conn, msg: Vec<u8>) {
+            if msg == b"hold" {
+                let _ = self.0.lock().unwrap().recv_timeout(WAIT);
+            } else {
+                let _ = conn.transmit(&echo(&msg));
+            }
+        }
+    }
+    let (release, held) = mpsc::channel();
+    let held = Arc::new(Mutex::new(held));
+    let server = TestServer::start(Server::builder().listen("127.0.0.1:0"), move |_| {
+        Holding(held.clone())
+    });
+    let mut good = TcpConnection::connect(server.addr).unwrap();
+    let mut flooder = raw_after_handshake(&server);
+    // While the hook holds, the server reads nothing more from the flooder: fill every buffer
+    // between us with headers, each of which will be refused (answered `0x00`) with the stream
+    // in sync — protocol events without a single message for a hook.
+    flooder.write_all(&[0, 0, 0, 4]).unwrap();
+    flooder.read_exact(&mut [0]).unwrap();
+    flooder.write_all(b"hold").unwrap();
+    socket2::SockRef::from(&flooder)
+        .set_send_buffer_size(8 << 20)
+        .unwrap();
+    flooder.set_nonblocking(true).unwrap();
+    let chunk = [0xf1, 0, 0, 0].repeat(1024);
+    let mut queued = 0;
+    loop {
+        match flooder.write(&chunk) {
+            Ok(n) => queued += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let headers = queued / 4;
+    // Release the hook: the server now has `headers` refusals to make. The good client is
+    // served in the middle of them, not after.
+    release.send(()).unwrap();
+    good.transmit(b"ping").unwrap();
+    assert_eq!(good.receive().unwrap(), echo(b"ping"));
+    let mut answered = 0;
+    let mut sink = vec![0; 1 << 20];
+    loop {
+        match flooder.read(&mut sink) {
+            Ok(n) if n > 0 => answered += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            _ => break,
+        }
+    }
+    assert!(
+        answered < headers,
+        "all {headers} refusals were made before the good client was served"
+    );
+    server.stop();
 }
