@@ -46,20 +46,6 @@ impl Transport for TcpIo<'_, '_> {
     }
 }
 
-/// Lets the core write its pending control bytes but read nothing, so a received message
-/// stays in place until the application has seen it.
-pub(crate) struct WriteOnly<'t, T>(pub(crate) &'t mut T);
-
-impl<T: Transport> Transport for WriteOnly<'_, T> {
-    type Error = T::Error;
-    fn read(&mut self, _: &mut [u8]) -> Result<Option<usize>, T::Error> {
-        Ok(None)
-    }
-    fn write(&mut self, buf: &[u8]) -> Result<Option<usize>, T::Error> {
-        self.0.write(buf)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,14 +77,5 @@ mod tests {
             Ok(None),
             "never EOF by accident"
         );
-    }
-
-    #[test]
-    fn write_only_never_reads() {
-        let mut s = socket();
-        s.listen(7000).unwrap();
-        let mut io = TcpIo(&mut s);
-        let mut buf = [0u8; 4];
-        assert_eq!(WriteOnly(&mut io).read(&mut buf), Ok(None));
     }
 }

@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::error::{Error, Shutdown, TcpError};
 use crate::handler::{Conn, ConnId, Control, Handler, Link, Slots};
-use crate::io::{TcpIo, WriteOnly};
+use crate::io::TcpIo;
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State as TcpState};
 use smoltcp::time::{Duration, Instant};
@@ -33,7 +33,8 @@ pub struct Slot<B, P = ()> {
     remote: Option<IpEndpoint>,
     established: bool,
     shutdown: bool,
-    undelivered: bool,
+    /// Since when an answer we owe the peer has been waiting for room in the socket.
+    owed_since: Option<u64>,
     kicked: bool,
 }
 
@@ -63,7 +64,7 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
             remote: None,
             established: false,
             shutdown: false,
-            undelivered: false,
+            owed_since: None,
             kicked: false,
         }
     }
@@ -150,7 +151,7 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
         self.remote = socket.remote_endpoint();
         self.state = SlotState::Open { ready: false };
         self.shutdown = false;
-        self.undelivered = false;
+        self.owed_since = None;
         self.kicked = true;
         log_trace!("connection {} opened", self.index);
     }
@@ -183,7 +184,7 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
                 _ => {
                     self.established = true;
                     self.open(socket, config);
-                    self.drive(socket, now, handler);
+                    self.drive(socket, now, config, handler);
                 }
             },
             SlotState::Open { .. } => {
@@ -201,7 +202,7 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
                     self.established = true;
                     self.remote = socket.remote_endpoint().or(self.remote);
                 }
-                self.drive(socket, now, handler);
+                self.drive(socket, now, config, handler);
             }
             SlotState::Closing { since } => {
                 if !socket.is_open() {
@@ -218,37 +219,33 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
         &mut self,
         socket: &mut tcp::Socket<'_>,
         now: u64,
+        config: &Config,
         handler: &mut H,
     ) {
         for _ in 0..EVENTS_PER_POLL {
-            if self.shutdown {
-                let session = self.conn.session();
-                if session.pending_output().is_empty() && session.payload_to_send() == 0 {
-                    self.end(socket, now, Shutdown::Local, handler);
-                    return;
-                }
-            }
-            if self.undelivered {
-                // Write the answer still owed for this message (the `0xff` of an empty
-                // message) without reading the next one, so that a reply can start at once.
-                if let Err(e) = self.conn.poll(&mut WriteOnly(&mut TcpIo(socket)), now) {
-                    self.fail(socket, now, e, handler);
-                    return;
-                }
-                if !self.conn.session().pending_output().is_empty() {
-                    return;
-                }
-                self.undelivered = false;
-                handler.transmission_received(&mut Conn { link: self });
-                continue;
+            if self.shutdown_due() {
+                self.end(socket, now, Shutdown::Local, handler);
+                return;
             }
             match self.conn.poll(&mut TcpIo(socket), now) {
-                Ok(None) => return,
+                // Bytes moved that may have let a requested shutdown happen: the loop's top.
+                Ok(None) if self.shutdown_due() => {}
+                Ok(None) => {
+                    if self.owed_answer_stalled(now, config) {
+                        let error = Error::Timeout { phase: Phase::Idle };
+                        self.fail(socket, now, error, handler);
+                    }
+                    return;
+                }
                 Ok(Some(Event::HandshakeDone)) => {
                     self.state = SlotState::Open { ready: true };
                     handler.conn_init(&mut Conn { link: self });
                 }
-                Ok(Some(Event::Received)) => self.undelivered = true,
+                // An answer still owed for it (the `0xff` of an empty message) does not stop
+                // a reply: the core queues the reply's header behind it.
+                Ok(Some(Event::Received)) => {
+                    handler.transmission_received(&mut Conn { link: self })
+                }
                 Ok(Some(Event::Sent)) => {}
                 Err(e) if !e.is_fatal() => {
                     handler.transmission_failed(&mut Conn { link: self }, &e)
@@ -260,6 +257,27 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
             }
         }
         self.kicked = true;
+    }
+
+    /// Whether a requested shutdown can happen now: nothing of ours is half written.
+    fn shutdown_due(&self) -> bool {
+        let session = self.conn.session();
+        self.shutdown && session.pending_output().is_empty() && session.payload_to_send() == 0
+    }
+
+    /// Whether an answer we owe the peer between messages (the `0xff` of an empty message,
+    /// the `0x00` of a refusal) has waited longer than the stall limit for room in the socket.
+    /// The core applies no limit between messages, but a peer that stops reading must not
+    /// hold the slot for ever.
+    fn owed_answer_stalled(&mut self, now: u64, config: &Config) -> bool {
+        let session = self.conn.session();
+        if session.phase() != Phase::Idle || session.pending_output().is_empty() {
+            self.owed_since = None;
+            return false;
+        }
+        let since = *self.owed_since.get_or_insert(now);
+        let limit = config.timeouts.stall_ms();
+        limit.is_some_and(|ms| now.saturating_sub(since) > u64::from(ms))
     }
 
     fn fail<H: Handler + ?Sized>(
@@ -300,19 +318,25 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
         let id = self.id();
         self.generation = self.generation.wrapping_add(1);
         self.shutdown = false;
-        self.undelivered = false;
+        self.owed_since = None;
         log_trace!("connection {} ended", self.index);
         handler.conn_shutdown(id, &why);
     }
 
     /// When this slot needs a poll, in milliseconds.
-    fn poll_at(&self, now: u64, linger: Duration) -> Option<u64> {
-        if self.kicked || self.undelivered || self.shutdown {
+    fn poll_at(&self, now: u64, config: &Config) -> Option<u64> {
+        if self.kicked {
             return Some(now);
         }
         match self.state {
-            SlotState::Open { .. } => self.conn.poll_at(),
-            SlotState::Closing { since } => Some(since.saturating_add(linger.total_millis())),
+            SlotState::Open { .. } => {
+                let owed = self.owed_since.zip(config.timeouts.stall_ms());
+                let owed = owed.map(|(since, ms)| since.saturating_add(u64::from(ms) + 1));
+                [self.conn.poll_at(), owed].into_iter().flatten().min()
+            }
+            SlotState::Closing { since } => {
+                Some(since.saturating_add(config.linger.total_millis()))
+            }
             SlotState::Free | SlotState::Listening => None,
         }
     }
@@ -420,11 +444,10 @@ impl<B: Buffer, P: Plugins, const N: usize> Pool<B, P, N> {
             handler.post_loop();
             return Status::Stopped;
         }
-        let linger = self.config.linger;
         let at = self
             .slots
             .iter()
-            .filter_map(|s| s.poll_at(now, linger))
+            .filter_map(|s| s.poll_at(now, &self.config))
             .chain(others_at)
             .min();
         Status::Running {

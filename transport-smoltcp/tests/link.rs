@@ -530,6 +530,92 @@ fn a_truncated_message_is_an_error_and_never_delivered() {
     );
 }
 
+/// Server side: sends one message of `len` bytes when a peer connects; records the rest.
+#[derive(Default)]
+struct Filler {
+    len: usize,
+    received: usize,
+    shutdowns: Vec<Shutdown>,
+}
+
+impl Handler for Filler {
+    fn conn_init(&mut self, conn: &mut tinyproto_smoltcp::Conn<'_>) {
+        conn.transmit(&vec![0x55; self.len]).unwrap();
+    }
+    fn transmission_received(&mut self, _: &mut tinyproto_smoltcp::Conn<'_>) {
+        self.received += 1;
+    }
+    fn conn_shutdown(&mut self, _: ConnId, why: &Shutdown) {
+        self.shutdowns.push(why.clone());
+    }
+}
+
+#[test]
+fn an_answer_the_socket_cannot_take_neither_spins_nor_holds_the_slot_for_ever() {
+    const STALL_MS: u32 = 2_000;
+    let mut net = Net::new(Faults::default());
+    let config = Config::new().timeouts(Timeouts::new().stall(STALL_MS));
+    let server_socket = net.server.socket(1024);
+    let mut srv = Server::<SBuf, (), 1>::with_sockets(PORT, [server_socket], config).unwrap();
+    // A raw peer with a 256-byte receive window that never reads. The server's message fills
+    // that window and the server's 1024-byte send buffer exactly: 1 init byte + 4 header bytes
+    // + 1275 payload bytes = 256 + 1024.
+    let mut filler = Filler {
+        len: 256 + 1024 - 5,
+        ..Filler::default()
+    };
+    let _ = srv.poll(net.now, &mut net.server.sockets, &mut filler);
+    let raw = net.client.sockets.add(tcp::Socket::new(
+        tcp::SocketBuffer::new(vec![0; 256]),
+        tcp::SocketBuffer::new(vec![0; 256]),
+    ));
+    let cx = net.client.iface.context();
+    net.client
+        .sockets
+        .get_mut::<tcp::Socket>(raw)
+        .connect(cx, (SERVER_IP, PORT), 50_000)
+        .unwrap();
+    // Its init byte, "go ahead" for the server's message, then an empty message, whose `0xff`
+    // the server owes but cannot write.
+    let mut sent = false;
+    let mut due_now = 0;
+    let start = net.now;
+    for _ in 0..100_000 {
+        net.poll_ifaces();
+        let s = srv.poll(net.now, &mut net.server.sockets, &mut filler);
+        let socket = net.client.sockets.get_mut::<tcp::Socket>(raw);
+        if !sent && socket.may_send() {
+            socket.send_slice(b"\xff\xff\x00\x00\x00\x00").unwrap();
+            sent = true;
+        }
+        if !filler.shutdowns.is_empty() {
+            break;
+        }
+        if s.poll_at().is_some_and(|at| at <= net.now) {
+            due_now += 1;
+        }
+        net.advance(s.poll_at());
+    }
+    assert_eq!(
+        filler.received, 1,
+        "the empty message was delivered at once"
+    );
+    assert!(
+        due_now < 10,
+        "asked to be polled again at once {due_now} times: a busy loop"
+    );
+    // The owed byte counts as a stalled transfer: the slot is freed, not held for ever.
+    assert_eq!(
+        filler.shutdowns,
+        [Shutdown::Failed(Error::Timeout { phase: Phase::Idle })]
+    );
+    let took = net.now - start;
+    assert!(
+        took > Duration::from_millis(STALL_MS.into()) && took < Duration::from_secs(5),
+        "{took}"
+    );
+}
+
 /// Server side: pushes `total` numbered messages from `loop_pass` to every connection.
 struct Pusher {
     total: usize,
