@@ -227,11 +227,14 @@ fn main() {
     if let Ok((_, hard)) = rlimit::Resource::NOFILE.get() {
         let _ = rlimit::Resource::NOFILE.set(hard, hard);
     }
-    let cfg = if quick {
+    let mut cfg = if quick {
         Config::quick()
     } else {
         Config::full()
     };
+    if let Some(c) = conns.clone() {
+        cfg.conns = c;
+    }
     let started = Instant::now();
     let mut machine = machine();
     let (mut contenders, missing) = Contender::available();
