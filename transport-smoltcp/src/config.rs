@@ -38,12 +38,23 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Defaults: no protocol timeouts, smoltcp's TCP defaults for retransmission timeout and
-    /// keep-alive (none), Nagle off (a 4-byte header must not wait for an ACK), smoltcp's
-    /// default ACK delay, 5 s linger, client ports from 49152.
+    /// The default protocol timeouts: 5 s for the peer's init byte, 30 s for the status byte
+    /// that answers our header, 30 s for a header or payload that stops moving. Without them a
+    /// peer that connects and stays silent would hold its slot for ever, and `N` such peers
+    /// the whole pool. An idle connection between messages has no limit (as in the Python
+    /// package); [`Config::keep_alive`] with [`Config::tcp_timeout`] detects one that vanished.
+    pub const DEFAULT_TIMEOUTS: Timeouts = Timeouts::new()
+        .handshake(5_000)
+        .status(30_000)
+        .stall(30_000);
+
+    /// Defaults: the protocol timeouts of [`Config::DEFAULT_TIMEOUTS`] (those of the std
+    /// transport), smoltcp's TCP defaults for retransmission timeout and keep-alive (none),
+    /// Nagle off (a 4-byte header must not wait for an ACK), smoltcp's default ACK delay, 5 s
+    /// linger, client ports from 49152.
     pub const fn new() -> Self {
         Self {
-            timeouts: Timeouts::new(),
+            timeouts: Self::DEFAULT_TIMEOUTS,
             tcp_timeout: None,
             keep_alive: None,
             nagle: false,
@@ -54,8 +65,8 @@ impl Config {
     }
 
     /// Protocol timeouts (handshake, status byte, stalled transfer), measured on the clock
-    /// passed to `poll`. The handshake limit of a client connection counts from `connect`, so
-    /// it bounds the TCP connect as well.
+    /// passed to `poll`; [`Timeouts::new()`] waits for ever. The handshake limit of a client
+    /// connection counts from `connect`, so it bounds the TCP connect as well.
     pub const fn timeouts(mut self, timeouts: Timeouts) -> Self {
         self.timeouts = timeouts;
         self

@@ -83,7 +83,12 @@ fn messages(rng: &mut Rng, count: usize, max: usize) -> Vec<Vec<u8>> {
 /// Runs an echo exchange of `msgs` and returns the two handlers.
 fn echo_exchange(faults: Faults, msgs: Vec<Vec<u8>>, limit_ms: u64) -> (Echo, Asker, Net) {
     let mut net = Net::new(faults);
-    let config = Config::new().linger(Duration::from_secs(2));
+    // No protocol timeouts: on a lossy link smoltcp's retransmission back-off can leave a
+    // transfer still for longer than the default limits, and these runs check that TCP's
+    // recovery delivers every message intact.
+    let config = Config::new()
+        .timeouts(Timeouts::new())
+        .linger(Duration::from_secs(2));
     let mut srv = server::<2>(&mut net, config);
     let mut cli = client::<1>(&mut net, config);
     let (mut echo, mut asker) = (Echo::default(), Asker::new(msgs));
@@ -528,6 +533,43 @@ fn a_truncated_message_is_an_error_and_never_delivered() {
             }
         ))]
     );
+}
+
+#[test]
+fn a_silent_peer_is_dropped_with_the_default_config() {
+    let mut net = Net::new(Faults::default());
+    let mut srv = server::<1>(&mut net, Config::new());
+    let mut echo = Echo::default();
+    let _ = srv.poll(net.now, &mut net.server.sockets, &mut echo);
+    // A raw peer that connects and never sends its init byte.
+    let raw = net.client.socket(SOCKET_BUF);
+    let cx = net.client.iface.context();
+    net.client
+        .sockets
+        .get_mut::<tcp::Socket>(raw)
+        .connect(cx, (SERVER_IP, PORT), 50_000)
+        .unwrap();
+    let start = net.now;
+    for _ in 0..100_000 {
+        net.poll_ifaces();
+        let s = srv.poll(net.now, &mut net.server.sockets, &mut echo);
+        if !echo.shutdowns.is_empty() || net.now - start > Duration::from_secs(60) {
+            break;
+        }
+        net.advance(s.poll_at());
+    }
+    assert_eq!(
+        echo.shutdowns,
+        [Shutdown::Failed(Error::Timeout {
+            phase: Phase::Handshake
+        })]
+    );
+    let took = net.now - start;
+    assert!(
+        took >= Duration::from_secs(5) && took < Duration::from_secs(6),
+        "{took}"
+    );
+    assert_eq!(Config::new().protocol_timeouts(), Config::DEFAULT_TIMEOUTS);
 }
 
 /// Server side: sends one message of `len` bytes when a peer connects; records the rest.
