@@ -349,6 +349,11 @@ fn connection_limit_answers_0xfe_and_the_slot_re_arms() {
         let _ = srv.poll(net.now, &mut net.server.sockets, &mut echo);
         let _ = cli.poll(net.now, &mut net.client.sockets, &mut rec);
     }
+    assert_eq!(
+        net.server.sockets.get::<tcp::Socket>(slot_socket).state(),
+        tcp::State::Listen,
+        "the slot re-armed in bounded time"
+    );
     let c = connect(&mut net, &mut cli, PORT);
     run(
         &mut net,
