@@ -7,12 +7,13 @@ use smoltcp::wire::IpEndpoint;
 use tinyproto_core::session::{Phase, SendError};
 
 /// Identifies one connection for its whole life: a socket of the pool and a generation, so an
-/// id kept after its connection ended never addresses the next connection on that socket.
+/// id kept after its connection ended never addresses a later connection on that socket (the
+/// generation is 32 bits: it repeats only after 2³² connections on one socket).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct ConnId {
     pub(crate) index: u16,
-    pub(crate) generation: u16,
+    pub(crate) generation: u32,
 }
 
 impl ConnId {

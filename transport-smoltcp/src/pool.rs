@@ -29,7 +29,7 @@ pub struct Slot<B, P = ()> {
     conn: Connection<B, P>,
     state: SlotState,
     index: u16,
-    generation: u16,
+    generation: u32,
     remote: Option<IpEndpoint>,
     established: bool,
     shutdown: bool,
@@ -527,5 +527,24 @@ impl Status {
     pub fn poll_delay(&self, now: Instant) -> Option<Duration> {
         let at = self.poll_at()?;
         Some(if at > now { at - now } else { Duration::ZERO })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_from_65536_connections_ago_addresses_nothing() {
+        let mut sockets = SocketSet::new(vec![]);
+        let buffer = || tcp::SocketBuffer::new(vec![0; 64]);
+        let handle = sockets.add(tcp::Socket::new(buffer(), buffer()));
+        let mut slots = [Slot::<heapless::Vec<u8, 8>>::for_socket(handle)];
+        slots[0].state = SlotState::Open { ready: true };
+        let stale = slots[0].id();
+        slots[0].generation += 1 << 16;
+        let current = slots[0].id();
+        assert!(slots.link(stale).is_none());
+        assert!(slots.link(current).is_some());
     }
 }
