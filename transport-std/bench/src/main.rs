@@ -157,6 +157,7 @@ fn machine() -> Vec<(String, String)> {
         ),
         ("rustc".into(), cmd("rustc", &["--version"])),
         ("load average at start (1, 5, 15 min)".into(), loadavg()),
+        ("source".into(), source_state(&cmd)),
         (
             "fd limit (soft/hard)".into(),
             format!("{:?}", rlimit::Resource::NOFILE.get().unwrap_or((0, 0))),
@@ -171,6 +172,32 @@ fn machine() -> Vec<(String, String)> {
         }
     }
     m
+}
+
+/// The commit measured, and whether the measured crates had uncommitted changes.
+fn source_state(cmd: &dyn Fn(&str, &[&str]) -> String) -> String {
+    let root = tinyproto_testkit::workspace_root();
+    let root = root.to_str().unwrap_or(".");
+    let head = cmd("git", &["-C", root, "rev-parse", "--short", "HEAD"]);
+    let dirty = cmd(
+        "git",
+        &[
+            "-C",
+            root,
+            "status",
+            "--porcelain",
+            "--",
+            "core",
+            "transport-std",
+        ],
+    );
+    if head.is_empty() {
+        "not a git checkout".into()
+    } else if dirty.is_empty() {
+        format!("commit {head}")
+    } else {
+        format!("commit {head} with uncommitted changes in core/ or transport-std/")
+    }
 }
 
 fn loadavg() -> String {
