@@ -80,6 +80,7 @@ impl core::error::Error for ConnectError {
 /// Why a connection ended, as reported to [`Handler::conn_shutdown`](crate::Handler::conn_shutdown).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum Shutdown {
     /// The peer closed at a message boundary (a normal end).
     PeerClosed,
@@ -97,5 +98,39 @@ impl fmt::Display for Shutdown {
             Self::Local => f.write_str("closed locally"),
             Self::Failed(e) => write!(f, "failed: {e}"),
         }
+    }
+}
+
+impl Shutdown {
+    /// The error, when the connection failed.
+    pub fn error(&self) -> Option<&Error> {
+        match self {
+            Self::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl core::error::Error for Shutdown {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        self.error().map(|e| e as _)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::error::Error as _;
+
+    #[test]
+    fn a_failed_shutdown_has_its_error_as_source() {
+        let why = Shutdown::Failed(Error::Transport(TcpError::Reset));
+        let source = why.source().expect("a source");
+        assert_eq!(
+            source.to_string(),
+            "transport error: connection reset or timed out at the TCP level"
+        );
+        assert!(Shutdown::PeerClosed.source().is_none());
+        assert_eq!(why.error(), Some(&Error::Transport(TcpError::Reset)));
     }
 }
