@@ -1,7 +1,7 @@
 //! The tinyproto benchmark harness: our implementation against the raw TCP floor and the
 //! Python package, on loopback, in one run. See `transport-std/bench/README.md`.
 //!
-//! `tinyproto-bench [--quick] [--out BENCHMARKS.md] [--only echo,bulk,conc,profile,core]` runs the
+//! `tinyproto-bench [--quick] [--out BENCHMARKS.md] [--only ...]` (see `--help`) runs the
 //! scenarios and writes the report and its SVG plot; `tinyproto-bench role NAME ...` is one
 //! contender's server or client process (started by the harness itself).
 #![forbid(unsafe_code)]
@@ -221,6 +221,7 @@ fn main() {
     }
     let mut out = PathBuf::from("BENCHMARKS.md");
     let mut quick = false;
+    let mut strict = false;
     let mut only: Option<Vec<String>> = None;
     let mut pick: Option<Vec<String>> = None;
     let mut conns: Option<Vec<usize>> = None;
@@ -228,6 +229,7 @@ fn main() {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--quick" => quick = true,
+            "--strict" => strict = true,
             "--out" => out = it.next().map(PathBuf::from).unwrap_or(out),
             "--only" => only = it.next().map(|s| s.split(',').map(String::from).collect()),
             "--conns" => {
@@ -238,7 +240,9 @@ fn main() {
             "--contenders" => pick = it.next().map(|s| s.split(',').map(String::from).collect()),
             "-h" | "--help" => {
                 println!(
-                    "tinyproto-bench [--quick] [--out BENCHMARKS.md] [--only echo,bulk,conc,profile,core]"
+                    "tinyproto-bench [--quick] [--strict] [--out BENCHMARKS.md] \
+                     [--only echo,bulk,conc,profile,core] [--contenders ours,floor,py2,py3] \
+                     [--conns 1000,10000]"
                 );
                 return;
             }
@@ -355,4 +359,12 @@ fn main() {
         std::process::exit(1);
     }
     eprintln!("[bench] wrote {}", out.display());
+    // For CI: our contender and the floor must have run every scenario without a failure.
+    let broken = report.broken();
+    if strict && !broken.is_empty() {
+        for b in &broken {
+            eprintln!("[bench] FAILED: {b}");
+        }
+        std::process::exit(1);
+    }
 }

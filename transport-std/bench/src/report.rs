@@ -361,6 +361,27 @@ impl Report {
         }
     }
 
+    /// Rows of ours or the floor that failed or were not measured.
+    pub fn broken(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        for t in self.echo.iter().chain(&self.bulk).chain(&self.conc) {
+            for row in &t.rows {
+                if !matches!(row.contender, Contender::Ours | Contender::Floor) {
+                    continue;
+                }
+                if row.samples.iter().all(|s| s.is_empty()) || !row.notes.is_empty() {
+                    v.push(format!(
+                        "{} / {}: {}",
+                        t.title,
+                        t.label(row),
+                        row.notes.join("; ")
+                    ));
+                }
+            }
+        }
+        v
+    }
+
     pub fn markdown(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# Benchmarks\n");
