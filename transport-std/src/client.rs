@@ -127,7 +127,7 @@ impl Client {
 
 impl Drop for Client {
     fn drop(&mut self) {
-        self.reactor.stop();
+        let _ = self.reactor.stop();
     }
 }
 

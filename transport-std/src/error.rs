@@ -20,8 +20,11 @@ pub enum CloseReason {
     Local,
     /// The server or client shut down.
     Shutdown,
-    /// A hook panicked; the connection was closed without `post_loop`.
+    /// A hook panicked, or the handler's `Drop` did; the connection was closed without
+    /// `post_loop`.
     HookPanicked,
+    /// A plugin panicked (plugins run on the I/O thread); only this connection was closed.
+    PluginPanicked,
     /// The peer broke the protocol, stalled past a timeout, or the socket failed.
     Failed(Arc<Error>),
 }
@@ -57,6 +60,7 @@ impl fmt::Display for CloseReason {
             Self::Local => f.write_str("closed locally"),
             Self::Shutdown => f.write_str("shut down"),
             Self::HookPanicked => f.write_str("a hook panicked"),
+            Self::PluginPanicked => f.write_str("a plugin panicked"),
             Self::Failed(e) => e.fmt(f),
         }
     }
@@ -136,6 +140,9 @@ pub enum StartError {
     Handshake(CloseReason),
     /// The client's background threads have stopped.
     Stopped,
+    /// The I/O thread died (a panic outside any plugin or hook: a bug in this crate); every
+    /// connection it served was dropped.
+    IoThreadDied,
 }
 
 impl fmt::Display for StartError {
@@ -147,6 +154,7 @@ impl fmt::Display for StartError {
             Self::ConnectTimeout => f.write_str("connect timed out"),
             Self::Handshake(reason) => write!(f, "init handshake failed: {reason}"),
             Self::Stopped => f.write_str("the client has stopped"),
+            Self::IoThreadDied => f.write_str("the I/O thread died"),
         }
     }
 }

@@ -139,18 +139,19 @@ impl Reactor {
         })
     }
 
-    /// Asks the I/O thread to close everything and stop, and waits for it.
-    pub(crate) fn stop(&mut self) {
+    /// Asks the I/O thread to close everything and stop, and waits for it; false when it had
+    /// died (panicked) instead.
+    pub(crate) fn stop(&mut self) -> bool {
         self.link.send(Command::Shutdown);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.thread
+            .take()
+            .is_none_or(|thread| thread.join().is_ok())
     }
 }
 
 impl Drop for Reactor {
     fn drop(&mut self) {
-        self.stop();
+        let _ = self.stop();
     }
 }
 
@@ -186,6 +187,8 @@ struct State {
 
 impl State {
     fn run(mut self) {
+        // Tells the server it stopped even if this thread dies: `Server::run` then returns.
+        let _stopped = StoppedGuard(self.notices.clone());
         let mut events = Events::with_capacity(1024);
         while !(self.stopping && self.slots.is_empty()) {
             let timeout = if self.again.is_empty() {
@@ -212,9 +215,6 @@ impl State {
             for key in std::mem::take(&mut self.again) {
                 self.drive(key);
             }
-        }
-        if let Some(notices) = &self.notices {
-            let _ = notices.send(Notice::Stopped);
         }
     }
 
@@ -389,6 +389,7 @@ impl State {
                 shutdown,
             } => {
                 let Some(entry) = self.entry(&conn) else {
+                    drop_quietly(handler);
                     return;
                 };
                 if let Some(reason) = entry.hook_done(handler, shutdown) {
@@ -498,7 +499,9 @@ impl State {
         let Some(Slot::Conn(entry)) = self.slots.get_mut(key) else {
             return;
         };
-        let more = match entry.drive(now) {
+        // Plugins run inside: one that panics closes only its connection.
+        let driven = catch_unwind(AssertUnwindSafe(|| entry.drive(now)));
+        let more = match driven.unwrap_or(Err(CloseReason::PluginPanicked)) {
             Ok(more) => more,
             Err(reason) => {
                 entry.close(reason, self.poll.registry());
@@ -533,13 +536,18 @@ impl State {
             self.workers.submit(job);
             return;
         }
-        let Some(reason) = entry.finished().cloned() else {
+        let Some(mut reason) = entry.finished().cloned() else {
             return;
         };
         if let Some(Slot::Conn(entry)) = self.slots.try_remove(key) {
             self.live -= 1;
-            lock(&self.registry).remove(&entry.handle.id());
-            self.notify(Notice::Closed(entry.handle, reason));
+            let handle = entry.handle.clone();
+            lock(&self.registry).remove(&handle.id());
+            // The handler and the plugins are dropped here, on the I/O thread.
+            if !drop_quietly(entry) && reason.is_normal() {
+                reason = CloseReason::HookPanicked;
+            }
+            self.notify(Notice::Closed(handle, reason));
         }
     }
 
@@ -582,6 +590,23 @@ fn hook_job(
             shutdown: conn.shutdown_requested(),
         });
     })
+}
+
+/// Drops user code (a handler, plugins) on the I/O thread, surviving a panicking `Drop`;
+/// false when it panicked.
+fn drop_quietly<T>(value: T) -> bool {
+    catch_unwind(AssertUnwindSafe(move || drop(value))).is_ok()
+}
+
+/// Sends [`Notice::Stopped`] when the I/O thread ends, however it ends.
+struct StoppedGuard(Option<mpsc::Sender<Notice>>);
+
+impl Drop for StoppedGuard {
+    fn drop(&mut self) {
+        if let Some(notices) = &self.0 {
+            let _ = notices.send(Notice::Stopped);
+        }
+    }
 }
 
 fn closed_reason(conn: &Shared) -> CloseReason {

@@ -207,8 +207,11 @@ impl Server {
                 Ok(Notice::Shutdown) | Err(mpsc::RecvTimeoutError::Timeout) => {}
             }
         }
-        reactor.stop();
+        let died = !reactor.stop();
         hooks.post_loop(&handle);
+        if died {
+            return Err(StartError::IoThreadDied);
+        }
         Ok(())
     }
 }

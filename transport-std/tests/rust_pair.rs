@@ -331,3 +331,86 @@ fn unresolvable_names_and_refused_connects_are_typed_errors() {
     let err = TcpConnection::connect(("127.0.0.1", port)).err();
     assert!(matches!(err, Some(StartError::Io(_))), "{err:?}");
 }
+
+/// Runs `server` until shut down, reporting its result on a channel (so a server that never
+/// returns fails the test instead of hanging it).
+fn run_reporting<H: Handler>(
+    server: Server,
+    factory: impl Fn(&tinyproto_std::ConnectionHandle) -> H + Send + Sync + 'static,
+) -> (mpsc::Receiver<Seen>, mpsc::Receiver<Result<(), StartError>>) {
+    let (seen_tx, seen) = mpsc::channel();
+    let (done_tx, done) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done_tx.send(server.run(factory, Report(seen_tx)));
+    });
+    (seen, done)
+}
+
+fn next_close(seen: &mpsc::Receiver<Seen>) -> CloseReason {
+    loop {
+        if let Seen::Shutdown(_, why) = seen.recv_timeout(WAIT).expect("a conn_shutdown") {
+            return why;
+        }
+    }
+}
+
+#[test]
+fn a_panicking_plugin_closes_only_its_connection() {
+    /// Panics on receiving `boom` (plugins run on the I/O thread).
+    struct Fuse;
+    impl tinyproto_std::Plugin for Fuse {
+        fn on_receive(
+            &mut self,
+            msg: &mut dyn tinyproto_std::core::Buffer,
+        ) -> Result<(), tinyproto_std::core::plugin::PluginError> {
+            assert_ne!(msg.as_slice(), b"boom", "the test's deliberate panic");
+            Ok(())
+        }
+    }
+    let server = Server::builder()
+        .listen("127.0.0.1:0")
+        .plugin(|| Fuse)
+        .bind()
+        .unwrap();
+    let (addr, handle) = (server.local_addrs()[0], server.handle());
+    let (seen, done) = run_reporting(server, |_| Echo);
+    let mut good = TcpConnection::connect(addr).unwrap();
+    let mut bad = TcpConnection::connect(addr).unwrap();
+    bad.transmit(b"boom").unwrap();
+    assert!(matches!(next_close(&seen), CloseReason::PluginPanicked));
+    assert!(matches!(bad.receive(), Err(Error::Closed)));
+    good.transmit(b"fine").unwrap();
+    assert_eq!(good.receive().unwrap(), echo(b"fine"));
+    handle.shutdown();
+    done.recv_timeout(WAIT).expect("run returns").unwrap();
+}
+
+#[test]
+fn a_handler_panicking_in_drop_does_not_stop_the_server() {
+    /// Echoes; panics when dropped (which happens on the I/O thread).
+    struct Grenade;
+    impl Handler for Grenade {
+        fn transmission_received(&mut self, conn: &mut tinyproto_std::Conn, msg: Vec<u8>) {
+            let _ = conn.transmit(&echo(&msg));
+        }
+    }
+    impl Drop for Grenade {
+        fn drop(&mut self) {
+            panic!("the test's deliberate panic in Drop");
+        }
+    }
+    let server = Server::builder().listen("127.0.0.1:0").bind().unwrap();
+    let (addr, handle) = (server.local_addrs()[0], server.handle());
+    let (seen, done) = run_reporting(server, |_| Grenade);
+    let mut first = TcpConnection::connect(addr).unwrap();
+    first.transmit(b"one").unwrap();
+    assert_eq!(first.receive().unwrap(), echo(b"one"));
+    drop(first);
+    assert!(matches!(next_close(&seen), CloseReason::HookPanicked));
+    let mut second = TcpConnection::connect(addr).unwrap();
+    second.transmit(b"two").unwrap();
+    assert_eq!(second.receive().unwrap(), echo(b"two"));
+    handle.shutdown();
+    // The second handler panics in Drop during the shutdown too; run still returns.
+    done.recv_timeout(WAIT).expect("run returns").unwrap();
+}
