@@ -2,7 +2,7 @@
 
 use crate::config::Config;
 use crate::error::ConnectError;
-use crate::handler::{Conn, ConnId, Handler};
+use crate::handler::{ConnId, Control, Handler};
 use crate::pool::{millis, Pool, Slot, Status};
 use smoltcp::iface::{Context, SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
@@ -58,19 +58,10 @@ impl<B: Buffer, P: Plugins, const N: usize> Client<B, P, N> {
         Ok(id)
     }
 
-    /// The number of live connections (including those still connecting).
-    pub fn active_connections(&self) -> usize {
-        self.pool.open_count()
-    }
-
-    /// The live connection `id` (handshake done), to transmit or shut down outside the hooks.
-    pub fn connection(&mut self, id: ConnId) -> Option<Conn<'_>> {
-        self.pool.connection(id)
-    }
-
-    /// Stops the client; see [`Control::stop`](crate::Control::stop).
-    pub fn stop(&mut self) {
-        self.pool.stop = true;
+    /// The connections and the stop switch, as the hooks see them: to transmit on a
+    /// connection or shut it down, count connections or stop the client between polls.
+    pub fn control(&mut self) -> Control<'_> {
+        self.pool.control()
     }
 
     /// Drives every connection: connects, handshakes, moves messages, calls the hooks and
@@ -81,14 +72,7 @@ impl<B: Buffer, P: Plugins, const N: usize> Client<B, P, N> {
         sockets: &mut SocketSet<'_>,
         handler: &mut H,
     ) -> Status {
-        let now_ms = millis(now);
-        if self.pool.stop && self.pool.all_free() {
-            return self.pool.finish(now_ms, true, None, handler);
-        }
-        self.pool.step_all(now_ms, sockets, None, handler);
-        handler.loop_pass(&mut self.pool.control());
-        self.pool.apply_stop(sockets);
-        self.pool.finish(now_ms, true, None, handler)
+        self.pool.poll(now, sockets, &mut (), handler)
     }
 }
 

@@ -127,7 +127,9 @@ impl Conn<'_> {
     }
 }
 
-/// What the loop hooks may do: reach every live connection, and stop.
+/// What the loop hooks may do: reach every live connection, and stop. Between polls,
+/// [`Server::control`](crate::Server::control) and [`Client::control`](crate::Client::control)
+/// give the same.
 pub struct Control<'a> {
     pub(crate) slots: &'a mut dyn Slots,
     pub(crate) stop: &'a mut bool,
@@ -155,6 +157,12 @@ impl<'a> Control<'a> {
     pub fn connection(&mut self, id: ConnId) -> Option<Conn<'_>> {
         self.slots.link(id)
     }
+
+    /// The number of live connections, including those whose handshake (or, for a client,
+    /// TCP connect) is still in progress.
+    pub fn active_connections(&self) -> usize {
+        self.slots.open_count()
+    }
 }
 
 /// A connection slot as seen through a [`Conn`].
@@ -172,5 +180,6 @@ pub(crate) trait Link {
 pub(crate) trait Slots {
     fn count(&self) -> usize;
     fn id_at(&self, index: usize) -> Option<ConnId>;
+    fn open_count(&self) -> usize;
     fn link(&mut self, id: ConnId) -> Option<Conn<'_>>;
 }

@@ -130,6 +130,11 @@ impl<B: Buffer, P: Plugins, const N: usize> Slots for [Slot<B, P>; N] {
     fn id_at(&self, index: usize) -> Option<ConnId> {
         self.get(index).filter(|s| s.is_ready()).map(Slot::id)
     }
+    fn open_count(&self) -> usize {
+        self.iter()
+            .filter(|s| matches!(s.state, SlotState::Open { .. }))
+            .count()
+    }
     fn link(&mut self, id: ConnId) -> Option<Conn<'_>> {
         let slot = self.get_mut(id.index())?;
         if !slot.is_ready() || slot.generation != id.generation {
@@ -342,6 +347,41 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
     }
 }
 
+/// What a server adds to the loop of its pool (a listening port, the limit socket); a client
+/// adds nothing (`()`).
+pub(crate) trait Extra {
+    /// The port free slots listen on.
+    fn listen_port(&self) -> Option<u16> {
+        None
+    }
+
+    /// Whether the extra sockets are closed (a stop completes only then).
+    fn closed(&self) -> bool {
+        true
+    }
+
+    /// When the extra sockets need a poll, in milliseconds.
+    fn poll_at(&self, config: &Config) -> Option<u64> {
+        let _ = config;
+        None
+    }
+
+    /// Steps the extra sockets, after the slots and again after `loop_pass`; `wanted`: no
+    /// stop is asked for and every slot is busy.
+    fn step<H: Handler + ?Sized>(
+        &mut self,
+        wanted: bool,
+        config: &Config,
+        now: u64,
+        sockets: &mut SocketSet<'_>,
+        handler: &mut H,
+    ) {
+        let _ = (wanted, config, now, sockets, handler);
+    }
+}
+
+impl Extra for () {}
+
 /// The slots of a server or client, with the loop state that both share.
 #[derive(Debug)]
 pub(crate) struct Pool<B, P, const N: usize> {
@@ -374,8 +414,41 @@ impl<B: Buffer, P: Plugins, const N: usize> Pool<B, P, N> {
         }
     }
 
+    /// One pass of the loop: steps every slot and the extra sockets, runs `loop_pass`,
+    /// applies a stop, and says when to come back.
+    pub(crate) fn poll<H: Handler + ?Sized, X: Extra>(
+        &mut self,
+        now: Instant,
+        sockets: &mut SocketSet<'_>,
+        extra: &mut X,
+        handler: &mut H,
+    ) -> Status {
+        let now = millis(now);
+        if self.stop && self.all_free() && extra.closed() {
+            return self.finish(now, true, None, handler);
+        }
+        self.step_all(now, sockets, extra.listen_port(), handler);
+        self.step_extra(extra, now, sockets, handler);
+        handler.loop_pass(&mut self.control());
+        self.apply_stop(sockets);
+        self.step_extra(extra, now, sockets, handler);
+        let at = extra.poll_at(&self.config);
+        self.finish(now, extra.closed(), at, handler)
+    }
+
+    fn step_extra<H: Handler + ?Sized, X: Extra>(
+        &mut self,
+        extra: &mut X,
+        now: u64,
+        sockets: &mut SocketSet<'_>,
+        handler: &mut H,
+    ) {
+        let wanted = !self.stop && !self.any_listening();
+        extra.step(wanted, &self.config, now, sockets, handler);
+    }
+
     /// Runs `pre_loop` once, then steps every slot.
-    pub(crate) fn step_all<H: Handler + ?Sized>(
+    fn step_all<H: Handler + ?Sized>(
         &mut self,
         now: u64,
         sockets: &mut SocketSet<'_>,
@@ -394,7 +467,7 @@ impl<B: Buffer, P: Plugins, const N: usize> Pool<B, P, N> {
     }
 
     /// Applies a stop: listeners close, connections are asked to shut down.
-    pub(crate) fn apply_stop(&mut self, sockets: &mut SocketSet<'_>) {
+    fn apply_stop(&mut self, sockets: &mut SocketSet<'_>) {
         if !self.stop {
             return;
         }
@@ -411,25 +484,17 @@ impl<B: Buffer, P: Plugins, const N: usize> Pool<B, P, N> {
     }
 
     /// Whether no slot holds a connection or a closing socket.
-    pub(crate) fn all_free(&self) -> bool {
+    fn all_free(&self) -> bool {
         self.slots.iter().all(|s| s.state == SlotState::Free)
     }
 
     /// Whether some slot's socket listens.
-    pub(crate) fn any_listening(&self) -> bool {
+    fn any_listening(&self) -> bool {
         self.slots.iter().any(|s| s.state == SlotState::Listening)
     }
 
-    /// Live connections (handshake done or not).
-    pub(crate) fn open_count(&self) -> usize {
-        self.slots
-            .iter()
-            .filter(|s| matches!(s.state, SlotState::Open { .. }))
-            .count()
-    }
-
     /// The earliest time a slot needs a poll, or the end of the loop.
-    pub(crate) fn finish<H: Handler + ?Sized>(
+    fn finish<H: Handler + ?Sized>(
         &mut self,
         now: u64,
         others_closed: bool,
@@ -453,11 +518,6 @@ impl<B: Buffer, P: Plugins, const N: usize> Pool<B, P, N> {
         Status::Running {
             poll_at: at.map(|ms| Instant::from_millis(ms.min(i64::MAX as u64) as i64)),
         }
-    }
-
-    /// The live connection `id`.
-    pub(crate) fn connection(&mut self, id: ConnId) -> Option<Conn<'_>> {
-        self.slots.link(id)
     }
 
     /// A slot that holds no connection, for a client to connect on.

@@ -1,8 +1,8 @@
 //! The server: a listening port served by a fixed pool of sockets.
 
 use crate::config::Config;
-use crate::handler::{Conn, ConnId, Handler};
-use crate::pool::{millis, Pool, Slot, Status};
+use crate::handler::{Control, Handler};
+use crate::pool::{Extra, Pool, Slot, Status};
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, ListenError, State as TcpState};
 use smoltcp::time::Instant;
@@ -23,6 +23,12 @@ use tinyproto_core::wire::SC_CONLIMIT;
 #[derive(Debug)]
 pub struct Server<B, P, const N: usize> {
     pool: Pool<B, P, N>,
+    listener: Listener,
+}
+
+/// What a server adds to the pool: the port, and the socket above the limit.
+#[derive(Debug)]
+struct Listener {
     port: u16,
     limit: Option<LimitSocket>,
 }
@@ -52,15 +58,14 @@ impl<B: Buffer, P: Plugins, const N: usize> Server<B, P, N> {
         }
         Ok(Self {
             pool: Pool::new(slots, config),
-            port,
-            limit: None,
+            listener: Listener { port, limit: None },
         })
     }
 
     /// Adds the socket that answers `0xfe` to peers above the connection limit `N`. Its
     /// buffers may be tiny (one byte to send).
     pub fn with_limit_socket(mut self, handle: SocketHandle) -> Self {
-        self.limit = Some(LimitSocket {
+        self.listener.limit = Some(LimitSocket {
             handle,
             state: LimitState::Idle,
         });
@@ -69,22 +74,13 @@ impl<B: Buffer, P: Plugins, const N: usize> Server<B, P, N> {
 
     /// The listening port.
     pub fn port(&self) -> u16 {
-        self.port
+        self.listener.port
     }
 
-    /// The number of live connections.
-    pub fn active_connections(&self) -> usize {
-        self.pool.open_count()
-    }
-
-    /// The live connection `id`, to transmit or shut down outside the hooks.
-    pub fn connection(&mut self, id: ConnId) -> Option<Conn<'_>> {
-        self.pool.connection(id)
-    }
-
-    /// Stops the server; see [`Control::stop`](crate::Control::stop).
-    pub fn stop(&mut self) {
-        self.pool.stop = true;
+    /// The connections and the stop switch, as the hooks see them: to transmit on a
+    /// connection or shut it down, count connections or stop the server between polls.
+    pub fn control(&mut self) -> Control<'_> {
+        self.pool.control()
     }
 
     /// Drives every connection: accepts, handshakes, moves messages, calls the hooks, closes
@@ -95,34 +91,34 @@ impl<B: Buffer, P: Plugins, const N: usize> Server<B, P, N> {
         sockets: &mut SocketSet<'_>,
         handler: &mut H,
     ) -> Status {
-        let now_ms = millis(now);
-        if self.pool.stop && self.pool.all_free() && self.limit_closed() {
-            return self.pool.finish(now_ms, true, None, handler);
-        }
-        self.pool
-            .step_all(now_ms, sockets, Some(self.port), handler);
-        self.step_limit(now_ms, sockets, handler);
-        handler.loop_pass(&mut self.pool.control());
-        self.pool.apply_stop(sockets);
-        self.step_limit(now_ms, sockets, handler);
-        let limit_at = match self.limit.as_ref().map(|l| l.state) {
-            Some(LimitState::Closing { since }) => {
-                Some(since.saturating_add(self.pool.config.linger.total_millis()))
-            }
-            _ => None,
-        };
-        let closed = self.limit_closed();
-        self.pool.finish(now_ms, closed, limit_at, handler)
+        self.pool.poll(now, sockets, &mut self.listener, handler)
+    }
+}
+
+impl Extra for Listener {
+    fn listen_port(&self) -> Option<u16> {
+        Some(self.port)
     }
 
-    fn limit_closed(&self) -> bool {
+    fn closed(&self) -> bool {
         self.limit
             .as_ref()
             .is_none_or(|l| l.state == LimitState::Idle)
     }
 
-    fn step_limit<H: Handler + ?Sized>(
+    fn poll_at(&self, config: &Config) -> Option<u64> {
+        match self.limit.as_ref()?.state {
+            LimitState::Closing { since } => {
+                Some(since.saturating_add(config.linger.total_millis()))
+            }
+            _ => None,
+        }
+    }
+
+    fn step<H: Handler + ?Sized>(
         &mut self,
+        wanted: bool,
+        config: &Config,
         now: u64,
         sockets: &mut SocketSet<'_>,
         handler: &mut H,
@@ -131,14 +127,13 @@ impl<B: Buffer, P: Plugins, const N: usize> Server<B, P, N> {
             return;
         };
         let socket = sockets.get_mut::<tcp::Socket>(limit.handle);
-        let wanted = !self.pool.stop && !self.pool.any_listening();
         match limit.state {
             LimitState::Idle => {
                 if wanted {
                     if socket.is_open() {
                         socket.abort();
                     }
-                    self.pool.config.apply(socket);
+                    config.apply(socket);
                     if socket.listen(self.port).is_ok() {
                         limit.state = LimitState::Listening;
                     }
@@ -169,7 +164,7 @@ impl<B: Buffer, P: Plugins, const N: usize> Server<B, P, N> {
             LimitState::Closing { since } => {
                 if !socket.is_open() {
                     limit.state = LimitState::Idle;
-                } else if now.saturating_sub(since) >= self.pool.config.linger.total_millis() {
+                } else if now.saturating_sub(since) >= config.linger.total_millis() {
                     socket.abort();
                     limit.state = LimitState::Idle;
                 }

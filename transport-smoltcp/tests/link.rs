@@ -304,7 +304,7 @@ fn connection_limit_answers_0xfe_and_the_slot_re_arms() {
         |_, r, _, _| !r.inits.is_empty(),
     );
     assert_eq!(rec.inits, [a]);
-    assert_eq!(srv.active_connections(), 1);
+    assert_eq!(srv.control().active_connections(), 1);
 
     let b = connect(&mut net, &mut cli, PORT);
     run(
@@ -324,10 +324,13 @@ fn connection_limit_answers_0xfe_and_the_slot_re_arms() {
         )]
     );
     assert_eq!(echo.refused, 1);
-    assert!(cli.connection(b).is_none(), "a failed id addresses nothing");
+    assert!(
+        cli.control().connection(b).is_none(),
+        "a failed id addresses nothing"
+    );
 
     // The first connection closes; its slot listens again and takes the next peer.
-    cli.connection(a).expect("a is live").shutdown();
+    cli.control().connection(a).expect("a is live").shutdown();
     run(
         &mut net,
         &mut srv,
@@ -445,7 +448,11 @@ fn a_vanished_peer_times_out_and_every_socket_is_freed() {
     // The cable is cut: every frame is lost from now on.
     net.server.device.set_drop_chance(100);
     net.client.device.set_drop_chance(100);
-    cli.connection(id).unwrap().transmit(b"anyone?").unwrap();
+    cli.control()
+        .connection(id)
+        .unwrap()
+        .transmit(b"anyone?")
+        .unwrap();
     let start = net.now;
     run(
         &mut net,

@@ -190,7 +190,7 @@ fn main() -> ExitCode {
             break;
         }
         if args.run_for > 0 && started.elapsed().as_secs() >= args.run_for {
-            server.stop();
+            server.control().stop();
         }
         let delay = [iface.poll_delay(now, &sockets), status.poll_delay(now)]
             .into_iter()
