@@ -97,9 +97,6 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
-#[macro_use]
-mod log;
-
 mod client;
 mod config;
 mod error;

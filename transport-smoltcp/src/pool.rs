@@ -94,6 +94,16 @@ impl<B, P> Slot<B, P> {
     fn is_ready(&self) -> bool {
         self.state == SlotState::Open { ready: true }
     }
+
+    /// Traces a step of a connection's life through `log` or `defmt` (the features of the same
+    /// names, which turn on the core's; the core rejects both at once), or not at all.
+    fn trace(&self, what: &str) {
+        #[cfg(feature = "log")]
+        log::trace!("connection {} {}", self.index, what);
+        #[cfg(feature = "defmt")]
+        defmt::trace!("connection {} {}", self.index, what);
+        let _ = what;
+    }
 }
 
 impl<B: Buffer, P: Plugins> Link for Slot<B, P> {
@@ -158,7 +168,7 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
         self.shutdown = false;
         self.owed_since = None;
         self.kicked = true;
-        log_trace!("connection {} opened", self.index);
+        self.trace("opened");
     }
 
     /// Advances this slot: arms its socket, notices new connections, drives the protocol and
@@ -324,7 +334,7 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
         self.generation = self.generation.wrapping_add(1);
         self.shutdown = false;
         self.owed_since = None;
-        log_trace!("connection {} ended", self.index);
+        self.trace("ended");
         handler.conn_shutdown(id, &why);
     }
 
