@@ -1,4 +1,5 @@
-//! A minimal firmware: an echo loop on the blocking driver over an opaque byte source.
+//! A minimal firmware: an echo loop on tinyproto-core's blocking driver over an opaque byte
+//! source.
 //!
 //! `cortex-m-rt`'s `#[entry]` expands to an exported symbol, which `forbid(unsafe_code)` would
 //! reject; this measurement harness is the one place of the project without it.
