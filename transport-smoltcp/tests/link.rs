@@ -506,35 +506,78 @@ fn a_vanished_peer_times_out_and_every_socket_is_freed() {
     let _ = Instant::ZERO;
 }
 
-#[test]
-fn a_truncated_message_is_an_error_and_never_delivered() {
-    let mut net = Net::new(Faults::default());
-    let mut srv = server::<1>(&mut net, Config::new());
-    let mut echo = Echo::default();
-    let _ = srv.poll(net.now, &mut net.server.sockets, &mut echo);
-    // A raw smoltcp socket plays a peer that announces 10 bytes, sends 4 and closes.
-    let raw = net.client.socket(SOCKET_BUF);
+/// A raw smoltcp socket on the client host, connecting to the server, that plays a peer byte
+/// by byte; it never reads, so its receive window is `window` bytes at most.
+fn raw_peer(net: &mut Net, window: usize) -> smoltcp::iface::SocketHandle {
+    let raw = net.client.sockets.add(tcp::Socket::new(
+        tcp::SocketBuffer::new(vec![0; window]),
+        tcp::SocketBuffer::new(vec![0; SOCKET_BUF]),
+    ));
     let cx = net.client.iface.context();
     net.client
         .sockets
         .get_mut::<tcp::Socket>(raw)
         .connect(cx, (SERVER_IP, PORT), 50_000)
         .unwrap();
-    let mut sent = false;
-    for _ in 0..10_000 {
+    raw
+}
+
+/// Polls the server while the raw peer writes `bytes` once connected (then closes, when
+/// `close`), until `ended` or `limit_ms` of simulated time; returns how many polls asked to be
+/// polled again at once.
+#[allow(clippy::too_many_arguments)]
+fn serve_raw<const N: usize, H: Handler>(
+    net: &mut Net,
+    srv: &mut Server<SBuf, (), N>,
+    handler: &mut H,
+    raw: smoltcp::iface::SocketHandle,
+    bytes: &[u8],
+    close: bool,
+    limit_ms: u64,
+    ended: impl Fn(&H) -> bool,
+) -> usize {
+    let (end, mut sent, mut due_now) = (net.now + Duration::from_millis(limit_ms), false, 0);
+    while net.now < end {
         net.poll_ifaces();
-        let s = srv.poll(net.now, &mut net.server.sockets, &mut echo);
+        let s = srv.poll(net.now, &mut net.server.sockets, handler);
         let socket = net.client.sockets.get_mut::<tcp::Socket>(raw);
         if !sent && socket.may_send() {
-            socket.send_slice(b"\xff\x00\x00\x00\x0aabcd").unwrap();
-            socket.close();
+            assert_eq!(socket.send_slice(bytes), Ok(bytes.len()));
+            if close {
+                socket.close();
+            }
             sent = true;
         }
-        if !echo.shutdowns.is_empty() {
+        if ended(handler) {
             break;
+        }
+        if s.poll_at().is_some_and(|at| at <= net.now) {
+            due_now += 1;
         }
         net.advance(s.poll_at());
     }
+    due_now
+}
+
+#[test]
+fn a_truncated_message_is_an_error_and_never_delivered() {
+    let mut net = Net::new(Faults::default());
+    let mut srv = server::<1>(&mut net, Config::new());
+    let mut echo = Echo::default();
+    let _ = srv.poll(net.now, &mut net.server.sockets, &mut echo);
+    // A raw peer that announces 10 bytes, sends 4 and closes.
+    let raw = raw_peer(&mut net, SOCKET_BUF);
+    let bytes = b"\xff\x00\x00\x00\x0aabcd";
+    serve_raw(
+        &mut net,
+        &mut srv,
+        &mut echo,
+        raw,
+        bytes,
+        true,
+        10_000,
+        |e| !e.shutdowns.is_empty(),
+    );
     assert_eq!(echo.received, 0, "nothing partial is delivered");
     assert_eq!(
         echo.shutdowns,
@@ -554,22 +597,18 @@ fn a_silent_peer_is_dropped_with_the_default_config() {
     let mut echo = Echo::default();
     let _ = srv.poll(net.now, &mut net.server.sockets, &mut echo);
     // A raw peer that connects and never sends its init byte.
-    let raw = net.client.socket(SOCKET_BUF);
-    let cx = net.client.iface.context();
-    net.client
-        .sockets
-        .get_mut::<tcp::Socket>(raw)
-        .connect(cx, (SERVER_IP, PORT), 50_000)
-        .unwrap();
+    let raw = raw_peer(&mut net, SOCKET_BUF);
     let start = net.now;
-    for _ in 0..100_000 {
-        net.poll_ifaces();
-        let s = srv.poll(net.now, &mut net.server.sockets, &mut echo);
-        if !echo.shutdowns.is_empty() || net.now - start > Duration::from_secs(60) {
-            break;
-        }
-        net.advance(s.poll_at());
-    }
+    serve_raw(
+        &mut net,
+        &mut srv,
+        &mut echo,
+        raw,
+        b"",
+        false,
+        60_000,
+        |e| !e.shutdowns.is_empty(),
+    );
     assert_eq!(
         echo.shutdowns,
         [Shutdown::Failed(Error::Timeout {
@@ -619,37 +658,21 @@ fn an_answer_the_socket_cannot_take_neither_spins_nor_holds_the_slot_for_ever() 
         ..Filler::default()
     };
     let _ = srv.poll(net.now, &mut net.server.sockets, &mut filler);
-    let raw = net.client.sockets.add(tcp::Socket::new(
-        tcp::SocketBuffer::new(vec![0; 256]),
-        tcp::SocketBuffer::new(vec![0; 256]),
-    ));
-    let cx = net.client.iface.context();
-    net.client
-        .sockets
-        .get_mut::<tcp::Socket>(raw)
-        .connect(cx, (SERVER_IP, PORT), 50_000)
-        .unwrap();
+    let raw = raw_peer(&mut net, 256);
     // Its init byte, "go ahead" for the server's message, then an empty message, whose `0xff`
     // the server owes but cannot write.
-    let mut sent = false;
-    let mut due_now = 0;
     let start = net.now;
-    for _ in 0..100_000 {
-        net.poll_ifaces();
-        let s = srv.poll(net.now, &mut net.server.sockets, &mut filler);
-        let socket = net.client.sockets.get_mut::<tcp::Socket>(raw);
-        if !sent && socket.may_send() {
-            socket.send_slice(b"\xff\xff\x00\x00\x00\x00").unwrap();
-            sent = true;
-        }
-        if !filler.shutdowns.is_empty() {
-            break;
-        }
-        if s.poll_at().is_some_and(|at| at <= net.now) {
-            due_now += 1;
-        }
-        net.advance(s.poll_at());
-    }
+    let bytes = b"\xff\xff\x00\x00\x00\x00";
+    let due_now = serve_raw(
+        &mut net,
+        &mut srv,
+        &mut filler,
+        raw,
+        bytes,
+        false,
+        60_000,
+        |f| !f.shutdowns.is_empty(),
+    );
     assert_eq!(
         filler.received, 1,
         "the empty message was delivered at once"
