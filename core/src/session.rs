@@ -450,14 +450,17 @@ impl Session {
         self.out_pos = self.out_len;
     }
 
-    /// Appends control bytes behind those not written yet.
+    /// Appends control bytes behind those not written yet. Only a header is ever queued
+    /// behind unwritten bytes (an owed one-byte answer), so they always fit in `OUT_CAP`.
     fn queue(&mut self, bytes: &[u8]) {
-        let unsent = usize::from(self.out_pos)..usize::from(self.out_len);
-        let kept = unsent.len();
-        self.out.copy_within(unsent, 0);
-        self.out[kept..kept + bytes.len()].copy_from_slice(bytes);
-        self.out_pos = 0;
-        self.out_len = (kept + bytes.len()) as u8;
+        if self.out_pos == self.out_len {
+            self.out_pos = 0;
+            self.out_len = 0;
+        }
+        let start = usize::from(self.out_len);
+        let end = start + bytes.len();
+        self.out[start..end].copy_from_slice(bytes);
+        self.out_len = end as u8;
     }
 
     fn on_init_byte(&mut self, byte: u8) -> Result<Option<Event>, ProtocolError> {
