@@ -59,12 +59,17 @@ impl Timeouts {
         self.stall
     }
 
-    fn for_phase(&self, phase: Phase) -> Option<u32> {
-        match phase {
+    /// The limit on what `session` waits for now. Control bytes of ours that the transport
+    /// does not take (an owed `0xff`/`0x00`, a header) mean a peer that stopped reading: a
+    /// stall in any phase, between messages too.
+    fn for_session(&self, session: &Session) -> Option<u32> {
+        match session.phase() {
             Phase::Handshake => self.handshake,
+            Phase::Closed => None,
+            _ if !session.pending_output().is_empty() => self.stall,
             Phase::Status => self.status,
             Phase::Header | Phase::ReceivingPayload | Phase::SendingPayload => self.stall,
-            Phase::Idle | Phase::Closed => None,
+            Phase::Idle => None,
         }
     }
 }
@@ -243,7 +248,7 @@ impl<B: Buffer, P: Plugins> Connection<B, P> {
         if self.again {
             return Some(last);
         }
-        let limit = self.timeouts.for_phase(self.session.phase())?;
+        let limit = self.timeouts.for_session(&self.session)?;
         Some(last.saturating_add(u64::from(limit)))
     }
 
@@ -283,8 +288,10 @@ impl<B: Buffer, P: Plugins> Connection<B, P> {
             self.last_progress = Some(now);
             let reported = self.on_event(event);
             // An answer may still be owed (the `0x00` of a refusal, the `0xff` of an empty
-            // message): write it now if the transport takes it, so that `send` is accepted
-            // right after the event. A write error is left for the next poll to report.
+            // message): write it now if the transport takes it, so the peer is not kept
+            // waiting while the caller handles the event. What the transport does not take
+            // goes out on a later poll (a send queues behind it); a write error is left for
+            // the next poll to report.
             while !self.session.pending_output().is_empty() {
                 let outgoing = Outgoing::Slice(self.tx.as_slice());
                 match step(io, &mut self.session, &mut self.rx, outgoing) {
@@ -292,9 +299,6 @@ impl<B: Buffer, P: Plugins> Connection<B, P> {
                     _ => break,
                 }
             }
-            // If it is still owed, ask to be polled again at once rather than wait for the
-            // peer, which waits for us.
-            self.again = !self.session.pending_output().is_empty();
             match reported {
                 Ok(None) => continue,
                 other => return other,
@@ -303,7 +307,7 @@ impl<B: Buffer, P: Plugins> Connection<B, P> {
         // Progress in this poll (bytes moved or an event, which set `last_progress` to `now`)
         // restarts the clock; only a peer silent since `last_progress` times out.
         let last = self.last_progress.unwrap_or(now);
-        match self.timeouts.for_phase(self.session.phase()) {
+        match self.timeouts.for_session(&self.session) {
             Some(limit) if now.saturating_sub(last) > u64::from(limit) => {
                 let phase = self.session.phase();
                 self.session.close();
@@ -336,7 +340,7 @@ impl<B: Buffer, P: Plugins> Connection<B, P> {
 mod tests {
     use super::*;
 
-    /// The peer's bytes, all available at once; our writes are collected.
+    /// The peer's bytes, all available at once; our writes are collected, up to `room`.
     struct Script {
         input: &'static [u8],
         output: heapless::Vec<u8, 64>,
@@ -354,8 +358,12 @@ mod tests {
             Ok(Some(n))
         }
         fn write(&mut self, buf: &[u8]) -> Result<Option<usize>, Self::Error> {
-            self.output.extend_from_slice(buf).unwrap();
-            Ok(Some(buf.len()))
+            let n = buf.len().min(self.output.capacity() - self.output.len());
+            if n == 0 {
+                return Ok(None);
+            }
+            self.output.extend_from_slice(&buf[..n]).unwrap();
+            Ok(Some(n))
         }
     }
 
@@ -407,6 +415,37 @@ mod tests {
             conn.poll(&mut io, 10_301),
             Err(Error::Timeout {
                 phase: Phase::ReceivingPayload
+            })
+        );
+    }
+
+    #[test]
+    fn an_owed_answer_the_peer_does_not_read_is_a_stall_not_a_spin() {
+        // The peer sends an empty message but reads nothing after its init byte: our `0xff`
+        // cannot be written. The send of a reply is still accepted (it queues behind), the
+        // connection asks for a poll only at the stall limit, and then times out.
+        let mut io = Script {
+            input: &[0xff, 0, 0, 0, 0],
+            output: heapless::Vec::new(),
+        };
+        io.output.extend_from_slice(&[0; 63]).unwrap();
+        let buf = || heapless::Vec::<u8, 8>::new();
+        let mut conn = Connection::new(buf(), buf());
+        conn.set_timeouts(Timeouts::new().stall(300));
+        assert_eq!(conn.poll(&mut io, 0), Ok(Some(Event::HandshakeDone)));
+        assert_eq!(conn.poll(&mut io, 0), Ok(Some(Event::Received)));
+        assert_eq!(conn.session().pending_output(), &[0xff]);
+        conn.send(b"reply").unwrap();
+        assert_eq!(conn.poll(&mut io, 100), Ok(None));
+        assert_eq!(
+            conn.poll_at(),
+            Some(300),
+            "no busy re-poll while the peer reads nothing"
+        );
+        assert_eq!(
+            conn.poll(&mut io, 301),
+            Err(Error::Timeout {
+                phase: Phase::Status
             })
         );
     }

@@ -34,7 +34,6 @@ pub struct Slot<B, P = ()> {
     established: bool,
     shutdown: bool,
     /// Since when an answer we owe the peer has been waiting for room in the socket.
-    owed_since: Option<u64>,
     kicked: bool,
 }
 
@@ -64,7 +63,6 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
             remote: None,
             established: false,
             shutdown: false,
-            owed_since: None,
             kicked: false,
         }
     }
@@ -166,7 +164,6 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
         self.remote = socket.remote_endpoint();
         self.state = SlotState::Open { ready: false };
         self.shutdown = false;
-        self.owed_since = None;
         self.kicked = true;
         self.trace("opened");
     }
@@ -199,7 +196,7 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
                 _ => {
                     self.established = true;
                     self.open(socket, config);
-                    self.drive(socket, now, config, handler);
+                    self.drive(socket, now, handler);
                 }
             },
             SlotState::Open { .. } => {
@@ -217,7 +214,7 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
                     self.established = true;
                     self.remote = socket.remote_endpoint().or(self.remote);
                 }
-                self.drive(socket, now, config, handler);
+                self.drive(socket, now, handler);
             }
             SlotState::Closing { since } => {
                 if !socket.is_open() {
@@ -234,7 +231,6 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
         &mut self,
         socket: &mut tcp::Socket<'_>,
         now: u64,
-        config: &Config,
         handler: &mut H,
     ) {
         for _ in 0..EVENTS_PER_POLL {
@@ -245,13 +241,7 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
             match self.conn.poll(&mut TcpIo(socket), now) {
                 // Bytes moved that may have let a requested shutdown happen: the loop's top.
                 Ok(None) if self.shutdown_due() => {}
-                Ok(None) => {
-                    if self.owed_answer_stalled(now, config) {
-                        let error = Error::Timeout { phase: Phase::Idle };
-                        self.fail(socket, now, error, handler);
-                    }
-                    return;
-                }
+                Ok(None) => return,
                 Ok(Some(Event::HandshakeDone)) => {
                     self.state = SlotState::Open { ready: true };
                     handler.conn_init(&mut Conn { link: self });
@@ -278,21 +268,6 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
     fn shutdown_due(&self) -> bool {
         let session = self.conn.session();
         self.shutdown && session.pending_output().is_empty() && session.payload_to_send() == 0
-    }
-
-    /// Whether an answer we owe the peer between messages (the `0xff` of an empty message,
-    /// the `0x00` of a refusal) has waited longer than the stall limit for room in the socket.
-    /// The core applies no limit between messages, but a peer that stops reading must not
-    /// hold the slot for ever.
-    fn owed_answer_stalled(&mut self, now: u64, config: &Config) -> bool {
-        let session = self.conn.session();
-        if session.phase() != Phase::Idle || session.pending_output().is_empty() {
-            self.owed_since = None;
-            return false;
-        }
-        let since = *self.owed_since.get_or_insert(now);
-        let limit = config.timeouts.stall_ms();
-        limit.is_some_and(|ms| now.saturating_sub(since) > u64::from(ms))
     }
 
     fn fail<H: Handler + ?Sized>(
@@ -333,7 +308,6 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
         let id = self.id();
         self.generation = self.generation.wrapping_add(1);
         self.shutdown = false;
-        self.owed_since = None;
         self.trace("ended");
         handler.conn_shutdown(id, &why);
     }
@@ -344,11 +318,7 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
             return Some(now);
         }
         match self.state {
-            SlotState::Open { .. } => {
-                let owed = self.owed_since.zip(config.timeouts.stall_ms());
-                let owed = owed.map(|(since, ms)| since.saturating_add(u64::from(ms) + 1));
-                [self.conn.poll_at(), owed].into_iter().flatten().min()
-            }
+            SlotState::Open { .. } => self.conn.poll_at(),
             SlotState::Closing { since } => {
                 Some(since.saturating_add(config.linger.total_millis()))
             }
