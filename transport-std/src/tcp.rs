@@ -1,13 +1,16 @@
 //! A plain blocking connection for scripts and tests: `transmit`, then `receive`.
+//!
+//! The socket blocks, with `SO_RCVTIMEO`/`SO_SNDTIMEO` set from the protocol timeouts, so a
+//! message costs the same system calls as a hand-written blocking program: no readiness
+//! polling, no `EAGAIN` round trips.
 
 use crate::client::connect_stream;
-use crate::config::ConnSettings;
+use crate::config::{ConnSettings, Timeouts};
 use crate::entry::{shrink_tx, ProtoConnection};
 use crate::error::{Error, StartError};
 use crate::transport::SocketIo;
-use mio::{Events, Interest, Poll, Token};
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 use tinyproto_core::buffer::VecBuffer;
 use tinyproto_core::connection::{Connection, Event};
@@ -29,37 +32,45 @@ impl TcpConnectionBuilder {
         addr: impl ToSocketAddrs + std::fmt::Debug,
     ) -> Result<TcpConnection, StartError> {
         let stream = connect_stream(addr, self.settings.timeouts.connect)?;
-        stream.set_nonblocking(true)?;
-        if self.settings.nodelay {
+        TcpConnection::over(stream, &self.settings)
+    }
+}
+
+impl TcpConnection {
+    /// Completes the init handshake over a connected socket.
+    fn over(stream: TcpStream, settings: &ConnSettings) -> Result<Self, StartError> {
+        if settings.nodelay {
             stream.set_nodelay(true)?;
         }
+        let timeouts = settings.timeouts;
+        stream.set_write_timeout(timeouts.stall)?;
         let peer = stream.peer_addr()?;
-        let mut stream = mio::net::TcpStream::from_std(stream);
-        let poll = Poll::new()?;
-        poll.registry().register(
-            &mut stream,
-            Token(0),
-            Interest::READABLE | Interest::WRITABLE,
-        )?;
         let mut conn = Connection::with_plugins(
-            VecBuffer::new(self.settings.max_message_size),
+            VecBuffer::new(settings.max_message_size),
             VecBuffer::new(MSG_MAX_SIZE as usize),
-            self.settings.plugins(),
+            settings.plugins(),
         );
-        conn.set_timeouts(self.settings.timeouts.core());
+        conn.set_timeouts(timeouts.core());
         let mut tcp = TcpConnection {
             stream,
-            poll,
-            events: Events::with_capacity(4),
             conn,
             start: Instant::now(),
             peer,
+            slice: wait_slice(&timeouts),
+            read_timeout: None,
+            write_timeout: timeouts.stall,
         };
         match tcp.run_until(None, Event::HandshakeDone) {
             Ok(()) => Ok(tcp),
             Err(e) => Err(StartError::Handshake(e.into())),
         }
     }
+}
+
+/// The longest single blocking read: the shortest protocol timeout, so that every timeout is
+/// noticed in time; `None` (block without limit) when there are none.
+fn wait_slice(t: &Timeouts) -> Option<Duration> {
+    [t.handshake, t.status, t.stall].into_iter().flatten().min()
 }
 
 /// One blocking tinyproto connection, the way a script uses Python's `transmit()` and
@@ -77,12 +88,16 @@ impl TcpConnectionBuilder {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct TcpConnection {
-    stream: mio::net::TcpStream,
-    poll: Poll,
-    events: Events,
+    stream: TcpStream,
     conn: ProtoConnection,
     start: Instant,
     peer: SocketAddr,
+    /// The longest blocking read ([`wait_slice`]).
+    slice: Option<Duration>,
+    /// The socket's read timeout now (changed only when a wait needs another one).
+    read_timeout: Option<Duration>,
+    /// The socket's write timeout: the stall timeout.
+    write_timeout: Option<Duration>,
 }
 
 impl TcpConnection {
@@ -105,16 +120,11 @@ impl TcpConnection {
 
     /// Sends one message and returns once it is written. [`Error::Rejected`] means the peer
     /// refused its size; nothing was sent and the connection stays usable.
+    ///
+    /// An answer still owed to the peer (the `0x00` of a refusal the socket could not take)
+    /// goes out first; a peer that takes nothing fails with [`Error::Timeout`] after the
+    /// stall timeout.
     pub fn transmit(&mut self, msg: &[u8]) -> Result<(), Error> {
-        // An answer we still owe (the `0x00` of a refusal) goes out first.
-        while !self.conn.session().pending_output().is_empty() {
-            let now = self.now();
-            self.conn
-                .poll(&mut SocketIo::new(&mut self.stream, false), now)?;
-            if !self.conn.session().pending_output().is_empty() {
-                self.wait(None)?;
-            }
-        }
         self.conn.send(msg)?;
         let result = self.run_until(None, Event::Sent);
         shrink_tx(&mut self.conn);
@@ -130,7 +140,8 @@ impl TcpConnection {
     }
 
     /// [`TcpConnection::receive`] with a time limit: `Ok(None)` when no message began to
-    /// arrive in time (the connection stays usable).
+    /// arrive in time (the connection stays usable). A message that began arriving is
+    /// finished (within the stall timeout).
     pub fn receive_timeout(&mut self, limit: Duration) -> Result<Option<Vec<u8>>, Error> {
         match self.run_until(Some(Instant::now() + limit), Event::Received) {
             Ok(()) => Ok(Some(self.conn.rx_buffer_mut().take())),
@@ -143,42 +154,75 @@ impl TcpConnection {
         u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Polls the protocol until it reports `want`, waiting for readiness in between. A
-    /// `deadline` counts only between messages: a message that began arriving is finished
-    /// (within the stall timeout).
+    /// Polls the protocol over the blocking socket until it reports `want`. Each poll blocks
+    /// in at most one read for [`TcpConnection::wait`]; a read that times out returns to the
+    /// protocol, which decides whether its own timeout has passed.
     fn run_until(&mut self, deadline: Option<Instant>, want: Event) -> Result<(), Error> {
+        // The protocol's clock restarts with the first bytes of an operation: until its first
+        // poll, `poll_at` may still count from the end of the last message.
+        let mut first = true;
         loop {
-            let now = self.now();
-            match self
-                .conn
-                .poll(&mut SocketIo::new(&mut self.stream, true), now)?
-            {
-                Some(event) if event == want => return Ok(()),
-                Some(_) => continue,
-                None => {}
-            }
             let between_messages = self.conn.session().phase() == Phase::Idle;
-            if deadline.is_some_and(|d| between_messages && Instant::now() >= d) {
+            let deadline = deadline.filter(|_| between_messages);
+            if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(Error::Transport(io::ErrorKind::TimedOut.into()));
             }
-            let protocol = self
+            self.set_read_timeout(self.wait(deadline, !first))?;
+            first = false;
+            let (now, began) = (self.now(), Instant::now());
+            match self
                 .conn
-                .poll_at()
-                .map(|at| self.start + Duration::from_millis(at));
-            let wake = match (protocol, deadline) {
-                (Some(p), Some(d)) => Some(p.min(d)),
-                (p, d) => p.or(d),
-            };
-            self.wait(wake)?;
+                .poll(&mut SocketIo::new(&mut &self.stream, true), now)?
+            {
+                Some(event) if event == want => return Ok(()),
+                Some(_) => {}
+                None => self.check_owed_answer(began)?,
+            }
         }
     }
 
-    /// Waits until the socket is ready or `until` passes.
-    fn wait(&mut self, until: Option<Instant>) -> Result<(), Error> {
-        let timeout = until.map(|u| u.saturating_duration_since(Instant::now()));
-        match self.poll.poll(&mut self.events, timeout) {
-            Err(e) if e.kind() != io::ErrorKind::Interrupted => Err(Error::Transport(e)),
-            _ => Ok(()),
+    /// An answer we owe (between messages the protocol has no timeout of its own) that the
+    /// socket did not take within the write timeout (the stall timeout): the peer reads
+    /// nothing, and waiting longer would wait forever.
+    fn check_owed_answer(&mut self, began: Instant) -> Result<(), Error> {
+        let owed = !self.conn.session().pending_output().is_empty();
+        if owed
+            && self
+                .write_timeout
+                .is_some_and(|limit| began.elapsed() >= limit)
+        {
+            let phase = self.conn.session().phase();
+            self.conn.close();
+            return Err(Error::Timeout { phase });
         }
+        Ok(())
+    }
+
+    /// How long the next read may block: one [`wait_slice`], cut short by `deadline` and (with
+    /// `protocol`) by the protocol's next timeout, and never zero (the socket would block
+    /// forever).
+    fn wait(&self, deadline: Option<Instant>, protocol: bool) -> Option<Duration> {
+        let now = Instant::now();
+        let protocol = protocol
+            .then(|| self.conn.poll_at())
+            .flatten()
+            .map(|at| (self.start + Duration::from_millis(at)).saturating_duration_since(now));
+        let until_deadline = deadline.map(|d| d.saturating_duration_since(now));
+        [self.slice, protocol, until_deadline]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|wait| wait.max(Duration::from_millis(1)))
+    }
+
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> Result<(), Error> {
+        // The usual wait is one slice: no system call at all between messages.
+        if timeout != self.read_timeout {
+            self.stream
+                .set_read_timeout(timeout)
+                .map_err(Error::Transport)?;
+            self.read_timeout = timeout;
+        }
+        Ok(())
     }
 }

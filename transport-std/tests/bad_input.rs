@@ -5,7 +5,8 @@ mod common;
 
 use common::*;
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::mpsc;
 use std::time::Duration;
 use tinyproto_std::core::session::{Phase, ProtocolError};
 use tinyproto_std::{CloseReason, Conn, Error, Handler, Server, TcpConnection, Timeouts};
@@ -223,7 +224,7 @@ fn a_client_sees_a_server_closing_mid_payload() {
 
 #[test]
 fn a_flood_of_oversize_headers_does_not_hold_the_io_thread() {
-    use std::sync::{mpsc, Arc, Mutex};
+    use std::sync::{Arc, Mutex};
     /// Echoes, except that `hold` blocks its hook until the test releases it.
     struct Holding(Arc<Mutex<mpsc::Receiver<()>>>);
     impl Handler for Holding {
@@ -281,4 +282,55 @@ fn a_flood_of_oversize_headers_does_not_hold_the_io_thread() {
         "all {headers} refusals were made before the good client was served"
     );
     server.stop();
+}
+
+/// CPU time (user + system, in clock ticks) of the calling thread.
+fn thread_cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+        .split_whitespace()
+        .collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// A raw server peer: accepts one connection, sends `script`, then holds the socket open
+/// (reading nothing) until the returned sender is dropped.
+fn raw_server(script: Vec<u8>) -> (SocketAddr, mpsc::Sender<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (hold, held) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let _ = s.write_all(&script);
+        let _ = held.recv_timeout(WAIT);
+    });
+    (addr, hold)
+}
+
+#[test]
+fn receive_timeout_does_not_spin_while_a_message_stalls() {
+    // Init byte, a 10-byte header and 4 bytes of its payload, then silence.
+    let (addr, _hold) = raw_server([&[0xff, 0, 0, 0, 10][..], b"abcd"].concat());
+    let limits = Timeouts {
+        stall: Some(Duration::from_millis(1000)),
+        ..Timeouts::default()
+    };
+    let mut conn = TcpConnection::builder()
+        .timeouts(limits)
+        .connect(addr)
+        .unwrap();
+    let ticks = thread_cpu_ticks();
+    // The deadline passes mid-message: the message is finished or times out, without spinning.
+    let err = conn.receive_timeout(Duration::from_millis(50)).unwrap_err();
+    let used = thread_cpu_ticks() - ticks;
+    assert!(
+        matches!(
+            err,
+            Error::Timeout {
+                phase: Phase::ReceivingPayload
+            }
+        ),
+        "{err}"
+    );
+    assert!(used <= 20, "{used} clock ticks of CPU while waiting 1 s");
 }
