@@ -136,13 +136,15 @@ impl Entry {
         Ok(true)
     }
 
-    /// Reading is paused while a hook runs or waits its turn, so that a peer cannot pile up
-    /// messages in memory: TCP flow control holds it back instead. The handshake, the status
-    /// byte of our own message, and a hook waiting in `receive` still read.
+    /// Reading is paused between messages while a hook runs or waits its turn, so that a peer
+    /// cannot pile up messages in memory: TCP flow control holds it back instead. A message
+    /// that began arriving is read to its end (a slow hook must not make the peer look
+    /// stalled); the handshake, the status byte of our own message, and a hook waiting in
+    /// `receive` read too.
     fn may_read(&self) -> bool {
         let hooks_free = matches!(self.handler, HandlerState::Idle(_) | HandlerState::Unmade)
             && self.calls.is_empty();
-        self.conn.session().phase() == Phase::Handshake
+        self.conn.session().phase() != Phase::Idle
             || self.sending.is_some()
             || self.receiver.is_some()
             || hooks_free
