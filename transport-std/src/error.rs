@@ -94,6 +94,9 @@ pub enum ConnError {
     Timeout,
     /// The connection is closed.
     Closed(CloseReason),
+    /// No open connection has this id ([`ServerHandle::send_to`](crate::ServerHandle::send_to)):
+    /// it never existed, or it closed and was removed.
+    UnknownConnection,
 }
 
 impl fmt::Display for ConnError {
@@ -104,6 +107,7 @@ impl fmt::Display for ConnError {
             Self::QueueFull => f.write_str("send queue full"),
             Self::Timeout => f.write_str("no message arrived in time"),
             Self::Closed(reason) => write!(f, "connection closed: {reason}"),
+            Self::UnknownConnection => f.write_str("no open connection has this id"),
         }
     }
 }

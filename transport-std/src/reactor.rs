@@ -31,6 +31,19 @@ const WAKER: Token = Token(usize::MAX);
 const LISTENERS: usize = usize::MAX - 1;
 /// How long a connection refused at the limit may take to read our `0xfe` and close.
 const REFUSAL_LINGER_MS: u64 = 1_000;
+/// Most refused connections lingering at once (each holds a descriptor); beyond, a refusal is
+/// closed at once.
+const MAX_LINGERING_REFUSALS: usize = 64;
+/// Most connections accepted per readiness event before the others get their turn.
+const ACCEPTS_PER_EVENT: usize = 64;
+/// When accepting failed (out of descriptors or memory) or the server's hooks lag behind,
+/// accepting is tried again after this long: the listener's readiness does not fire again for
+/// connections that already wait.
+const ACCEPT_RETRY_MS: u64 = 50;
+/// Most connection notices (opened, closed) waiting for the server's hooks; beyond, accepting
+/// pauses, so a slow `conn_init`/`conn_shutdown` holds new connections back in the backlog
+/// instead of queueing notices without end.
+const MAX_PENDING_NOTICES: usize = 4096;
 
 /// Makes a connection's handler; called on a hook thread before its first hook.
 pub(crate) type HandlerFactory = Arc<dyn Fn(&ConnectionHandle) -> Box<dyn Handler> + Send + Sync>;
@@ -81,6 +94,38 @@ pub(crate) enum Notice {
     Shutdown,
 }
 
+/// The way to the server's hook thread, counting the notices it has not taken yet.
+#[derive(Clone)]
+pub(crate) struct Notices {
+    sender: mpsc::Sender<Notice>,
+    pending: Arc<AtomicUsize>,
+}
+
+impl Notices {
+    pub(crate) fn new(sender: mpsc::Sender<Notice>) -> Self {
+        Self {
+            sender,
+            pending: Arc::default(),
+        }
+    }
+
+    pub(crate) fn send(&self, notice: Notice) {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        if self.sender.send(notice).is_err() {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// The receiving side took one.
+    pub(crate) fn taken(&self) {
+        self.pending.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    fn backlogged(&self) -> bool {
+        self.pending.load(Ordering::Acquire) >= MAX_PENDING_NOTICES
+    }
+}
+
 /// A running I/O thread.
 pub(crate) struct Reactor {
     pub(crate) link: Link,
@@ -95,7 +140,7 @@ impl Reactor {
         listeners: Vec<TcpListener>,
         max_connections: Option<usize>,
         factory: HandlerFactory,
-        notices: Option<mpsc::Sender<Notice>>,
+        notices: Option<Notices>,
     ) -> io::Result<Self> {
         let poll = Poll::new()?;
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
@@ -119,6 +164,8 @@ impl Reactor {
             registry: registry.clone(),
             next_id: 0,
             live: 0,
+            refusing: 0,
+            accept_at: None,
             max_connections,
             stopping: false,
             settings,
@@ -176,10 +223,14 @@ struct State {
     again: Vec<usize>,
     start: Instant,
     factory: HandlerFactory,
-    notices: Option<mpsc::Sender<Notice>>,
+    notices: Option<Notices>,
     registry: Registry,
     next_id: u64,
     live: usize,
+    /// Refused connections lingering in [`Slot::Refusing`].
+    refusing: usize,
+    /// When to accept again (after a failed accept, a full budget or lagging hooks).
+    accept_at: Option<u64>,
     max_connections: Option<usize>,
     stopping: bool,
     settings: EngineSettings,
@@ -192,9 +243,12 @@ impl State {
         let mut events = Events::with_capacity(1024);
         while !(self.stopping && self.slots.is_empty()) {
             let timeout = if self.again.is_empty() {
-                self.timers
-                    .peek()
-                    .map(|Reverse((at, _))| Duration::from_millis(at.saturating_sub(self.now())))
+                let timer = self.timers.peek().map(|Reverse((at, _))| *at);
+                [timer, self.accept_at]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .map(|at| Duration::from_millis(at.saturating_sub(self.now())))
             } else {
                 Some(Duration::ZERO)
             };
@@ -212,6 +266,7 @@ impl State {
             }
             self.commands();
             self.timers();
+            self.accept_retry();
             for key in std::mem::take(&mut self.again) {
                 self.drive(key);
             }
@@ -222,8 +277,13 @@ impl State {
         u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
+    /// Accepts what waits on listener `i`, up to [`ACCEPTS_PER_EVENT`]; the rest is accepted
+    /// on a retry (the listener's readiness is edge-triggered and does not fire again).
     fn accept(&mut self, i: usize) {
-        loop {
+        for _ in 0..ACCEPTS_PER_EVENT {
+            if self.notices.as_ref().is_some_and(Notices::backlogged) {
+                return self.retry_accept(ACCEPT_RETRY_MS);
+            }
             let Some(listener) = self.listeners.get(i) else {
                 return;
             };
@@ -241,8 +301,25 @@ impl State {
                         e.kind(),
                         ErrorKind::Interrupted | ErrorKind::ConnectionAborted
                     ) => {}
-                // Out of descriptors or memory: what waits is accepted on the next readiness.
-                Err(_) => return,
+                // Out of descriptors or memory: try again soon rather than wait for the next
+                // connection to make the listener ready.
+                Err(_) => return self.retry_accept(ACCEPT_RETRY_MS),
+            }
+        }
+        self.retry_accept(0);
+    }
+
+    fn retry_accept(&mut self, after_ms: u64) {
+        let at = self.now() + after_ms;
+        self.accept_at = Some(self.accept_at.map_or(at, |t| t.min(at)));
+    }
+
+    /// Accepts on every listener once the retry is due.
+    fn accept_retry(&mut self) {
+        if self.accept_at.is_some_and(|at| at <= self.now()) {
+            self.accept_at = None;
+            for i in 0..self.listeners.len() {
+                self.accept(i);
             }
         }
     }
@@ -253,6 +330,11 @@ impl State {
     fn refuse(&mut self, mut stream: TcpStream) {
         let _ = stream.write(&[SC_CONLIMIT]);
         let _ = stream.shutdown(Shutdown::Write);
+        if self.refusing >= MAX_LINGERING_REFUSALS {
+            // Too many linger already: close now, after taking the init byte if it is there.
+            let _ = stream.read(&mut [0; 64]);
+            return;
+        }
         let until = self.now() + REFUSAL_LINGER_MS;
         let entry = self.slots.vacant_entry();
         let key = entry.key();
@@ -265,6 +347,7 @@ impl State {
             return;
         }
         entry.insert(Slot::Refusing { stream, until });
+        self.refusing += 1;
         self.timers.push(Reverse((until, key)));
         self.ready(key);
     }
@@ -341,6 +424,7 @@ impl State {
 
     fn remove_refusal(&mut self, key: usize) {
         if let Some(Slot::Refusing { mut stream, .. }) = self.slots.try_remove(key) {
+            self.refusing -= 1;
             let _ = self.poll.registry().deregister(&mut stream);
         }
     }
@@ -563,7 +647,7 @@ impl State {
 
     fn notify(&self, notice: Notice) {
         if let Some(notices) = &self.notices {
-            let _ = notices.send(notice);
+            notices.send(notice);
         }
     }
 }
@@ -599,12 +683,12 @@ fn drop_quietly<T>(value: T) -> bool {
 }
 
 /// Sends [`Notice::Stopped`] when the I/O thread ends, however it ends.
-struct StoppedGuard(Option<mpsc::Sender<Notice>>);
+struct StoppedGuard(Option<Notices>);
 
 impl Drop for StoppedGuard {
     fn drop(&mut self) {
         if let Some(notices) = &self.0 {
-            let _ = notices.send(Notice::Stopped);
+            notices.send(Notice::Stopped);
         }
     }
 }

@@ -5,7 +5,7 @@ use crate::config::EngineSettings;
 use crate::error::{ConnError, StartError};
 use crate::handle::{ConnId, ConnectionHandle, Link};
 use crate::hooks::{Handler, ServerHooks};
-use crate::reactor::{lock, Command, HandlerFactory, Notice, Reactor, Registry};
+use crate::reactor::{lock, Command, HandlerFactory, Notice, Notices, Reactor, Registry};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::fmt;
 use std::io;
@@ -77,6 +77,7 @@ impl ServerBuilder {
             listeners.push(listener);
         }
         let (notices_tx, notices) = mpsc::channel();
+        let notices_tx = Notices::new(notices_tx);
         Ok(Server {
             listeners,
             notices,
@@ -200,7 +201,11 @@ impl Server {
                 }
                 next_tick = now + tick;
             }
-            match self.notices.recv_timeout(next_tick - now.min(next_tick)) {
+            let notice = self.notices.recv_timeout(next_tick - now.min(next_tick));
+            if notice.is_ok() {
+                handle.inner.notices.taken();
+            }
+            match notice {
                 Ok(Notice::Opened(conn)) => hooks.conn_init(&handle, &conn),
                 Ok(Notice::Closed(conn, reason)) => hooks.conn_shutdown(&handle, &conn, &reason),
                 Ok(Notice::Stopped) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -218,7 +223,7 @@ impl Server {
 
 struct HandleInner {
     local: Vec<SocketAddr>,
-    notices: mpsc::Sender<Notice>,
+    notices: Notices,
     stopping: AtomicBool,
     engine: OnceLock<(Link, Registry)>,
 }
@@ -234,7 +239,7 @@ impl ServerHandle {
     /// Stops the server: [`Server::run`] closes every connection and returns.
     pub fn shutdown(&self) {
         if !self.inner.stopping.swap(true, Ordering::AcqRel) {
-            let _ = self.inner.notices.send(Notice::Shutdown);
+            self.inner.notices.send(Notice::Shutdown);
         }
     }
 
@@ -264,10 +269,11 @@ impl ServerHandle {
     }
 
     /// Queues `msg` for one connection; see [`ConnectionHandle::send`].
+    /// [`ConnError::UnknownConnection`] when no open connection has this id.
     pub fn send_to(&self, id: ConnId, msg: &[u8]) -> Result<(), ConnError> {
         match self.connection(id) {
             Some(conn) => conn.send(msg),
-            None => Err(ConnError::Closed(crate::CloseReason::Local)),
+            None => Err(ConnError::UnknownConnection),
         }
     }
 

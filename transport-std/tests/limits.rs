@@ -1,0 +1,52 @@
+//! Resource limits of the server: lingering refusals, unknown ids.
+
+mod common;
+
+use common::*;
+use std::io::Read;
+use std::net::TcpStream;
+use tinyproto_std::{ConnError, Server, TcpConnection};
+
+fn open_descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+#[test]
+fn refusals_at_the_limit_do_not_each_hold_a_descriptor() {
+    let builder = Server::builder().listen("127.0.0.1:0").max_connections(1);
+    let server = TestServer::start(builder, |_| Echo);
+    let _first = TcpConnection::connect(server.addr).unwrap();
+    let before = open_descriptors();
+    // Peers that never send their init byte and never close: each is answered `0xfe`.
+    let refused: Vec<TcpStream> = (0..300)
+        .map(|_| {
+            let mut peer = TcpStream::connect(server.addr).unwrap();
+            peer.set_read_timeout(Some(WAIT)).unwrap();
+            let mut answer = [0];
+            peer.read_exact(&mut answer).unwrap();
+            assert_eq!(answer, [0xfe]);
+            peer
+        })
+        .collect();
+    // Our 300 ends, plus the server's: at most its cap of lingering refusals (64), plus a
+    // little for what other tests of this file open meanwhile.
+    let held = open_descriptors() - before;
+    assert!(held <= 300 + 64 + 20, "{held} descriptors for 300 refusals");
+    drop(refused);
+    server.stop();
+}
+
+#[test]
+fn sending_to_an_unknown_id_is_its_own_error() {
+    let server = TestServer::start(Server::builder().listen("127.0.0.1:0"), |_| Echo);
+    let conn = TcpConnection::connect(server.addr).unwrap();
+    let Seen::Init(id, _) = server.seen.recv_timeout(WAIT).unwrap() else {
+        panic!("conn_init first")
+    };
+    assert!(server.handle.send_to(id, b"hi").is_ok());
+    drop(conn);
+    server.next_shutdown();
+    let err = server.handle.send_to(id, b"hi").unwrap_err();
+    assert!(matches!(err, ConnError::UnknownConnection), "{err}");
+    server.stop();
+}
