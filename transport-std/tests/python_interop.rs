@@ -204,9 +204,38 @@ fn connection_limits_across_languages() {
     let _first = TcpConnection::connect(server.addr).unwrap();
     let port = server.addr.port().to_string();
     for version in PyVersion::ALL {
-        let args = ["--port", &port, "--sizes", "1", "--wait", "5"];
-        let mut client = Peer::python(version, "echo_client.py", &args);
-        assert_ne!(client.wait_exit(WAIT), Some(0), "{version:?}");
+        let mut command = std::process::Command::new(version.python());
+        command
+            .args([
+                "-u",
+                "echo_client.py",
+                "--port",
+                &port,
+                "--sizes",
+                "1",
+                "--wait",
+                "5",
+            ])
+            .current_dir(tinyproto_testkit::python_examples())
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        let mut client = Peer::spawn(command);
+        let mut stderr = client.child_mut().stderr.take().unwrap();
+        let errors = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+            text
+        });
+        let code = client.wait_exit(WAIT);
+        assert!(
+            matches!(code, Some(c) if c != 0),
+            "{version:?}: exit {code:?}"
+        );
+        let errors = errors.join().unwrap();
+        assert!(
+            errors.contains("Initialisation error: bytearray(b'\\xfe')"),
+            "{version:?}: {errors}"
+        );
     }
     // A Python 2.0.1 server at its limit: our client reports the refusal (Q1).
     let (_py, port) = Peer::python_echo_server(PyVersion::V2_0_1, &["--limit", "1"]);

@@ -47,7 +47,8 @@ fn ten_thousand_idle_connections_are_small_and_cost_no_cpu() {
         peer.read_exact(&mut init).unwrap();
         assert_eq!(init, [0xff]);
     }
-    assert!(eventually(|| server.handle.connections().len() == n));
+    // Each peer has the server's init byte: the server registered it before writing that.
+    assert_eq!(server.handle.connections().len(), n);
     let rss_after = proc_field("/proc/self/status", "VmRSS:", 0);
     let per_conn = (rss_after.saturating_sub(rss_before)) * 1024 / n as u64;
     eprintln!("{n} idle connections: {per_conn} bytes of RSS each");
@@ -61,7 +62,7 @@ fn ten_thousand_idle_connections_are_small_and_cost_no_cpu() {
     assert!(used <= 10, "{used} clock ticks of CPU in 1 s idle");
 
     // And each of them still answers.
-    for peer in peers.iter_mut().step_by(n / 10) {
+    for peer in peers.iter_mut().step_by((n / 10).max(1)) {
         peer.write_all(&[0, 0, 0, 1]).unwrap();
         let mut ok = [0];
         peer.read_exact(&mut ok).unwrap();

@@ -16,18 +16,6 @@ use tinyproto_std::{
 /// Every wait in the tests is bounded by this.
 pub const WAIT: Duration = Duration::from_secs(30);
 
-/// Whether `cond` becomes true within [`WAIT`] (state that has no event to wait on).
-pub fn eventually(mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + WAIT;
-    while !cond() {
-        if std::time::Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    true
-}
-
 /// The seed's echo: `Echo back: ` + message.
 pub struct Echo;
 
