@@ -99,6 +99,10 @@ enum Cmd {
         /// dropped.
         #[arg(long, default_value_t = 5)]
         stall: u64,
+        /// Seconds after which a peer that sends nothing between messages is dropped (0:
+        /// never, as in Python). Default: the stall limit.
+        #[arg(long)]
+        idle: Option<u64>,
     },
     /// Run the live interop matrix (needs the Python venvs: `bash .ci/setup-python`) and print
     /// it as a markdown table. Exits 0 only when every cell passed.
@@ -199,6 +203,7 @@ fn run(cmd: Cmd) -> Result<bool, String> {
             limit,
             plugins,
             stall,
+            idle,
         } => {
             let defaults = EchoConfig::default();
             let config = EchoConfig {
@@ -206,6 +211,10 @@ fn run(cmd: Cmd) -> Result<bool, String> {
                 plugins,
                 limit,
                 stall: Duration::from_secs(stall),
+                idle: match idle.unwrap_or(stall) {
+                    0 => None,
+                    secs => Some(Duration::from_secs(secs)),
+                },
             };
             let server = EchoServer::spawn(resolve(&listen)?, config).map_err(|e| e.to_string())?;
             println!("LISTENING {}", server.addr());

@@ -121,21 +121,29 @@ pub struct EchoConfig {
     pub limit: Option<usize>,
     /// Drop a peer that stalls inside the handshake, a header or a payload for this long.
     pub stall: Duration,
+    /// Drop a peer that sends nothing between messages for this long (`None`: never, as in
+    /// Python). [`EchoConfig::default`] uses the stall limit.
+    pub idle: Option<Duration>,
 }
 
 impl Default for EchoConfig {
     fn default() -> Self {
+        let stall = Duration::from_secs(5);
         Self {
             max_len: MSG_MAX_SIZE,
             plugins: Vec::new(),
             limit: None,
-            stall: Duration::from_secs(5),
+            stall,
+            idle: Some(stall),
         }
     }
 }
 
 /// The seed README's echo server on our core: each message `m` is answered
 /// `b"Echo back: " + m`; `QUIT` closes that connection, `SRVQUIT` stops the server.
+///
+/// Stopping (dropping the server, or `SRVQUIT`) ends every connection within a read slice and
+/// waits for their threads: nothing it started outlives it.
 pub struct EchoServer {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
@@ -180,48 +188,134 @@ impl Drop for EchoServer {
     }
 }
 
+/// How long a closing side waits for the peer's close after shutting down its write side.
+const LINGER: Duration = Duration::from_secs(1);
+/// Pause of the accept loop when nothing is waiting.
+const ACCEPT_IDLE: Duration = Duration::from_millis(5);
+/// Longest pause after a failed accept (out of descriptors, out of memory): the pause doubles
+/// from [`ACCEPT_IDLE`] on each failure in a row, so a persistent failure does not spin.
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_millis(500);
+
+/// A connection refused at the limit: `0xfe` written and our side shut down, waiting for the
+/// peer's close (see [`Lingering::poll`]).
+struct Lingering {
+    stream: TcpStream,
+    until: std::time::Instant,
+}
+
+impl Lingering {
+    /// Writes `last` (if any), shuts down the write side and starts lingering.
+    fn start(mut stream: TcpStream, last: &[u8]) -> Self {
+        let _ = stream.set_nonblocking(true);
+        let _ = stream.write(last);
+        let _ = stream.shutdown(Shutdown::Write);
+        Self {
+            stream,
+            until: std::time::Instant::now() + LINGER,
+        }
+    }
+
+    /// Reads and discards what the peer sent (its init byte) without blocking. `true` once
+    /// done: the peer closed, the stream failed or the linger time is over. Closing with
+    /// unread input would make the kernel send a reset, which may destroy our last bytes
+    /// before the peer reads them.
+    fn poll(&mut self) -> bool {
+        let mut sink = [0u8; 256];
+        loop {
+            match self.stream.read(&mut sink) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return std::time::Instant::now() >= self.until
+                }
+                Err(_) => return true,
+            }
+        }
+    }
+}
+
+/// Closes a connection the way [`Lingering`] does, blocking (on a connection's own thread)
+/// for at most [`LINGER`], or less once `stop` is set.
+fn linger_close(stream: &TcpStream, stop: &AtomicBool) {
+    let _ = stream.shutdown(Shutdown::Write);
+    let deadline = std::time::Instant::now() + LINGER;
+    let _ = stream.set_read_timeout(Some(READ_SLICE));
+    let mut sink = [0u8; 256];
+    let mut reader = stream;
+    while std::time::Instant::now() < deadline && !stop.load(Ordering::SeqCst) {
+        match reader.read(&mut sink) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if not_ready(&e) => {}
+            Err(_) => break,
+        }
+    }
+}
+
 fn serve(listener: TcpListener, config: EchoConfig, stop: Arc<AtomicBool>) {
     // Non-blocking accept, so the stop flag is seen within a few milliseconds.
     if listener.set_nonblocking(true).is_err() {
         return;
     }
     let active = Arc::new(AtomicUsize::new(0));
+    let mut threads: Vec<JoinHandle<()>> = Vec::new();
+    let mut refusing: Vec<Lingering> = Vec::new();
+    let mut backoff = ACCEPT_IDLE;
     while !stop.load(Ordering::SeqCst) {
+        refusing.retain_mut(|r| !r.poll());
+        threads.retain(|t| !t.is_finished());
         let stream = match listener.accept() {
-            Ok((stream, _)) => stream,
+            Ok((stream, _)) => {
+                backoff = ACCEPT_IDLE;
+                stream
+            }
             Err(e) if not_ready(&e) => {
-                std::thread::sleep(Duration::from_millis(5));
+                std::thread::sleep(ACCEPT_IDLE);
                 continue;
             }
-            Err(_) => continue,
+            Err(_) => {
+                // EMFILE, ENFILE, ENOMEM, ...: what waits is accepted once this clears.
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                continue;
+            }
         };
-        let _ = stream.set_nonblocking(false);
         if config
             .limit
             .is_some_and(|l| active.load(Ordering::SeqCst) >= l)
         {
             // Ours, not Python's 254 zero bytes (PROTOCOL.md Q1): one 0xfe, then close.
-            let mut stream = stream;
-            let _ = stream.write_all(&[SC_CONLIMIT]);
-            let _ = stream.shutdown(Shutdown::Both);
+            refusing.push(Lingering::start(stream, &[SC_CONLIMIT]));
             continue;
         }
+        let _ = stream.set_nonblocking(false);
         active.fetch_add(1, Ordering::SeqCst);
         let (config, stop, active) = (config.clone(), stop.clone(), active.clone());
-        std::thread::spawn(move || {
+        threads.push(std::thread::spawn(move || {
             let _ = echo_connection(stream, &config, &stop);
             active.fetch_sub(1, Ordering::SeqCst);
-        });
+        }));
+    }
+    // Stopping: every connection sees the flag within a read slice.
+    for thread in threads {
+        let _ = thread.join();
     }
 }
 
-fn echo_connection(stream: TcpStream, config: &EchoConfig, stop: &AtomicBool) -> io::Result<()> {
+fn echo_connection(
+    stream: TcpStream,
+    config: &EchoConfig,
+    stop: &Arc<AtomicBool>,
+) -> io::Result<()> {
     let stall = config.stall.as_millis().min(u128::from(u32::MAX)) as u32;
     let io = TcpTransport::new(stream, config.stall)?;
     let chain = plugins::chain(&config.plugins).map_err(io::Error::other)?;
-    // No limit between messages (as in Python); the core's timeouts bound everything else.
+    // Between messages the idle limit applies; the core's timeouts bound everything else.
     let mut link = Polled::new(io, config.max_len, chain)
-        .with_timeouts(Timeouts::new().handshake(stall).status(stall).stall(stall));
+        .with_timeouts(Timeouts::new().handshake(stall).status(stall).stall(stall))
+        .with_idle_limit(config.idle)
+        .with_stop(stop.clone());
     loop {
         match link.receive() {
             Ok(msg) if msg == b"QUIT" => break,
@@ -237,5 +331,95 @@ fn echo_connection(stream: TcpStream, config: &EchoConfig, stop: &AtomicBool) ->
             Err(_) => {}
         }
     }
-    link.into_io().stream().shutdown(Shutdown::Both)
+    linger_close(link.into_io().stream(), stop);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    /// A raw client that completed the init handshake.
+    fn handshaken(addr: SocketAddr) -> TcpStream {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        stream.write_all(&[0xff]).unwrap();
+        let mut b = [0u8; 1];
+        stream.read_exact(&mut b).unwrap();
+        assert_eq!(b, [0xff]);
+        stream
+    }
+
+    /// Everything the server sends until its close; a reset is an error.
+    fn read_to_close(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
+        let mut all = Vec::new();
+        stream.read_to_end(&mut all)?;
+        Ok(all)
+    }
+
+    #[test]
+    fn refusal_at_the_limit_is_fe_then_a_clean_close_even_with_unread_input() {
+        let config = EchoConfig {
+            limit: Some(1),
+            ..EchoConfig::default()
+        };
+        let server = EchoServer::spawn("127.0.0.1:0", config).unwrap();
+        let _first = handshaken(server.addr());
+        for _ in 0..20 {
+            let mut stream = TcpStream::connect(server.addr()).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            // Our init byte and a whole message the server never reads.
+            stream.write_all(&[0xff, 0, 0, 0, 2, b'h', b'i']).unwrap();
+            let got = read_to_close(&mut stream).expect("a close, not a reset");
+            assert_eq!(got, [SC_CONLIMIT]);
+            // The server drains our input before it closes: no reset follows its FIN (a
+            // reset may destroy the fe on a peer that has not read it yet).
+            // (Linux reads EOF after a FIN even when a reset followed; a write sees it.)
+            std::thread::sleep(Duration::from_millis(20));
+            stream.write_all(&[0]).expect("no reset after the close");
+        }
+    }
+
+    #[test]
+    fn stopping_the_server_ends_its_connections_and_their_threads() {
+        let config = EchoConfig {
+            idle: None,
+            ..EchoConfig::default()
+        };
+        let server = EchoServer::spawn("127.0.0.1:0", config).unwrap();
+        let mut idle = handshaken(server.addr());
+        let start = Instant::now();
+        drop(server);
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "drop waited {:?}",
+            start.elapsed()
+        );
+        // The connection's thread closed its side before the server's drop returned.
+        idle.set_read_timeout(Some(Duration::from_millis(1)))
+            .unwrap();
+        assert_eq!(read_to_close(&mut idle).unwrap(), b"");
+    }
+
+    #[test]
+    fn a_peer_idle_between_messages_is_dropped_after_the_idle_limit() {
+        let config = EchoConfig {
+            idle: Some(Duration::from_millis(200)),
+            ..EchoConfig::default()
+        };
+        let server = EchoServer::spawn("127.0.0.1:0", config).unwrap();
+        let mut stream = handshaken(server.addr());
+        let start = Instant::now();
+        assert_eq!(read_to_close(&mut stream).unwrap(), b"");
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_millis(200) && waited < Duration::from_secs(2),
+            "dropped after {waited:?}"
+        );
+    }
 }

@@ -3,6 +3,8 @@
 
 use crate::plugins::Chain;
 use std::fmt::Debug;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tinyproto_core::buffer::{Buffer, VecBuffer};
 use tinyproto_core::connection::{Connection, Event, Timeouts};
@@ -213,6 +215,8 @@ pub struct Polled<T, P = Chain> {
     conn: Connection<VecBuffer, P>,
     epoch: Instant,
     patience: Option<Duration>,
+    idle: Option<Duration>,
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl<T: Transport, P: Plugins> Polled<T, P>
@@ -227,6 +231,8 @@ where
             conn: Connection::with_plugins(buffer(), buffer(), plugins),
             epoch: Instant::now(),
             patience: None,
+            idle: None,
+            stop: None,
         }
     }
 
@@ -242,6 +248,22 @@ where
         self
     }
 
+    /// Bounds the wait between messages: an operation that finds the connection idle (no
+    /// message in flight, no header byte yet) for longer than `idle` closes it with
+    /// [`Error::Timeout`] in [`Phase::Idle`] (`None`: wait for the next message forever, as
+    /// Python does). Inside a message the core's timeouts apply.
+    pub fn with_idle_limit(mut self, idle: Option<Duration>) -> Self {
+        self.idle = idle;
+        self
+    }
+
+    /// Ends every operation soon (within one read slice of the transport) after `stop` is
+    /// set: the connection is closed and the operation returns [`Error::Transport`] saying so.
+    pub fn with_stop(mut self, stop: Arc<AtomicBool>) -> Self {
+        self.stop = Some(stop);
+        self
+    }
+
     /// The transport.
     pub fn io(&self) -> &T {
         &self.io
@@ -254,10 +276,24 @@ where
 
     fn until(&mut self, want: Event) -> Result<(), PeerError> {
         let deadline = self.patience.map(|p| Instant::now() + p);
+        let mut idle_since = None;
         loop {
             let phase = self.conn.session().phase();
             if phase == Phase::Closed {
                 return Err(Error::Closed);
+            }
+            if self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
+                self.conn.close();
+                return Err(Error::Transport("stopped".into()));
+            }
+            if phase == Phase::Idle {
+                let since = *idle_since.get_or_insert_with(Instant::now);
+                if self.idle.is_some_and(|limit| since.elapsed() > limit) {
+                    self.conn.close();
+                    return Err(Error::Timeout { phase });
+                }
+            } else {
+                idle_since = None;
             }
             let now = self.epoch.elapsed().as_millis() as u64;
             match self.conn.poll(&mut self.io, now).map_err(text)? {

@@ -127,6 +127,7 @@ fn runner_default_and_strict_tiers_pass_against_serve_echo() {
     let config = EchoConfig {
         limit: Some(8),
         stall: Duration::from_secs(1),
+        idle: Some(Duration::from_secs(1)),
         ..EchoConfig::default()
     };
     let server = EchoServer::spawn("127.0.0.1:0", config).unwrap();
