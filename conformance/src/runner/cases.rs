@@ -1,39 +1,8 @@
 //! The cases, in the order they run.
 
-use super::{Case, Raw, Target, Tier, Verdict};
+use super::{case, closed_within_stall_limit, Case, Check, Raw, Target, Tier, Verdict};
 use crate::pyrandom::PyRandom;
-use crate::transcript::short_hex;
-use std::time::Duration;
 use tinyproto_core::wire::{SC_CONLIMIT, SC_GENERIC_ERROR, SC_OK};
-
-type Check = Result<(), Verdict>;
-
-const fn case(
-    id: &'static str,
-    tier: Tier,
-    requirement: &'static str,
-    run: fn(&Target) -> Check,
-) -> Case {
-    Case {
-        id,
-        tier,
-        requirement,
-        needs_conlimit: false,
-        run,
-    }
-}
-
-const fn conlimit(
-    id: &'static str,
-    tier: Tier,
-    requirement: &'static str,
-    run: fn(&Target) -> Check,
-) -> Case {
-    Case {
-        needs_conlimit: true,
-        ..case(id, tier, requirement, run)
-    }
-}
 
 use Tier::{Default as D, Strict as S};
 
@@ -99,12 +68,13 @@ pub static CASES: &[Case] = &[
         "b'QUIT' closes the connection without an answer",
         quit,
     ),
-    conlimit(
+    case(
         "conlimit/1",
         D,
         "a connection beyond the limit gets a refusal instead of ff, then is closed",
         conlimit_refused,
-    ),
+    )
+    .with_conlimit(),
     case(
         "oversize/2",
         S,
@@ -147,12 +117,13 @@ pub static CASES: &[Case] = &[
         "a peer that never sends its init byte is dropped within the stall limit",
         stall_handshake,
     ),
-    conlimit(
+    case(
         "conlimit/2",
         S,
         "the refusal at the limit is exactly one byte fe, then close (PROTOCOL.md Q1)",
         conlimit_exact,
-    ),
+    )
+    .with_conlimit(),
 ];
 
 fn handshake(t: &Target) -> Check {
@@ -295,25 +266,14 @@ fn bad_init(t: &Target) -> Check {
     }
 }
 
-fn stall(t: &Target, mut raw: Raw) -> Check {
-    let limit = t.stall_limit + Duration::from_secs(1);
-    match raw.wait_close(limit) {
-        super::Ending::Open(b) => Err(Verdict::fail(
-            format!("dropped within {:?}", t.stall_limit),
-            format!("still open after {limit:?} ({})", short_hex(&b)),
-        )),
-        _ => Ok(()),
-    }
-}
-
 fn stall_header(t: &Target) -> Check {
     let mut raw = Raw::ready(t.addr, t.patience)?;
     raw.send(&[0x00, 0x01])?;
-    stall(t, raw)
+    closed_within_stall_limit(t, &mut raw, "dropped")
 }
 
 fn stall_handshake(t: &Target) -> Check {
     let mut raw = Raw::connect(t.addr, t.patience)?;
     raw.expect(&[SC_OK], "the server's init byte")?;
-    stall(t, raw)
+    closed_within_stall_limit(t, &mut raw, "dropped")
 }

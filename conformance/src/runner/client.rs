@@ -3,30 +3,12 @@
 //! reply, close at the end of input). Each case starts the client afresh with the input
 //! `hello\n`.
 
-use super::{Case, Raw, Target, Tier, Verdict};
-use crate::transcript::short_hex;
+use super::{case, closed_within_stall_limit, Case, Check, Raw, Target, Tier, Verdict};
 use std::io::Write as _;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tinyproto_core::wire::{SC_CONLIMIT, SC_GENERIC_ERROR, SC_OK};
-
-type Check = Result<(), Verdict>;
-
-const fn case(
-    id: &'static str,
-    tier: Tier,
-    requirement: &'static str,
-    run: fn(&Target) -> Check,
-) -> Case {
-    Case {
-        id,
-        tier,
-        requirement,
-        needs_conlimit: false,
-        run,
-    }
-}
 
 use Tier::{Default as D, Strict as S};
 
@@ -232,12 +214,5 @@ fn timeout(t: &Target) -> Check {
     raw.expect(&[SC_OK], "the client's init byte")?;
     raw.send(&[SC_OK])?;
     raw.expect(&[0, 0, 0, 5], "the header of b'hello'")?;
-    let limit = t.stall_limit + Duration::from_secs(1);
-    match raw.wait_close(limit) {
-        super::Ending::Open(b) => Err(Verdict::fail(
-            format!("given up within {:?}", t.stall_limit),
-            format!("still open after {limit:?} ({})", short_hex(&b)),
-        )),
-        _ => Ok(()),
-    }
+    closed_within_stall_limit(t, &mut raw, "given up")
 }

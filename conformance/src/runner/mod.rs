@@ -15,6 +15,7 @@ pub use cases::CASES;
 pub use client::CLIENT_CASES;
 pub use raw::{Ending, Raw};
 
+use crate::transcript::short_hex;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -100,6 +101,47 @@ impl Target {
     }
 }
 
+/// What a case's check gives: `Ok` when the requirement holds, otherwise the verdict.
+type Check = Result<(), Verdict>;
+
+/// A case that needs no setting (both suites build their tables with it).
+const fn case(
+    id: &'static str,
+    tier: Tier,
+    requirement: &'static str,
+    run: fn(&Target) -> Check,
+) -> Case {
+    Case {
+        id,
+        tier,
+        requirement,
+        needs_conlimit: false,
+        run,
+    }
+}
+
+impl Case {
+    /// The same case, run only when the target has a connection limit (`--conlimit`).
+    const fn with_conlimit(mut self) -> Case {
+        self.needs_conlimit = true;
+        self
+    }
+}
+
+/// The strict timeout cases' check: the peer closes `raw` (FIN or reset) within the target's
+/// stall limit, plus a second of slack; `verb` says what the peer should have done
+/// ("dropped", "given up").
+fn closed_within_stall_limit(t: &Target, raw: &mut Raw, verb: &str) -> Check {
+    let limit = t.stall_limit + Duration::from_secs(1);
+    match raw.wait_close(limit) {
+        Ending::Open(b) => Err(Verdict::fail(
+            format!("{verb} within {:?}", t.stall_limit),
+            format!("still open after {limit:?} ({})", short_hex(&b)),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// One case of the suite.
 pub struct Case {
     /// Id such as `handshake/1`.
@@ -110,7 +152,7 @@ pub struct Case {
     pub requirement: &'static str,
     /// Whether it needs a connection limit (`--conlimit`).
     pub needs_conlimit: bool,
-    run: fn(&Target) -> Result<(), Verdict>,
+    run: fn(&Target) -> Check,
 }
 
 /// One row of the report.

@@ -110,14 +110,19 @@ impl Peer {
 
     /// Runs `script` (a file in [`python_examples`]) with `args` on the given version.
     pub fn python(version: PyVersion, script: &str, args: &[&str]) -> Peer {
-        let mut command = Command::new(version.python());
-        command
+        Peer::python_script(Command::new(version.python()), script, args)
+    }
+
+    /// Starts `python` (a command that runs an interpreter) on `script` in
+    /// [`python_examples`] with `args`: unbuffered, stdin null.
+    fn python_script(mut python: Command, script: &str, args: &[&str]) -> Peer {
+        python
             .arg("-u")
             .arg(script)
             .args(args)
             .current_dir(python_examples())
             .stdin(Stdio::null());
-        Peer::spawn(command)
+        Peer::spawn(python)
     }
 
     /// Starts the Python echo server on an ephemeral loopback port and returns it with the
@@ -265,14 +270,7 @@ impl NetNs {
 
     /// Runs a Python example `script` of `version` with `args` inside the namespace.
     pub fn python(&self, version: PyVersion, script: &str, args: &[&str]) -> Peer {
-        let mut command = self.command(version.python());
-        command
-            .arg("-u")
-            .arg(script)
-            .args(args)
-            .current_dir(python_examples())
-            .stdin(Stdio::null());
-        Peer::spawn(command)
+        Peer::python_script(self.command(version.python()), script, args)
     }
 }
 
