@@ -39,7 +39,7 @@ mod std_echo {
             if msg == b"QUIT" {
                 conn.shutdown();
             } else {
-                let _ = conn.transmit(&[b"Echo back: ", &msg[..]].concat());
+                let _ = conn.transmit([b"Echo back: ", &msg[..]].concat());
             }
         }
     }

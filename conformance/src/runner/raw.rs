@@ -6,7 +6,7 @@ use crate::transcript::short_hex;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
-use tinyproto_core::wire::{LengthHeader, SC_OK};
+use tinyproto_core::wire::{LengthHeader, SC_CONLIMIT, SC_OK};
 
 /// How a connection ended, as seen by [`Raw::wait_close`].
 #[derive(Debug, PartialEq, Eq)]
@@ -42,12 +42,40 @@ impl Raw {
         Raw { stream, limit }
     }
 
-    /// Connects and completes the init handshake.
+    /// Connects and completes the init handshake (see [`Raw::admitted`]).
     pub fn ready(addr: SocketAddr, limit: Duration) -> Result<Raw, Verdict> {
-        let mut raw = Raw::connect(addr, limit)?;
-        raw.send(&[SC_OK])?;
-        raw.expect(&[SC_OK], "the init byte ff")?;
-        Ok(raw)
+        Raw::admitted(addr, limit, true)
+    }
+
+    /// Connects, sends our init byte `ff` if `send_init`, and reads the server's init byte,
+    /// which must be `ff`.
+    ///
+    /// A server that answers `fe` (at its connection limit) is asked again every 20 ms until
+    /// `limit` has passed: the runner's own connections of the case before (the `conlimit`
+    /// cases hold as many as the limit) may not have been released yet, and a server may
+    /// notice a close a little later. Only the `conlimit` cases judge the refusal itself.
+    pub fn admitted(addr: SocketAddr, limit: Duration, send_init: bool) -> Result<Raw, Verdict> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let mut raw = Raw::connect(addr, limit)?;
+            if send_init {
+                raw.send(&[SC_OK])?;
+            }
+            let got = raw.read(1, "the server's init byte ff")?;
+            match got[..] {
+                [SC_OK] => return Ok(raw),
+                [SC_CONLIMIT] if Instant::now() < deadline => {
+                    drop(raw);
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                _ => {
+                    return Err(Verdict::fail(
+                        "the server's init byte ff (ff)",
+                        short_hex(&got),
+                    ))
+                }
+            }
+        }
     }
 
     /// Writes all of `bytes`.
