@@ -175,14 +175,55 @@ impl<B: Buffer, P: Plugins> Connection<B, P> {
     /// Starts sending `msg`: copies it to the send buffer, runs the plugins and queues the
     /// header. The bytes move on the following polls; [`Event::Sent`] reports the end.
     pub fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
-        if !self.session.is_idle() {
-            return Err(SendError::Busy {
-                phase: self.session.phase(),
-            });
-        }
+        self.check_idle()?;
         self.tx.set(msg)?;
+        self.send_buffered()
+    }
+
+    /// Starts sending what the send buffer holds (placed there through
+    /// [`Connection::tx_buffer_mut`], for example a message moved in without a copy): runs the
+    /// plugins over it and queues the header, like [`Connection::send`].
+    ///
+    /// ```
+    /// use tinyproto_core::buffer::Buffer;
+    /// use tinyproto_core::connection::{Connection, Event};
+    /// use tinyproto_core::transport::Transport;
+    ///
+    /// /// A peer that sent its init byte, and takes whatever we write.
+    /// struct Peer(&'static [u8]);
+    /// impl Transport for Peer {
+    ///     type Error = core::convert::Infallible;
+    ///     fn read(&mut self, buf: &mut [u8]) -> Result<Option<usize>, Self::Error> {
+    ///         let Some((&b, rest)) = self.0.split_first() else { return Ok(None) };
+    ///         (buf[0], self.0) = (b, rest);
+    ///         Ok(Some(1))
+    ///     }
+    ///     fn write(&mut self, buf: &[u8]) -> Result<Option<usize>, Self::Error> {
+    ///         Ok(Some(buf.len()))
+    ///     }
+    /// }
+    ///
+    /// let buf = || heapless::Vec::<u8, 64>::new();
+    /// let mut conn = Connection::new(buf(), buf());
+    /// assert_eq!(conn.poll(&mut Peer(&[0xff]), 0), Ok(Some(Event::HandshakeDone)));
+    /// conn.tx_buffer_mut().set(b"in place").unwrap();
+    /// assert_eq!(conn.send_buffered(), Ok(()));
+    /// assert_eq!(conn.session().pending_output(), &[0, 0, 0, 8]);
+    /// ```
+    pub fn send_buffered(&mut self) -> Result<(), SendError> {
+        self.check_idle()?;
         self.plugins.transmit(&mut self.tx)?;
         self.session.start_send(self.tx.as_slice().len())
+    }
+
+    fn check_idle(&self) -> Result<(), SendError> {
+        if self.session.is_idle() {
+            Ok(())
+        } else {
+            Err(SendError::Busy {
+                phase: self.session.phase(),
+            })
+        }
     }
 
     /// The last message received, valid after [`Event::Received`] until the next poll.

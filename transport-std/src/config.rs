@@ -91,6 +91,9 @@ impl ConnSettings {
     }
 }
 
+/// Default most bytes queued for one connection and not yet sent: 64 MiB.
+pub const DEFAULT_MAX_QUEUED_BYTES: usize = 64 << 20;
+
 /// Default largest message accepted: 64 MiB.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 << 20;
 
@@ -103,6 +106,7 @@ pub(crate) struct EngineSettings {
     pub(crate) tick: Duration,
     pub(crate) connection_tick: Option<Duration>,
     pub(crate) max_queued: usize,
+    pub(crate) max_queued_bytes: usize,
 }
 
 impl Default for EngineSettings {
@@ -115,6 +119,7 @@ impl Default for EngineSettings {
             tick: Duration::from_millis(100),
             connection_tick: None,
             max_queued: 1024,
+            max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
         }
     }
 }
@@ -192,6 +197,15 @@ macro_rules! engine_settings {
         /// refused with [`ConnError::QueueFull`](crate::ConnError::QueueFull).
         pub fn max_queued(mut self, n: usize) -> Self {
             self.$($field).+.max_queued = n;
+            self
+        }
+
+        /// Most bytes queued for one connection and not yet sent (default
+        /// [`DEFAULT_MAX_QUEUED_BYTES`](crate::DEFAULT_MAX_QUEUED_BYTES)); a message that
+        /// would pass it is refused with [`ConnError::QueueFull`](crate::ConnError::QueueFull),
+        /// except into an empty queue (one message of any size can always be sent).
+        pub fn max_queued_bytes(mut self, bytes: usize) -> Self {
+            self.$($field).+.max_queued_bytes = bytes;
             self
         }
     };

@@ -3,12 +3,11 @@
 use crate::error::{CloseReason, ConnError, Error, StartError};
 use crate::handle::ConnectionHandle;
 use crate::hooks::{Conn, Handler};
+use crate::message::{Message, MessageBuffer};
 use crate::transport::SocketIo;
 use mio::net::TcpStream;
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering;
-use std::sync::{mpsc, Arc};
-use tinyproto_core::buffer::VecBuffer;
+use std::sync::mpsc;
 use tinyproto_core::connection::{Connection, Event};
 use tinyproto_core::session::Phase;
 use tinyproto_core::Plugin;
@@ -22,7 +21,7 @@ const EVENTS_PER_DRIVE: usize = 32;
 pub(crate) type SendReply = mpsc::Sender<Result<(), ConnError>>;
 pub(crate) type ReceiveReply = mpsc::Sender<Result<Vec<u8>, ConnError>>;
 pub(crate) type ConnectReply = mpsc::Sender<Result<ConnectionHandle, StartError>>;
-pub(crate) type ProtoConnection = Connection<VecBuffer, Vec<Box<dyn Plugin + Send>>>;
+pub(crate) type ProtoConnection = Connection<MessageBuffer, Vec<Box<dyn Plugin + Send>>>;
 
 /// A hook call waiting for its turn.
 pub(crate) enum Call {
@@ -53,7 +52,7 @@ enum HandlerState {
 }
 
 struct Outgoing {
-    msg: Arc<[u8]>,
+    msg: Message,
     reply: Option<SendReply>,
 }
 
@@ -155,10 +154,15 @@ impl Entry {
             let Some(out) = self.outbox.pop_front() else {
                 return;
             };
-            self.handle.shared.queued.fetch_sub(1, Ordering::AcqRel);
-            match self.conn.send(&out.msg) {
+            self.handle.shared.release(out.msg.len());
+            // Sent from where it is: an owned or shared message is not copied.
+            *self.conn.tx_buffer_mut() = out.msg.into_buffer();
+            match self.conn.send_buffered() {
                 Ok(()) => self.sending = Some(out.reply),
-                Err(e) => reply(out.reply, Err(ConnError::Send(e))),
+                Err(e) => {
+                    shrink_tx(&mut self.conn);
+                    reply(out.reply, Err(ConnError::Send(e)));
+                }
             }
         }
     }
@@ -200,7 +204,7 @@ impl Entry {
         self.calls.push_back(Call::Received(msg));
     }
 
-    pub(crate) fn queue(&mut self, msg: Arc<[u8]>, reply: Option<SendReply>) {
+    pub(crate) fn queue(&mut self, msg: Message, reply: Option<SendReply>) {
         self.outbox.push_back(Outgoing { msg, reply });
     }
 
@@ -283,7 +287,7 @@ impl Entry {
         let _ = self.handle.shared.closed.set(reason.clone());
         let closed = || ConnError::Closed(reason.clone());
         for out in self.outbox.drain(..) {
-            self.handle.shared.queued.fetch_sub(1, Ordering::AcqRel);
+            self.handle.shared.release(out.msg.len());
             reply(out.reply, Err(closed()));
         }
         if let Some(waiting) = self.sending.take() {
@@ -313,12 +317,12 @@ impl Entry {
     }
 }
 
-/// Frees the send buffer of a large message once it is out, so that an idle connection stays
-/// small.
+/// Lets go of the message sent: a shared one is released, a large one freed, so that an idle
+/// connection stays small.
 pub(crate) fn shrink_tx(conn: &mut ProtoConnection) {
     let tx = conn.tx_buffer_mut();
-    if tx.capacity() > KEEP_TX_CAPACITY {
-        *tx = VecBuffer::new(tinyproto_core::buffer::Buffer::limit(tx));
+    if tx.capacity() == 0 || tx.capacity() > KEEP_TX_CAPACITY {
+        tx.release();
     }
 }
 

@@ -1,6 +1,7 @@
 //! Handles to connections, usable from any thread: send, close, inspect.
 
 use crate::error::{CloseReason, ConnError};
+use crate::message::Message;
 use crate::reactor::Command;
 use std::fmt;
 use std::net::SocketAddr;
@@ -67,8 +68,32 @@ pub(crate) struct Shared {
     pub(crate) local: SocketAddr,
     pub(crate) queued: AtomicUsize,
     pub(crate) max_queued: usize,
+    pub(crate) queued_bytes: AtomicUsize,
+    pub(crate) max_queued_bytes: usize,
     pub(crate) closed: OnceLock<CloseReason>,
     pub(crate) link: Link,
+}
+
+impl Shared {
+    /// Counts a message of `len` bytes into the queue, within both limits.
+    pub(crate) fn reserve(&self, len: usize) -> Result<(), ConnError> {
+        if self.queued.fetch_add(1, Ordering::AcqRel) >= self.max_queued {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(ConnError::QueueFull);
+        }
+        let before = self.queued_bytes.fetch_add(len, Ordering::AcqRel);
+        if before > 0 && before.saturating_add(len) > self.max_queued_bytes {
+            self.release(len);
+            return Err(ConnError::QueueFull);
+        }
+        Ok(())
+    }
+
+    /// Counts a message of `len` bytes out of the queue.
+    pub(crate) fn release(&self, len: usize) {
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+        self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+    }
 }
 
 /// A cloneable, thread-safe handle to one connection: send to it, close it, see who it is.
@@ -106,13 +131,14 @@ impl ConnectionHandle {
         self.shared.closed.get().cloned()
     }
 
-    /// Queues `msg` (copied) to be sent; returns at once.
+    /// Queues `msg` to be sent; returns at once. A `Vec<u8>` is moved and sent without a
+    /// copy; borrowed bytes are copied once.
     ///
     /// Errors: [`ConnError::Closed`] when the connection is closed, [`ConnError::QueueFull`]
-    /// when too many messages wait already. Failures of the send itself close the connection
-    /// (see [`ServerHooks::conn_shutdown`](crate::ServerHooks::conn_shutdown)) or, for a
-    /// refusal by the peer, drop that message.
-    pub fn send(&self, msg: &[u8]) -> Result<(), ConnError> {
+    /// when too many messages or bytes wait already. Failures of the send itself close the
+    /// connection (see [`ServerHooks::conn_shutdown`](crate::ServerHooks::conn_shutdown)) or,
+    /// for a refusal by the peer, drop that message.
+    pub fn send(&self, msg: impl Into<Message>) -> Result<(), ConnError> {
         self.send_shared(msg.into(), None)
     }
 
@@ -120,7 +146,7 @@ impl ConnectionHandle {
     /// any thread; what [`Conn::transmit`](crate::Conn::transmit) does inside a hook.
     ///
     /// [`ConnError::Rejected`] means the peer refused its size; the connection stays usable.
-    pub fn transmit(&self, msg: &[u8]) -> Result<(), ConnError> {
+    pub fn transmit(&self, msg: impl Into<Message>) -> Result<(), ConnError> {
         let (tx, rx) = mpsc::channel();
         self.send_shared(msg.into(), Some(tx))?;
         rx.recv()
@@ -137,16 +163,13 @@ impl ConnectionHandle {
 
     pub(crate) fn send_shared(
         &self,
-        msg: Arc<[u8]>,
+        msg: Message,
         reply: Option<mpsc::Sender<Result<(), ConnError>>>,
     ) -> Result<(), ConnError> {
         if let Some(reason) = self.close_reason() {
             return Err(ConnError::Closed(reason));
         }
-        if self.shared.queued.fetch_add(1, Ordering::AcqRel) >= self.shared.max_queued {
-            self.shared.queued.fetch_sub(1, Ordering::AcqRel);
-            return Err(ConnError::QueueFull);
-        }
+        self.shared.reserve(msg.len())?;
         let sent = self.shared.link.send(Command::Send {
             conn: self.shared.clone(),
             msg,

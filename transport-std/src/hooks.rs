@@ -30,7 +30,7 @@ use std::time::Duration;
 ///     fn transmission_received(&mut self, conn: &mut Conn, msg: Vec<u8>) {
 ///         if msg == b"QUIT" {
 ///             conn.shutdown();
-///         } else if let Err(e) = conn.transmit(&[b"Echo back: ", &msg[..]].concat()) {
+///         } else if let Err(e) = conn.transmit([b"Echo back: ", &msg[..]].concat()) {
 ///             eprintln!("connection {}: {e}", conn.id());
 ///         }
 ///     }
@@ -180,7 +180,7 @@ impl Conn {
     /// Python's `transmit`.
     ///
     /// [`ConnError::Rejected`] means the peer refused its size; the connection stays usable.
-    pub fn transmit(&mut self, msg: &[u8]) -> Result<(), ConnError> {
+    pub fn transmit(&mut self, msg: impl Into<crate::Message>) -> Result<(), ConnError> {
         let (tx, rx) = mpsc::channel();
         self.handle.send_shared(msg.into(), Some(tx))?;
         rx.recv()

@@ -31,7 +31,7 @@
 //! struct Echo;
 //! impl Handler for Echo {
 //!     fn transmission_received(&mut self, conn: &mut Conn, msg: Vec<u8>) {
-//!         let _ = conn.transmit(&[b"Echo back: ", &msg[..]].concat());
+//!         let _ = conn.transmit([b"Echo back: ", &msg[..]].concat());
 //!     }
 //! }
 //!
@@ -58,6 +58,7 @@ mod entry;
 mod error;
 mod handle;
 mod hooks;
+mod message;
 mod reactor;
 mod server;
 mod tcp;
@@ -65,10 +66,11 @@ mod transport;
 mod workers;
 
 pub use client::{Client, ClientBuilder, ClientHandle};
-pub use config::{Timeouts, DEFAULT_MAX_MESSAGE_SIZE};
+pub use config::{Timeouts, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_QUEUED_BYTES};
 pub use error::{CloseReason, ConnError, Error, StartError};
 pub use handle::{ConnId, ConnectionHandle};
 pub use hooks::{ClientHooks, Conn, Handler, ServerHooks};
+pub use message::Message;
 pub use server::{Server, ServerBuilder, ServerHandle, DEFAULT_BACKLOG};
 pub use tcp::{TcpConnection, TcpConnectionBuilder};
 pub use tinyproto_core::{self as core, Plugin};

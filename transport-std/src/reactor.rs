@@ -9,6 +9,7 @@ use crate::entry::{Call, ConnectReply, Entry, ReceiveReply, SendReply};
 use crate::error::{CloseReason, ConnError, StartError};
 use crate::handle::{ConnId, ConnectionHandle, Link, Shared};
 use crate::hooks::{Conn, Handler};
+use crate::message::{Message, MessageBuffer};
 use crate::workers::Workers;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
@@ -22,7 +23,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use tinyproto_core::buffer::VecBuffer;
 use tinyproto_core::connection::Connection;
 use tinyproto_core::wire::{MSG_MAX_SIZE, SC_CONLIMIT};
 
@@ -55,7 +55,7 @@ pub(crate) type Registry = Arc<Mutex<BTreeMap<ConnId, ConnectionHandle>>>;
 pub(crate) enum Command {
     Send {
         conn: Arc<Shared>,
-        msg: Arc<[u8]>,
+        msg: Message,
         reply: Option<SendReply>,
     },
     Broadcast {
@@ -381,13 +381,15 @@ impl State {
                 local,
                 queued: AtomicUsize::new(0),
                 max_queued: self.settings.max_queued,
+                queued_bytes: AtomicUsize::new(0),
+                max_queued_bytes: self.settings.max_queued_bytes,
                 closed: OnceLock::new(),
                 link: self.link.clone(),
             }),
         };
         let mut conn = Connection::with_plugins(
-            VecBuffer::new(settings.max_message_size),
-            VecBuffer::new(MSG_MAX_SIZE as usize),
+            MessageBuffer::new(settings.max_message_size),
+            MessageBuffer::new(MSG_MAX_SIZE as usize),
             settings.plugins(),
         );
         conn.set_timeouts(settings.timeouts.core());
@@ -445,7 +447,7 @@ impl State {
                     self.drive(conn.key);
                 }
                 _ => {
-                    conn.queued.fetch_sub(1, Ordering::AcqRel);
+                    conn.release(msg.len());
                     if let Some(reply) = reply {
                         let _ = reply.send(Err(ConnError::Closed(closed_reason(&conn))));
                     }
@@ -519,11 +521,8 @@ impl State {
                 Slot::Conn(entry) if entry.is_open() && Some(entry.handle.id()) != except => {
                     let shared = &entry.handle.shared;
                     // A peer too slow to take its share is skipped rather than buffered without end.
-                    if shared.queued.fetch_add(1, Ordering::AcqRel) >= shared.max_queued {
-                        shared.queued.fetch_sub(1, Ordering::AcqRel);
-                        return None;
-                    }
-                    entry.queue(msg.clone(), None);
+                    shared.reserve(msg.len()).ok()?;
+                    entry.queue(msg.clone().into(), None);
                     Some(key)
                 }
                 _ => None,

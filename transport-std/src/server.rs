@@ -115,7 +115,7 @@ fn listener(addr: SocketAddr, backlog: i32) -> io::Result<mio::net::TcpListener>
 /// struct Echo;
 /// impl Handler for Echo {
 ///     fn transmission_received(&mut self, conn: &mut Conn, msg: Vec<u8>) {
-///         let _ = conn.transmit(&[b"Echo back: ", &msg[..]].concat());
+///         let _ = conn.transmit([b"Echo back: ", &msg[..]].concat());
 ///     }
 /// }
 ///
@@ -270,7 +270,7 @@ impl ServerHandle {
 
     /// Queues `msg` for one connection; see [`ConnectionHandle::send`].
     /// [`ConnError::UnknownConnection`] when no open connection has this id.
-    pub fn send_to(&self, id: ConnId, msg: &[u8]) -> Result<(), ConnError> {
+    pub fn send_to(&self, id: ConnId, msg: impl Into<crate::Message>) -> Result<(), ConnError> {
         match self.connection(id) {
             Some(conn) => conn.send(msg),
             None => Err(ConnError::UnknownConnection),

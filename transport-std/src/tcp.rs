@@ -8,11 +8,11 @@ use crate::client::connect_stream;
 use crate::config::{ConnSettings, Timeouts};
 use crate::entry::{shrink_tx, ProtoConnection};
 use crate::error::{Error, StartError};
+use crate::message::{Message, MessageBuffer};
 use crate::transport::SocketIo;
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
-use tinyproto_core::buffer::VecBuffer;
 use tinyproto_core::connection::{Connection, Event};
 use tinyproto_core::session::Phase;
 use tinyproto_core::wire::MSG_MAX_SIZE;
@@ -46,8 +46,8 @@ impl TcpConnection {
         stream.set_write_timeout(timeouts.stall)?;
         let peer = stream.peer_addr()?;
         let mut conn = Connection::with_plugins(
-            VecBuffer::new(settings.max_message_size),
-            VecBuffer::new(MSG_MAX_SIZE as usize),
+            MessageBuffer::new(settings.max_message_size),
+            MessageBuffer::new(MSG_MAX_SIZE as usize),
             settings.plugins(),
         );
         conn.set_timeouts(timeouts.core());
@@ -124,8 +124,16 @@ impl TcpConnection {
     /// An answer still owed to the peer (the `0x00` of a refusal the socket could not take)
     /// goes out first; a peer that takes nothing fails with [`Error::Timeout`] after the
     /// stall timeout.
-    pub fn transmit(&mut self, msg: &[u8]) -> Result<(), Error> {
-        self.conn.send(msg)?;
+    ///
+    /// A `Vec<u8>` is moved and sent without a copy; borrowed bytes are copied once.
+    pub fn transmit(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
+        if self.conn.can_send() {
+            *self.conn.tx_buffer_mut() = msg.into().into_buffer();
+        }
+        if let Err(e) = self.conn.send_buffered() {
+            shrink_tx(&mut self.conn);
+            return Err(e.into());
+        }
         let result = self.run_until(None, Event::Sent);
         shrink_tx(&mut self.conn);
         result

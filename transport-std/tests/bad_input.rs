@@ -232,7 +232,7 @@ fn a_flood_of_oversize_headers_does_not_hold_the_io_thread() {
             if msg == b"hold" {
                 let _ = self.0.lock().unwrap().recv_timeout(WAIT);
             } else {
-                let _ = conn.transmit(&echo(&msg));
+                let _ = conn.transmit(echo(&msg));
             }
         }
     }
@@ -347,7 +347,7 @@ fn a_slow_connection_tick_does_not_stall_a_message_in_flight() {
     }
     impl Handler for SlowTick {
         fn transmission_received(&mut self, conn: &mut Conn, msg: Vec<u8>) {
-            let _ = conn.transmit(&echo(&msg));
+            let _ = conn.transmit(echo(&msg));
         }
         fn loop_pass(&mut self, _: &mut Conn) {
             if self.armed.swap(false, Ordering::AcqRel) {

@@ -50,3 +50,38 @@ fn sending_to_an_unknown_id_is_its_own_error() {
     assert!(matches!(err, ConnError::UnknownConnection), "{err}");
     server.stop();
 }
+
+#[test]
+fn sends_through_handles_are_bounded_in_bytes() {
+    let builder = Server::builder()
+        .listen("127.0.0.1:0")
+        .max_queued_bytes(1000);
+    let server = TestServer::start(builder, |_| ());
+    // A peer that never answers a header: whatever is sent stays queued or in flight.
+    let mut peer = TcpStream::connect(server.addr).unwrap();
+    std::io::Write::write_all(&mut peer, &[0xff]).unwrap();
+    let Seen::Init(id, _) = server.seen.recv_timeout(WAIT).unwrap() else {
+        panic!("conn_init first")
+    };
+    let send = |len: usize| server.handle.send_to(id, vec![0; len]);
+    send(10).unwrap();
+    send(600).unwrap();
+    assert!(
+        matches!(send(600), Err(ConnError::QueueFull)),
+        "1210 > 1000"
+    );
+    send(300).unwrap();
+    // One message larger than the whole budget still goes into an empty queue.
+    let lone = TestServer::start(
+        Server::builder().listen("127.0.0.1:0").max_queued_bytes(10),
+        |_| (),
+    );
+    let _peer = TcpStream::connect(lone.addr).unwrap();
+    let Seen::Init(id, _) = lone.seen.recv_timeout(WAIT).unwrap() else {
+        panic!("conn_init first")
+    };
+    lone.handle.send_to(id, vec![0; 100]).unwrap();
+    drop(peer);
+    lone.stop();
+    server.stop();
+}

@@ -137,7 +137,7 @@ fn lockstep_transmit_and_receive_inside_hooks_with_4_mib() {
         fn pre_loop(&mut self, conn: &mut tinyproto_std::Conn) {
             let mut acks = Vec::new();
             for i in 0..3 {
-                conn.transmit(&message(4 * MIB, i)).unwrap();
+                conn.transmit(message(4 * MIB, i)).unwrap();
                 acks.push(conn.receive().unwrap());
             }
             conn.transmit(b"done").unwrap();
@@ -319,7 +319,7 @@ fn a_panicking_hook_closes_only_its_connection() {
     impl Handler for Fragile {
         fn transmission_received(&mut self, conn: &mut tinyproto_std::Conn, msg: Vec<u8>) {
             assert_ne!(msg, b"boom", "the test's deliberate panic");
-            conn.transmit(&echo(&msg)).unwrap();
+            conn.transmit(echo(&msg)).unwrap();
         }
     }
     let server = TestServer::start(Server::builder().listen("127.0.0.1:0"), |_| Fragile);
@@ -410,7 +410,7 @@ fn a_handler_panicking_in_drop_does_not_stop_the_server() {
     struct Grenade;
     impl Handler for Grenade {
         fn transmission_received(&mut self, conn: &mut tinyproto_std::Conn, msg: Vec<u8>) {
-            let _ = conn.transmit(&echo(&msg));
+            let _ = conn.transmit(echo(&msg));
         }
     }
     impl Drop for Grenade {

@@ -35,7 +35,7 @@ impl Handler for Echo {
             b"QUIT" => conn.shutdown(),
             b"SRVQUIT" => self.server.shutdown(),
             _ => {
-                if let Err(e) = conn.transmit(&[b"Echo back: ", &msg[..]].concat()) {
+                if let Err(e) = conn.transmit([b"Echo back: ", &msg[..]].concat()) {
                     eprintln!("connection {}: {e}", conn.id());
                 }
             }

@@ -21,7 +21,7 @@ pub struct Echo;
 
 impl Handler for Echo {
     fn transmission_received(&mut self, conn: &mut Conn, msg: Vec<u8>) {
-        let _ = conn.transmit(&echo(&msg));
+        let _ = conn.transmit(echo(&msg));
     }
 }
 
