@@ -1,6 +1,8 @@
 //! Properties of our core as a tinyproto peer, with `proptest`: any message sequence
 //! round-trips between a Rust sender and receiver under any chunking; arbitrary garbage never
-//! panics; a refusal keeps the stream in sync; plugins apply in order.
+//! panics; a refusal keeps the stream in sync; plugins apply in order; a send started while
+//! the answer to an empty message or a refusal is still owed puts that answer on the wire
+//! first, then its header.
 
 use proptest::prelude::*;
 use std::cell::RefCell;
@@ -11,8 +13,10 @@ use tinyproto_conformance::replay::{play_scripted, Driver};
 use tinyproto_conformance::role::{Behaviour, Role};
 use tinyproto_core::buffer::VecBuffer;
 use tinyproto_core::connection::{Connection, Event};
+use tinyproto_core::script::ScriptedPeer;
 use tinyproto_core::transport::Transport;
-use tinyproto_core::Error;
+use tinyproto_core::wire::{LengthHeader, SC_GENERIC_ERROR, SC_OK};
+use tinyproto_core::{BlockingConnection, Error};
 
 type Wire = Rc<RefCell<VecDeque<u8>>>;
 
@@ -117,8 +121,140 @@ fn chunk() -> impl Strategy<Value = usize> {
     prop_oneof![1usize..8, 8usize..2000, Just(usize::MAX)]
 }
 
+/// Receive limit of the connections that answer first: larger headers are refused.
+const OWED_LIMIT: usize = 16;
+
+/// What the peer sends first: an empty message (answered `ff`) or a header above
+/// [`OWED_LIMIT`] (answered `00`); the header and the answer owed to it.
+fn first_header() -> impl Strategy<Value = ([u8; 4], u8)> {
+    prop_oneof![
+        Just((LengthHeader::new(0).to_bytes(), SC_OK)),
+        (OWED_LIMIT as u32 + 1..=u32::MAX).prop_map(|len| (len.to_be_bytes(), SC_GENERIC_ERROR)),
+    ]
+}
+
+/// A peer whose writes can be held back (the socket's send buffer is full) and then taken in
+/// chunks of at most `write_chunk`; reads come from `input`, at most `read_chunk` at a time.
+struct Gated {
+    input: VecDeque<u8>,
+    read_chunk: usize,
+    writes_open: bool,
+    write_chunk: usize,
+    written: Vec<u8>,
+}
+
+impl Transport for Gated {
+    type Error = std::convert::Infallible;
+    fn read(&mut self, buf: &mut [u8]) -> Result<Option<usize>, Self::Error> {
+        let n = buf.len().min(self.read_chunk).min(self.input.len());
+        if n == 0 {
+            return Ok(None);
+        }
+        for (slot, byte) in buf.iter_mut().zip(self.input.drain(..n)) {
+            *slot = byte;
+        }
+        Ok(Some(n))
+    }
+    fn write(&mut self, buf: &[u8]) -> Result<Option<usize>, Self::Error> {
+        if !self.writes_open {
+            return Ok(None);
+        }
+        let n = buf.len().min(self.write_chunk);
+        self.written.extend_from_slice(&buf[..n]);
+        Ok(Some(n))
+    }
+}
+
+/// The wire bytes our side must write: init byte, the owed answer, then our message.
+fn answer_then_message(answer: u8, msg: &[u8]) -> Vec<u8> {
+    let header = LengthHeader::new(msg.len() as u32).to_bytes();
+    [&[SC_OK, answer][..], &header, msg].concat()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// `Connection::poll`: the answer cannot be written when the event fires (writes held
+    /// back); `send` is accepted all the same and queues its header behind the answer.
+    #[test]
+    fn polled_a_send_behind_an_owed_answer_writes_the_answer_first(
+        (header, answer) in first_header(),
+        msg in prop::collection::vec(any::<u8>(), 0..64),
+        read_chunk in chunk(),
+        write_chunk in chunk(),
+    ) {
+        let mut io = Gated {
+            input: VecDeque::from([SC_OK]),
+            read_chunk,
+            writes_open: true,
+            write_chunk,
+            written: Vec::new(),
+        };
+        let mut conn = Connection::new(VecBuffer::new(OWED_LIMIT), VecBuffer::new(1 << 10));
+        let mut polls = 0;
+        while conn.poll(&mut io, 0) != Ok(Some(Event::HandshakeDone)) {
+            polls += 1;
+            prop_assert!(polls < 100, "no handshake");
+        }
+        prop_assert_eq!(&io.written, &[SC_OK]);
+        // The peer's first header arrives while our socket takes nothing.
+        io.writes_open = false;
+        io.input.extend(header);
+        let event = loop {
+            match conn.poll(&mut io, 0) {
+                Ok(None) => {}
+                other => break other,
+            }
+            polls += 1;
+            prop_assert!(polls < 200, "no event for the first header");
+        };
+        if answer == SC_OK {
+            prop_assert_eq!(event, Ok(Some(Event::Received)));
+            prop_assert_eq!(conn.message(), b"");
+        } else {
+            let len = u32::from_be_bytes(header);
+            prop_assert_eq!(event, Err(Error::TooLarge { len, limit: OWED_LIMIT as u32 }));
+        }
+        prop_assert_eq!(conn.session().pending_output(), &[answer]);
+        prop_assert!(conn.can_send(), "send must not be Busy between messages");
+        conn.send(&msg).unwrap();
+        let header_out = LengthHeader::new(msg.len() as u32).to_bytes();
+        prop_assert_eq!(conn.session().pending_output(), &[&[answer][..], &header_out].concat()[..]);
+        // The socket drains; the peer accepts our header.
+        io.writes_open = true;
+        io.input.push_back(SC_OK);
+        loop {
+            match conn.poll(&mut io, 0) {
+                Ok(Some(Event::Sent)) => break,
+                Ok(_) => {}
+                Err(e) => prop_assert!(false, "sending: {e:?}"),
+            }
+            polls += 1;
+            prop_assert!(polls < 1000, "not sent");
+        }
+        prop_assert_eq!(io.written, answer_then_message(answer, &msg));
+    }
+
+    /// `BlockingConnection`: `receive` returns only once the answer is written, so the send
+    /// always comes after it; the wire bytes are the same as with the polled driver.
+    #[test]
+    fn blocking_a_send_after_an_empty_message_or_a_refusal_follows_the_answer(
+        (header, answer) in first_header(),
+        msg in prop::collection::vec(any::<u8>(), 0..64),
+        read_chunk in chunk(),
+    ) {
+        let input = [&[SC_OK][..], &header, &[SC_OK]].concat();
+        let peer = ScriptedPeer::new(&input, read_chunk, VecBuffer::new(usize::MAX));
+        let mut conn = BlockingConnection::new(peer, VecBuffer::new(OWED_LIMIT));
+        match conn.receive() {
+            Ok(m) => prop_assert!(answer == SC_OK && m.is_empty(), "got {:?}", m),
+            Err(Error::TooLarge { .. }) => prop_assert_eq!(answer, SC_GENERIC_ERROR),
+            Err(e) => prop_assert!(false, "receive: {e:?}"),
+        }
+        prop_assert_eq!(conn.io_mut().output(), &[SC_OK, answer]);
+        conn.transmit(&msg).unwrap();
+        prop_assert_eq!(conn.io_mut().output(), &answer_then_message(answer, &msg)[..]);
+    }
 
     #[test]
     fn any_messages_round_trip_under_any_chunking(
