@@ -154,6 +154,13 @@ impl ClientHandle {
         &self,
         addr: impl ToSocketAddrs + fmt::Debug,
     ) -> Result<ConnectionHandle, StartError> {
+        if crate::reactor::on_io_thread() {
+            let inline = "connect cannot wait for the handshake inside an inline hook";
+            return Err(StartError::Io(std::io::Error::new(
+                ErrorKind::WouldBlock,
+                inline,
+            )));
+        }
         let stream = connect_stream(addr, self.inner.connect_timeout)?;
         let (reply, answer) = mpsc::channel();
         if !self.inner.link.send(Command::Adopt { stream, reply }) {

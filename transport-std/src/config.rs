@@ -107,6 +107,7 @@ pub(crate) struct EngineSettings {
     pub(crate) connection_tick: Option<Duration>,
     pub(crate) max_queued: usize,
     pub(crate) max_queued_bytes: usize,
+    pub(crate) inline_hooks: bool,
 }
 
 impl Default for EngineSettings {
@@ -120,6 +121,7 @@ impl Default for EngineSettings {
             connection_tick: None,
             max_queued: 1024,
             max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
+            inline_hooks: false,
         }
     }
 }
@@ -177,6 +179,22 @@ macro_rules! engine_settings {
         /// Most hook threads (default 512): hooks blocked in `transmit`/`receive` each hold one.
         pub fn max_workers(mut self, n: usize) -> Self {
             self.$($field).+.max_workers = n.max(1);
+            self
+        }
+
+        /// Runs the connections' hooks on the I/O thread itself (default off: on hook threads).
+        ///
+        /// Inline, a message costs no thread hand-off: the hook runs as soon as the message is
+        /// read, and what it transmits is written in the same pass — the lowest latency. The
+        /// price: a hook must not block, since a slow hook delays every connection of this
+        /// server or client. Inside, [`Conn::transmit`](crate::Conn::transmit) queues and
+        /// returns at once (a refused message is reported to
+        /// [`Handler::transmission_failed`](crate::Handler::transmission_failed)), and
+        /// [`Conn::receive`](crate::Conn::receive) is
+        /// [`ConnError::WouldBlockInline`](crate::ConnError::WouldBlockInline). Keep the
+        /// default for hooks that transmit and receive in lockstep.
+        pub fn inline_hooks(mut self, on: bool) -> Self {
+            self.$($field).+.inline_hooks = on;
             self
         }
 

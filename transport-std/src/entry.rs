@@ -29,6 +29,8 @@ pub(crate) enum Call {
     Received(Vec<u8>),
     LoopPass,
     PostLoop,
+    /// A send nobody waits for failed and the connection goes on.
+    TransmissionFailed(ConnError),
 }
 
 impl Call {
@@ -38,6 +40,7 @@ impl Call {
             Call::Received(msg) => handler.transmission_received(conn, msg),
             Call::LoopPass => handler.loop_pass(conn),
             Call::PostLoop => handler.post_loop(conn),
+            Call::TransmissionFailed(e) => handler.transmission_failed(conn, e),
         }
     }
 }
@@ -161,7 +164,7 @@ impl Entry {
                 Ok(()) => self.sending = Some(out.reply),
                 Err(e) => {
                     shrink_tx(&mut self.conn);
-                    reply(out.reply, Err(ConnError::Send(e)));
+                    self.failed(out.reply, ConnError::Send(e));
                 }
             }
         }
@@ -186,8 +189,21 @@ impl Entry {
 
     fn sent(&mut self, result: Result<(), ConnError>) {
         shrink_tx(&mut self.conn);
-        if let Some(waiting) = self.sending.take() {
-            reply(waiting, result);
+        match (self.sending.take(), result) {
+            (Some(waiting), Err(e)) => self.failed(waiting, e),
+            (Some(waiting), ok) => reply(waiting, ok),
+            (None, _) => {}
+        }
+    }
+
+    /// A send failed and the connection goes on: the waiting caller learns it, or else
+    /// `transmission_failed`.
+    fn failed(&mut self, waiting: Option<SendReply>, error: ConnError) {
+        match waiting {
+            Some(waiting) => {
+                let _ = waiting.send(Err(error));
+            }
+            None => self.calls.push_back(Call::TransmissionFailed(error)),
         }
     }
 

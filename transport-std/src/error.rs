@@ -97,6 +97,11 @@ pub enum ConnError {
     /// No open connection has this id ([`ServerHandle::send_to`](crate::ServerHandle::send_to)):
     /// it never existed, or it closed and was removed.
     UnknownConnection,
+    /// The call would wait for the I/O thread from the I/O thread itself: `receive` in an
+    /// [inline hook](crate::ServerBuilder::inline_hooks), or a waiting
+    /// [`ConnectionHandle::transmit`](crate::ConnectionHandle::transmit) there. Nothing was
+    /// done.
+    WouldBlockInline,
 }
 
 impl fmt::Display for ConnError {
@@ -108,6 +113,7 @@ impl fmt::Display for ConnError {
             Self::Timeout => f.write_str("no message arrived in time"),
             Self::Closed(reason) => write!(f, "connection closed: {reason}"),
             Self::UnknownConnection => f.write_str("no open connection has this id"),
+            Self::WouldBlockInline => f.write_str("cannot wait inside an inline hook"),
         }
     }
 }

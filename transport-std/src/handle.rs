@@ -146,7 +146,13 @@ impl ConnectionHandle {
     /// any thread; what [`Conn::transmit`](crate::Conn::transmit) does inside a hook.
     ///
     /// [`ConnError::Rejected`] means the peer refused its size; the connection stays usable.
+    ///
+    /// On the I/O thread (inside an [inline hook](crate::ServerBuilder::inline_hooks)) it
+    /// cannot wait: [`ConnError::WouldBlockInline`]; use [`ConnectionHandle::send`].
     pub fn transmit(&self, msg: impl Into<Message>) -> Result<(), ConnError> {
+        if crate::reactor::on_io_thread() {
+            return Err(ConnError::WouldBlockInline);
+        }
         let (tx, rx) = mpsc::channel();
         self.send_shared(msg.into(), Some(tx))?;
         rx.recv()

@@ -3,6 +3,7 @@
 
 use crate::error::{CloseReason, ConnError};
 use crate::handle::{ConnId, ConnectionHandle};
+use crate::message::Message;
 use crate::reactor::Command;
 use std::net::SocketAddr;
 use std::sync::mpsc;
@@ -56,6 +57,15 @@ pub trait Handler: Send + 'static {
     /// Runs once after the connection closed, if `pre_loop` ran. Sending fails by then.
     fn post_loop(&mut self, conn: &mut Conn) {
         let _ = conn;
+    }
+
+    /// Runs when a message sent without waiting (a [`Conn::transmit`] in an
+    /// [inline hook](crate::ServerBuilder::inline_hooks), or [`ConnectionHandle::send`]) was
+    /// not sent but the connection goes on: the peer refused its size
+    /// ([`ConnError::Rejected`]) or a plugin refused it ([`ConnError::Send`]). Failures that
+    /// close the connection are reported by the close instead.
+    fn transmission_failed(&mut self, conn: &mut Conn, error: ConnError) {
+        let _ = (conn, error);
     }
 }
 
@@ -142,18 +152,33 @@ impl ClientHooks for () {}
 pub struct Conn {
     handle: ConnectionHandle,
     shutdown: bool,
+    /// Inline hooks (on the I/O thread): the messages transmitted, queued when the hook
+    /// returns. `None` on a hook thread.
+    inline: Option<Vec<Message>>,
 }
 
 impl Conn {
+    /// The connection as a hook on a hook thread sees it.
     pub(crate) fn new(handle: ConnectionHandle) -> Self {
         Self {
             handle,
             shutdown: false,
+            inline: None,
         }
     }
 
-    pub(crate) fn shutdown_requested(&self) -> bool {
-        self.shutdown
+    /// The connection as an inline hook sees it; `outbox` (empty) collects its transmits.
+    pub(crate) fn inline(handle: ConnectionHandle, outbox: Vec<Message>) -> Self {
+        Self {
+            handle,
+            shutdown: false,
+            inline: Some(outbox),
+        }
+    }
+
+    /// Whether the hook asked to close, and what an inline hook transmitted.
+    pub(crate) fn finish(self) -> (bool, Vec<Message>) {
+        (self.shutdown, self.inline.unwrap_or_default())
     }
 
     /// The connection's id.
@@ -177,18 +202,34 @@ impl Conn {
     }
 
     /// Sends `msg` and returns once it is written (after messages queued before it), like
-    /// Python's `transmit`.
+    /// Python's `transmit`. A `Vec<u8>` is moved and sent without a copy.
     ///
     /// [`ConnError::Rejected`] means the peer refused its size; the connection stays usable.
-    pub fn transmit(&mut self, msg: impl Into<crate::Message>) -> Result<(), ConnError> {
+    ///
+    /// In an [inline hook](crate::ServerBuilder::inline_hooks) it only queues the message
+    /// (within the queue limits) and returns at once; the message goes out when the hook
+    /// returns, and a refusal is reported to [`Handler::transmission_failed`].
+    pub fn transmit(&mut self, msg: impl Into<Message>) -> Result<(), ConnError> {
+        let msg = msg.into();
+        if let Some(outbox) = &mut self.inline {
+            if let Some(reason) = self.handle.close_reason() {
+                return Err(ConnError::Closed(reason));
+            }
+            self.handle.shared.reserve(msg.len())?;
+            outbox.push(msg);
+            return Ok(());
+        }
         let (tx, rx) = mpsc::channel();
-        self.handle.send_shared(msg.into(), Some(tx))?;
+        self.handle.send_shared(msg, Some(tx))?;
         rx.recv()
             .unwrap_or(Err(ConnError::Closed(CloseReason::Shutdown)))
     }
 
     /// Waits for the next message from the peer and returns it, like Python's `receive`.
     /// It is not passed to `transmission_received`.
+    ///
+    /// An [inline hook](crate::ServerBuilder::inline_hooks) cannot wait:
+    /// [`ConnError::WouldBlockInline`].
     pub fn receive(&mut self) -> Result<Vec<u8>, ConnError> {
         self.receive_inner(None)
     }
@@ -201,6 +242,9 @@ impl Conn {
     }
 
     fn receive_inner(&mut self, limit: Option<Duration>) -> Result<Vec<u8>, ConnError> {
+        if self.inline.is_some() {
+            return Err(ConnError::WouldBlockInline);
+        }
         let (tx, rx) = mpsc::channel();
         let shared = &self.handle.shared;
         let command = Command::Receive {

@@ -169,6 +169,7 @@ impl Reactor {
             max_connections,
             stopping: false,
             settings,
+            inline_outbox: Vec::new(),
         };
         for (i, listener) in state.listeners.iter_mut().enumerate() {
             state
@@ -178,7 +179,10 @@ impl Reactor {
         }
         let thread = std::thread::Builder::new()
             .name("tinyproto-io".into())
-            .spawn(move || state.run())?;
+            .spawn(move || {
+                ON_IO_THREAD.set(true);
+                state.run();
+            })?;
         Ok(Self {
             link,
             registry,
@@ -234,6 +238,8 @@ struct State {
     max_connections: Option<usize>,
     stopping: bool,
     settings: EngineSettings,
+    /// Collects an inline hook's transmits; kept to reuse its memory.
+    inline_outbox: Vec<Message>,
 }
 
 impl State {
@@ -577,6 +583,12 @@ impl State {
 
     /// Moves a connection's bytes, closes it on error, arms its timers and runs its hooks.
     fn drive(&mut self, key: usize) {
+        self.move_bytes(key);
+        self.dispatch(key);
+    }
+
+    /// Moves a connection's bytes, closes it on error and arms its timers.
+    fn move_bytes(&mut self, key: usize) {
         let now = self.now();
         let tick = self.settings.connection_tick;
         let Some(Slot::Conn(entry)) = self.slots.get_mut(key) else {
@@ -606,19 +618,30 @@ impl State {
             }
             _ => {}
         }
-        self.dispatch(key);
     }
 
-    /// Starts the connection's next hook call, or removes it once closed and idle.
+    /// Starts the connection's next hook call (inline: runs its hooks), or removes it once
+    /// closed and idle.
     fn dispatch(&mut self, key: usize) {
+        loop {
+            let Some(Slot::Conn(entry)) = self.slots.get_mut(key) else {
+                return;
+            };
+            let Some((handler, call)) = entry.next_call() else {
+                break;
+            };
+            if !self.settings.inline_hooks {
+                let job = hook_job(entry.handle.clone(), handler, call, self.factory.clone());
+                self.workers.submit(job);
+                return;
+            }
+            self.run_inline(key, handler, call);
+            // What the hook transmitted goes out now, and the next message comes in.
+            self.move_bytes(key);
+        }
         let Some(Slot::Conn(entry)) = self.slots.get_mut(key) else {
             return;
         };
-        if let Some((handler, call)) = entry.next_call() {
-            let job = hook_job(entry.handle.clone(), handler, call, self.factory.clone());
-            self.workers.submit(job);
-            return;
-        }
         let Some(mut reason) = entry.finished().cloned() else {
             return;
         };
@@ -631,6 +654,38 @@ impl State {
                 reason = CloseReason::HookPanicked;
             }
             self.notify(Notice::Closed(handle, reason));
+        }
+    }
+
+    /// Runs one hook call on this thread (inline hooks), then does what `HookDone` does.
+    fn run_inline(&mut self, key: usize, handler: Option<Box<dyn Handler>>, call: Call) {
+        let Some(Slot::Conn(entry)) = self.slots.get_mut(key) else {
+            return;
+        };
+        let handle = entry.handle.clone();
+        let mut conn = Conn::inline(handle.clone(), std::mem::take(&mut self.inline_outbox));
+        let factory = &self.factory;
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let mut handler = handler.unwrap_or_else(|| factory(&handle));
+            call.run(&mut *handler, &mut conn);
+            handler
+        }));
+        let (shutdown, mut sent) = conn.finish();
+        let Some(Slot::Conn(entry)) = self.slots.get_mut(key) else {
+            return;
+        };
+        if entry.is_open() {
+            for msg in sent.drain(..) {
+                entry.queue(msg, None);
+            }
+        } else {
+            for msg in sent.drain(..) {
+                handle.shared.release(msg.len());
+            }
+        }
+        self.inline_outbox = sent;
+        if let Some(reason) = entry.hook_done(outcome.ok(), shutdown) {
+            self.close(key, handle.id(), reason);
         }
     }
 
@@ -670,9 +725,19 @@ fn hook_job(
         shared.link.clone().send(Command::HookDone {
             conn: shared,
             handler: outcome.ok(),
-            shutdown: conn.shutdown_requested(),
+            shutdown: conn.finish().0,
         });
     })
+}
+
+thread_local! {
+    /// Set on I/O threads: waiting there for an answer from the I/O thread would deadlock.
+    static ON_IO_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the caller runs on an I/O thread (inside an inline hook).
+pub(crate) fn on_io_thread() -> bool {
+    ON_IO_THREAD.get()
 }
 
 /// Drops user code (a handler, plugins) on the I/O thread, surviving a panicking `Drop`;

@@ -3,6 +3,9 @@
 //!
 //! Prints `LISTENING <addr>` for each listener, then one line per connection opened and closed.
 //!
+//! The echo never waits, so its hooks run inline on the I/O thread (the lowest latency);
+//! `--hook-threads` runs them on hook threads instead.
+//!
 //! ```text
 //! cargo run -p tinyproto-examples --bin echo-server -- --listen 127.0.0.1:9123 --listen [::1]:9123
 //! ```
@@ -22,6 +25,9 @@ struct Args {
     /// Most connections at once; one more is answered 0xfe and closed.
     #[arg(long)]
     max_connections: Option<usize>,
+    /// Run the hooks on hook threads rather than inline on the I/O thread.
+    #[arg(long)]
+    hook_threads: bool,
 }
 
 /// One connection: echo, or quit.
@@ -67,7 +73,8 @@ fn main() -> ExitCode {
     let mut builder = args
         .listen
         .iter()
-        .fold(Server::builder(), |b, addr| b.listen(addr.as_str()));
+        .fold(Server::builder(), |b, addr| b.listen(addr.as_str()))
+        .inline_hooks(!args.hook_threads);
     if let Some(n) = args.max_connections {
         builder = builder.max_connections(n);
     }
