@@ -32,15 +32,7 @@ struct End {
 impl Transport for End {
     type Error = std::convert::Infallible;
     fn read(&mut self, buf: &mut [u8]) -> Result<Option<usize>, Self::Error> {
-        let mut inbox = self.inbox.borrow_mut();
-        if inbox.is_empty() {
-            return Ok(None);
-        }
-        let n = buf.len().min(self.chunk).min(inbox.len());
-        for (slot, byte) in buf.iter_mut().zip(inbox.drain(..n)) {
-            *slot = byte;
-        }
-        Ok(Some(n))
+        Ok(take(&mut self.inbox.borrow_mut(), buf, self.chunk))
     }
     fn write(&mut self, buf: &[u8]) -> Result<Option<usize>, Self::Error> {
         let n = buf.len().min(self.chunk);
@@ -48,6 +40,18 @@ impl Transport for End {
         self.written.extend_from_slice(&buf[..n]);
         Ok(Some(n))
     }
+}
+
+/// Moves at most `chunk` bytes from `inbox` to `buf`; `None` ("not ready") when it is empty.
+fn take(inbox: &mut VecDeque<u8>, buf: &mut [u8], chunk: usize) -> Option<usize> {
+    if inbox.is_empty() {
+        return None;
+    }
+    let n = buf.len().min(chunk).min(inbox.len());
+    for (slot, byte) in buf.iter_mut().zip(inbox.drain(..n)) {
+        *slot = byte;
+    }
+    Some(n)
 }
 
 /// What the receiver got and the sender was told.
@@ -146,14 +150,7 @@ struct Gated {
 impl Transport for Gated {
     type Error = std::convert::Infallible;
     fn read(&mut self, buf: &mut [u8]) -> Result<Option<usize>, Self::Error> {
-        let n = buf.len().min(self.read_chunk).min(self.input.len());
-        if n == 0 {
-            return Ok(None);
-        }
-        for (slot, byte) in buf.iter_mut().zip(self.input.drain(..n)) {
-            *slot = byte;
-        }
-        Ok(Some(n))
+        Ok(take(&mut self.input, buf, self.read_chunk))
     }
     fn write(&mut self, buf: &[u8]) -> Result<Option<usize>, Self::Error> {
         if !self.writes_open {
