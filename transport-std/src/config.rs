@@ -108,6 +108,7 @@ pub(crate) struct EngineSettings {
     pub(crate) max_queued: usize,
     pub(crate) max_queued_bytes: usize,
     pub(crate) inline_hooks: bool,
+    pub(crate) shutdown_grace: Duration,
 }
 
 impl Default for EngineSettings {
@@ -122,6 +123,7 @@ impl Default for EngineSettings {
             max_queued: 1024,
             max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
             inline_hooks: false,
+            shutdown_grace: Duration::from_secs(5),
         }
     }
 }
@@ -177,6 +179,10 @@ macro_rules! engine_settings {
         }
 
         /// Most hook threads (default 512): hooks blocked in `transmit`/`receive` each hold one.
+        ///
+        /// Once every one is taken by a blocked hook, the hooks of all other connections wait
+        /// their turn (first come, first served): set this above the number of hooks that may
+        /// block at once, or keep hooks short.
         pub fn max_workers(mut self, n: usize) -> Self {
             self.$($field).+.max_workers = n.max(1);
             self
@@ -195,6 +201,15 @@ macro_rules! engine_settings {
         /// default for hooks that transmit and receive in lockstep.
         pub fn inline_hooks(mut self, on: bool) -> Self {
             self.$($field).+.inline_hooks = on;
+            self
+        }
+
+        /// How long a shutdown waits for hooks that still run (default 5 s). Past it, their
+        /// connections are reported closed (`conn_shutdown` with
+        /// [`CloseReason::Shutdown`](crate::CloseReason::Shutdown), no `post_loop`) and the
+        /// hook threads are left to finish on their own.
+        pub fn shutdown_grace(mut self, grace: std::time::Duration) -> Self {
+            self.$($field).+.shutdown_grace = grace;
             self
         }
 

@@ -323,6 +323,11 @@ impl Entry {
         self.reason = Some(reason);
     }
 
+    /// Why it closed, even while a hook still runs.
+    pub(crate) fn finished_or_not(&self) -> Option<CloseReason> {
+        self.reason.clone()
+    }
+
     /// Closed, and no hook runs or waits: the entry can go, with this reason.
     pub(crate) fn finished(&self) -> Option<&CloseReason> {
         let idle = !matches!(self.handler, HandlerState::Running);

@@ -170,6 +170,7 @@ impl Reactor {
             stopping: false,
             settings,
             inline_outbox: Vec::new(),
+            give_up_at: None,
         };
         for (i, listener) in state.listeners.iter_mut().enumerate() {
             state
@@ -240,6 +241,8 @@ struct State {
     settings: EngineSettings,
     /// Collects an inline hook's transmits; kept to reuse its memory.
     inline_outbox: Vec<Message>,
+    /// When a shutdown stops waiting for hooks that still run.
+    give_up_at: Option<u64>,
 }
 
 impl State {
@@ -250,7 +253,7 @@ impl State {
         while !(self.stopping && self.slots.is_empty()) {
             let timeout = if self.again.is_empty() {
                 let timer = self.timers.peek().map(|Reverse((at, _))| *at);
-                [timer, self.accept_at]
+                [timer, self.accept_at, self.give_up_at]
                     .into_iter()
                     .flatten()
                     .min()
@@ -273,6 +276,7 @@ impl State {
             self.commands();
             self.timers();
             self.accept_retry();
+            self.give_up_on_stuck_hooks();
             for key in std::mem::take(&mut self.again) {
                 self.drive(key);
             }
@@ -541,6 +545,8 @@ impl State {
 
     fn shutdown(&mut self) {
         self.stopping = true;
+        let grace = u64::try_from(self.settings.shutdown_grace.as_millis()).unwrap_or(u64::MAX);
+        self.give_up_at = Some(self.now().saturating_add(grace));
         for mut listener in self.listeners.drain(..) {
             let _ = self.poll.registry().deregister(&mut listener);
         }
@@ -553,6 +559,25 @@ impl State {
                 }
                 Some(Slot::Refusing { .. }) => self.remove_refusal(key),
                 None => {}
+            }
+        }
+    }
+
+    /// Once the shutdown grace period is over, removes the connections whose hooks still run
+    /// (their threads are left to finish on their own): a stuck hook cannot hold the shutdown.
+    fn give_up_on_stuck_hooks(&mut self) {
+        if self.give_up_at.is_none_or(|at| at > self.now()) {
+            return;
+        }
+        let keys: Vec<usize> = self.slots.iter().map(|(key, _)| key).collect();
+        for key in keys {
+            if let Some(Slot::Conn(entry)) = self.slots.try_remove(key) {
+                self.live -= 1;
+                let handle = entry.handle.clone();
+                lock(&self.registry).remove(&handle.id());
+                let reason = entry.finished_or_not().unwrap_or(CloseReason::Shutdown);
+                drop_quietly(entry);
+                self.notify(Notice::Closed(handle, reason));
             }
         }
     }

@@ -3,17 +3,18 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
-use std::thread::JoinHandle;
 
 /// One hook call, with everything it needs.
 pub(crate) type Job = Box<dyn FnOnce() + Send>;
 
 pub(crate) struct Workers {
-    jobs: Option<mpsc::Sender<Job>>,
+    /// Dropping it ends every thread once it is done with its job; nobody waits for them (a
+    /// hook stuck past the shutdown grace period must not hold the shutdown).
+    jobs: mpsc::Sender<Job>,
     queue: Arc<Mutex<mpsc::Receiver<Job>>>,
     /// Jobs submitted and not finished: when they outnumber the threads, one more starts.
     outstanding: Arc<AtomicUsize>,
-    threads: Vec<JoinHandle<()>>,
+    threads: usize,
     max: usize,
 }
 
@@ -21,10 +22,10 @@ impl Workers {
     pub(crate) fn new(initial: usize, max: usize) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel();
         let mut workers = Self {
-            jobs: Some(jobs),
+            jobs,
             queue: Arc::new(Mutex::new(queue)),
             outstanding: Arc::new(AtomicUsize::new(0)),
-            threads: Vec::new(),
+            threads: 0,
             max: max.max(initial),
         };
         for _ in 0..initial {
@@ -36,11 +37,9 @@ impl Workers {
     /// Runs `job` on a hook thread, starting one more if all are taken and the maximum allows.
     pub(crate) fn submit(&mut self, job: Job) {
         let outstanding = self.outstanding.fetch_add(1, Ordering::AcqRel) + 1;
-        if let Some(jobs) = &self.jobs {
-            // The receiver lives as long as `self`: sending cannot fail.
-            let _ = jobs.send(job);
-        }
-        if outstanding > self.threads.len() && self.threads.len() < self.max {
+        // The receiver lives as long as `self`: sending cannot fail.
+        let _ = self.jobs.send(job);
+        if outstanding > self.threads && self.threads < self.max {
             // Without a new thread the job still runs once a busy one is free.
             let _ = self.spawn();
         }
@@ -60,21 +59,11 @@ impl Workers {
                 outstanding.fetch_sub(1, Ordering::AcqRel);
             });
         match thread {
-            Ok(thread) => {
-                self.threads.push(thread);
+            Ok(_) => {
+                self.threads += 1;
                 Ok(())
             }
             Err(e) => Err(e),
-        }
-    }
-}
-
-impl Drop for Workers {
-    /// Lets every thread finish its job and exit.
-    fn drop(&mut self) {
-        self.jobs = None;
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
         }
     }
 }
@@ -96,6 +85,6 @@ mod tests {
         }
         // Three jobs wait for each other and for us: only a pool that grew lets them meet.
         barrier.wait();
-        assert!(workers.threads.len() >= 3);
+        assert!(workers.threads >= 3);
     }
 }

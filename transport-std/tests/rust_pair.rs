@@ -433,3 +433,37 @@ fn a_handler_panicking_in_drop_does_not_stop_the_server() {
     // The second handler panics in Drop during the shutdown too; run still returns.
     done.recv_timeout(WAIT).expect("run returns").unwrap();
 }
+
+#[test]
+fn shutdown_gives_up_on_a_stuck_hook_after_the_grace_period() {
+    /// Blocks in its hook until the test ends (far beyond the grace period).
+    struct Stuck(std::sync::Arc<std::sync::Mutex<mpsc::Receiver<()>>>);
+    impl Handler for Stuck {
+        fn transmission_received(&mut self, _: &mut tinyproto_std::Conn, _: Vec<u8>) {
+            let _ = self.0.lock().unwrap().recv_timeout(WAIT);
+        }
+    }
+    let (release, stuck) = mpsc::channel::<()>();
+    let stuck = std::sync::Arc::new(std::sync::Mutex::new(stuck));
+    let server = Server::builder()
+        .listen("127.0.0.1:0")
+        .shutdown_grace(Duration::from_millis(200))
+        .bind()
+        .unwrap();
+    let (addr, handle) = (server.local_addrs()[0], server.handle());
+    let (seen, done) = run_reporting(server, move |_| Stuck(stuck.clone()));
+    let mut conn = TcpConnection::connect(addr).unwrap();
+    conn.transmit(b"block").unwrap();
+    handle.shutdown();
+    done.recv_timeout(WAIT)
+        .expect("run returns despite the stuck hook")
+        .unwrap();
+    let closes: Vec<Seen> = seen.try_iter().collect();
+    assert!(
+        closes
+            .iter()
+            .any(|s| matches!(s, Seen::Shutdown(_, CloseReason::Shutdown))),
+        "{closes:?}"
+    );
+    drop(release);
+}
