@@ -124,7 +124,7 @@ fn python_clients_to_a_rust_server_hook_in_lockstep() {
     impl Handler for Lockstep {
         fn transmission_received(&mut self, conn: &mut Conn, first: Vec<u8>) {
             let mut msg = first;
-            while conn.transmit(&echo(&msg)).is_ok() {
+            while conn.transmit(echo(&msg)).is_ok() {
                 match conn.receive() {
                     Ok(next) => msg = next,
                     Err(_) => return,
