@@ -7,7 +7,7 @@ use common::*;
 use std::sync::mpsc;
 use tinyproto_std::core::session::ProtocolError;
 use tinyproto_std::{Client, Conn, Error, Handler, Server, StartError, TcpConnection};
-use tinyproto_testkit::{Peer, PyVersion};
+use tinyproto_testkit::{Bang, Peer, PyVersion, Xor5a};
 
 const SIZES: [usize; 4] = [0, 1, 70_000, 5 << 20];
 const SIZES_ARG: &str = "0,1,70000,5242880";

@@ -9,6 +9,7 @@ use tinyproto_std::core::session::ProtocolError;
 use tinyproto_std::{
     Client, CloseReason, ConnError, Error, Handler, Server, StartError, TcpConnection,
 };
+use tinyproto_testkit::{Bang, Xor5a};
 
 const MIB: usize = 1 << 20;
 

@@ -1,16 +1,14 @@
 //! Shared by the integration tests: an echo handler, a server whose hooks report to a channel,
-//! and the plugins of `examples/python/tpcompat.py`.
+//! and (from the testkit) the plugins of `examples/python/tpcompat.py`.
 #![allow(dead_code)] // each test file uses its own subset
 
 use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
-use tinyproto_std::core::buffer::Buffer;
-use tinyproto_std::core::plugin::PluginError;
 use tinyproto_std::{
-    CloseReason, Conn, ConnId, ConnectionHandle, Handler, Plugin, ServerBuilder, ServerHandle,
-    ServerHooks, StartError,
+    CloseReason, Conn, ConnId, ConnectionHandle, Handler, ServerBuilder, ServerHandle, ServerHooks,
+    StartError,
 };
 
 /// Every wait in the tests is bounded by this.
@@ -109,34 +107,5 @@ impl Drop for TestServer {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-    }
-}
-
-/// tpcompat's `xor5a`: XOR every byte with 0x5a.
-pub struct Xor5a;
-
-impl Plugin for Xor5a {
-    fn on_transmit(&mut self, msg: &mut dyn Buffer) -> Result<(), PluginError> {
-        msg.as_mut_slice().iter_mut().for_each(|b| *b ^= 0x5a);
-        Ok(())
-    }
-    fn on_receive(&mut self, msg: &mut dyn Buffer) -> Result<(), PluginError> {
-        self.on_transmit(msg)
-    }
-}
-
-/// tpcompat's `bang`: append `!` on transmit, strip one trailing `!` on receive.
-pub struct Bang;
-
-impl Plugin for Bang {
-    fn on_transmit(&mut self, msg: &mut dyn Buffer) -> Result<(), PluginError> {
-        Ok(msg.extend_from_slice(b"!")?)
-    }
-    fn on_receive(&mut self, msg: &mut dyn Buffer) -> Result<(), PluginError> {
-        if msg.as_slice().last() == Some(&b'!') {
-            let len = msg.as_slice().len() - 1;
-            msg.resize(len)?;
-        }
-        Ok(())
     }
 }
