@@ -16,11 +16,13 @@
 //! # Threads
 //! One I/O thread polls every socket with `mio` (epoll/kqueue): it accepts, runs the protocol
 //! of every connection without blocking, and enforces the timeouts. Hooks run on a pool of hook
-//! threads that grows while all are busy; the hooks of one connection run one at a time. A
+//! threads that grows while all are busy, or with
+//! [`inline_hooks`](ServerBuilder::inline_hooks) on the I/O thread itself (fastest; hooks must
+//! not block there); the hooks of one connection run one at a time. A
 //! hook's `transmit`/`receive` asks the I/O thread and waits for the answer, so a stalled peer
 //! holds at most the hook thread waiting for it, never the other connections. While a hook
-//! runs, its connection reads nothing more from the peer (except for `receive`): TCP flow
-//! control holds a fast peer back and memory stays bounded. Idle connections cost no CPU and
+//! runs, its connection reads no further message from the peer (except for `receive`): TCP
+//! flow control holds a fast peer back and memory stays bounded. Idle connections cost no CPU and
 //! about a kilobyte of memory; buffers grow only as a message's bytes arrive and are freed
 //! after it.
 //!
