@@ -26,9 +26,12 @@ pub const OURS_SENDS: &[Send] = &[Send::Direct, Send::Hook, Send::Thread];
 pub fn describe(c: Contender) -> String {
     match c {
         Contender::Ours => {
-            "tinyproto-core's `BlockingConnection` over a blocking `std::net::TcpStream` \
-            (`TCP_NODELAY` on), one thread per connection on the server (interim, until \
-            `tinyproto-std` has its server and client)"
+            "`tinyproto-std` with `TCP_NODELAY` on (its default): its `Server` (one mio I/O \
+            thread, hooks on a thread pool) echoing with `Conn::transmit` from inside \
+            `transmission_received`; three clients: the blocking `TcpConnection` \
+            (`transmit`, then `receive`), a `Client` whose hooks send (from \
+            `transmission_received`; bulk from `pre_loop`), and a `Client` driven from the \
+            main thread through `ConnectionHandle::send`"
                 .into()
         }
         Contender::Floor => "a minimal Rust server and client written for this benchmark \

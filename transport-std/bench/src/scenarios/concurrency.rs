@@ -41,8 +41,14 @@ pub fn run(cfg: &Config, contenders: &[Contender]) -> Vec<Table> {
                  connections open − VmRSS before) / established; idle CPU = server user+system \
                  time over {} s with every connection open and silent; echoes/s = lockstep \
                  echoes completed by all connections together in {} s. Time limit to establish: \
-                 {} s. {} repetition(s).",
-                cfg.idle_secs, cfg.active_secs, cfg.establish_limit_secs, cfg.conn_reps
+                 {} s. CPU time is counted in clock ticks of 10 ms, so over {} s one tick shows as \
+                 {:.2} %. {} repetition(s).",
+                cfg.idle_secs,
+                cfg.active_secs,
+                cfg.establish_limit_secs,
+                cfg.idle_secs,
+                1.0 / cfg.idle_secs,
+                cfg.conn_reps
             ));
             for rep in 0..cfg.conn_reps {
                 // The load generator is the client: one row per server.
