@@ -4,6 +4,7 @@ use crate::error::{CloseReason, ConnError, Error, StartError};
 use crate::handle::ConnectionHandle;
 use crate::hooks::{Conn, Handler};
 use crate::message::{Message, MessageBuffer};
+use crate::reply::{HookAnswer, SendReply};
 use crate::transport::SocketIo;
 use mio::net::TcpStream;
 use std::collections::VecDeque;
@@ -18,8 +19,6 @@ const KEEP_TX_CAPACITY: usize = 16 * 1024;
 /// connections get their turn: a peer streaming refused headers cannot hold the I/O thread.
 const EVENTS_PER_DRIVE: usize = 32;
 
-pub(crate) type SendReply = mpsc::Sender<Result<(), ConnError>>;
-pub(crate) type ReceiveReply = mpsc::Sender<Result<Vec<u8>, ConnError>>;
 pub(crate) type ConnectReply = mpsc::Sender<Result<ConnectionHandle, StartError>>;
 pub(crate) type ProtoConnection = Connection<MessageBuffer, Vec<Box<dyn Plugin + Send>>>;
 
@@ -68,7 +67,8 @@ pub(crate) struct Entry {
     outbox: VecDeque<Outgoing>,
     /// The reply for the message in flight (`Some(None)`: a send nobody waits for).
     sending: Option<Option<SendReply>>,
-    receiver: Option<ReceiveReply>,
+    /// A hook waits in `receive` (answered on its connection's hook slot).
+    receiving: bool,
     connected: Option<ConnectReply>,
     opened: bool,
     reason: Option<CloseReason>,
@@ -93,7 +93,7 @@ impl Entry {
             calls: VecDeque::new(),
             outbox: VecDeque::new(),
             sending: None,
-            receiver: None,
+            receiving: false,
             connected,
             opened: false,
             reason: None,
@@ -148,7 +148,7 @@ impl Entry {
             && self.calls.is_empty();
         self.conn.session().phase() != Phase::Idle
             || self.sending.is_some()
-            || self.receiver.is_some()
+            || self.receiving
             || hooks_free
     }
 
@@ -200,9 +200,7 @@ impl Entry {
     /// `transmission_failed`.
     fn failed(&mut self, waiting: Option<SendReply>, error: ConnError) {
         match waiting {
-            Some(waiting) => {
-                let _ = waiting.send(Err(error));
-            }
+            Some(waiting) => waiting.send(Err(error)),
             None => self.calls.push_back(Call::TransmissionFailed(error)),
         }
     }
@@ -210,14 +208,11 @@ impl Entry {
     /// Hands a message to a hook waiting in `receive`, or queues it for
     /// `transmission_received`.
     fn deliver(&mut self, msg: Vec<u8>) {
-        let msg = match self.receiver.take() {
-            Some(receiver) => match receiver.send(Ok(msg)) {
-                Ok(()) => return,
-                Err(mpsc::SendError(returned)) => returned.unwrap_or_default(),
-            },
-            None => msg,
-        };
-        self.calls.push_back(Call::Received(msg));
+        if std::mem::take(&mut self.receiving) {
+            self.answer_receive(Ok(msg));
+        } else {
+            self.calls.push_back(Call::Received(msg));
+        }
     }
 
     pub(crate) fn queue(&mut self, msg: Message, reply: Option<SendReply>) {
@@ -225,9 +220,9 @@ impl Entry {
     }
 
     /// A hook waits in `receive`: give it a queued message, or let the next one through.
-    pub(crate) fn receive(&mut self, reply: ReceiveReply) {
+    pub(crate) fn receive(&mut self) {
         if let Some(reason) = &self.reason {
-            let _ = reply.send(Err(ConnError::Closed(reason.clone())));
+            self.answer_receive(Err(ConnError::Closed(reason.clone())));
             return;
         }
         let queued = self
@@ -235,17 +230,20 @@ impl Entry {
             .iter()
             .position(|c| matches!(c, Call::Received(_)));
         match queued.and_then(|i| self.calls.remove(i)) {
-            Some(Call::Received(msg)) => {
-                let _ = reply.send(Ok(msg));
-            }
-            _ => self.receiver = Some(reply),
+            Some(Call::Received(msg)) => self.answer_receive(Ok(msg)),
+            _ => self.receiving = true,
         }
     }
 
     pub(crate) fn cancel_receive(&mut self) {
-        if let Some(receiver) = self.receiver.take() {
-            let _ = receiver.send(Err(ConnError::Timeout));
+        if std::mem::take(&mut self.receiving) {
+            self.answer_receive(Err(ConnError::Timeout));
         }
+    }
+
+    fn answer_receive(&self, result: Result<Vec<u8>, ConnError>) {
+        let slot = &self.handle.shared.hook_slot;
+        slot.put(HookAnswer::Received(result));
     }
 
     /// Queues the tick's `loop_pass` unless one is waiting already.
@@ -309,8 +307,8 @@ impl Entry {
         if let Some(waiting) = self.sending.take() {
             reply(waiting, Err(closed()));
         }
-        if let Some(receiver) = self.receiver.take() {
-            let _ = receiver.send(Err(closed()));
+        if std::mem::take(&mut self.receiving) {
+            self.answer_receive(Err(closed()));
         }
         if let Some(connected) = self.connected.take() {
             let _ = connected.send(Err(StartError::Handshake(reason.clone())));
@@ -349,6 +347,22 @@ pub(crate) fn shrink_tx(conn: &mut ProtoConnection) {
 
 fn reply(to: Option<SendReply>, result: Result<(), ConnError>) {
     if let Some(to) = to {
-        let _ = to.send(result);
+        to.send(result);
+    }
+}
+
+impl Drop for Entry {
+    /// A hook still waiting (only if the I/O thread dies) gets an answer rather than none.
+    fn drop(&mut self) {
+        let stopped = || ConnError::Closed(CloseReason::Shutdown);
+        if let Some(Some(waiting)) = self.sending.take() {
+            waiting.send(Err(stopped()));
+        }
+        for out in self.outbox.drain(..) {
+            reply(out.reply, Err(stopped()));
+        }
+        if self.receiving {
+            self.answer_receive(Err(stopped()));
+        }
     }
 }

@@ -3,6 +3,7 @@
 use crate::error::{CloseReason, ConnError};
 use crate::message::Message;
 use crate::reactor::Command;
+use crate::reply::{HookSlot, SendReply};
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -72,6 +73,8 @@ pub(crate) struct Shared {
     pub(crate) max_queued_bytes: usize,
     pub(crate) closed: OnceLock<CloseReason>,
     pub(crate) link: Link,
+    /// Where the I/O thread answers this connection's waiting hook.
+    pub(crate) hook_slot: HookSlot,
 }
 
 impl Shared {
@@ -154,7 +157,7 @@ impl ConnectionHandle {
             return Err(ConnError::WouldBlockInline);
         }
         let (tx, rx) = mpsc::channel();
-        self.send_shared(msg.into(), Some(tx))?;
+        self.send_shared(msg.into(), Some(SendReply::Channel(tx)))?;
         rx.recv()
             .unwrap_or(Err(ConnError::Closed(CloseReason::Shutdown)))
     }
@@ -170,7 +173,7 @@ impl ConnectionHandle {
     pub(crate) fn send_shared(
         &self,
         msg: Message,
-        reply: Option<mpsc::Sender<Result<(), ConnError>>>,
+        reply: Option<SendReply>,
     ) -> Result<(), ConnError> {
         if let Some(reason) = self.close_reason() {
             return Err(ConnError::Closed(reason));

@@ -5,9 +5,9 @@ use crate::error::{CloseReason, ConnError};
 use crate::handle::{ConnId, ConnectionHandle};
 use crate::message::Message;
 use crate::reactor::Command;
+use crate::reply::{HookAnswer, SendReply};
 use std::net::SocketAddr;
-use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The hooks of one connection (Python's `TinyProtoConnection` subclass). One value per
 /// connection, made by the factory given to [`Server::run`](crate::Server::run) or
@@ -219,10 +219,10 @@ impl Conn {
             outbox.push(msg);
             return Ok(());
         }
-        let (tx, rx) = mpsc::channel();
-        self.handle.send_shared(msg, Some(tx))?;
-        rx.recv()
-            .unwrap_or(Err(ConnError::Closed(CloseReason::Shutdown)))
+        let shared = &self.handle.shared;
+        self.handle
+            .send_shared(msg, Some(SendReply::Hook(shared.clone())))?;
+        shared.hook_slot.wait_sent()
     }
 
     /// Waits for the next message from the peer and returns it, like Python's `receive`.
@@ -245,31 +245,29 @@ impl Conn {
         if self.inline.is_some() {
             return Err(ConnError::WouldBlockInline);
         }
-        let (tx, rx) = mpsc::channel();
         let shared = &self.handle.shared;
-        let command = Command::Receive {
+        if !shared.link.send(Command::Receive {
             conn: shared.clone(),
-            reply: tx,
-        };
-        if !shared.link.send(command) {
+        }) {
             return Err(ConnError::Closed(CloseReason::Shutdown));
         }
-        let stopped = || ConnError::Closed(CloseReason::Shutdown);
-        let waited = match limit {
-            None => rx.recv().ok(),
-            Some(limit) => match rx.recv_timeout(limit) {
-                Ok(result) => Some(result),
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    // The reactor answers the cancel with `Timeout` unless a message went out
-                    // first, in which case that message is the answer: none is lost.
-                    shared.link.send(Command::CancelReceive {
-                        conn: shared.clone(),
-                    });
-                    rx.recv().ok()
+        let answer = match shared.hook_slot.wait(limit.map(|l| Instant::now() + l)) {
+            Some(answer) => answer,
+            None => {
+                // The reactor answers the cancel with `Timeout` unless a message went out
+                // first, in which case that message is the answer: none is lost.
+                shared.link.send(Command::CancelReceive {
+                    conn: shared.clone(),
+                });
+                match shared.hook_slot.wait(None) {
+                    Some(answer) => answer,
+                    None => return Err(ConnError::Closed(CloseReason::Shutdown)),
                 }
-                Err(mpsc::RecvTimeoutError::Disconnected) => None,
-            },
+            }
         };
-        waited.unwrap_or_else(|| Err(stopped()))
+        match answer {
+            HookAnswer::Received(result) => result,
+            HookAnswer::Sent(_) => Err(ConnError::Closed(CloseReason::Shutdown)),
+        }
     }
 }

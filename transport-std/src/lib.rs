@@ -62,6 +62,7 @@ mod handle;
 mod hooks;
 mod message;
 mod reactor;
+mod reply;
 mod server;
 mod tcp;
 mod transport;

@@ -5,11 +5,13 @@
 //! this thread; they talk to it through [`Command`]s.
 
 use crate::config::EngineSettings;
-use crate::entry::{Call, ConnectReply, Entry, ReceiveReply, SendReply};
+use crate::entry::{Call, ConnectReply, Entry};
 use crate::error::{CloseReason, ConnError, StartError};
 use crate::handle::{ConnId, ConnectionHandle, Link, Shared};
 use crate::hooks::{Conn, Handler};
 use crate::message::{Message, MessageBuffer};
+use crate::reply::SendReply;
+use crate::reply::{HookAnswer, HookSlot};
 use crate::workers::Workers;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
@@ -62,9 +64,9 @@ pub(crate) enum Command {
         msg: Arc<[u8]>,
         except: Option<ConnId>,
     },
+    /// A hook waits in `receive`; answered on the connection's hook slot.
     Receive {
         conn: Arc<Shared>,
-        reply: ReceiveReply,
     },
     CancelReceive {
         conn: Arc<Shared>,
@@ -223,7 +225,7 @@ struct State {
     commands: mpsc::Receiver<Command>,
     woken: Arc<AtomicBool>,
     link: Link,
-    workers: Workers,
+    workers: Workers<HookJob>,
     timers: BinaryHeap<Reverse<(u64, usize)>>,
     again: Vec<usize>,
     start: Instant,
@@ -395,6 +397,7 @@ impl State {
                 max_queued_bytes: self.settings.max_queued_bytes,
                 closed: OnceLock::new(),
                 link: self.link.clone(),
+                hook_slot: HookSlot::default(),
             }),
         };
         let mut conn = Connection::with_plugins(
@@ -459,18 +462,19 @@ impl State {
                 _ => {
                     conn.release(msg.len());
                     if let Some(reply) = reply {
-                        let _ = reply.send(Err(ConnError::Closed(closed_reason(&conn))));
+                        reply.send(Err(ConnError::Closed(closed_reason(&conn))));
                     }
                 }
             },
             Command::Broadcast { msg, except } => self.broadcast(msg, except),
-            Command::Receive { conn, reply } => match self.entry(&conn) {
+            Command::Receive { conn } => match self.entry(&conn) {
                 Some(entry) => {
-                    entry.receive(reply);
+                    entry.receive();
                     self.drive(conn.key);
                 }
                 None => {
-                    let _ = reply.send(Err(ConnError::Closed(closed_reason(&conn))));
+                    let closed = Err(ConnError::Closed(closed_reason(&conn)));
+                    conn.hook_slot.put(HookAnswer::Received(closed));
                 }
             },
             Command::CancelReceive { conn } => {
@@ -656,8 +660,12 @@ impl State {
                 break;
             };
             if !self.settings.inline_hooks {
-                let job = hook_job(entry.handle.clone(), handler, call, self.factory.clone());
-                self.workers.submit(job);
+                self.workers.submit(HookJob {
+                    handle: entry.handle.clone(),
+                    handler,
+                    call,
+                    factory: self.factory.clone(),
+                });
                 return;
             }
             self.run_inline(key, handler, call);
@@ -731,15 +739,23 @@ impl State {
     }
 }
 
-/// One hook call on a hook thread; the handler comes back with `HookDone` (or not, after a
+/// One hook call for a hook thread; the handler comes back with `HookDone` (or not, after a
 /// panic, which closes the connection).
-fn hook_job(
+pub(crate) struct HookJob {
     handle: ConnectionHandle,
     handler: Option<Box<dyn Handler>>,
     call: Call,
     factory: HandlerFactory,
-) -> crate::workers::Job {
-    Box::new(move || {
+}
+
+impl crate::workers::Job for HookJob {
+    fn run(self) {
+        let Self {
+            handle,
+            handler,
+            call,
+            factory,
+        } = self;
         let mut conn = Conn::new(handle.clone());
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             let mut handler = handler.unwrap_or_else(|| factory(&handle));
@@ -752,7 +768,7 @@ fn hook_job(
             handler: outcome.ok(),
             shutdown: conn.finish().0,
         });
-    })
+    }
 }
 
 thread_local! {

@@ -4,21 +4,23 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
-/// One hook call, with everything it needs.
-pub(crate) type Job = Box<dyn FnOnce() + Send>;
+/// One hook call, with everything it needs: sent to a hook thread as it is (no box per call).
+pub(crate) trait Job: Send + 'static {
+    fn run(self);
+}
 
-pub(crate) struct Workers {
+pub(crate) struct Workers<J> {
     /// Dropping it ends every thread once it is done with its job; nobody waits for them (a
     /// hook stuck past the shutdown grace period must not hold the shutdown).
-    jobs: mpsc::Sender<Job>,
-    queue: Arc<Mutex<mpsc::Receiver<Job>>>,
+    jobs: mpsc::Sender<J>,
+    queue: Arc<Mutex<mpsc::Receiver<J>>>,
     /// Jobs submitted and not finished: when they outnumber the threads, one more starts.
     outstanding: Arc<AtomicUsize>,
     threads: usize,
     max: usize,
 }
 
-impl Workers {
+impl<J: Job> Workers<J> {
     pub(crate) fn new(initial: usize, max: usize) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel();
         let mut workers = Self {
@@ -35,7 +37,7 @@ impl Workers {
     }
 
     /// Runs `job` on a hook thread, starting one more if all are taken and the maximum allows.
-    pub(crate) fn submit(&mut self, job: Job) {
+    pub(crate) fn submit(&mut self, job: J) {
         let outstanding = self.outstanding.fetch_add(1, Ordering::AcqRel) + 1;
         // The receiver lives as long as `self`: sending cannot fail.
         let _ = self.jobs.send(job);
@@ -53,7 +55,7 @@ impl Workers {
             .spawn(move || loop {
                 let job = queue.lock().map(|q| q.recv());
                 match job {
-                    Ok(Ok(job)) => job(),
+                    Ok(Ok(job)) => job.run(),
                     _ => return,
                 }
                 outstanding.fetch_sub(1, Ordering::AcqRel);
@@ -73,15 +75,20 @@ mod tests {
     use super::*;
     use std::sync::Barrier;
 
+    /// Waits at the barrier.
+    struct Meet(Arc<Barrier>);
+    impl Job for Meet {
+        fn run(self) {
+            self.0.wait();
+        }
+    }
+
     #[test]
     fn grows_while_all_threads_are_blocked() {
         let mut workers = Workers::new(1, 4).unwrap();
         let barrier = Arc::new(Barrier::new(4));
         for _ in 0..3 {
-            let b = barrier.clone();
-            workers.submit(Box::new(move || {
-                b.wait();
-            }));
+            workers.submit(Meet(barrier.clone()));
         }
         // Three jobs wait for each other and for us: only a pool that grew lets them meet.
         barrier.wait();
