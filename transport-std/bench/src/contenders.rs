@@ -9,8 +9,10 @@ use tinyproto_testkit::{workspace_root, Peer, PyVersion};
 /// Who is measured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Contender {
-    /// This implementation.
+    /// This implementation, hooks inline on the I/O thread (`inline_hooks(true)`).
     Ours,
+    /// This implementation with its default hook threads.
+    OursPool,
     /// The raw floor: the same bytes with blocking sockets and no library.
     Floor,
     /// The Python package in its venv.
@@ -42,6 +44,7 @@ impl Contender {
     pub fn name(self) -> String {
         match self {
             Contender::Ours => "ours".into(),
+            Contender::OursPool => "ours (hook threads)".into(),
             Contender::Floor => "raw floor".into(),
             Contender::Python(v) => format!("Python {}", v.as_str()),
         }
@@ -51,16 +54,23 @@ impl Contender {
     pub fn key(self) -> &'static str {
         match self {
             Contender::Ours => "ours",
+            Contender::OursPool => "ours-pool",
             Contender::Floor => "floor",
             Contender::Python(PyVersion::V2_0_1) => "py2",
             Contender::Python(PyVersion::V3_0) => "py3",
         }
     }
 
+    /// This implementation, in either mode.
+    pub fn is_ours(self) -> bool {
+        matches!(self, Contender::Ours | Contender::OursPool)
+    }
+
     /// The ways its users send.
     pub fn sends(self) -> &'static [Send] {
         match self {
             Contender::Ours => crate::OURS_SENDS,
+            Contender::OursPool => &[Send::Hook, Send::Thread],
             Contender::Floor => &[Send::Direct],
             Contender::Python(_) => &[Send::Hook, Send::Thread],
         }
@@ -68,7 +78,7 @@ impl Contender {
 
     /// The contenders that can run here (Python only where its venv exists).
     pub fn available() -> (Vec<Contender>, Vec<String>) {
-        let mut v = vec![Contender::Ours, Contender::Floor];
+        let mut v = vec![Contender::Ours, Contender::OursPool, Contender::Floor];
         let mut missing = Vec::new();
         for py in PyVersion::ALL {
             if python(py).exists() {
@@ -109,13 +119,22 @@ impl Contender {
                 };
                 c.arg("-u").arg(bench_dir().join("python").join(script));
             }
-            Contender::Ours => {
+            Contender::Ours | Contender::OursPool => {
                 c.args(["role", &format!("ours-{side}")]);
             }
             Contender::Floor => {
                 c.args(["role", &format!("floor-{side}")]);
             }
         }
+        let args = RoleArgs {
+            hooks: if self == Contender::OursPool {
+                "pool"
+            } else {
+                "inline"
+            }
+            .into(),
+            ..args.clone()
+        };
         c.args(args.to_args());
         c.stdin(Stdio::null());
         if std::env::var_os("TINYPROTO_BENCH_VERBOSE").is_none() {
@@ -161,7 +180,10 @@ impl Contender {
                 |l| l.starts_with("RESULT ") || l.starts_with("MISMATCH"),
                 limit,
             )
-            .ok_or_else(|| format!("client gave no result within {limit:?}"))?;
+            .ok_or_else(|| match peer.wait_exit(Duration::from_millis(300)) {
+                Some(code) => format!("client exited (code {code}) without a result"),
+                None => format!("client gave no result within {limit:?}"),
+            })?;
         // Let it exit by itself (a tracer around it writes its summary then).
         let _ = peer.wait_exit(Duration::from_secs(10));
         ClientResult::parse(&line)

@@ -25,13 +25,19 @@ pub const OURS_SENDS: &[Send] = &[Send::Direct, Send::Hook, Send::Thread];
 /// What our contender is, in the report.
 pub fn describe(c: Contender) -> String {
     match c {
+        Contender::OursPool => "the same with `tinyproto-std`'s default hook threads (hooks run \
+            on a pool and may block; `Conn::transmit` waits until the message is written) on \
+            both sides"
+            .into(),
         Contender::Ours => {
-            "`tinyproto-std` with `TCP_NODELAY` on (its default): its `Server` (one mio I/O \
-            thread, hooks on a thread pool) echoing with `Conn::transmit` from inside \
-            `transmission_received`; three clients: the blocking `TcpConnection` \
-            (`transmit`, then `receive`), a `Client` whose hooks send (from \
-            `transmission_received`; bulk from `pre_loop`), and a `Client` driven from the \
-            main thread through `ConnectionHandle::send`"
+            "`tinyproto-std` with `TCP_NODELAY` on (its default) and `inline_hooks(true)`: its \
+            `Server` (one mio I/O thread running the hooks itself) echoing with \
+            `Conn::transmit(msg)` from inside `transmission_received` (the received `Vec` is \
+            moved back out, no copy); three clients: the blocking `TcpConnection` (`transmit`, \
+            then `receive`), a `Client` whose hooks send from `transmission_received` (inline: \
+            queued, no wait), and a `Client` driven from the main thread through \
+            `ConnectionHandle::send`. Clients send one `Arc<[u8]>` payload built once (the \
+            crate sends shared buffers without copying them)"
                 .into()
         }
         Contender::Floor => "a minimal Rust server and client written for this benchmark \

@@ -2,7 +2,7 @@
 
 use crate::contenders::{Contender, Send};
 use crate::measure::Summary;
-use crate::results::Table;
+use crate::results::{variant_label, Table};
 use crate::scenarios::core_mem::Timing;
 use std::fmt::Write as _;
 use tinyproto_testkit::PyVersion;
@@ -155,6 +155,14 @@ fn profile_md(sec: &crate::scenarios::profile::Section, out: &mut String) {
     out.push('\n');
 }
 
+/// Our rows: every way of sending of each of our modes.
+fn ours_rows() -> Vec<(Contender, Send)> {
+    [Contender::Ours, Contender::OursPool]
+        .into_iter()
+        .flat_map(|c| c.sends().iter().map(move |&s| (c, s)))
+        .collect()
+}
+
 /// One target: what, measured, verdict.
 struct Target {
     what: String,
@@ -178,14 +186,17 @@ impl Report {
                     continue;
                 };
                 let floor = t.reference(Contender::Floor, Send::Direct, 0);
-                for &send in Contender::Ours.sends() {
-                    let ours = t.summary(Contender::Ours, send, 0).map(|s| s.median);
+                for (ours_c, send) in ours_rows() {
+                    let ours = t.summary(ours_c, send, 0).map(|s| s.median);
                     let r = match (ours, floor) {
                         (Some(o), Some(f)) if f > 0.0 => Some(o / f),
                         _ => None,
                     };
                     v.push(Target {
-                        what: format!("echo {size} {pin}, ours ({send:?}) ≥ 0.95 × floor"),
+                        what: format!(
+                            "echo {size} {pin}: {} ≥ 0.95 × floor",
+                            variant_label(ours_c, send)
+                        ),
                         measured: r.map_or("not measured".into(), |r| format!("{r:.3} × floor")),
                         met: r.map(|r| r >= 0.95),
                     });
@@ -195,8 +206,8 @@ impl Report {
         if let Some(t) = find(&self.bulk, "One-way bulk: one single") {
             let limit = (self.single_size as f64) / f64::from(1 << 20) + 8.0;
             for (i, who) in [(1, "receiver"), (2, "sender")] {
-                for &send in Contender::Ours.sends() {
-                    let m = t.summary(Contender::Ours, send, i).map(|s| s.max);
+                for (ours_c, send) in ours_rows() {
+                    let m = t.summary(ours_c, send, i).map(|s| s.max);
                     let floor = t.summary(Contender::Floor, Send::Direct, i).map(|s| s.max);
                     let size = self.single_size as f64 / f64::from(1 << 20);
                     let copies = match (m, floor) {
@@ -207,7 +218,8 @@ impl Report {
                     };
                     v.push(Target {
                         what: format!(
-                            "single message, ours ({send:?}) {who} peak RSS ≤ message + 8 MiB ({limit:.0} MiB)"
+                            "single message, {}: {who} peak RSS ≤ message + 8 MiB ({limit:.0} MiB)",
+                            variant_label(ours_c, send)
                         ),
                         measured: m.map_or("not measured".into(), |m| {
                             format!("{m:.1} MiB (worst run{copies})")
@@ -229,37 +241,41 @@ impl Report {
             });
         if let Some(t) = burst {
             let n = t.title.split_whitespace().next().unwrap_or("?");
-            let s = |i| t.summary(Contender::Ours, Send::Direct, i);
-            let lost = [1, 2, 3]
-                .iter()
-                .filter_map(|&i| s(i))
-                .map(|s| s.max)
-                .sum::<f64>();
-            let est = s(0).map(|s| s.min);
-            v.push(Target {
-                what: format!("{n} connections in a burst, none refused or reset"),
-                measured: est.map_or("not measured".into(), |e| {
-                    format!(
-                        "{} established, {} lost (worst run)",
-                        fmt(e, 0),
-                        fmt(lost, 0)
-                    )
-                }),
-                met: est.map(|_| lost == 0.0),
-            });
-            let per = s(5).map(|s| s.max);
-            v.push(Target {
-                what: "≤ 16 KiB server RSS per idle connection".into(),
-                measured: per.map_or("not measured".into(), |p| format!("{p:.1} KiB")),
-                met: per.map(|p| p <= 16.0),
-            });
-            let cpu = s(6).map(|s| s.max);
-            v.push(Target {
-                what: "idle server CPU < 1 %".into(),
-                measured: cpu.map_or("not measured".into(), |c| format!("{c:.2} %")),
-                met: cpu.map(|c| c < 1.0),
-            });
+            for ours_c in [Contender::Ours, Contender::OursPool] {
+                let who = ours_c.name();
+                let s = |i| t.summary(ours_c, Send::Direct, i);
+                let lost = [1, 2, 3]
+                    .iter()
+                    .filter_map(|&i| s(i))
+                    .map(|s| s.max)
+                    .sum::<f64>();
+                let est = s(0).map(|s| s.min);
+                v.push(Target {
+                    what: format!("{who}: {n} connections in a burst, none refused or reset"),
+                    measured: est.map_or("not measured".into(), |e| {
+                        format!(
+                            "{} established, {} lost (worst run)",
+                            fmt(e, 0),
+                            fmt(lost, 0)
+                        )
+                    }),
+                    met: est.map(|_| lost == 0.0),
+                });
+                let per = s(5).map(|s| s.max);
+                v.push(Target {
+                    what: format!("{who}: ≤ 16 KiB server RSS per idle connection"),
+                    measured: per.map_or("not measured".into(), |p| format!("{p:.1} KiB")),
+                    met: per.map(|p| p <= 16.0),
+                });
+                let cpu = s(6).map(|s| s.max);
+                v.push(Target {
+                    what: format!("{who}: idle server CPU < 1 %"),
+                    measured: cpu.map_or("not measured".into(), |c| format!("{c:.2} %")),
+                    met: cpu.map(|c| c < 1.0),
+                });
+            }
         }
+
         let core = |prefix: &str| {
             self.core
                 .iter()
@@ -289,8 +305,11 @@ impl Report {
                 let Some(t) = self.echo.iter().find(|t| t.title == title) else {
                     continue;
                 };
-                for send in [Send::Hook, Send::Thread] {
-                    let ours = t.summary(Contender::Ours, send, 0).map(|s| s.median);
+                for (ours_c, send) in ours_rows() {
+                    if send == Send::Direct {
+                        continue;
+                    }
+                    let ours = t.summary(ours_c, send, 0).map(|s| s.median);
                     let cells: Vec<String> = PyVersion::ALL
                         .iter()
                         .map(|&py| {
@@ -305,8 +324,9 @@ impl Report {
                         _ => "from another thread",
                     };
                     lines.push(format!(
-                        "| {size}, {} | {how} | {} |",
+                        "| {size}, {} | {} | {how} | {} |",
                         pinning.label(),
+                        ours_c.name(),
                         cells.join(" | ")
                     ));
                 }
@@ -319,7 +339,7 @@ impl Report {
             out,
             "### Against the Python package\n\nOur lockstep echoes per second over Python's, \
              with the client sending the same way in both (the servers echo from inside \
-             `transmission_received`).\n\n| echo | client sends | ÷ Python 2.0.1 | ÷ Python 3.0 |\n| --- | --- | --- | --- |"
+             `transmission_received`).\n\n| echo | ours | client sends | ÷ Python 2.0.1 | ÷ Python 3.0 |\n| --- | --- | --- | --- | --- |"
         );
         for l in lines {
             let _ = writeln!(out, "{l}");
@@ -366,10 +386,12 @@ impl Report {
         let mut v = Vec::new();
         for t in self.echo.iter().chain(&self.bulk).chain(&self.conc) {
             for row in &t.rows {
-                if !matches!(row.contender, Contender::Ours | Contender::Floor) {
+                if !(row.contender.is_ours() || row.contender == Contender::Floor) {
                     continue;
                 }
-                if row.samples.iter().all(|s| s.is_empty()) || !row.notes.is_empty() {
+                let applicable = !row.notes.iter().any(|n| n.starts_with("not applicable"));
+                if applicable && (row.samples.iter().all(|s| s.is_empty()) || !row.notes.is_empty())
+                {
                     v.push(format!(
                         "{} / {}: {}",
                         t.title,

@@ -41,12 +41,21 @@ pub struct Row {
     pub notes: Vec<String>,
 }
 
+/// How a (contender, way of sending) row is named.
+pub fn variant_label(contender: Contender, send: Send) -> String {
+    Row {
+        contender,
+        send,
+        samples: Vec::new(),
+        notes: Vec::new(),
+    }
+    .label()
+}
+
 impl Row {
     pub fn label(&self) -> String {
         match self.send {
-            Send::Direct if self.contender == Contender::Ours => {
-                "ours, blocking TcpConnection".into()
-            }
+            Send::Direct if self.contender.is_ours() => "ours, blocking TcpConnection".into(),
             Send::Direct => self.contender.name(),
             Send::Hook => format!("{}, sends in hook", self.contender.name()),
             Send::Thread => format!("{}, sends from thread", self.contender.name()),

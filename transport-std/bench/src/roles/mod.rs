@@ -32,6 +32,8 @@ pub struct RoleArgs {
     /// Client: `hook` (send from the connection's own callbacks) or `thread` (from the main
     /// thread). The floor and the blocking contenders have one way only.
     pub send: String,
+    /// Ours: `inline` (hooks on the I/O thread) or `pool` (hook threads).
+    pub hooks: String,
 }
 
 impl RoleArgs {
@@ -56,6 +58,7 @@ impl RoleArgs {
             count: num("count", "1000000000")? as u64,
             seconds: num("seconds", "1")?,
             send: get("send", "thread"),
+            hooks: get("hooks", "inline"),
         })
     }
 
@@ -70,6 +73,7 @@ impl RoleArgs {
             ("count", self.count.to_string()),
             ("seconds", self.seconds.to_string()),
             ("send", self.send.clone()),
+            ("hooks", self.hooks.clone()),
         ]
         .into_iter()
         .flat_map(|(k, v)| [format!("--{k}"), v])
