@@ -5,7 +5,7 @@ use crate::handle::ConnectionHandle;
 use crate::hooks::{Conn, Handler};
 use crate::message::{Message, MessageBuffer};
 use crate::reply::{HookAnswer, SendReply};
-use crate::transport::SocketIo;
+use crate::transport::{ReadAhead, SocketIo};
 use mio::net::TcpStream;
 use std::collections::VecDeque;
 use std::sync::mpsc;
@@ -69,6 +69,7 @@ pub(crate) struct Entry {
     sending: Option<Option<SendReply>>,
     /// A hook waits in `receive` (answered on its connection's hook slot).
     receiving: bool,
+    read_ahead: ReadAhead,
     connected: Option<ConnectReply>,
     opened: bool,
     reason: Option<CloseReason>,
@@ -94,6 +95,7 @@ impl Entry {
             outbox: VecDeque::new(),
             sending: None,
             receiving: false,
+            read_ahead: ReadAhead::default(),
             connected,
             opened: false,
             reason: None,
@@ -104,6 +106,12 @@ impl Entry {
 
     pub(crate) fn is_open(&self) -> bool {
         self.stream.is_some()
+    }
+
+    /// A readiness event said new bytes may have arrived (`ended`: and the peer's close or an
+    /// error).
+    pub(crate) fn readable(&mut self, ended: bool) {
+        self.read_ahead.readable(ended);
     }
 
     pub(crate) fn opened(&self) -> bool {
@@ -125,7 +133,8 @@ impl Entry {
             let Some(stream) = self.stream.as_mut() else {
                 return Ok(false);
             };
-            match self.conn.poll(&mut SocketIo::new(stream, reads), now) {
+            let mut io = SocketIo::reading_ahead(stream, reads, &mut self.read_ahead);
+            match self.conn.poll(&mut io, now) {
                 Ok(None) => return Ok(false),
                 Ok(Some(event)) => self.on_event(event),
                 Err(Error::Rejected { len }) => self.sent(Err(ConnError::Rejected { len })),

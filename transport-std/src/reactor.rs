@@ -272,7 +272,11 @@ impl State {
                 match event.token() {
                     WAKER => {}
                     Token(t) if t > LISTENERS - self.listeners.len() => self.accept(LISTENERS - t),
-                    Token(key) => self.ready(key),
+                    Token(key) => {
+                        let ended = event.is_read_closed() || event.is_error();
+                        let input = (event.is_readable() || ended).then_some(ended);
+                        self.ready(key, input);
+                    }
                 }
             }
             self.commands();
@@ -361,7 +365,7 @@ impl State {
         entry.insert(Slot::Refusing { stream, until });
         self.refusing += 1;
         self.timers.push(Reverse((until, key)));
-        self.ready(key);
+        self.ready(key, Some(true));
     }
 
     fn add(&mut self, mut stream: TcpStream, peer: SocketAddr, connected: Option<ConnectReply>) {
@@ -418,9 +422,16 @@ impl State {
         self.drive(key);
     }
 
-    fn ready(&mut self, key: usize) {
+    /// A readiness event for a connection (`input`: it may have bytes, and whether it reports
+    /// the peer's close or an error).
+    fn ready(&mut self, key: usize, input: Option<bool>) {
         match self.slots.get_mut(key) {
-            Some(Slot::Conn(_)) => self.drive(key),
+            Some(Slot::Conn(entry)) => {
+                if let Some(ended) = input {
+                    entry.readable(ended);
+                }
+                self.drive(key);
+            }
             Some(Slot::Refusing { stream, .. }) => {
                 let mut sink = [0u8; 64];
                 loop {

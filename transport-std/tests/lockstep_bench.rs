@@ -142,3 +142,26 @@ fn lockstep_echo_rates() {
     handle.shutdown();
     thread.join().unwrap().unwrap();
 }
+
+/// For counting system calls: `strace -f -c` around it (`SERVER=floor` for the floor server),
+/// 10,000 lockstep echoes of 16 B from the floor client.
+#[test]
+#[ignore = "a measurement, run by hand under strace"]
+fn ten_thousand_echoes_for_strace() {
+    let addr = if std::env::var("SERVER").as_deref() == Ok("floor") {
+        raw_server()
+    } else {
+        let server = Server::builder()
+            .listen("127.0.0.1:0")
+            .inline_hooks(true)
+            .bind()
+            .unwrap();
+        let addr = server.local_addrs()[0];
+        std::thread::spawn(move || server.run(|_| Echo, ()));
+        addr
+    };
+    let mut raw = RawClient::connect(addr);
+    for _ in 0..10_000 {
+        raw.echo(&[7; 16]);
+    }
+}
