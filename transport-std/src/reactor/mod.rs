@@ -1,52 +1,46 @@
 //! The I/O thread: one `mio` poll over every socket, driving each connection's protocol state
 //! and handing hook calls to the hook threads.
 //!
-//! Nothing here blocks: a connection whose peer stalls only keeps a timer. Hooks never run on
-//! this thread; they talk to it through [`Command`]s.
+//! Nothing here blocks: a connection whose peer stalls only keeps a timer. Hooks run on hook
+//! threads and talk to it through [`Command`]s, or run inline here (`hook_calls`); accepting
+//! is in `accept`, what the server's thread is told in `notices`.
+
+mod accept;
+mod hook_calls;
+mod notices;
+
+pub(crate) use hook_calls::on_io_thread;
+pub(crate) use notices::{Notice, Notices};
 
 use crate::config::EngineSettings;
-use crate::entry::{Call, ConnectReply, Entry};
+use crate::entry::{ConnectReply, Entry};
 use crate::error::{CloseReason, ConnError, StartError};
 use crate::handle::{ConnId, ConnectionHandle, Link, Shared};
-use crate::hooks::{Conn, Handler};
+use crate::hooks::Handler;
 use crate::message::{Message, MessageBuffer};
 use crate::reply::SendReply;
 use crate::reply::{HookAnswer, HookSlot};
 use crate::workers::Workers;
+use hook_calls::{drop_quietly, HookJob};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
+use notices::StoppedGuard;
 use slab::Slab;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
-use std::io::{self, ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::io::{self, ErrorKind, Read};
+use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tinyproto_core::connection::Connection;
-use tinyproto_core::wire::{MSG_MAX_SIZE, SC_CONLIMIT};
+use tinyproto_core::wire::MSG_MAX_SIZE;
 
 const WAKER: Token = Token(usize::MAX);
 /// Listener `i` has token `LISTENERS - i`.
 const LISTENERS: usize = usize::MAX - 1;
-/// How long a connection refused at the limit may take to read our `0xfe` and close.
-const REFUSAL_LINGER_MS: u64 = 1_000;
-/// Most refused connections lingering at once (each holds a descriptor); beyond, a refusal is
-/// closed at once.
-const MAX_LINGERING_REFUSALS: usize = 64;
-/// Most connections accepted per readiness event before the others get their turn.
-const ACCEPTS_PER_EVENT: usize = 64;
-/// When accepting failed (out of descriptors or memory) or the server's hooks lag behind,
-/// accepting is tried again after this long: the listener's readiness does not fire again for
-/// connections that already wait.
-const ACCEPT_RETRY_MS: u64 = 50;
-/// Most connection notices (opened, closed) waiting for the server's hooks; beyond, accepting
-/// pauses, so a slow `conn_init`/`conn_shutdown` holds new connections back in the backlog
-/// instead of queueing notices without end.
-const MAX_PENDING_NOTICES: usize = 4096;
-
 /// Makes a connection's handler; called on a hook thread before its first hook.
 pub(crate) type HandlerFactory = Arc<dyn Fn(&ConnectionHandle) -> Box<dyn Handler> + Send + Sync>;
 
@@ -85,47 +79,6 @@ pub(crate) enum Command {
         reply: ConnectReply,
     },
     Shutdown,
-}
-
-/// What the I/O thread tells the server's hook thread.
-pub(crate) enum Notice {
-    Opened(ConnectionHandle),
-    Closed(ConnectionHandle, CloseReason),
-    Stopped,
-    /// From [`ServerHandle::shutdown`](crate::ServerHandle::shutdown): wakes the hook thread.
-    Shutdown,
-}
-
-/// The way to the server's hook thread, counting the notices it has not taken yet.
-#[derive(Clone)]
-pub(crate) struct Notices {
-    sender: mpsc::Sender<Notice>,
-    pending: Arc<AtomicUsize>,
-}
-
-impl Notices {
-    pub(crate) fn new(sender: mpsc::Sender<Notice>) -> Self {
-        Self {
-            sender,
-            pending: Arc::default(),
-        }
-    }
-
-    pub(crate) fn send(&self, notice: Notice) {
-        self.pending.fetch_add(1, Ordering::AcqRel);
-        if self.sender.send(notice).is_err() {
-            self.pending.fetch_sub(1, Ordering::AcqRel);
-        }
-    }
-
-    /// The receiving side took one.
-    pub(crate) fn taken(&self) {
-        self.pending.fetch_sub(1, Ordering::AcqRel);
-    }
-
-    fn backlogged(&self) -> bool {
-        self.pending.load(Ordering::Acquire) >= MAX_PENDING_NOTICES
-    }
 }
 
 /// A running I/O thread.
@@ -183,7 +136,7 @@ impl Reactor {
         let thread = std::thread::Builder::new()
             .name("tinyproto-io".into())
             .spawn(move || {
-                ON_IO_THREAD.set(true);
+                hook_calls::mark_io_thread();
                 state.run();
             })?;
         Ok(Self {
@@ -293,81 +246,6 @@ impl State {
         u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Accepts what waits on listener `i`, up to [`ACCEPTS_PER_EVENT`]; the rest is accepted
-    /// on a retry (the listener's readiness is edge-triggered and does not fire again).
-    fn accept(&mut self, i: usize) {
-        for _ in 0..ACCEPTS_PER_EVENT {
-            if self.notices.as_ref().is_some_and(Notices::backlogged) {
-                return self.retry_accept(ACCEPT_RETRY_MS);
-            }
-            let Some(listener) = self.listeners.get(i) else {
-                return;
-            };
-            match listener.accept() {
-                Ok((stream, peer)) => {
-                    if self.max_connections.is_some_and(|max| self.live >= max) {
-                        self.refuse(stream);
-                    } else {
-                        self.add(stream, peer, None);
-                    }
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        ErrorKind::Interrupted | ErrorKind::ConnectionAborted
-                    ) => {}
-                // Out of descriptors or memory: try again soon rather than wait for the next
-                // connection to make the listener ready.
-                Err(_) => return self.retry_accept(ACCEPT_RETRY_MS),
-            }
-        }
-        self.retry_accept(0);
-    }
-
-    fn retry_accept(&mut self, after_ms: u64) {
-        let at = self.now() + after_ms;
-        self.accept_at = Some(self.accept_at.map_or(at, |t| t.min(at)));
-    }
-
-    /// Accepts on every listener once the retry is due.
-    fn accept_retry(&mut self) {
-        if self.accept_at.is_some_and(|at| at <= self.now()) {
-            self.accept_at = None;
-            for i in 0..self.listeners.len() {
-                self.accept(i);
-            }
-        }
-    }
-
-    /// PROTOCOL.md Q1: a server at its limit writes the single byte `0xfe` and closes. We
-    /// close our side at once, then wait (briefly) for the peer's close, so that its unread
-    /// init byte does not turn our close into a reset that could destroy the `0xfe`.
-    fn refuse(&mut self, mut stream: TcpStream) {
-        let _ = stream.write(&[SC_CONLIMIT]);
-        let _ = stream.shutdown(Shutdown::Write);
-        if self.refusing >= MAX_LINGERING_REFUSALS {
-            // Too many linger already: close now, after taking the init byte if it is there.
-            let _ = stream.read(&mut [0; 64]);
-            return;
-        }
-        let until = self.now() + REFUSAL_LINGER_MS;
-        let entry = self.slots.vacant_entry();
-        let key = entry.key();
-        if self
-            .poll
-            .registry()
-            .register(&mut stream, Token(key), Interest::READABLE)
-            .is_err()
-        {
-            return;
-        }
-        entry.insert(Slot::Refusing { stream, until });
-        self.refusing += 1;
-        self.timers.push(Reverse((until, key)));
-        self.ready(key, Some(true));
-    }
-
     fn add(&mut self, mut stream: TcpStream, peer: SocketAddr, connected: Option<ConnectReply>) {
         let settings = &self.settings.conn;
         if settings.nodelay {
@@ -445,13 +323,6 @@ impl State {
                 self.remove_refusal(key);
             }
             None => {}
-        }
-    }
-
-    fn remove_refusal(&mut self, key: usize) {
-        if let Some(Slot::Refusing { mut stream, .. }) = self.slots.try_remove(key) {
-            self.refusing -= 1;
-            let _ = self.poll.registry().deregister(&mut stream);
         }
     }
 
@@ -701,38 +572,6 @@ impl State {
         }
     }
 
-    /// Runs one hook call on this thread (inline hooks), then does what `HookDone` does.
-    fn run_inline(&mut self, key: usize, handler: Option<Box<dyn Handler>>, call: Call) {
-        let Some(Slot::Conn(entry)) = self.slots.get_mut(key) else {
-            return;
-        };
-        let handle = entry.handle.clone();
-        let mut conn = Conn::inline(handle.clone(), std::mem::take(&mut self.inline_outbox));
-        let factory = &self.factory;
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            let mut handler = handler.unwrap_or_else(|| factory(&handle));
-            call.run(&mut *handler, &mut conn);
-            handler
-        }));
-        let (shutdown, mut sent) = conn.finish();
-        let Some(Slot::Conn(entry)) = self.slots.get_mut(key) else {
-            return;
-        };
-        if entry.is_open() {
-            for msg in sent.drain(..) {
-                entry.queue(msg, None);
-            }
-        } else {
-            for msg in sent.drain(..) {
-                handle.shared.release(msg.len());
-            }
-        }
-        self.inline_outbox = sent;
-        if let Some(reason) = entry.hook_done(outcome.ok(), shutdown) {
-            self.close(key, handle.id(), reason);
-        }
-    }
-
     fn close(&mut self, key: usize, id: ConnId, reason: CloseReason) {
         match self.slots.get_mut(key) {
             Some(Slot::Conn(entry)) if entry.handle.id() == id => {
@@ -746,65 +585,6 @@ impl State {
     fn notify(&self, notice: Notice) {
         if let Some(notices) = &self.notices {
             notices.send(notice);
-        }
-    }
-}
-
-/// One hook call for a hook thread; the handler comes back with `HookDone` (or not, after a
-/// panic, which closes the connection).
-pub(crate) struct HookJob {
-    handle: ConnectionHandle,
-    handler: Option<Box<dyn Handler>>,
-    call: Call,
-    factory: HandlerFactory,
-}
-
-impl crate::workers::Job for HookJob {
-    fn run(self) {
-        let Self {
-            handle,
-            handler,
-            call,
-            factory,
-        } = self;
-        let mut conn = Conn::new(handle.clone());
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            let mut handler = handler.unwrap_or_else(|| factory(&handle));
-            call.run(&mut *handler, &mut conn);
-            handler
-        }));
-        let shared = handle.shared.clone();
-        shared.link.clone().send(Command::HookDone {
-            conn: shared,
-            handler: outcome.ok(),
-            shutdown: conn.finish().0,
-        });
-    }
-}
-
-thread_local! {
-    /// Set on I/O threads: waiting there for an answer from the I/O thread would deadlock.
-    static ON_IO_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Whether the caller runs on an I/O thread (inside an inline hook).
-pub(crate) fn on_io_thread() -> bool {
-    ON_IO_THREAD.get()
-}
-
-/// Drops user code (a handler, plugins) on the I/O thread, surviving a panicking `Drop`;
-/// false when it panicked.
-fn drop_quietly<T>(value: T) -> bool {
-    catch_unwind(AssertUnwindSafe(move || drop(value))).is_ok()
-}
-
-/// Sends [`Notice::Stopped`] when the I/O thread ends, however it ends.
-struct StoppedGuard(Option<Notices>);
-
-impl Drop for StoppedGuard {
-    fn drop(&mut self) {
-        if let Some(notices) = &self.0 {
-            notices.send(Notice::Stopped);
         }
     }
 }

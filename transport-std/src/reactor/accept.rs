@@ -1,0 +1,107 @@
+//! Accepting connections: a bounded number per readiness event, retried on a timer when the
+//! process runs out of descriptors, and the refusals at the connection limit (PROTOCOL.md Q1),
+//! of which only a few may linger.
+
+use super::{Notices, Slot, State};
+use mio::net::TcpStream;
+use mio::{Interest, Token};
+use std::cmp::Reverse;
+use std::io::{ErrorKind, Read, Write};
+use std::net::Shutdown;
+use tinyproto_core::wire::SC_CONLIMIT;
+
+/// How long a connection refused at the limit may take to read our `0xfe` and close.
+const REFUSAL_LINGER_MS: u64 = 1_000;
+/// Most refused connections lingering at once (each holds a descriptor); beyond, a refusal is
+/// closed at once.
+const MAX_LINGERING_REFUSALS: usize = 64;
+/// Most connections accepted per readiness event before the others get their turn.
+const ACCEPTS_PER_EVENT: usize = 64;
+/// When accepting failed (out of descriptors or memory) or the server's hooks lag behind,
+/// accepting is tried again after this long: the listener's readiness does not fire again for
+/// connections that already wait.
+const ACCEPT_RETRY_MS: u64 = 50;
+
+impl State {
+    /// Accepts what waits on listener `i`, up to [`ACCEPTS_PER_EVENT`]; the rest is accepted
+    /// on a retry (the listener's readiness is edge-triggered and does not fire again).
+    pub(super) fn accept(&mut self, i: usize) {
+        for _ in 0..ACCEPTS_PER_EVENT {
+            if self.notices.as_ref().is_some_and(Notices::backlogged) {
+                return self.retry_accept(ACCEPT_RETRY_MS);
+            }
+            let Some(listener) = self.listeners.get(i) else {
+                return;
+            };
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    if self.max_connections.is_some_and(|max| self.live >= max) {
+                        self.refuse(stream);
+                    } else {
+                        self.add(stream, peer, None);
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::Interrupted | ErrorKind::ConnectionAborted
+                    ) => {}
+                // Out of descriptors or memory: try again soon rather than wait for the next
+                // connection to make the listener ready.
+                Err(_) => return self.retry_accept(ACCEPT_RETRY_MS),
+            }
+        }
+        self.retry_accept(0);
+    }
+
+    fn retry_accept(&mut self, after_ms: u64) {
+        let at = self.now() + after_ms;
+        self.accept_at = Some(self.accept_at.map_or(at, |t| t.min(at)));
+    }
+
+    /// Accepts on every listener once the retry is due.
+    pub(super) fn accept_retry(&mut self) {
+        if self.accept_at.is_some_and(|at| at <= self.now()) {
+            self.accept_at = None;
+            for i in 0..self.listeners.len() {
+                self.accept(i);
+            }
+        }
+    }
+
+    /// PROTOCOL.md Q1: a server at its limit writes the single byte `0xfe` and closes. We
+    /// close our side at once, then wait (briefly) for the peer's close, so that its unread
+    /// init byte does not turn our close into a reset that could destroy the `0xfe`.
+    fn refuse(&mut self, mut stream: TcpStream) {
+        let _ = stream.write(&[SC_CONLIMIT]);
+        let _ = stream.shutdown(Shutdown::Write);
+        if self.refusing >= MAX_LINGERING_REFUSALS {
+            // Too many linger already: close now, after taking the init byte if it is there.
+            let _ = stream.read(&mut [0; 64]);
+            return;
+        }
+        let until = self.now() + REFUSAL_LINGER_MS;
+        let entry = self.slots.vacant_entry();
+        let key = entry.key();
+        if self
+            .poll
+            .registry()
+            .register(&mut stream, Token(key), Interest::READABLE)
+            .is_err()
+        {
+            return;
+        }
+        entry.insert(Slot::Refusing { stream, until });
+        self.refusing += 1;
+        self.timers.push(Reverse((until, key)));
+        self.ready(key, Some(true));
+    }
+
+    pub(super) fn remove_refusal(&mut self, key: usize) {
+        if let Some(Slot::Refusing { mut stream, .. }) = self.slots.try_remove(key) {
+            self.refusing -= 1;
+            let _ = self.poll.registry().deregister(&mut stream);
+        }
+    }
+}

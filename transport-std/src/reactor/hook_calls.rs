@@ -1,0 +1,95 @@
+//! Where hooks run: on a hook thread ([`HookJob`]), or inline on the I/O thread; either way a
+//! panic closes only its connection.
+
+use super::{Command, HandlerFactory, Slot, State};
+use crate::entry::Call;
+use crate::handle::ConnectionHandle;
+use crate::hooks::{Conn, Handler};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+impl State {
+    /// Runs one hook call on this thread (inline hooks), then does what `HookDone` does.
+    pub(super) fn run_inline(&mut self, key: usize, handler: Option<Box<dyn Handler>>, call: Call) {
+        let Some(Slot::Conn(entry)) = self.slots.get_mut(key) else {
+            return;
+        };
+        let handle = entry.handle.clone();
+        let mut conn = Conn::inline(handle.clone(), std::mem::take(&mut self.inline_outbox));
+        let factory = &self.factory;
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let mut handler = handler.unwrap_or_else(|| factory(&handle));
+            call.run(&mut *handler, &mut conn);
+            handler
+        }));
+        let (shutdown, mut sent) = conn.finish();
+        let Some(Slot::Conn(entry)) = self.slots.get_mut(key) else {
+            return;
+        };
+        if entry.is_open() {
+            for msg in sent.drain(..) {
+                entry.queue(msg, None);
+            }
+        } else {
+            for msg in sent.drain(..) {
+                handle.shared.release(msg.len());
+            }
+        }
+        self.inline_outbox = sent;
+        if let Some(reason) = entry.hook_done(outcome.ok(), shutdown) {
+            self.close(key, handle.id(), reason);
+        }
+    }
+}
+
+/// One hook call for a hook thread; the handler comes back with `HookDone` (or not, after a
+/// panic, which closes the connection).
+pub(crate) struct HookJob {
+    pub(super) handle: ConnectionHandle,
+    pub(super) handler: Option<Box<dyn Handler>>,
+    pub(super) call: Call,
+    pub(super) factory: HandlerFactory,
+}
+
+impl crate::workers::Job for HookJob {
+    fn run(self) {
+        let Self {
+            handle,
+            handler,
+            call,
+            factory,
+        } = self;
+        let mut conn = Conn::new(handle.clone());
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let mut handler = handler.unwrap_or_else(|| factory(&handle));
+            call.run(&mut *handler, &mut conn);
+            handler
+        }));
+        let shared = handle.shared.clone();
+        shared.link.clone().send(Command::HookDone {
+            conn: shared,
+            handler: outcome.ok(),
+            shutdown: conn.finish().0,
+        });
+    }
+}
+
+thread_local! {
+    /// Set on I/O threads: waiting there for an answer from the I/O thread would deadlock.
+    static ON_IO_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the calling thread as an I/O thread.
+pub(super) fn mark_io_thread() {
+    ON_IO_THREAD.set(true);
+}
+
+/// Whether the caller runs on an I/O thread (inside an inline hook).
+pub(crate) fn on_io_thread() -> bool {
+    ON_IO_THREAD.get()
+}
+
+/// Drops user code (a handler, plugins) on the I/O thread, surviving a panicking `Drop`;
+/// false when it panicked.
+pub(super) fn drop_quietly<T>(value: T) -> bool {
+    catch_unwind(AssertUnwindSafe(move || drop(value))).is_ok()
+}
