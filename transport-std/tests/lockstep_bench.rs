@@ -143,8 +143,9 @@ fn lockstep_echo_rates() {
     thread.join().unwrap().unwrap();
 }
 
-/// For counting system calls: `strace -f -c` around it (`SERVER=floor` for the floor server),
-/// 10,000 lockstep echoes of 16 B from the floor client.
+/// For counting system calls: `strace -f -c` around it, 10,000 lockstep echoes of 16 B from
+/// the floor client to our inline server (`SERVER=floor`: to the floor server; `CLIENT=ours`:
+/// from our `TcpConnection`).
 #[test]
 #[ignore = "a measurement, run by hand under strace"]
 fn ten_thousand_echoes_for_strace() {
@@ -160,8 +161,16 @@ fn ten_thousand_echoes_for_strace() {
         std::thread::spawn(move || server.run(|_| Echo, ()));
         addr
     };
-    let mut raw = RawClient::connect(addr);
-    for _ in 0..10_000 {
-        raw.echo(&[7; 16]);
+    if std::env::var("CLIENT").as_deref() == Ok("ours") {
+        let mut client = TcpConnection::connect(addr).unwrap();
+        for _ in 0..10_000 {
+            client.transmit(&[7; 16]).unwrap();
+            client.receive().unwrap();
+        }
+    } else {
+        let mut raw = RawClient::connect(addr);
+        for _ in 0..10_000 {
+            raw.echo(&[7; 16]);
+        }
     }
 }
