@@ -58,7 +58,6 @@ impl TcpConnection {
             peer,
             slice: wait_slice(&timeouts),
             read_timeout: None,
-            write_timeout: timeouts.stall,
         };
         match tcp.run_until(None, Event::HandshakeDone) {
             Ok(()) => Ok(tcp),
@@ -96,8 +95,6 @@ pub struct TcpConnection {
     slice: Option<Duration>,
     /// The socket's read timeout now (changed only when a wait needs another one).
     read_timeout: Option<Duration>,
-    /// The socket's write timeout: the stall timeout.
-    write_timeout: Option<Duration>,
 }
 
 impl TcpConnection {
@@ -123,7 +120,7 @@ impl TcpConnection {
     ///
     /// An answer still owed to the peer (the `0x00` of a refusal the socket could not take)
     /// goes out first; a peer that takes nothing fails with [`Error::Timeout`] after the
-    /// stall timeout.
+    /// stall timeout (the socket's write timeout, and the core's limit on an owed answer).
     ///
     /// A `Vec<u8>` is moved and sent without a copy; borrowed bytes are copied once.
     pub fn transmit(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
@@ -177,33 +174,12 @@ impl TcpConnection {
             }
             self.set_read_timeout(self.wait(deadline, !first))?;
             first = false;
-            let (now, began) = (self.now(), Instant::now());
-            match self
-                .conn
-                .poll(&mut SocketIo::new(&mut &self.stream, true), now)?
-            {
-                Some(event) if event == want => return Ok(()),
-                Some(_) => {}
-                None => self.check_owed_answer(began)?,
+            let now = self.now();
+            let mut stream = &self.stream;
+            if self.conn.poll(&mut SocketIo::new(&mut stream, true), now)? == Some(want) {
+                return Ok(());
             }
         }
-    }
-
-    /// An answer we owe (between messages the protocol has no timeout of its own) that the
-    /// socket did not take within the write timeout (the stall timeout): the peer reads
-    /// nothing, and waiting longer would wait forever.
-    fn check_owed_answer(&mut self, began: Instant) -> Result<(), Error> {
-        let owed = !self.conn.session().pending_output().is_empty();
-        if owed
-            && self
-                .write_timeout
-                .is_some_and(|limit| began.elapsed() >= limit)
-        {
-            let phase = self.conn.session().phase();
-            self.conn.close();
-            return Err(Error::Timeout { phase });
-        }
-        Ok(())
     }
 
     /// How long the next read may block: one [`wait_slice`], cut short by `deadline` and (with
