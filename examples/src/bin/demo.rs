@@ -15,7 +15,7 @@ struct Echo;
 
 impl Handler for Echo {
     fn transmission_received(&mut self, conn: &mut Conn, msg: Vec<u8>) {
-        let _ = conn.transmit(&[b"Echo back: ", &msg[..]].concat());
+        let _ = conn.transmit([b"Echo back: ", &msg[..]].concat());
     }
 }
 
@@ -62,7 +62,7 @@ fn rust_to_rust(server: &ServerHandle) -> bool {
     ok &= check("empty message", || echo(&mut conn, b""));
     ok &= check("5 MiB message", || echo(&mut conn, &pattern(5 << 20)));
     ok &= check("oversize (server limit 8 MiB) refused", || {
-        match conn.transmit(&pattern(9 << 20)) {
+        match conn.transmit(pattern(9 << 20)) {
             Err(Error::Rejected { len }) => {
                 Ok(format!("peer answered 0x00 to a header of {len} bytes"))
             }
