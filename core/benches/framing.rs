@@ -9,62 +9,11 @@
 //! * 16-byte messages received and sent per second.
 //! * Length headers parsed per second by a bare [`Session`].
 
+mod workloads;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
-use tinyproto_core::buffer::SliceBuffer;
-use tinyproto_core::script::ScriptedPeer;
-use tinyproto_core::session::{Event, Session};
-use tinyproto_core::BlockingConnection;
-
-const MIB: usize = 1 << 20;
-const CHUNK: usize = 64 * 1024;
-const SMALL: usize = 16;
-const BATCH: usize = 1024;
-
-/// `ff` (the peer's init byte), then `count` messages of `size` bytes.
-fn stream(size: usize, count: usize) -> Vec<u8> {
-    let mut v = vec![0xff];
-    for _ in 0..count {
-        v.extend_from_slice(&(size as u32).to_be_bytes());
-        v.extend(std::iter::repeat_n(0x5a, size));
-    }
-    v
-}
-
-fn receive(input: &[u8], storage: &mut [u8], answers: &mut [u8], count: usize) -> usize {
-    let peer = ScriptedPeer::new(input, CHUNK, SliceBuffer::new(answers));
-    let mut conn = BlockingConnection::new(peer, SliceBuffer::new(storage));
-    let mut total = 0;
-    for _ in 0..count {
-        total += conn.receive().expect("scripted message").len();
-    }
-    total
-}
-
-fn send(msg: &[u8], count: usize, acks: &[u8], out: &mut [u8]) -> usize {
-    let peer = ScriptedPeer::new(acks, CHUNK, SliceBuffer::new(out));
-    let mut conn = BlockingConnection::new(peer, heapless::Vec::<u8, 0>::new());
-    for _ in 0..count {
-        conn.transmit(msg).expect("scripted send");
-    }
-    conn.into_inner().output().len()
-}
-
-fn headers(count: usize) -> usize {
-    let mut s = Session::new(1 << 20);
-    s.output_written(1);
-    let _ = s.handle_control(&[0xff]);
-    let mut n = 0;
-    for _ in 0..count {
-        if let Ok(Some(Event::Incoming { .. })) = s.handle_control(black_box(&[0, 0, 0, 16])) {
-            s.output_written(1);
-            if s.handle_payload(16) == Some(Event::Received) {
-                n += 1;
-            }
-        }
-    }
-    n
-}
+use workloads::{headers, receive, send, stream, BATCH, MIB, SMALL};
 
 fn one_mib(c: &mut Criterion) {
     let mut g = c.benchmark_group("1 MiB");

@@ -4,16 +4,11 @@
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
-use tinyproto_core::buffer::SliceBuffer;
-use tinyproto_core::script::ScriptedPeer;
-use tinyproto_core::session::{Event, Session};
-use tinyproto_core::BlockingConnection;
 
-const MIB: usize = 1 << 20;
-/// Read size of the scripted peer: what a socket read typically returns on loopback.
-pub const CHUNK: usize = 64 * 1024;
-const SMALL: usize = 16;
-const BATCH: usize = 1024;
+#[path = "../../../../core/benches/workloads.rs"]
+mod workloads;
+pub use workloads::CHUNK;
+use workloads::{headers, receive, send, stream, BATCH, MIB, SMALL};
 
 /// Result of one workload: nanoseconds per operation (median, min, max).
 #[derive(Clone, Debug)]
@@ -50,59 +45,10 @@ fn time_it(
     }
 }
 
-/// `ff` (the peer's init byte), then `count` messages of `size` bytes.
-pub fn stream(size: usize, count: usize) -> Vec<u8> {
-    let mut v = vec![0xff];
-    for _ in 0..count {
-        v.extend_from_slice(&(size as u32).to_be_bytes());
-        v.extend(std::iter::repeat_n(0x5a, size));
-    }
-    v
-}
-
-/// Receives one message of `input` (from [`stream`]) into `storage`.
-pub fn receive(input: &[u8], storage: &mut [u8], count: usize) -> usize {
-    // Our answers: the init byte and one `ff` per message.
-    let mut answers = vec![0u8; count + 1];
-    let peer = ScriptedPeer::new(input, CHUNK, SliceBuffer::new(&mut answers));
-    let mut conn = BlockingConnection::new(peer, SliceBuffer::new(storage));
-    let mut total = 0;
-    for _ in 0..count {
-        total += conn.receive().expect("scripted message").len();
-    }
-    total
-}
-
-/// Sends `count` times `msg` to a peer that accepts everything, into `out`.
-pub fn send(msg: &[u8], count: usize, acks: &[u8], out: &mut [u8]) -> usize {
-    let peer = ScriptedPeer::new(acks, CHUNK, SliceBuffer::new(out));
-    let mut conn = BlockingConnection::new(peer, heapless::Vec::<u8, 0>::new());
-    for _ in 0..count {
-        conn.transmit(msg).expect("scripted send");
-    }
-    conn.into_inner().output().len()
-}
-
-/// Feeds `count` 16-byte headers (and their payload counts) to a session.
-pub fn headers(count: usize) -> usize {
-    let mut s = Session::new(1 << 20);
-    s.output_written(1);
-    let _ = s.handle_control(&[0xff]);
-    let mut n = 0;
-    for _ in 0..count {
-        if let Ok(Some(Event::Incoming { .. })) = s.handle_control(black_box(&[0, 0, 0, 16])) {
-            s.output_written(1);
-            if s.handle_payload(16) == Some(Event::Received) {
-                n += 1;
-            }
-        }
-    }
-    n
-}
-
 pub fn run(reps: usize, time: Duration) -> Vec<Timing> {
     let mut out = Vec::new();
     let big = stream(MIB, 1);
+    let mut answers = vec![0u8; BATCH + 1];
     let payload = vec![0x5a; MIB];
     let mut storage = vec![0u8; MIB];
     out.push(time_it("memcpy 1 MiB", "ns/MiB", reps, time, 1, || {
@@ -116,7 +62,7 @@ pub fn run(reps: usize, time: Duration) -> Vec<Timing> {
         time,
         1,
         || {
-            black_box(receive(black_box(&big), &mut storage, 1));
+            black_box(receive(black_box(&big), &mut storage, &mut answers, 1));
         },
     ));
     let mut sent = vec![0u8; MIB + 16];
@@ -153,7 +99,7 @@ pub fn run(reps: usize, time: Duration) -> Vec<Timing> {
         time,
         BATCH,
         || {
-            black_box(receive(black_box(&small), &mut small_storage, BATCH));
+            black_box(receive(black_box(&small), &mut small_storage, &mut answers, BATCH));
         },
     ));
     let many_acks = vec![0xff; BATCH + 1];
@@ -189,9 +135,10 @@ mod tests {
     #[test]
     fn workloads_move_what_they_should() {
         let mut storage = vec![0u8; 100];
-        assert_eq!(receive(&stream(100, 1), &mut storage, 1), 100);
+        let mut answers = [0u8; 4];
+        assert_eq!(receive(&stream(100, 1), &mut storage, &mut answers, 1), 100);
         let mut small = [0u8; 16];
-        assert_eq!(receive(&stream(16, 3), &mut small, 3), 48);
+        assert_eq!(receive(&stream(16, 3), &mut small, &mut answers, 3), 48);
         let mut out = vec![0u8; 64];
         // Our init byte, then header + payload.
         assert_eq!(send(&[1; 16], 1, &[0xff, 0xff], &mut out), 1 + 4 + 16);
