@@ -99,7 +99,12 @@ pub fn run(reps: usize, time: Duration) -> Vec<Timing> {
         time,
         BATCH,
         || {
-            black_box(receive(black_box(&small), &mut small_storage, &mut answers, BATCH));
+            black_box(receive(
+                black_box(&small),
+                &mut small_storage,
+                &mut answers,
+                BATCH,
+            ));
         },
     ));
     let many_acks = vec![0xff; BATCH + 1];
