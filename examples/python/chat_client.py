@@ -4,27 +4,13 @@ A client loop thread prints every message received; each stdin line goes to the 
 outbox, which the connection's loop_pass transmits; 'quit' (or the end of input) leaves.
 """
 import argparse
-import queue
 import sys
 import threading
 
 import tinyproto as tp
 
+from chat_mailbox import MailboxConnection
 from tpcompat import connect, make_client, say
-
-
-class ChatClientConnection(tp.TinyProtoConnection):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.inbox = queue.Queue()
-        self.outbox = queue.Queue()
-
-    def transmission_received(self, msg):
-        self.inbox.put(msg.decode(errors="replace"))
-
-    def loop_pass(self):
-        while not self.outbox.empty():
-            self.transmit(self.outbox.get().encode())
 
 
 class ChatClient(tp.TinyProtoClient):
@@ -39,7 +25,7 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=9123)
     args = ap.parse_args()
-    client = make_client(ChatClient, ChatClientConnection)
+    client = make_client(ChatClient, MailboxConnection)
     conn = connect(client, args.host, args.port)
     loop = threading.Thread(target=client.start, daemon=True)
     loop.start()

@@ -10,25 +10,11 @@ start on 3.0; this port builds the server through tpcompat, which spells it righ
 Prints `LISTENING <port>` once listening (for the test harnesses).
 """
 import argparse
-import queue
 
 import tinyproto as tp
 
+from chat_mailbox import MailboxConnection
 from tpcompat import VERSION, listening_port, make_server, say
-
-
-class ChatConnection(tp.TinyProtoConnection):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.inbox = queue.Queue()
-        self.outbox = queue.Queue()
-
-    def transmission_received(self, msg):
-        self.inbox.put(msg.decode(errors="replace"))
-
-    def loop_pass(self):
-        while not self.outbox.empty():
-            self.transmit(self.outbox.get().encode())
 
 
 def peer_of(conn_o):
@@ -66,7 +52,7 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=9123, help="0 = ephemeral (printed)")
     args = ap.parse_args()
-    make_server(ChatServer, ChatConnection, args.host, args.port).start()
+    make_server(ChatServer, MailboxConnection, args.host, args.port).start()
 
 
 if __name__ == "__main__":
