@@ -19,7 +19,7 @@ use tinyproto_core::connection::Event;
 use tinyproto_core::nal::{ConnectError, NalClient, NalServer, ServerEvent};
 use tinyproto_core::session::{Phase, ProtocolError};
 use tinyproto_core::{Connection, Error};
-use tinyproto_testkit::{Bang, Peer, PyVersion, Xor5a};
+use tinyproto_testkit::{Bang, Peer, PyVersion, Rng, Xor5a};
 
 /// Largest message either side of our tests handles ("Echo back: " + 70,000 bytes, plus a
 /// plugin's byte).
@@ -58,19 +58,6 @@ fn loopback(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-/// `size` pseudo-random bytes (xorshift).
-fn payload(size: usize, mut seed: u64) -> Vec<u8> {
-    seed |= 1;
-    (0..size)
-        .map(|_| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed as u8
-        })
-        .collect()
-}
-
 fn echo_of(msg: &[u8]) -> Vec<u8> {
     [&b"Echo back: "[..], msg].concat()
 }
@@ -83,7 +70,7 @@ fn exchange<P: tinyproto_core::Plugins>(
     what: &str,
 ) {
     for size in SIZES {
-        let msg = payload(size, size as u64 + 7);
+        let msg = Rng(size as u64 + 7).bytes(size);
         client
             .transmit(stack, &msg, clock, LIMIT_MS)
             .unwrap_or_else(|e| panic!("{what}: transmit {size} bytes: {e:?}"));

@@ -462,20 +462,8 @@ fn run_client(port: u16, sizes: &[usize]) -> i32 {
     let handles = [stack.socket()];
     let key: u8 = std::env::var("TP_SMOLTCP_XOR").map_or(0, |k| k.parse().unwrap());
     let mut client = Client::new(handles.map(|h| slot_with(h, (Xor(key),))), config());
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    let messages = sizes
-        .iter()
-        .map(|&n| {
-            (0..n)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    seed as u8
-                })
-                .collect()
-        })
-        .collect();
+    let mut rng = tinyproto_testkit::Rng(0x9e37_79b9_7f4a_7c15);
+    let messages = sizes.iter().map(|&n| rng.bytes(n)).collect();
     let mut checker = Checker {
         messages,
         next: 0,

@@ -9,8 +9,10 @@
 #![forbid(unsafe_code)]
 
 pub mod plugins;
+mod rng;
 
 pub use plugins::{Bang, Xor5a};
+pub use rng::Rng;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
