@@ -43,6 +43,20 @@ pub trait Buffer {
     /// the caller overwrites them.
     fn resize(&mut self, len: usize) -> Result<(), CapacityError>;
 
+    /// The length this buffer can be resized to without writing memory: bytes left from an
+    /// earlier use. A receive reads straight into all of them; past them, memory is only
+    /// prepared as the bytes arrive. The default is the current length.
+    ///
+    /// ```
+    /// use tinyproto_core::buffer::{Buffer, SliceBuffer};
+    /// let mut storage = [0u8; 16];
+    /// let buf = SliceBuffer::new(&mut storage);
+    /// assert_eq!(buf.reusable_len(), 16, "caller-owned memory is ready as it is");
+    /// ```
+    fn reusable_len(&self) -> usize {
+        self.as_slice().len()
+    }
+
     /// Empties the buffer.
     fn clear(&mut self) {
         // Shrinking to zero never fails.
@@ -123,6 +137,9 @@ impl Buffer for SliceBuffer<'_> {
         self.len = len;
         Ok(())
     }
+    fn reusable_len(&self) -> usize {
+        self.storage.len()
+    }
 }
 
 impl<B: Buffer + ?Sized> Buffer for &mut B {
@@ -137,6 +154,9 @@ impl<B: Buffer + ?Sized> Buffer for &mut B {
     }
     fn resize(&mut self, len: usize) -> Result<(), CapacityError> {
         (**self).resize(len)
+    }
+    fn reusable_len(&self) -> usize {
+        (**self).reusable_len()
     }
 }
 
@@ -154,6 +174,10 @@ mod vec {
     /// receive buffer by at most what already arrived (plus one read chunk), so a header that
     /// announces 4 GB costs nothing until 4 GB actually arrive.
     ///
+    /// Memory once prepared stays prepared: emptying the buffer (or building it with
+    /// [`VecBuffer::from_vec`] and [`Buffer::clear`]) keeps it, and the next message is read
+    /// into it without zero-filling it again ([`Buffer::reusable_len`]).
+    ///
     /// ```
     /// use tinyproto_core::buffer::{Buffer, VecBuffer};
     /// let mut buf = VecBuffer::new(1 << 20);
@@ -165,27 +189,53 @@ mod vec {
     /// ```
     #[derive(Clone, Debug, Default)]
     pub struct VecBuffer {
+        /// Prepared memory: the contents are `bytes[..len]`, the rest is left from earlier use.
         bytes: Vec<u8>,
+        len: usize,
         limit: usize,
     }
 
     impl VecBuffer {
         /// An empty buffer that holds at most `limit` bytes.
         pub fn new(limit: usize) -> Self {
+            Self::from_vec(Vec::new(), limit)
+        }
+
+        /// A buffer holding `bytes` (moved, not copied) that grows to at most `limit` bytes.
+        /// Cleared, it keeps their memory for the next contents:
+        ///
+        /// ```
+        /// use tinyproto_core::buffer::{Buffer, VecBuffer};
+        /// let mut buf = VecBuffer::from_vec(vec![7; 4096], 1 << 20);
+        /// buf.clear();
+        /// assert_eq!(buf.reusable_len(), 4096);
+        /// ```
+        pub fn from_vec(bytes: Vec<u8>, limit: usize) -> Self {
             Self {
-                bytes: Vec::new(),
+                len: bytes.len(),
+                bytes,
                 limit,
             }
         }
 
         /// Takes the contents out, leaving the buffer empty.
         pub fn take(&mut self) -> Vec<u8> {
+            let len = self.len;
+            let mut bytes = self.take_memory();
+            bytes.truncate(len);
+            bytes
+        }
+
+        /// Takes all the prepared memory out (the contents and what is left from earlier
+        /// use, as the `Vec`'s length), leaving the buffer empty; for reuse elsewhere.
+        pub fn take_memory(&mut self) -> Vec<u8> {
+            self.len = 0;
             core::mem::take(&mut self.bytes)
         }
 
         /// The contents as a `Vec`.
-        pub fn into_vec(self) -> Vec<u8> {
-            self.bytes
+        pub fn into_vec(mut self) -> Vec<u8> {
+            self.take()
         }
 
         /// Bytes currently reserved.
@@ -199,20 +249,24 @@ mod vec {
             self.limit
         }
         fn as_slice(&self) -> &[u8] {
-            &self.bytes
+            &self.bytes[..self.len]
         }
         fn as_mut_slice(&mut self) -> &mut [u8] {
-            &mut self.bytes
+            &mut self.bytes[..self.len]
         }
         fn resize(&mut self, len: usize) -> Result<(), CapacityError> {
             if len > self.limit {
                 return Err(capacity_error(len, self.limit));
             }
-            if len > self.bytes.capacity() {
+            if len > self.bytes.len() {
                 self.bytes.reserve_exact(len - self.bytes.len());
+                self.bytes.resize(len, 0);
             }
-            self.bytes.resize(len, 0);
+            self.len = len;
             Ok(())
+        }
+        fn reusable_len(&self) -> usize {
+            self.bytes.len()
         }
     }
 }
@@ -247,5 +301,28 @@ mod tests {
         exercise(&mut buf);
         buf.resize(3).unwrap();
         assert!(buf.capacity() <= 8);
+    }
+
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn vec_buffer_keeps_prepared_memory_and_never_shows_old_bytes_as_contents() {
+        let mut buf = VecBuffer::from_vec(b"old message".to_vec(), 64);
+        let at = buf.as_slice().as_ptr();
+        buf.clear();
+        assert_eq!((buf.as_slice(), buf.reusable_len()), (&b""[..], 11));
+        buf.extend_from_slice(b"new").unwrap();
+        assert_eq!(buf.as_slice(), b"new");
+        assert_eq!(
+            buf.as_slice().as_ptr(),
+            at,
+            "the same memory, not a new allocation"
+        );
+        assert_eq!(buf.take(), b"new", "taken: the contents only");
+        assert_eq!((buf.as_slice().len(), buf.reusable_len()), (0, 0));
+
+        let mut buf = VecBuffer::from_vec(b"abcdef".to_vec(), 64);
+        buf.resize(2).unwrap();
+        assert_eq!(buf.take_memory(), b"abcdef", "all of the prepared memory");
+        assert!(buf.as_slice().is_empty());
     }
 }

@@ -385,6 +385,7 @@ mod tests {
     struct Script {
         input: &'static [u8],
         output: heapless::Vec<u8, 64>,
+        reads: usize,
     }
 
     impl Transport for Script {
@@ -393,6 +394,7 @@ mod tests {
             if self.input.is_empty() {
                 return Ok(None);
             }
+            self.reads += 1;
             let n = buf.len().min(self.input.len());
             buf[..n].copy_from_slice(&self.input[..n]);
             self.input = &self.input[n..];
@@ -414,6 +416,7 @@ mod tests {
         let mut io = Script {
             input: &[0xff, 0, 0, 0, 0, 0, 0, 0, 9],
             output: heapless::Vec::new(),
+            reads: 0,
         };
         let buf = || heapless::Vec::<u8, 8>::new();
         let mut conn = Connection::new(buf(), buf());
@@ -443,6 +446,7 @@ mod tests {
         let mut io = Script {
             input: &[0xff],
             output: heapless::Vec::new(),
+            reads: 0,
         };
         let buf = || heapless::Vec::<u8, 8>::new();
         let mut conn = Connection::new(buf(), buf());
@@ -468,6 +472,7 @@ mod tests {
         let mut io = Script {
             input: &[0xff, 0, 0, 0, 0],
             output: heapless::Vec::new(),
+            reads: 0,
         };
         io.output.extend_from_slice(&[0; 63]).unwrap();
         let buf = || heapless::Vec::<u8, 8>::new();
@@ -488,6 +493,37 @@ mod tests {
             Err(Error::Timeout {
                 phase: Phase::Status
             })
+        );
+    }
+
+    #[test]
+    fn a_payload_is_read_straight_into_memory_the_buffer_has_ready() {
+        const LEN: usize = 40_000;
+        const fn input() -> [u8; 5 + LEN] {
+            let mut bytes = [7u8; 5 + LEN];
+            let header = (LEN as u32).to_be_bytes();
+            bytes[0] = 0xff;
+            (bytes[1], bytes[2], bytes[3], bytes[4]) = (header[0], header[1], header[2], header[3]);
+            bytes
+        }
+        static INPUT: [u8; 5 + LEN] = input();
+        let mut io = Script {
+            input: &INPUT,
+            output: heapless::Vec::new(),
+            reads: 0,
+        };
+        let (mut rx, mut tx) = ([0u8; LEN], [0u8; 8]);
+        let mut conn = Connection::new(
+            crate::buffer::SliceBuffer::new(&mut rx),
+            crate::buffer::SliceBuffer::new(&mut tx),
+        );
+        assert_eq!(conn.poll(&mut io, 0), Ok(Some(Event::HandshakeDone)));
+        io.reads = 0;
+        assert_eq!(conn.poll(&mut io, 0), Ok(Some(Event::Received)));
+        assert_eq!(conn.message(), &INPUT[5..]);
+        assert_eq!(
+            io.reads, 2,
+            "the header, then the whole payload in one read"
         );
     }
 }

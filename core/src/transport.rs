@@ -123,14 +123,21 @@ pub(crate) fn step<T: Transport + ?Sized, B: Buffer + ?Sized>(
             })
         }
         NextRead::Payload(remaining) => {
-            // The buffer holds what arrived plus a window for the next reads; the window is
-            // kept across reads (not zeroed again for each one), and grows only when full, by
-            // at most what already arrived (and at least GROW_STEP): memory follows the bytes
-            // that really came, and small reads cost no more than large ones.
+            // The buffer holds what arrived plus a window for the next reads, kept across
+            // reads (not prepared again for each one). A full window grows to all the memory
+            // the buffer has ready ([`Buffer::reusable_len`]), or else by at most what already
+            // arrived (and at least GROW_STEP): new memory follows the bytes that really
+            // came, and small reads cost no more than large ones.
             let filled = session.payload_received();
             if buf.as_slice().len() <= filled {
-                let grow = remaining.min(filled.max(GROW_STEP));
-                buf.resize(filled + grow).map_err(Error::Capacity)?;
+                let wanted = filled + remaining;
+                let ready = buf.reusable_len().min(wanted);
+                let grown = if ready > filled {
+                    ready
+                } else {
+                    filled + remaining.min(filled.max(GROW_STEP))
+                };
+                buf.resize(grown).map_err(Error::Capacity)?;
             }
             let end = buf.as_slice().len().min(filled + remaining);
             let Some(n) = read(io, session, &mut buf.as_mut_slice()[filled..end])? else {

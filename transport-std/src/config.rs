@@ -72,6 +72,7 @@ pub(crate) struct ConnSettings {
     pub(crate) max_message_size: usize,
     pub(crate) plugins: Vec<PluginFactory>,
     pub(crate) nodelay: bool,
+    pub(crate) reuse_limit: usize,
 }
 
 impl Default for ConnSettings {
@@ -81,6 +82,7 @@ impl Default for ConnSettings {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             plugins: Vec::new(),
             nodelay: true,
+            reuse_limit: DEFAULT_REUSE_LIMIT,
         }
     }
 }
@@ -93,6 +95,9 @@ impl ConnSettings {
 
 /// Default most bytes queued for one connection and not yet sent: 64 MiB.
 pub const DEFAULT_MAX_QUEUED_BYTES: usize = 64 << 20;
+
+/// Default most bytes of memory kept from messages sent, to receive into: 8 MiB.
+pub const DEFAULT_REUSE_LIMIT: usize = 8 << 20;
 
 /// Default largest message accepted: 64 MiB.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 << 20;
@@ -161,6 +166,17 @@ macro_rules! conn_settings {
         /// behind Nagle's algorithm).
         pub fn nodelay(mut self, on: bool) -> Self {
             self.$($field).+.nodelay = on;
+            self
+        }
+
+        /// Most bytes of memory kept from messages sent (of 64 KiB and more), to receive
+        /// later messages into (default [`DEFAULT_REUSE_LIMIT`](crate::DEFAULT_REUSE_LIMIT);
+        /// per I/O thread, or per [`TcpConnection`](crate::TcpConnection)). A message received
+        /// into reused memory costs no allocation and no zero-filling, which is most of the
+        /// library's own cost for large messages; an echo reuses its memory forever. 0 keeps
+        /// nothing: sent messages are freed at once.
+        pub fn reuse_limit(mut self, bytes: usize) -> Self {
+            self.$($field).+.reuse_limit = bytes;
             self
         }
     };

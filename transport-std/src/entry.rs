@@ -168,7 +168,7 @@ impl Entry {
             };
             self.handle.shared.release(out.msg.len());
             // Sent from where it is: an owned or shared message is not copied.
-            *self.conn.tx_buffer_mut() = out.msg.into_buffer();
+            self.conn.tx_buffer_mut().load(out.msg);
             match self.conn.send_buffered() {
                 Ok(()) => self.sending = Some(out.reply),
                 Err(e) => {

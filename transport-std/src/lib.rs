@@ -64,12 +64,15 @@ mod message;
 mod reactor;
 mod reply;
 mod server;
+mod spares;
 mod tcp;
 mod transport;
 mod workers;
 
 pub use client::{Client, ClientBuilder, ClientHandle};
-pub use config::{Timeouts, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_QUEUED_BYTES};
+pub use config::{
+    Timeouts, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_QUEUED_BYTES, DEFAULT_REUSE_LIMIT,
+};
 pub use error::{CloseReason, ConnError, Error, StartError};
 pub use handle::{ConnId, ConnectionHandle};
 pub use hooks::{ClientHooks, Conn, Handler, ServerHooks};

@@ -1,8 +1,9 @@
 //! Outgoing messages and the buffer that holds a message in flight: owned bytes are moved, not
 //! copied, and bytes shared by a broadcast are sent from the one shared copy.
 
+use crate::spares::{Spares, SPARE_MIN};
 use std::sync::Arc;
-use tinyproto_core::buffer::{Buffer, CapacityError};
+use tinyproto_core::buffer::{Buffer, CapacityError, VecBuffer};
 
 /// A message to send. Borrowed bytes are copied once; a `Vec<u8>` (or `String`) is moved
 /// and sent without any copy (unless a plugin changes it), and so is an `Arc<[u8]>`.
@@ -32,14 +33,6 @@ impl Message {
     /// Whether the message is empty (an empty message is valid).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    /// A buffer holding this message, to be sent from where it is.
-    pub(crate) fn into_buffer(self) -> MessageBuffer {
-        MessageBuffer {
-            bytes: self.0,
-            limit: tinyproto_core::wire::MSG_MAX_SIZE as usize,
-        }
     }
 }
 
@@ -94,85 +87,132 @@ impl From<&str> for Message {
     }
 }
 
-/// A connection's receive or send buffer: a `Vec` with a maximum that grows exactly as bytes
-/// arrive (like the core's `VecBuffer`), or a shared message being sent. Changing a shared
+/// Smallest growth for which a receive buffer looks for spare memory first.
+const SPARE_FROM: usize = 8 * 1024;
+
+/// A connection's receive or send buffer: owned bytes with a maximum that grow exactly as
+/// bytes arrive (the core's `VecBuffer`), or a shared message being sent. Changing a shared
 /// message (a plugin) copies it first.
+///
+/// With [`Spares`], memory is reused: a large message sent leaves its memory there, and a
+/// large message received is read into it instead of a fresh, zero-filled allocation.
 #[derive(Debug)]
 pub(crate) struct MessageBuffer {
-    bytes: Bytes,
-    limit: usize,
+    owned: VecBuffer,
+    /// A shared message being sent, in place of `owned`.
+    shared: Option<Arc<[u8]>>,
+    spares: Spares,
 }
 
 impl MessageBuffer {
     /// An empty buffer that holds at most `limit` bytes.
-    pub(crate) fn new(limit: usize) -> Self {
+    pub(crate) fn new(limit: usize, spares: Spares) -> Self {
         Self {
-            bytes: Bytes::Owned(Vec::new()),
-            limit,
+            owned: VecBuffer::new(limit),
+            shared: None,
+            spares,
         }
     }
 
-    /// Takes the contents out, leaving the buffer empty.
-    pub(crate) fn take(&mut self) -> Vec<u8> {
-        match std::mem::replace(&mut self.bytes, Bytes::Owned(Vec::new())) {
-            Bytes::Owned(v) => v,
-            Bytes::Shared(a) => a.to_vec(),
+    /// Holds `msg` to be sent from where it is (any earlier contents are dropped).
+    pub(crate) fn load(&mut self, msg: Message) {
+        let limit = self.owned.limit();
+        match msg.0 {
+            Bytes::Owned(v) => {
+                self.owned = VecBuffer::from_vec(v, limit);
+                self.shared = None;
+            }
+            Bytes::Shared(a) => {
+                self.owned = VecBuffer::new(limit);
+                self.shared = Some(a);
+            }
         }
+    }
+
+    /// Takes the contents out, leaving the buffer empty. A short message in a large spare is
+    /// copied out, and the spare kept for the next one.
+    pub(crate) fn take(&mut self) -> Vec<u8> {
+        if let Some(a) = self.shared.take() {
+            return a.to_vec();
+        }
+        let len = self.owned.as_slice().len();
+        if self.owned.capacity() >= SPARE_MIN && len < self.owned.capacity() / 2 {
+            let out = self.owned.as_slice().to_vec();
+            self.spares.put(self.owned.take_memory());
+            return out;
+        }
+        self.owned.take()
     }
 
     /// Bytes held: a shared message counts as nothing (it is not ours to free).
     pub(crate) fn capacity(&self) -> usize {
-        match &self.bytes {
-            Bytes::Owned(v) => v.capacity(),
-            Bytes::Shared(_) => 0,
-        }
+        self.owned.capacity()
     }
 
-    /// Drops the contents and frees the memory.
+    /// Drops the contents; the memory is kept among the spares or freed.
     pub(crate) fn release(&mut self) {
-        self.bytes = Bytes::Owned(Vec::new());
+        self.shared = None;
+        self.spares.put(self.owned.take_memory());
     }
 
-    fn owned(&mut self) -> &mut Vec<u8> {
-        if let Bytes::Shared(a) = &self.bytes {
-            self.bytes = Bytes::Owned(a.to_vec());
+    fn owned(&mut self) -> &mut VecBuffer {
+        if let Some(a) = self.shared.take() {
+            self.owned = VecBuffer::from_vec(a.to_vec(), self.owned.limit());
         }
-        match &mut self.bytes {
-            Bytes::Owned(v) => v,
-            Bytes::Shared(_) => unreachable!("made owned above"),
-        }
+        &mut self.owned
+    }
+
+    /// Moves the contents into the largest spare if it has more memory ready than ours.
+    fn adopt_spare(&mut self) {
+        let Some(mut spare) = self.spares.take_larger(self.owned.reusable_len()) else {
+            return;
+        };
+        let limit = self.owned.limit();
+        spare[..self.owned.as_slice().len()].copy_from_slice(self.owned.as_slice());
+        let mut grown = VecBuffer::from_vec(spare, limit);
+        // Within the spare's prepared memory, and under the limit: the old length was.
+        let _ = grown.resize(self.owned.as_slice().len());
+        let mut old = std::mem::replace(&mut self.owned, grown);
+        self.spares.put(old.take_memory());
     }
 }
 
 impl Buffer for MessageBuffer {
     fn limit(&self) -> usize {
-        self.limit
+        self.owned.limit()
     }
 
     fn as_slice(&self) -> &[u8] {
-        match &self.bytes {
-            Bytes::Owned(v) => v,
-            Bytes::Shared(a) => a,
+        match &self.shared {
+            Some(a) => a,
+            None => self.owned.as_slice(),
         }
     }
 
     fn as_mut_slice(&mut self) -> &mut [u8] {
-        self.owned()
+        self.owned().as_mut_slice()
     }
 
     fn resize(&mut self, len: usize) -> Result<(), CapacityError> {
-        if len > self.limit {
+        if len > self.limit() {
             return Err(CapacityError {
                 requested: len,
-                limit: self.limit,
+                limit: self.limit(),
             });
         }
-        let bytes = self.owned();
-        if len > bytes.capacity() {
-            bytes.reserve_exact(len - bytes.len());
+        self.owned();
+        if len >= SPARE_FROM && len > self.owned.reusable_len() {
+            self.adopt_spare();
         }
-        bytes.resize(len, 0);
-        Ok(())
+        self.owned.resize(len)
+    }
+
+    /// Ours, or the largest spare's (which a resize to it adopts).
+    fn reusable_len(&self) -> usize {
+        match &self.shared {
+            Some(a) => a.len(),
+            None => self.owned.reusable_len().max(self.spares.largest()),
+        }
     }
 }
 
@@ -180,15 +220,21 @@ impl Buffer for MessageBuffer {
 mod tests {
     use super::*;
 
+    fn buffer(limit: usize, spares: &Spares) -> MessageBuffer {
+        MessageBuffer::new(limit, spares.clone())
+    }
+
     #[test]
     fn owned_and_shared_messages_are_sent_in_place_and_copied_only_when_changed() {
+        let spares = Spares::new(0);
         let owned = vec![1u8, 2, 3];
         let at = owned.as_ptr();
-        let buf = Message::from(owned).into_buffer();
+        let mut buf = buffer(16, &spares);
+        buf.load(Message::from(owned));
         assert_eq!(buf.as_slice().as_ptr(), at, "moved, not copied");
 
         let shared: Arc<[u8]> = Arc::from(&b"abc"[..]);
-        let mut buf = Message::from(shared.clone()).into_buffer();
+        buf.load(Message::from(shared.clone()));
         assert_eq!(
             buf.as_slice().as_ptr(),
             shared.as_ptr(),
@@ -201,10 +247,61 @@ mod tests {
 
     #[test]
     fn a_receive_buffer_keeps_its_limit() {
-        let mut buf = MessageBuffer::new(4);
+        let mut buf = buffer(4, &Spares::new(0));
         buf.set(b"abcd").unwrap();
         assert!(buf.resize(5).is_err());
         assert_eq!(buf.take(), b"abcd");
         assert!(buf.as_slice().is_empty());
+    }
+
+    #[test]
+    fn memory_of_a_message_sent_receives_the_next_one() {
+        let spares = Spares::new(1 << 20);
+        let mut tx = buffer(1 << 20, &spares);
+        let mut rx = buffer(1 << 20, &spares);
+        let sent = vec![9u8; 4 * SPARE_MIN];
+        let at = sent.as_ptr();
+        tx.load(Message::from(sent));
+        tx.release();
+        rx.resize(SPARE_FROM).unwrap();
+        assert_eq!(rx.as_slice().as_ptr(), at, "the sent message's memory");
+        assert_eq!(
+            rx.reusable_len(),
+            4 * SPARE_MIN,
+            "all of it ready to read into"
+        );
+        rx.resize(4 * SPARE_MIN).unwrap();
+        let msg = rx.take();
+        assert_eq!(msg.as_ptr(), at, "the whole message is handed out as it is");
+        assert!(spares.take_larger(0).is_none());
+    }
+
+    #[test]
+    fn a_short_message_in_a_large_spare_is_copied_out_and_the_spare_kept() {
+        let spares = Spares::new(1 << 20);
+        let mut rx = buffer(1 << 20, &spares);
+        spares.put(vec![0; 4 * SPARE_MIN]);
+        assert_eq!(
+            rx.reusable_len(),
+            4 * SPARE_MIN,
+            "the spare counts as ready"
+        );
+        rx.resize(SPARE_FROM).unwrap();
+        rx.as_mut_slice().fill(1);
+        let msg = rx.take();
+        assert_eq!(msg, vec![1; SPARE_FROM]);
+        assert!(msg.capacity() < SPARE_MIN, "not the spare's memory");
+        assert_eq!(spares.take_larger(0).map(|s| s.len()), Some(4 * SPARE_MIN));
+    }
+
+    #[test]
+    fn contents_survive_moving_into_a_spare() {
+        let spares = Spares::new(1 << 20);
+        let mut rx = buffer(1 << 20, &spares);
+        rx.set(b"start").unwrap();
+        spares.put(vec![0; SPARE_MIN]);
+        rx.resize(SPARE_FROM).unwrap();
+        assert_eq!(&rx.as_slice()[..5], b"start");
+        assert_eq!(rx.reusable_len(), SPARE_MIN);
     }
 }

@@ -9,6 +9,7 @@ use crate::config::{ConnSettings, Timeouts};
 use crate::entry::{shrink_tx, ProtoConnection};
 use crate::error::{Error, StartError};
 use crate::message::{Message, MessageBuffer};
+use crate::spares::Spares;
 use crate::transport::SocketIo;
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -45,9 +46,10 @@ impl TcpConnection {
         let timeouts = settings.timeouts;
         stream.set_write_timeout(timeouts.stall)?;
         let peer = stream.peer_addr()?;
+        let spares = Spares::new(settings.reuse_limit);
         let mut conn = Connection::with_plugins(
-            MessageBuffer::new(settings.max_message_size),
-            MessageBuffer::new(MSG_MAX_SIZE as usize),
+            MessageBuffer::new(settings.max_message_size, spares.clone()),
+            MessageBuffer::new(MSG_MAX_SIZE as usize, spares.clone()),
             settings.plugins(),
         );
         conn.set_timeouts(timeouts.core());
@@ -58,6 +60,7 @@ impl TcpConnection {
             peer,
             slice: wait_slice(&timeouts),
             read_timeout: None,
+            spares,
         };
         match tcp.run_until(None, Event::HandshakeDone) {
             Ok(()) => Ok(tcp),
@@ -95,6 +98,8 @@ pub struct TcpConnection {
     slice: Option<Duration>,
     /// The socket's read timeout now (changed only when a wait needs another one).
     read_timeout: Option<Duration>,
+    /// Memory to receive into: of messages sent, or handed back through `receive_into`.
+    spares: Spares,
 }
 
 impl TcpConnection {
@@ -125,7 +130,7 @@ impl TcpConnection {
     /// A `Vec<u8>` is moved and sent without a copy; borrowed bytes are copied once.
     pub fn transmit(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
         if self.conn.can_send() {
-            *self.conn.tx_buffer_mut() = msg.into().into_buffer();
+            self.conn.tx_buffer_mut().load(msg.into());
         }
         if let Err(e) = self.conn.send_buffered() {
             shrink_tx(&mut self.conn);
@@ -142,6 +147,28 @@ impl TcpConnection {
     pub fn receive(&mut self) -> Result<Vec<u8>, Error> {
         self.run_until(None, Event::Received)?;
         Ok(self.conn.rx_buffer_mut().take())
+    }
+
+    /// [`TcpConnection::receive`] into the memory of `buf`: the message replaces its contents.
+    /// Handing back the previous message this way lets the next one skip allocating and
+    /// zero-filling its memory (for messages of 64 KiB and more, up to the
+    /// [`reuse_limit`](TcpConnectionBuilder::reuse_limit)); errors are those of `receive`,
+    /// and leave `buf` empty.
+    ///
+    /// ```no_run
+    /// # use tinyproto_std::TcpConnection;
+    /// let mut conn = TcpConnection::connect("127.0.0.1:8888")?;
+    /// let mut reply = Vec::new();
+    /// for _ in 0..100 {
+    ///     conn.transmit(vec![0u8; 1 << 20])?;
+    ///     conn.receive_into(&mut reply)?; // after the first, no new memory
+    /// }
+    /// # Ok::<(), tinyproto_std::Error>(())
+    /// ```
+    pub fn receive_into(&mut self, buf: &mut Vec<u8>) -> Result<(), Error> {
+        self.spares.put(std::mem::take(buf));
+        *buf = self.receive()?;
+        Ok(())
     }
 
     /// [`TcpConnection::receive`] with a time limit: `Ok(None)` when no message began to

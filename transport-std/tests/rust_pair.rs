@@ -468,3 +468,41 @@ fn shutdown_gives_up_on_a_stuck_hook_after_the_grace_period() {
     );
     drop(release);
 }
+
+#[test]
+fn an_echo_reuses_its_memory_on_both_sides() {
+    /// Echoes each message back as it is (moved) and reports where its bytes were.
+    struct EchoAt(mpsc::Sender<usize>);
+    impl Handler for EchoAt {
+        fn transmission_received(&mut self, conn: &mut tinyproto_std::Conn, msg: Vec<u8>) {
+            let _ = self.0.send(msg.as_ptr() as usize);
+            let _ = conn.transmit(msg);
+        }
+    }
+    let (at, server_at) = mpsc::channel();
+    let builder = Server::builder().listen("127.0.0.1:0");
+    let server = TestServer::start(builder, move |_| EchoAt(at.clone()));
+    let mut conn = TcpConnection::connect(server.addr).unwrap();
+    let msg: std::sync::Arc<[u8]> = message(MIB, 5).into();
+    let mut back = Vec::new();
+    let mut client_at = Vec::new();
+    for _ in 0..3 {
+        conn.transmit(msg.clone()).unwrap();
+        conn.receive_into(&mut back).unwrap();
+        assert_eq!(back, &msg[..]);
+        client_at.push(back.as_ptr() as usize);
+    }
+    let server_at: Vec<usize> = (0..3)
+        .map(|_| server_at.recv_timeout(WAIT).unwrap())
+        .collect();
+    assert!(
+        client_at.windows(2).all(|w| w[0] == w[1]),
+        "receive_into reuses the memory it is given: {client_at:x?}"
+    );
+    assert!(
+        server_at.windows(2).all(|w| w[0] == w[1]),
+        "a message echoed is received into again: {server_at:x?}"
+    );
+
+    server.stop();
+}

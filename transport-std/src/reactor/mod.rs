@@ -20,6 +20,7 @@ use crate::hooks::Handler;
 use crate::message::{Message, MessageBuffer};
 use crate::reply::SendReply;
 use crate::reply::{HookAnswer, HookSlot};
+use crate::spares::Spares;
 use crate::workers::Workers;
 use hook_calls::{drop_quietly, HookJob};
 use mio::net::{TcpListener, TcpStream};
@@ -123,6 +124,7 @@ impl Reactor {
             accept_at: None,
             max_connections,
             stopping: false,
+            spares: Spares::new(settings.conn.reuse_limit),
             settings,
             inline_outbox: Vec::new(),
             give_up_at: None,
@@ -194,6 +196,8 @@ struct State {
     max_connections: Option<usize>,
     stopping: bool,
     settings: EngineSettings,
+    /// Memory of large messages sent, for the next ones received.
+    spares: Spares,
     /// Collects an inline hook's transmits; kept to reuse its memory.
     inline_outbox: Vec<Message>,
     /// When a shutdown stops waiting for hooks that still run.
@@ -283,8 +287,8 @@ impl State {
             }),
         };
         let mut conn = Connection::with_plugins(
-            MessageBuffer::new(settings.max_message_size),
-            MessageBuffer::new(MSG_MAX_SIZE as usize),
+            MessageBuffer::new(settings.max_message_size, self.spares.clone()),
+            MessageBuffer::new(MSG_MAX_SIZE as usize, self.spares.clone()),
             settings.plugins(),
         );
         conn.set_timeouts(settings.timeouts.core());

@@ -2,17 +2,22 @@
 //! `--hooks inline`, on hook threads with `--hooks pool`) and, on the client side, the three
 //! ways its users send (outgoing messages are passed as owned or shared buffers, which the
 //! crate sends without copying):
-//! * `direct`: the blocking [`TcpConnection`] (`transmit`, then `receive`);
+//! * `direct`: the blocking [`TcpConnection`] (`transmit`, then `receive_into` one reused
+//!   buffer);
 //! * `hook`: a [`Client`] whose [`Handler`] sends from inside `transmission_received`
 //!   (bulk: from `pre_loop`);
 //! * `thread`: a [`Client`] driven from the main thread through a [`ConnectionHandle`]
 //!   (`send`; echoes come back through `transmission_received`).
+//!
+//! In the echo task, the `hook` and `thread` clients send back the echo they received (moved,
+//! not copied), as a program answering what it got would: its memory then receives the next
+//! echo. The floor reuses its buffers in the same way.
 
 use super::{print_result, RoleArgs, FILL, SINK_ECHO_BELOW};
 use std::io;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
-use tinyproto_std::{Client, Conn, ConnError, Handler, Server, TcpConnection, Timeouts};
+use tinyproto_std::{Client, Conn, ConnError, Handler, Message, Server, TcpConnection, Timeouts};
 
 /// The payload, allocated once in place (`Vec` → `Arc<[u8]>` would copy it: a 256 MiB sender
 /// would peak at twice the message because of the harness, not of the crate).
@@ -71,13 +76,17 @@ fn direct(a: &RoleArgs) -> io::Result<()> {
         .connect(("127.0.0.1", a.port))
         .map_err(err)?;
     let payload = shared_payload(a.size);
+    let mut echo = Vec::new();
     let deadline = a.deadline();
     let start = Instant::now();
     let mut ops = 0;
     while ops < a.count && Instant::now() < deadline {
         conn.transmit(payload.clone()).map_err(err)?;
-        if a.task == "echo" && conn.receive().map_err(err)?.len() != payload.len() {
-            return Err(err("echo of the wrong length"));
+        if a.task == "echo" {
+            conn.receive_into(&mut echo).map_err(err)?;
+            if echo.len() != payload.len() {
+                return Err(err("echo of the wrong length"));
+            }
         }
         ops += 1;
     }
@@ -135,7 +144,7 @@ impl Handler for HookSender {
             self.ops += 1;
         }
         if self.ops < self.a.count && Instant::now() < self.deadline {
-            if conn.transmit(self.payload.clone()).is_err() {
+            if conn.transmit(msg).is_err() {
                 self.finish();
             }
         } else {
@@ -197,8 +206,12 @@ fn thread(a: &RoleArgs) -> io::Result<()> {
     let deadline = a.deadline();
     let start = Instant::now();
     let mut ops = 0;
+    let mut echo: Option<Vec<u8>> = None;
     while ops < a.count && Instant::now() < deadline {
-        match conn.send(payload.clone()) {
+        let msg = echo
+            .take()
+            .map_or_else(|| payload.clone().into(), Message::from);
+        match conn.send(msg) {
             Ok(()) => {}
             // The handle queues without waiting: back off while the queue is full.
             Err(ConnError::QueueFull) => {
@@ -207,8 +220,12 @@ fn thread(a: &RoleArgs) -> io::Result<()> {
             }
             Err(e) => return Err(err(e)),
         }
-        if a.task == "echo" && rx.recv_timeout(wait).map_err(err)?.len() != payload.len() {
-            return Err(err("echo of the wrong length"));
+        if a.task == "echo" {
+            let got = rx.recv_timeout(wait).map_err(err)?;
+            if got.len() != payload.len() {
+                return Err(err("echo of the wrong length"));
+            }
+            echo = Some(got);
         }
         ops += 1;
     }

@@ -1,0 +1,97 @@
+//! Memory kept from messages sent, to receive later messages into: a received message then
+//! needs no fresh allocation, and no zero-filling of it (safe Rust cannot read a socket into
+//! uninitialised memory through `Read::read`).
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Smallest buffer worth keeping: below this, allocating and zero-filling cost less than the
+/// bookkeeping.
+pub(crate) const SPARE_MIN: usize = 64 * 1024;
+
+/// Spare buffers up to a total size, shared by the connections of one I/O thread (or owned by
+/// one [`TcpConnection`](crate::TcpConnection)). A spare `Vec`'s length is how much of it is
+/// prepared (initialised) memory.
+#[derive(Clone, Debug)]
+pub(crate) struct Spares(Arc<Mutex<List>>);
+
+#[derive(Debug)]
+struct List {
+    bufs: Vec<Vec<u8>>,
+    /// Capacity of the buffers held.
+    held: usize,
+    limit: usize,
+}
+
+impl Spares {
+    /// Keeps at most `limit` bytes (0: keeps nothing).
+    pub(crate) fn new(limit: usize) -> Self {
+        Self(Arc::new(Mutex::new(List {
+            bufs: Vec::new(),
+            held: 0,
+            limit,
+        })))
+    }
+
+    /// Keeps `buf` for reuse if it is large enough and fits under the limit; else frees it.
+    pub(crate) fn put(&self, buf: Vec<u8>) {
+        if buf.len() < SPARE_MIN {
+            return;
+        }
+        let mut list = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if list.held + buf.capacity() <= list.limit {
+            list.held += buf.capacity();
+            list.bufs.push(buf);
+        }
+    }
+
+    /// The spare with the most prepared memory, if it has more than `than` bytes.
+    pub(crate) fn take_larger(&self, than: usize) -> Option<Vec<u8>> {
+        let mut list = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let (at, _) = list
+            .bufs
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, b)| b.len())
+            .filter(|(_, b)| b.len() > than)?;
+        let buf = list.bufs.swap_remove(at);
+        list.held -= buf.capacity();
+        Some(buf)
+    }
+
+    /// Prepared memory of the largest spare (0 without one).
+    pub(crate) fn largest(&self) -> usize {
+        let list = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        list.bufs.iter().map(Vec::len).max().unwrap_or(0)
+    }
+
+    /// Bytes held.
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> usize {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).held
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_large_buffers_under_the_limit_and_hands_out_the_largest() {
+        let spares = Spares::new(3 * SPARE_MIN);
+        spares.put(vec![0; SPARE_MIN - 1]);
+        assert_eq!(spares.held(), 0, "too small to keep");
+        spares.put(vec![1; SPARE_MIN]);
+        spares.put(vec![2; 2 * SPARE_MIN]);
+        spares.put(vec![3; SPARE_MIN]);
+        assert_eq!(
+            spares.held(),
+            3 * SPARE_MIN,
+            "the last one is over the limit"
+        );
+        assert_eq!(spares.take_larger(2 * SPARE_MIN), None);
+        let largest = spares.take_larger(SPARE_MIN).unwrap();
+        assert_eq!((largest.len(), largest[0]), (2 * SPARE_MIN, 2));
+        assert_eq!(spares.held(), SPARE_MIN);
+        assert!(Spares::new(0).take_larger(0).is_none());
+    }
+}
