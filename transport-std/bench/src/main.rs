@@ -9,6 +9,7 @@
 mod contenders;
 mod loadgen;
 mod measure;
+mod netns;
 mod plot;
 mod report;
 mod results;
@@ -33,11 +34,13 @@ pub fn describe(c: Contender) -> String {
             "`tinyproto-std` with `TCP_NODELAY` on (its default) and `inline_hooks(true)`: its \
             `Server` (one mio I/O thread running the hooks itself) echoing with \
             `Conn::transmit(msg)` from inside `transmission_received` (the received `Vec` is \
-            moved back out, no copy); three clients: the blocking `TcpConnection` (`transmit`, \
-            then `receive`), a `Client` whose hooks send from `transmission_received` (inline: \
-            queued, no wait), and a `Client` driven from the main thread through \
-            `ConnectionHandle::send`. Clients send one `Arc<[u8]>` payload built once (the \
-            crate sends shared buffers without copying them)"
+            moved back out, no copy, and its memory receives the next message); three clients: \
+            the blocking `TcpConnection` (`transmit`, then `receive_into` one reused buffer), a \
+            `Client` whose hooks send from `transmission_received` (inline: queued, no wait), \
+            and a `Client` driven from the main thread through `ConnectionHandle::send`. The \
+            blocking client sends one `Arc<[u8]>` payload built once (the crate sends shared \
+            buffers without copying them); the other two send back the echo they received \
+            (moved), as the floor reuses its buffers"
                 .into()
         }
         Contender::Floor => "a minimal Rust server and client written for this benchmark \
@@ -234,6 +237,7 @@ fn main() {
     let mut only: Option<Vec<String>> = None;
     let mut pick: Option<Vec<String>> = None;
     let mut conns: Option<Vec<usize>> = None;
+    let mut congestion = String::from("cubic");
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -247,11 +251,12 @@ fn main() {
                     .map(|s| s.split(',').filter_map(|n| n.parse().ok()).collect())
             }
             "--contenders" => pick = it.next().map(|s| s.split(',').map(String::from).collect()),
+            "--congestion" => congestion = it.next().cloned().unwrap_or(congestion),
             "-h" | "--help" => {
                 println!(
                     "tinyproto-bench [--quick] [--strict] [--out BENCHMARKS.md] \
                      [--only echo,bulk,conc,profile,core] [--contenders ours,floor,py2,py3] \
-                     [--conns 1000,10000]"
+                     [--conns 1000,10000] [--congestion cubic|bbr|...|system]"
                 );
                 return;
             }
@@ -261,6 +266,11 @@ fn main() {
             }
         }
     }
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("tinyproto-bench"));
+    let network = match netns::enter(&congestion, &exe, &args) {
+        Ok(setting) => setting,
+        Err(code) => std::process::exit(code),
+    };
     let wants = |s: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == s));
     // 10,000 connections need more descriptors than the usual soft limit of 1,024 (children
     // inherit the raised limit).
@@ -277,6 +287,7 @@ fn main() {
     }
     let started = Instant::now();
     let mut machine = machine();
+    machine.push(("TCP congestion control".into(), network.describe));
     let (mut contenders, missing) = Contender::available();
     if let Some(p) = &pick {
         contenders.retain(|c| p.iter().any(|x| *x == c.key()));
@@ -295,6 +306,9 @@ fn main() {
     }
     if let Some(p) = &pick {
         command.push_str(&format!(" --contenders {}", p.join(",")));
+    }
+    if congestion != "cubic" {
+        command.push_str(&format!(" --congestion {congestion}"));
     }
     let (echo, points) = if wants("echo") {
         scenarios::echo::run(&cfg, &contenders)

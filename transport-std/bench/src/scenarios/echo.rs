@@ -75,12 +75,19 @@ fn one(cfg: &Config, contenders: &[Contender], size: usize, pinning: Pinning) ->
             Metric::new("MB/s (one way)", 1),
         ],
     );
+    // Unpinned runs land wherever the scheduler puts the threads: twice the repetitions for a
+    // steadier median.
+    let reps = if pinning == Pinning::None {
+        2 * cfg.reps
+    } else {
+        cfg.reps
+    };
     t.notes.push(format!(
-        "Each run: a fresh server, one client connection, echoes for {} s; {} repetition(s).",
-        cfg.echo_secs, cfg.reps
+        "Each run: a fresh server, one client connection, echoes for {} s; {reps} repetition(s).",
+        cfg.echo_secs
     ));
     let (server_cpu, client_cpu) = pinning.cpus();
-    for rep in 0..cfg.reps {
+    for rep in 0..reps {
         for (c, send) in variants(contenders) {
             progress(&format!("{} rep {}: {}", t.title, rep + 1, label(c, send)));
             match run_once(cfg, c, send, size, server_cpu, client_cpu) {

@@ -1,0 +1,79 @@
+//! Running the whole harness inside a network namespace of its own, so that its loopback
+//! uses a chosen TCP congestion control (a per-namespace setting) without touching the
+//! machine's.
+//!
+//! Why: with BBR (the default on some machines, this one included), loopback TCP is paced by
+//! timers, and a lockstep echo then measures pacing more than either program: the floor itself
+//! runs about twice as slow and the ratios swing from run to run. Most Linux systems default
+//! to CUBIC, which is what the report uses unless told otherwise (`--congestion system`).
+
+use std::path::Path;
+
+/// Set in the re-executed harness: the name of the namespace it runs in.
+const INSIDE: &str = "TINYPROTO_BENCH_NETNS";
+/// Set in the re-executed harness: the machine's own congestion control.
+const HOST_CC: &str = "TINYPROTO_BENCH_HOST_CC";
+const CC_PATH: &str = "/proc/sys/net/ipv4/tcp_congestion_control";
+
+fn current_cc() -> String {
+    std::fs::read_to_string(CC_PATH)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Where the run takes place, for the report.
+pub struct Setting {
+    /// E.g. "cubic, in a network namespace the harness created (the machine's default: bbr)".
+    pub describe: String,
+}
+
+/// Decides where the run takes place. With `cc` = `system`, here. Otherwise, outside a
+/// namespace: creates one, re-runs this harness (`exe args`) inside it, deletes it and returns
+/// the exit code to end with; inside: sets its congestion control. A machine that cannot make
+/// namespaces (not root, no `ip`) runs here with a warning, and the report says so.
+pub fn enter(cc: &str, exe: &Path, args: &[String]) -> Result<Setting, i32> {
+    if cc == "system" {
+        return Ok(Setting {
+            describe: format!("{} (the machine's, as asked)", current_cc()),
+        });
+    }
+    if let Ok(name) = std::env::var(INSIDE) {
+        if let Err(e) = std::fs::write(CC_PATH, cc) {
+            eprintln!("[bench] cannot set the congestion control to {cc} in {name}: {e}");
+            return Err(2);
+        }
+        let host = std::env::var(HOST_CC).unwrap_or_else(|_| "unknown".into());
+        return Ok(Setting {
+            describe: format!(
+                "{}, in a network namespace the harness created (the machine's default: {host})",
+                current_cc()
+            ),
+        });
+    }
+    let ns = match tinyproto_testkit::NetNs::create("bench") {
+        Ok(ns) => ns,
+        Err(why) => {
+            eprintln!("[bench] WARNING: runs with the machine's congestion control: {why}");
+            return Ok(Setting {
+                describe: format!(
+                    "{} (the machine's: no network namespace could be created for {cc}: {why})",
+                    current_cc()
+                ),
+            });
+        }
+    };
+    let status = ns
+        .command(exe)
+        .args(args)
+        .env(INSIDE, ns.name())
+        .env(HOST_CC, current_cc())
+        .status();
+    drop(ns);
+    Err(match status {
+        Ok(s) => s.code().unwrap_or(1),
+        Err(e) => {
+            eprintln!("[bench] cannot run the harness in its namespace: {e}");
+            1
+        }
+    })
+}
