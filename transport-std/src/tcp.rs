@@ -163,7 +163,7 @@ impl TcpConnection {
     ///     conn.transmit(vec![0u8; 1 << 20])?;
     ///     conn.receive_into(&mut reply)?; // after the first, no new memory
     /// }
-    /// # Ok::<(), tinyproto_std::Error>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn receive_into(&mut self, buf: &mut Vec<u8>) -> Result<(), Error> {
         self.spares.put(std::mem::take(buf));
