@@ -11,15 +11,26 @@ pub(crate) const SPARE_MIN: usize = 64 * 1024;
 /// Spare buffers up to a total size, shared by the connections of one I/O thread (or owned by
 /// one [`TcpConnection`](crate::TcpConnection)). A spare `Vec`'s length is how much of it is
 /// prepared (initialised) memory.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct Spares(Arc<Mutex<List>>);
 
-#[derive(Debug)]
 struct List {
     bufs: Vec<Vec<u8>>,
     /// Capacity of the buffers held.
     held: usize,
     limit: usize,
+}
+
+impl std::fmt::Debug for Spares {
+    /// The sizes only, not megabytes of contents.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        f.debug_struct("Spares")
+            .field("count", &list.bufs.len())
+            .field("held", &list.held)
+            .field("limit", &list.limit)
+            .finish()
+    }
 }
 
 impl Spares {
