@@ -268,8 +268,8 @@ fn main() {
     }
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("tinyproto-bench"));
     let network = match netns::enter(&congestion, &exe, &args) {
-        Ok(setting) => setting,
-        Err(code) => std::process::exit(code),
+        netns::Place::Here(setting) => setting,
+        netns::Place::Done(code) => std::process::exit(code),
     };
     let wants = |s: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == s));
     // 10,000 connections need more descriptors than the usual soft limit of 1,024 (children
@@ -287,7 +287,7 @@ fn main() {
     }
     let started = Instant::now();
     let mut machine = machine();
-    machine.push(("TCP congestion control".into(), network.describe));
+    machine.push(("TCP congestion control".into(), network));
     let (mut contenders, missing) = Contender::available();
     if let Some(p) = &pick {
         contenders.retain(|c| p.iter().any(|x| *x == c.key()));

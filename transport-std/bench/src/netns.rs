@@ -21,45 +21,43 @@ fn current_cc() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-/// Where the run takes place, for the report.
-pub struct Setting {
-    /// E.g. "cubic, in a network namespace the harness created (the machine's default: bbr)".
-    pub describe: String,
+/// Where the run takes place.
+pub enum Place {
+    /// In this process; the setting as the report describes it, e.g. "cubic, in a network
+    /// namespace the harness created (the machine's default: bbr)".
+    Here(String),
+    /// Nothing more to run here: end with this exit code (the copy of the harness run in a
+    /// namespace has ended, or the namespace could not be set up).
+    Done(i32),
 }
 
 /// Decides where the run takes place. With `cc` = `system`, here. Otherwise, outside a
-/// namespace: creates one, re-runs this harness (`exe args`) inside it, deletes it and returns
-/// the exit code to end with; inside: sets its congestion control. A machine that cannot make
-/// namespaces (not root, no `ip`) runs here with a warning, and the report says so.
-pub fn enter(cc: &str, exe: &Path, args: &[String]) -> Result<Setting, i32> {
+/// namespace: creates one, re-runs this harness (`exe args`) inside it and deletes it; inside:
+/// sets its congestion control. A machine that cannot make namespaces (not root, no `ip`)
+/// runs here with a warning, and the report says so.
+pub fn enter(cc: &str, exe: &Path, args: &[String]) -> Place {
     if cc == "system" {
-        return Ok(Setting {
-            describe: format!("{} (the machine's, as asked)", current_cc()),
-        });
+        return Place::Here(format!("{} (the machine's, as asked)", current_cc()));
     }
     if let Ok(name) = std::env::var(INSIDE) {
         if let Err(e) = std::fs::write(CC_PATH, cc) {
             eprintln!("[bench] cannot set the congestion control to {cc} in {name}: {e}");
-            return Err(2);
+            return Place::Done(2);
         }
         let host = std::env::var(HOST_CC).unwrap_or_else(|_| "unknown".into());
-        return Ok(Setting {
-            describe: format!(
-                "{}, in a network namespace the harness created (the machine's default: {host})",
-                current_cc()
-            ),
-        });
+        return Place::Here(format!(
+            "{}, in a network namespace the harness created (the machine's default: {host})",
+            current_cc()
+        ));
     }
     let ns = match tinyproto_testkit::NetNs::create("bench") {
         Ok(ns) => ns,
         Err(why) => {
             eprintln!("[bench] WARNING: runs with the machine's congestion control: {why}");
-            return Ok(Setting {
-                describe: format!(
-                    "{} (the machine's: no network namespace could be created for {cc}: {why})",
-                    current_cc()
-                ),
-            });
+            return Place::Here(format!(
+                "{} (the machine's: no network namespace could be created for {cc}: {why})",
+                current_cc()
+            ));
         }
     };
     let status = ns
@@ -69,7 +67,7 @@ pub fn enter(cc: &str, exe: &Path, args: &[String]) -> Result<Setting, i32> {
         .env(HOST_CC, current_cc())
         .status();
     drop(ns);
-    Err(match status {
+    Place::Done(match status {
         Ok(s) => s.code().unwrap_or(1),
         Err(e) => {
             eprintln!("[bench] cannot run the harness in its namespace: {e}");
