@@ -194,15 +194,13 @@ impl Buffer for MessageBuffer {
     }
 
     fn resize(&mut self, len: usize) -> Result<(), CapacityError> {
-        if len > self.limit() {
-            return Err(CapacityError {
-                requested: len,
-                limit: self.limit(),
-            });
-        }
-        self.owned();
-        if len >= SPARE_FROM && len > self.owned.reusable_len() {
-            self.adopt_spare();
+        // Past the limit, `VecBuffer::resize` refuses before a shared message is copied or a
+        // spare taken.
+        if len <= self.limit() {
+            self.owned();
+            if len >= SPARE_FROM && len > self.owned.reusable_len() {
+                self.adopt_spare();
+            }
         }
         self.owned.resize(len)
     }
