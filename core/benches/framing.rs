@@ -1,7 +1,7 @@
 //! The core alone, in memory: what framing costs next to copying the same bytes.
 //!
 //! `cargo bench -p tinyproto-core --bench framing`. The benchmark harness
-//! (`transport-std/bench`, `scenarios/core_mem.rs`) times the same workloads for BENCHMARKS.md.
+//! (`bench`, `scenarios/core_mem.rs`) times the same workloads for BENCHMARKS.md.
 //!
 //! * 1 MiB received (peer's init byte, header, payload) through [`BlockingConnection`] over a
 //!   [`ScriptedPeer`] handing out reads of at most 64 KiB, into a [`SliceBuffer`]; and 1 MiB

@@ -1,5 +1,5 @@
 //! The in-memory workloads of the core, shared by the criterion bench (`framing.rs`) and the
-//! benchmark harness (`transport-std/bench`, `scenarios/core_mem.rs`, which includes this
+//! benchmark harness (`bench`, `scenarios/core_mem.rs`, which includes this
 //! file), so both time exactly the same code.
 
 use std::hint::black_box;

@@ -5,7 +5,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-#[path = "../../../../core/benches/workloads.rs"]
+#[path = "../../../core/benches/workloads.rs"]
 mod workloads;
 pub use workloads::CHUNK;
 use workloads::{headers, receive, send, stream, BATCH, MIB, SMALL};

@@ -1,5 +1,5 @@
 //! The tinyproto benchmark harness: our implementation against the raw TCP floor and the
-//! Python package, on loopback, in one run. See `transport-std/bench/README.md`.
+//! Python package, on loopback, in one run. See `bench/README.md`.
 //!
 //! `tinyproto-bench [--quick] [--out BENCHMARKS.md] [--only ...]` (see `--help`) runs the
 //! scenarios and writes the report and its SVG plot; `tinyproto-bench role NAME ...` is one
@@ -50,7 +50,7 @@ pub fn describe(c: Contender) -> String {
             .into(),
         Contender::Python(v) => format!(
             "the package's own `TinyProtoServer` and `TinyProtoClient` ({}), scripts \
-             `transport-std/bench/python/tp_{{server,client}}.py`; the server echoes from inside \
+             `bench/python/tp_{{server,client}}.py`; the server echoes from inside \
              `transmission_received`; Nagle left on, as the package does",
             v.as_str()
         ),

@@ -281,7 +281,7 @@ fn self_exe() -> PathBuf {
 }
 
 fn bench_dir() -> PathBuf {
-    workspace_root().join("transport-std/bench")
+    workspace_root().join("bench")
 }
 
 #[cfg(test)]
