@@ -76,3 +76,8 @@ pub use error::Error;
 pub use plugin::{Plugin, Plugins};
 pub use polled::PolledConnection;
 pub use session::Session;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
