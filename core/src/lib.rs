@@ -45,6 +45,7 @@
 //! `alloc` (heap buffers, boxed plugin chains), `std`, `log`, `defmt`; all off by default.
 //! `nal`: a client and a server over any `embedded-nal` 0.9 TCP stack (module `nal`, `no_std`).
 #![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
@@ -61,6 +62,7 @@ pub mod buffer;
 pub mod connection;
 pub mod error;
 #[cfg(feature = "nal")]
+#[cfg_attr(docsrs, doc(cfg(feature = "nal")))]
 pub mod nal;
 pub mod plugin;
 pub mod polled;

@@ -94,6 +94,7 @@
 //!   flight. The protocol is half-duplex per message; use request/response or let one side
 //!   initiate (see PROTOCOL.md, section 3).
 #![cfg_attr(not(test), no_std)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
