@@ -2,10 +2,11 @@
 
 use crate::buffer::Buffer;
 use crate::error::Error;
+use crate::kernel::{Kernel, Outgoing, Step};
 use crate::plugin::Plugins;
 use crate::session::SendError;
 use crate::session::{Event, Phase, Session};
-use crate::transport::{step, Outgoing, Step, Transport};
+use crate::transport::{step, Transport};
 use embedded_io::{Read, Write};
 
 /// A connection driven by blocking reads and writes: [`BlockingConnection::transmit`] returns
@@ -32,6 +33,7 @@ use embedded_io::{Read, Write};
 #[derive(Debug)]
 pub struct BlockingConnection<T, B, P = ()> {
     io: T,
+    kernel: Kernel,
     session: Session,
     buf: B,
     plugins: P,
@@ -50,6 +52,7 @@ impl<T: Read + Write, B: Buffer, P: Plugins> BlockingConnection<T, B, P> {
         let limit = u32::try_from(buf.limit()).unwrap_or(u32::MAX);
         Self {
             io,
+            kernel: Kernel::default(),
             session: Session::new(limit),
             buf,
             plugins,
@@ -63,7 +66,14 @@ impl<T: Read + Write, B: Buffer, P: Plugins> BlockingConnection<T, B, P> {
             return Ok(());
         }
         let io = &mut Blocking(&mut self.io);
-        drive(io, &mut self.session, &mut self.buf, Outgoing::Slice(&[])).map(drop)
+        drive(
+            io,
+            &mut self.kernel,
+            &mut self.session,
+            &mut self.buf,
+            Outgoing::Slice(&[]),
+        )
+        .map(drop)
     }
 
     /// Sends one message and returns once it is written.
@@ -87,7 +97,13 @@ impl<T: Read + Write, B: Buffer, P: Plugins> BlockingConnection<T, B, P> {
             Outgoing::Buffer => self.buf.as_slice().len(),
         };
         self.session.start_send(len)?;
-        let event = drive(io, &mut self.session, &mut self.buf, outgoing)?;
+        let event = drive(
+            io,
+            &mut self.kernel,
+            &mut self.session,
+            &mut self.buf,
+            outgoing,
+        )?;
         match event {
             Event::Rejected { len } => Err(Error::Rejected { len }),
             _ => Ok(()),
@@ -102,7 +118,13 @@ impl<T: Read + Write, B: Buffer, P: Plugins> BlockingConnection<T, B, P> {
     pub fn receive(&mut self) -> Result<&[u8], Error<T::Error>> {
         self.handshake()?;
         let io = &mut Blocking(&mut self.io);
-        match drive(io, &mut self.session, &mut self.buf, Outgoing::Slice(&[]))? {
+        match drive(
+            io,
+            &mut self.kernel,
+            &mut self.session,
+            &mut self.buf,
+            Outgoing::Slice(&[]),
+        )? {
             Event::Refused { len } => Err(Error::TooLarge {
                 len,
                 limit: self.session.max_recv(),
@@ -134,25 +156,26 @@ impl<T: Read + Write, B: Buffer, P: Plugins> BlockingConnection<T, B, P> {
 /// still owes (so a refusal's `0x00` is on the wire before we return).
 fn drive<T: Transport, B: Buffer>(
     io: &mut T,
+    kernel: &mut Kernel,
     session: &mut Session,
     buf: &mut B,
     outgoing: Outgoing<'_>,
 ) -> Result<Event, Error<T::Error>> {
     let mut result = None;
     loop {
-        match step(io, session, buf, outgoing) {
-            Ok(Step::Moved(_)) => {}
-            Ok(Step::Event(Event::Incoming { .. } | Event::Accepted { .. })) => {}
-            Ok(Step::Event(event)) => result = Some(event),
+        match step(io, kernel, session, buf, outgoing) {
+            Ok(Some(Step::Moved(_))) => {}
+            Ok(Some(Step::Event(Event::Incoming { .. } | Event::Accepted { .. }))) => {}
+            Ok(Some(Step::Event(event))) => result = Some(event),
             // A blocking transport is always ready: only a closed session has nothing to do.
-            Ok(Step::Blocked) => return result.ok_or(Error::Closed),
+            Ok(None) => return result.ok_or(Error::Closed),
             Err(e) => {
                 session.close();
                 return Err(e);
             }
         }
         if let Some(event) = result {
-            if session.pending_output().is_empty() {
+            if kernel.is_settled(session) {
                 return Ok(event);
             }
         }

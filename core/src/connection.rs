@@ -6,9 +6,10 @@
 
 use crate::buffer::Buffer;
 use crate::error::Error;
+use crate::kernel::{Kernel, Outgoing, Step};
 use crate::plugin::Plugins;
 use crate::session::{self, Phase, SendError, Session};
-use crate::transport::{step, Outgoing, Step, Transport};
+use crate::transport::{step, Transport};
 
 /// Time limits in milliseconds; `None` waits forever. The time is whatever monotonic
 /// millisecond count the caller passes to [`Connection::poll`].
@@ -126,6 +127,7 @@ pub const POLL_BUDGET: usize = 256 * 1024;
 /// ```
 #[derive(Debug)]
 pub struct Connection<B, P = ()> {
+    kernel: Kernel,
     session: Session,
     rx: B,
     tx: B,
@@ -147,6 +149,7 @@ impl<B: Buffer, P: Plugins> Connection<B, P> {
     pub fn with_plugins(rx: B, tx: B, plugins: P) -> Self {
         let limit = u32::try_from(rx.limit()).unwrap_or(u32::MAX);
         Self {
+            kernel: Kernel::default(),
             session: Session::new(limit),
             rx,
             tx,
@@ -270,6 +273,7 @@ impl<B: Buffer, P: Plugins> Connection<B, P> {
     /// ```
     pub fn reset(&mut self) {
         let limit = u32::try_from(self.rx.limit()).unwrap_or(u32::MAX);
+        self.kernel = Kernel::default();
         self.session = Session::new(limit);
         self.rx.clear();
         self.tx.clear();
@@ -308,10 +312,16 @@ impl<B: Buffer, P: Plugins> Connection<B, P> {
         let mut moved = 0;
         loop {
             let outgoing = Outgoing::Slice(self.tx.as_slice());
-            let result = step(io, &mut self.session, &mut self.rx, outgoing);
+            let result = step(
+                io,
+                &mut self.kernel,
+                &mut self.session,
+                &mut self.rx,
+                outgoing,
+            );
             let event = match result {
-                Ok(Step::Blocked) => break,
-                Ok(Step::Moved(n)) => {
+                Ok(None) => break,
+                Ok(Some(Step::Moved(n))) => {
                     self.last_progress = Some(now);
                     moved += n;
                     if moved >= POLL_BUDGET {
@@ -320,7 +330,7 @@ impl<B: Buffer, P: Plugins> Connection<B, P> {
                     }
                     continue;
                 }
-                Ok(Step::Event(event)) => event,
+                Ok(Some(Step::Event(event))) => event,
                 Err(e) => {
                     self.session.close();
                     return Err(e);
@@ -332,11 +342,18 @@ impl<B: Buffer, P: Plugins> Connection<B, P> {
             // message): write it now if the transport takes it, so the peer is not kept
             // waiting while the caller handles the event. What the transport does not take
             // goes out on a later poll (a send queues behind it); a write error is left for
-            // the next poll to report.
+            // the next poll to report, and so is the flush of a transport that buffers (the
+            // first thing the next poll does).
             while !self.session.pending_output().is_empty() {
                 let outgoing = Outgoing::Slice(self.tx.as_slice());
-                match step(io, &mut self.session, &mut self.rx, outgoing) {
-                    Ok(Step::Moved(_)) => {}
+                match step(
+                    io,
+                    &mut self.kernel,
+                    &mut self.session,
+                    &mut self.rx,
+                    outgoing,
+                ) {
+                    Ok(Some(Step::Moved(_))) => {}
                     _ => break,
                 }
             }

@@ -17,7 +17,9 @@
 //! * Drivers, so nobody drives the state machine by hand:
 //!   [`BlockingConnection`] over `embedded_io::{Read, Write}`, [`PolledConnection`] over
 //!   `ReadReady`/`WriteReady`, and [`connection::Connection`] over any non-blocking
-//!   [`transport::Transport`] (what the std and smoltcp transports use).
+//!   [`transport::Transport`] (what the std and smoltcp transports use). All of them sit on
+//!   one sans-IO kernel that plans the session's next I/O (write these bytes, read into this
+//!   region, flush) and commits what that I/O did; only the I/O itself is theirs.
 //!
 //! # Example: the blocking driver
 //! ```
@@ -61,6 +63,7 @@ pub mod blocking;
 pub mod buffer;
 pub mod connection;
 pub mod error;
+mod kernel;
 #[cfg(feature = "nal")]
 #[cfg_attr(docsrs, doc(cfg(feature = "nal")))]
 pub mod nal;

@@ -1,0 +1,198 @@
+//! The sans-IO kernel every driver shares: which I/O the session needs next ([`Kernel::plan`]),
+//! and what that I/O did ([`Kernel::commit`]).
+//!
+//! A driver asks for the plan, does the one read, write or flush it names with its own kind of
+//! I/O (blocking, polled, async), and commits the byte count. Nothing changes until the commit:
+//! a driver whose I/O is not ready (or an async one whose future is dropped) simply plans
+//! again later, and the same plan comes back.
+//!
+//! The plan, in order of priority: a flush owed after our bytes (before we wait for the peer),
+//! control output (init byte, status answer, header), the outgoing payload, then whatever the
+//! session asks to read (payloads go to the buffer, cleared when a new message is announced).
+
+use crate::buffer::{Buffer, CapacityError};
+use crate::error::Error;
+use crate::session::{Event, NextRead, Session};
+use crate::wire::HEADER_LEN;
+
+/// Smallest step by which a receive buffer grows. A buffer grows by at most what already
+/// arrived (and at least this), so memory follows the bytes that really came.
+pub(crate) const GROW_STEP: usize = 16 * 1024;
+
+/// The I/O a session needs next.
+#[derive(Debug)]
+pub(crate) enum Io<'a> {
+    /// Write some of these bytes (never empty); commit the count written.
+    Write(&'a [u8]),
+    /// Read at most into this region (never empty); commit the count read, 0 at end of stream.
+    Read(&'a mut [u8]),
+    /// Push buffered output to the peer; commit 0.
+    Flush,
+    /// Nothing until the caller starts a send (or ever, once the session is closed).
+    Wait,
+}
+
+/// What a commit did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Bytes moved (or output was flushed).
+    Moved(usize),
+    /// Bytes moved and the session reported an event.
+    Event(Event),
+}
+
+/// Where the payload being sent is.
+#[derive(Clone, Copy)]
+pub(crate) enum Outgoing<'a> {
+    /// In the caller's slice.
+    Slice(&'a [u8]),
+    /// In the buffer passed to [`Kernel::plan`] (after plugins transformed it there).
+    Buffer,
+}
+
+/// Which I/O the last plan named.
+#[derive(Clone, Copy, Debug, Default)]
+enum Planned {
+    #[default]
+    Wait,
+    Flush,
+    Control,
+    Payload,
+    ReadControl,
+    ReadPayload,
+}
+
+/// The kernel's state between a plan and its commit: 6 bytes.
+///
+/// One buffer serves both directions because a session never reads a payload while it sends
+/// one.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Kernel {
+    planned: Planned,
+    flush_owed: bool,
+    control: [u8; HEADER_LEN],
+}
+
+impl Kernel {
+    /// Whether nothing is owed to the peer (no control output, no flush): an event can be
+    /// handed to the caller without keeping the peer waiting.
+    pub(crate) fn is_settled(&self, session: &Session) -> bool {
+        !self.flush_owed && session.pending_output().is_empty()
+    }
+
+    /// The I/O `session` needs next. Asking again without a commit gives the same answer.
+    pub(crate) fn plan<'a, B: Buffer + ?Sized>(
+        &'a mut self,
+        session: &'a Session,
+        buf: &'a mut B,
+        outgoing: Outgoing<'a>,
+    ) -> Result<Io<'a>, CapacityError> {
+        if self.flush_owed {
+            self.planned = Planned::Flush;
+            return Ok(Io::Flush);
+        }
+        let pending = session.pending_output();
+        if !pending.is_empty() {
+            self.planned = Planned::Control;
+            return Ok(Io::Write(pending));
+        }
+        let to_send = session.payload_to_send();
+        if to_send > 0 {
+            let tx = match outgoing {
+                Outgoing::Slice(tx) => tx,
+                Outgoing::Buffer => {
+                    let buf: &'a B = buf;
+                    buf.as_slice()
+                }
+            };
+            let offset = tx.len().saturating_sub(to_send);
+            self.planned = Planned::Payload;
+            return Ok(Io::Write(&tx[offset..]));
+        }
+        match session.next_read() {
+            NextRead::Nothing => {
+                self.planned = Planned::Wait;
+                Ok(Io::Wait)
+            }
+            NextRead::Control(want) => {
+                self.planned = Planned::ReadControl;
+                Ok(Io::Read(&mut self.control[..want]))
+            }
+            NextRead::Payload(remaining) => {
+                // The buffer holds what arrived plus a window for the next reads, kept across
+                // reads (not prepared again for each one). A full window grows to all the memory
+                // the buffer has ready ([`Buffer::reusable_len`]), or else by at most what already
+                // arrived (and at least GROW_STEP): new memory follows the bytes that really
+                // came, and small reads cost no more than large ones.
+                let filled = session.payload_received();
+                if buf.as_slice().len() <= filled {
+                    let wanted = filled + remaining;
+                    let ready = buf.reusable_len().min(wanted);
+                    let grown = if ready > filled {
+                        ready
+                    } else {
+                        filled + remaining.min(filled.max(GROW_STEP))
+                    };
+                    buf.resize(grown)?;
+                }
+                let end = buf.as_slice().len().min(filled + remaining);
+                self.planned = Planned::ReadPayload;
+                Ok(Io::Read(&mut buf.as_mut_slice()[filled..end]))
+            }
+        }
+    }
+
+    /// Reports that the I/O of the last plan moved `n` bytes (0 for a flush; 0 for a read is
+    /// end of stream, which becomes the session's verdict: a clean close or a truncation).
+    ///
+    /// Errors other than [`Error::WriteZero`] close the session.
+    pub(crate) fn commit<B: Buffer + ?Sized, E>(
+        &mut self,
+        session: &mut Session,
+        buf: &mut B,
+        n: usize,
+    ) -> Result<Step, Error<E>> {
+        Ok(match core::mem::take(&mut self.planned) {
+            // Plans never name an empty write, so zero bytes written is a stuck transport.
+            Planned::Control | Planned::Payload if n == 0 => return Err(Error::WriteZero),
+            Planned::ReadControl | Planned::ReadPayload if n == 0 => {
+                return Err(match session.handle_eof() {
+                    Ok(()) => Error::Closed,
+                    Err(e) => Error::Protocol(e),
+                })
+            }
+            Planned::Wait => Step::Moved(0),
+            Planned::Flush => {
+                self.flush_owed = false;
+                Step::Moved(0)
+            }
+            Planned::Control => {
+                session.output_written(n);
+                self.flush_owed = session.pending_output().is_empty();
+                Step::Moved(n)
+            }
+            Planned::Payload => match session.payload_written(n) {
+                Some(event) => {
+                    self.flush_owed = true;
+                    Step::Event(event)
+                }
+                None => Step::Moved(n),
+            },
+            Planned::ReadControl => {
+                match session.handle_control(&self.control[..n.min(HEADER_LEN)])? {
+                    Some(event @ (Event::Incoming { .. } | Event::Received)) => {
+                        // A new message: a non-empty one fills `buf` next, an empty one is `buf`.
+                        buf.clear();
+                        Step::Event(event)
+                    }
+                    Some(event) => Step::Event(event),
+                    None => Step::Moved(n),
+                }
+            }
+            Planned::ReadPayload => match session.handle_payload(n) {
+                Some(event) => Step::Event(event),
+                None => Step::Moved(n),
+            },
+        })
+    }
+}
