@@ -47,6 +47,10 @@ pub enum Error<E> {
         /// What we were waiting for.
         phase: Phase,
     },
+    /// An async `transmit` was dropped (a timeout, a `select!`) after its message had started:
+    /// the peer expects the rest, which is gone, so the connection is closed. Only the async
+    /// driver reports it.
+    Cancelled,
 }
 
 impl<E> Error<E> {
@@ -71,6 +75,7 @@ impl<E> Error<E> {
             Self::Plugin(e) => Error::Plugin(e),
             Self::Capacity(e) => Error::Capacity(e),
             Self::Timeout { phase } => Error::Timeout { phase },
+            Self::Cancelled => Error::Cancelled,
         }
     }
 }
@@ -104,6 +109,7 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             Self::Plugin(e) => write!(f, "receive plugin: {e}"),
             Self::Capacity(e) => e.fmt(f),
             Self::Timeout { phase } => write!(f, "timed out during {phase}"),
+            Self::Cancelled => f.write_str("a transmit was dropped mid-message; connection closed"),
         }
     }
 }

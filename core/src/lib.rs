@@ -59,6 +59,9 @@ extern crate std;
 #[macro_use]
 mod log;
 
+#[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+pub mod asynch;
 pub mod blocking;
 pub mod buffer;
 pub mod connection;
@@ -74,6 +77,9 @@ pub mod session;
 pub mod transport;
 pub mod wire;
 
+#[cfg(feature = "async")]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+pub use asynch::AsyncConnection;
 pub use blocking::BlockingConnection;
 pub use buffer::Buffer;
 pub use connection::Connection;

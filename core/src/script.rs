@@ -86,3 +86,20 @@ impl<O: Buffer> WriteReady for ScriptedPeer<'_, O> {
         Ok(true)
     }
 }
+
+#[cfg(feature = "async")]
+impl<O: Buffer> embedded_io_async::Read for ScriptedPeer<'_, O> {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, ErrorKind> {
+        Read::read(self, buf)
+    }
+}
+
+#[cfg(feature = "async")]
+impl<O: Buffer> embedded_io_async::Write for ScriptedPeer<'_, O> {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, ErrorKind> {
+        Write::write(self, buf)
+    }
+    async fn flush(&mut self) -> Result<(), ErrorKind> {
+        Ok(())
+    }
+}
