@@ -2,14 +2,14 @@
 //! delivered in reads of a chosen size, through either driver.
 
 use crate::plugins;
-use crate::role::{play, Behaviour, Outcome, Polled, Role};
+use crate::role::{play, Behaviour, Outcome, Polled, Ready, Role};
 use crate::transcript::{Dir, Transcript};
 use std::time::Duration;
 use tinyproto_core::buffer::VecBuffer;
 use tinyproto_core::script::ScriptedPeer;
 use tinyproto_core::transport::Transport;
 use tinyproto_core::wire::MSG_MAX_SIZE;
-use tinyproto_core::BlockingConnection;
+use tinyproto_core::{AsyncConnection, BlockingConnection};
 
 /// Which of the core's drivers plays the side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,11 +18,14 @@ pub enum Driver {
     Blocking,
     /// [`tinyproto_core::Connection::poll`] over the scripted peer.
     Polled,
+    /// [`AsyncConnection`] over the scripted peer (which is always ready, so every future
+    /// completes on its first poll).
+    Async,
 }
 
 impl Driver {
-    /// Both drivers.
-    pub const BOTH: [Driver; 2] = [Driver::Blocking, Driver::Polled];
+    /// Every driver.
+    pub const ALL: [Driver; 3] = [Driver::Blocking, Driver::Polled, Driver::Async];
 }
 
 /// The read sizes every transcript is replayed at (`usize::MAX`: all at once).
@@ -76,6 +79,13 @@ pub fn play_scripted(input: &[u8], behaviour: &Behaviour, driver: Driver, chunk:
                 .with_patience(Some(Duration::from_secs(5)));
             let outcome = play(&mut conn, behaviour);
             let output = conn.into_io().0.output().to_vec();
+            Replay { output, outcome }
+        }
+        Driver::Async => {
+            let conn = AsyncConnection::with_plugins(peer, VecBuffer::new(max), chain);
+            let mut conn = Ready(conn);
+            let outcome = play(&mut conn, behaviour);
+            let output = conn.0.into_inner().output().to_vec();
             Replay { output, outcome }
         }
     }

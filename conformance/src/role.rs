@@ -3,8 +3,11 @@
 
 use crate::plugins::Chain;
 use std::fmt::Debug;
+use std::future::Future;
+use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 use tinyproto_core::buffer::{Buffer, VecBuffer};
 use tinyproto_core::connection::{Connection, Event, Timeouts};
@@ -12,7 +15,7 @@ use tinyproto_core::plugin::Plugins;
 use tinyproto_core::session::Phase;
 use tinyproto_core::transport::Transport;
 use tinyproto_core::wire::MSG_MAX_SIZE;
-use tinyproto_core::{BlockingConnection, Error};
+use tinyproto_core::{AsyncConnection, BlockingConnection, Error};
 
 /// An error of any driver, its transport error turned into text.
 pub type PeerError = Error<String>;
@@ -203,6 +206,38 @@ where
         BlockingConnection::receive(self)
             .map(<[u8]>::to_vec)
             .map_err(text)
+    }
+}
+
+/// The async driver over a transport that is always ready (a scripted peer), as a [`Link`]:
+/// each operation's future is polled once and must complete.
+pub struct Ready<C>(pub C);
+
+/// Polls `future` once; a transport that is always ready never leaves it waiting, so a future
+/// that waits anyway is reported as a transport error rather than spun on.
+fn poll_ready<T>(future: impl Future<Output = Result<T, PeerError>>) -> Result<T, PeerError> {
+    let mut cx = Context::from_waker(Waker::noop());
+    match pin!(future).poll(&mut cx) {
+        Poll::Ready(out) => out,
+        Poll::Pending => Err(Error::Transport("the transport is not always ready".into())),
+    }
+}
+
+impl<T, B, P> Link for Ready<AsyncConnection<T, B, P>>
+where
+    T: embedded_io_async::Read + embedded_io_async::Write,
+    T::Error: Debug,
+    B: Buffer,
+    P: Plugins,
+{
+    fn handshake(&mut self) -> Result<(), PeerError> {
+        poll_ready(async { self.0.handshake().await.map_err(text) })
+    }
+    fn transmit(&mut self, msg: &[u8]) -> Result<(), PeerError> {
+        poll_ready(async { self.0.transmit(msg).await.map_err(text) })
+    }
+    fn receive(&mut self) -> Result<Vec<u8>, PeerError> {
+        poll_ready(async { self.0.receive().await.map(<[u8]>::to_vec).map_err(text) })
     }
 }
 

@@ -289,9 +289,8 @@ proptest! {
         bytes in prop::collection::vec(any::<u8>(), 0..2048),
         chunk in chunk(),
         role in prop_oneof![Just(Role::Client), Just(Role::Server)],
-        polled in any::<bool>(),
+        driver in prop::sample::select(Driver::ALL.to_vec()),
     ) {
-        let driver = if polled { Driver::Polled } else { Driver::Blocking };
         // Plays the echo server or a lockstep client (one message) against arbitrary bytes:
         // it must end, with an error or a clean close, and never panic.
         let behaviour = match role {

@@ -17,7 +17,8 @@
 //! * Drivers, so nobody drives the state machine by hand:
 //!   [`BlockingConnection`] over `embedded_io::{Read, Write}`, [`PolledConnection`] over
 //!   `ReadReady`/`WriteReady`, and [`connection::Connection`] over any non-blocking
-//!   [`transport::Transport`] (what the std and smoltcp transports use). All of them sit on
+//!   [`transport::Transport`] (what the std and smoltcp transports use); with feature `async`,
+//!   `AsyncConnection` over `embedded_io_async::{Read, Write}`. All of them sit on
 //!   one sans-IO kernel that plans the session's next I/O (write these bytes, read into this
 //!   region, flush) and commits what that I/O did; only the I/O itself is theirs.
 //!
@@ -46,6 +47,8 @@
 //! # Features
 //! `alloc` (heap buffers, boxed plugin chains), `std`, `log`, `defmt`; all off by default.
 //! `nal`: a client and a server over any `embedded-nal` 0.9 TCP stack (module `nal`, `no_std`).
+//! `async`: the async driver over `embedded-io-async` 0.7 (module `asynch`, `no_std`, no
+//! executor or timer dependency).
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]

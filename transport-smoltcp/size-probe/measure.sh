@@ -2,8 +2,9 @@
 # Prints the flash (.text) of minimal firmwares for thumbv7em-none-eabihf at opt-level "z"
 # with LTO, each beside the same firmware without tinyproto:
 #   measure.sh core      tinyproto-core + its blocking driver; fails above the 2 KiB target
+#   measure.sh async     tinyproto-core + its async driver (feature async)
 #   measure.sh smoltcp   a tinyproto echo server on smoltcp, and what each layer adds (default)
-#   measure.sh all       both
+#   measure.sh all       all three
 set -euo pipefail
 cd "$(dirname "$0")"
 size_tool=$(command -v llvm-size || command -v arm-none-eabi-size || true)
@@ -37,6 +38,18 @@ core() {
   fi
 }
 
+async_core() {
+  build baseline core-async baseline
+  build full core-async
+  local base full
+  base=$(text baseline core-async)
+  full=$(text full core-async)
+  table "firmware" \
+    "runtime only (cortex-m-rt, panic-halt, memcpy, async byte loop, no-op-waker executor)=$base" \
+    "with tinyproto-core async echo=$full" \
+    "tinyproto-core + async driver (difference)=$((full - base))"
+}
+
 smoltcp() {
   build baseline smoltcp baseline
   build smoltcp smoltcp smoltcp-only
@@ -55,7 +68,8 @@ smoltcp() {
 case "${1:-smoltcp}" in
   core) core ;;
   smoltcp) smoltcp ;;
-  # Both tables, then the core's verdict on the 2 KiB target.
-  all) smoltcp; core ;;
-  *) echo "usage: $0 [core|smoltcp|all]"; exit 2 ;;
+  async) async_core ;;
+  # Every table, the core's verdict on the 2 KiB target last.
+  all) smoltcp; async_core; core ;;
+  *) echo "usage: $0 [core|async|smoltcp|all]"; exit 2 ;;
 esac
