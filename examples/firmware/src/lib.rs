@@ -1,0 +1,34 @@
+//! Firmware for QEMU's `mps2-an386` board (Cortex-M4) that talks tinyproto to the Python package:
+//! drivers for the board's UART and Ethernet controller, a millisecond clock, the semihosting
+//! command line, and the workload both images run. The two images are the binaries `uart` and
+//! `eth`; `run-qemu.sh` beside this package runs them against Python 2.0.1 and 3.0.
+//!
+//! `unsafe` is confined to [`mmio`] (volatile register access) and [`cmdline`] (one semihosting
+//! call); the drivers and everything above them are safe code.
+#![no_std]
+
+pub mod clock;
+pub mod cmdline;
+pub mod lan9118;
+pub mod mmio;
+pub mod uart;
+pub mod workload;
+
+use cortex_m_semihosting::{debug, hprintln};
+
+/// Ends the run: prints `PASS` or `FAIL: why` and makes QEMU exit with status 0 or 1.
+pub fn finish(result: Result<(), &dyn core::fmt::Display>) -> ! {
+    match result {
+        Ok(()) => {
+            hprintln!("PASS");
+            debug::exit(debug::EXIT_SUCCESS);
+        }
+        Err(why) => {
+            hprintln!("FAIL: {}", why);
+            debug::exit(debug::EXIT_FAILURE);
+        }
+    }
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
