@@ -264,10 +264,15 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
         self.kicked = true;
     }
 
-    /// Whether a requested shutdown can happen now: nothing of ours is half written.
+    /// Whether a requested shutdown can happen now: nothing of ours is half written, and no
+    /// message of ours waits for the peer's status byte (its payload is still to go; the
+    /// status timeout bounds the wait).
     fn shutdown_due(&self) -> bool {
         let session = self.conn.session();
-        self.shutdown && session.pending_output().is_empty() && session.payload_to_send() == 0
+        self.shutdown
+            && session.pending_output().is_empty()
+            && session.payload_to_send() == 0
+            && session.phase() != Phase::Status
     }
 
     fn fail<H: Handler + ?Sized>(

@@ -267,6 +267,41 @@ fn srvquit_stops_the_server_after_closing_everything() {
     assert_eq!(echo.post_loop, 1);
 }
 
+/// Sends one message and closes in the same hook, as a client does with its last message.
+struct SendAndClose(&'static [u8]);
+
+impl Handler for SendAndClose {
+    fn conn_init(&mut self, conn: &mut tinyproto_smoltcp::Conn<'_>) {
+        conn.transmit(self.0).unwrap();
+        conn.shutdown();
+    }
+}
+
+#[test]
+fn a_shutdown_right_after_transmit_sends_the_whole_message_first() {
+    // The header goes out at once; the payload only after the server's status byte. The close
+    // must wait for it (it once happened right after the header: the message was lost).
+    let mut net = Net::new(Faults::default());
+    let config = Config::new();
+    let mut srv = server::<1>(&mut net, config);
+    let mut cli = client::<1>(&mut net, config);
+    let (mut echo, mut last) = (Echo::default(), SendAndClose(b"SRVQUIT"));
+    let _ = srv.poll(net.now, &mut net.server.sockets, &mut echo);
+    connect(&mut net, &mut cli, PORT);
+    let ends = run(
+        &mut net,
+        &mut srv,
+        &mut echo,
+        &mut cli,
+        &mut last,
+        60_000,
+        |_, _, s, _| s.is_stopped(),
+    );
+    assert!(ends.server.is_stopped(), "SRVQUIT never arrived");
+    assert_eq!((echo.received, echo.srv_quit), (1, true));
+    assert!(echo.failures.is_empty(), "{:?}", echo.failures);
+}
+
 /// Records connection events on the client side.
 #[derive(Default)]
 struct Recorder {
