@@ -5,7 +5,8 @@ end of input, it closes. Unlike the seed it waits (up to --wait seconds) for eac
 sending the next line, so scripted runs are deterministic.
 
 With --sizes N,N,... it instead sends random binary messages of those sizes (seeded), checks that
-each reply is b"Echo back: " + message, and prints `OK <count>` or `MISMATCH ...` (exit 1).
+each reply is b"Echo back: " + message, and prints `OK <count>` or `MISMATCH ...` (exit 1);
+--finally MSG then sends MSG (e.g. SRVQUIT) without waiting for a reply.
 """
 import argparse
 import queue
@@ -64,11 +65,14 @@ def main():
     ap.add_argument("--sizes", default=None, help="comma-separated message sizes")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--wait", type=float, default=20.0, help="seconds to wait for a reply")
+    ap.add_argument("--finally", dest="last", default=None, help="with --sizes: send this message last")
     args = ap.parse_args()
     client = make_client(tp.TinyProtoClient, EchoClientConnection, plugins_from_names(args.plugin))
     conn = connect(client, args.host, args.port)
     if args.sizes is not None:
         code = run_sizes(conn, [int(s) for s in args.sizes.split(",") if s], args.seed, args.wait)
+        if code == 0 and args.last is not None:
+            conn.transmit(args.last.encode())
     else:
         code = run_lines(conn, args.wait)
     conn.shutdown = True

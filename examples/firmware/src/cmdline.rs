@@ -1,4 +1,5 @@
 //! The semihosting command line: QEMU's `-semihosting-config arg=...` values, joined by spaces.
+#![allow(unsafe_code)]
 
 use cortex_m_semihosting::{nr, syscall1};
 

@@ -4,12 +4,10 @@
 //! Written from the register description of the LAN9118 (and QEMU's model of it,
 //! `hw/net/lan9118.c`): 32-bit bus, no DMA, no interrupts (the firmware polls it).
 
-use crate::mmio::{Block, TakeOnce};
+use crate::mmio::{self, Block};
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 use smoltcp::wire::EthernetAddress;
-
-const BASE: usize = 0x4020_0000;
 
 // Direct registers (byte offsets).
 const RX_DATA_FIFO: usize = 0x00;
@@ -52,8 +50,6 @@ const FRAME_BYTES: usize = (MTU + 4).next_multiple_of(4);
 /// Bounded wait for the chip after a reset (loop passes; each is one register read).
 const RESET_SPINS: u32 = 100_000;
 
-static DEVICE: TakeOnce = TakeOnce::new();
-
 /// Why the controller could not be brought up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InitError {
@@ -89,12 +85,7 @@ pub struct Lan9118 {
 impl Lan9118 {
     /// Resets the controller and brings it up with MAC address `mac` (the first call only).
     pub fn take(mac: EthernetAddress) -> Result<Self, InitError> {
-        if !DEVICE.take() {
-            return Err(InitError::Taken);
-        }
-        // SAFETY: the LAN9118's registers at this address take 32-bit accesses (its bus is in
-        // 32-bit mode), and the take-once flag makes this the only owner.
-        let regs = unsafe { Block::new(BASE) };
+        let regs = Block::take(mmio::Device::Lan9118).ok_or(InitError::Taken)?;
         if regs.read(BYTE_TEST) != BYTE_TEST_VALUE {
             return Err(InitError::NotFound);
         }
@@ -166,7 +157,10 @@ fn send_frame(regs: &Block, frame: &[u8; FRAME_BYTES], len: usize) {
     regs.write(TX_DATA_FIFO, TX_CMD_A_FIRST | TX_CMD_A_LAST | len32);
     regs.write(TX_DATA_FIFO, (len32 << 16) | len32); // command B: tag = length, frame length
     for word in frame[..len.next_multiple_of(4)].chunks_exact(4) {
-        regs.write(TX_DATA_FIFO, u32::from_le_bytes([word[0], word[1], word[2], word[3]]));
+        regs.write(
+            TX_DATA_FIFO,
+            u32::from_le_bytes([word[0], word[1], word[2], word[3]]),
+        );
     }
 }
 

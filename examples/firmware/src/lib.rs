@@ -6,6 +6,8 @@
 //! `unsafe` is confined to [`mmio`] (volatile register access) and [`cmdline`] (one semihosting
 //! call); the drivers and everything above them are safe code.
 #![no_std]
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod clock;
 pub mod cmdline;
@@ -20,7 +22,7 @@ use cortex_m_semihosting::{debug, hprintln};
 pub fn finish(result: Result<(), &dyn core::fmt::Display>) -> ! {
     match result {
         Ok(()) => {
-            hprintln!("PASS");
+            hprintln!("PASS ({} ms since boot)", clock::millis());
             debug::exit(debug::EXIT_SUCCESS);
         }
         Err(why) => {

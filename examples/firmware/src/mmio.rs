@@ -1,51 +1,65 @@
-//! Memory-mapped register blocks: the one place the drivers touch hardware addresses.
+//! Memory-mapped register blocks of the board's devices: the one place the firmware touches
+//! hardware addresses. Each device is handed out once, so no two drivers share registers.
+#![allow(unsafe_code)]
 
 use core::ptr::{read_volatile, write_volatile};
+use core::sync::atomic::{AtomicBool, Ordering};
 
-/// A block of 32-bit device registers at a fixed base address, read and written with volatile
-/// word accesses.
+/// A device of QEMU's `mps2-an386` board with 32-bit registers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Device {
+    /// The first CMSDK APB UART, at `0x4000_4000`.
+    Uart0,
+    /// The SMSC LAN9118 Ethernet controller (32-bit bus), at `0x4020_0000`.
+    Lan9118,
+}
+
+impl Device {
+    const fn base(self) -> usize {
+        match self {
+            Self::Uart0 => 0x4000_4000,
+            Self::Lan9118 => 0x4020_0000,
+        }
+    }
+
+    fn taken(self) -> &'static AtomicBool {
+        static UART0: AtomicBool = AtomicBool::new(false);
+        static LAN9118: AtomicBool = AtomicBool::new(false);
+        match self {
+            Self::Uart0 => &UART0,
+            Self::Lan9118 => &LAN9118,
+        }
+    }
+}
+
+/// The registers of one device, read and written with volatile 32-bit accesses.
 pub struct Block {
     base: usize,
 }
 
 impl Block {
-    /// The register block at `base`.
-    ///
-    /// # Safety
-    /// `base` must be the address of a device whose registers accept 32-bit accesses at every
-    /// offset the caller passes to [`Block::read`] and [`Block::write`], and the caller must be
-    /// the only owner of that device (the drivers ensure this with a take-once flag).
-    pub const unsafe fn new(base: usize) -> Self {
-        Self { base }
+    /// The registers of `device`, the first time only (`None` afterwards).
+    pub fn take(device: Device) -> Option<Self> {
+        if device.taken().swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        Some(Self {
+            base: device.base(),
+        })
     }
 
     /// Reads the register at byte offset `offset`.
     #[inline]
     pub fn read(&self, offset: usize) -> u32 {
-        // SAFETY: `new`'s contract: a device register that takes 32-bit reads, owned by us.
+        // SAFETY: `base` is a device of the board whose register window (at least 0x100 bytes)
+        // takes 32-bit accesses; the drivers pass offsets inside it. `take` made us its owner.
         unsafe { read_volatile((self.base + offset) as *const u32) }
     }
 
     /// Writes `value` to the register at byte offset `offset`.
     #[inline]
     pub fn write(&self, offset: usize, value: u32) {
-        // SAFETY: `new`'s contract: a device register that takes 32-bit writes, owned by us.
+        // SAFETY: as in `read`.
         unsafe { write_volatile((self.base + offset) as *mut u32, value) }
-    }
-}
-
-/// Hands out a device once: the first [`TakeOnce::take`] returns `true`, every later one
-/// `false`, so no two drivers ever own the same registers.
-pub struct TakeOnce(core::sync::atomic::AtomicBool);
-
-impl TakeOnce {
-    /// Not taken yet.
-    pub const fn new() -> Self {
-        Self(core::sync::atomic::AtomicBool::new(false))
-    }
-
-    /// `true` the first time only.
-    pub fn take(&self) -> bool {
-        !self.0.swap(true, core::sync::atomic::Ordering::AcqRel)
     }
 }

@@ -6,10 +6,9 @@
 //! every written byte at once (the baud rate only matters on hardware).
 
 use crate::clock;
-use crate::mmio::{Block, TakeOnce};
+use crate::mmio::{Block, Device};
 use core::fmt;
 
-const UART0_BASE: usize = 0x4000_4000;
 /// Peripheral clock of the APB UARTs on MPS2.
 const PCLK_HZ: u32 = 25_000_000;
 const BAUD: u32 = 115_200;
@@ -24,8 +23,6 @@ const STATE_RX_FULL: u32 = 1 << 1;
 const STATE_RX_OVERRUN: u32 = 1 << 3;
 const CTRL_TX_EN: u32 = 1 << 0;
 const CTRL_RX_EN: u32 = 1 << 1;
-
-static UART0: TakeOnce = TakeOnce::new();
 
 /// Why a UART read failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,12 +62,7 @@ pub struct Uart {
 impl Uart {
     /// UART0, the first time only (`None` afterwards: one owner per device).
     pub fn take_uart0() -> Option<Self> {
-        if !UART0.take() {
-            return None;
-        }
-        // SAFETY: the CMSDK UART's registers at this address take 32-bit accesses, and the
-        // take-once flag makes this the only owner.
-        let regs = unsafe { Block::new(UART0_BASE) };
+        let regs = Block::take(Device::Uart0)?;
         regs.write(BAUDDIV, PCLK_HZ / BAUD);
         regs.write(CTRL, CTRL_TX_EN | CTRL_RX_EN);
         // QEMU asks its chardev for input only on a read of the data register.

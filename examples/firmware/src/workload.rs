@@ -45,9 +45,13 @@ pub enum ArgError {
 impl fmt::Display for ArgError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Missing => f.write_str("no semihosting command line (-semihosting-config arg=...)"),
+            Self::Missing => {
+                f.write_str("no semihosting command line (-semihosting-config arg=...)")
+            }
             Self::Bad(what) => write!(f, "bad command line: expected {what}"),
-            Self::TooLarge { size, max } => write!(f, "message of {size} B above this firmware's {max} B"),
+            Self::TooLarge { size, max } => {
+                write!(f, "message of {size} B above this firmware's {max} B")
+            }
         }
     }
 }
@@ -63,13 +67,20 @@ pub fn parse_batches<'a>(
     for word in words {
         let (count, size) = word.split_once('x').ok_or(ArgError::Bad("COUNTxSIZE"))?;
         let batch = Batch {
-            count: count.parse().map_err(|_| ArgError::Bad("a message count"))?,
+            count: count
+                .parse()
+                .map_err(|_| ArgError::Bad("a message count"))?,
             size: size.parse().map_err(|_| ArgError::Bad("a message size"))?,
         };
         if batch.size > max {
-            return Err(ArgError::TooLarge { size: batch.size, max });
+            return Err(ArgError::TooLarge {
+                size: batch.size,
+                max,
+            });
         }
-        batches.push(batch).map_err(|_| ArgError::Bad("at most 8 batches"))?;
+        batches
+            .push(batch)
+            .map_err(|_| ArgError::Bad("at most 8 batches"))?;
     }
     Ok(batches)
 }
@@ -186,7 +197,9 @@ impl Script {
             Some(_) => self.done += 1,
         }
         while let Some(b) = self.batch {
-            let Some(batch) = self.batches.get(b) else { return };
+            let Some(batch) = self.batches.get(b) else {
+                return;
+            };
             if self.done < batch.count {
                 return;
             }

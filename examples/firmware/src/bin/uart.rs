@@ -5,6 +5,7 @@
 //! (`Echo back: ` + message) until `QUIT` or `SRVQUIT`. QEMU joins the UART to a TCP socket.
 #![no_std]
 #![no_main]
+#![deny(unsafe_code)]
 
 use cortex_m_rt::entry;
 use cortex_m_semihosting::hprintln;
@@ -60,7 +61,9 @@ fn client(conn: &mut Conn, mut script: Script, scratch: &mut [u8]) -> ! {
     let outcome = (|| -> Result<u32, Failure> {
         while let Some(msg) = script.message(scratch) {
             conn.transmit(msg)?;
-            script.check_reply(conn.receive()?).map_err(Failure::Mismatch)?;
+            script
+                .check_reply(conn.receive()?)
+                .map_err(Failure::Mismatch)?;
         }
         conn.transmit(SRVQUIT)?;
         Ok(script.answered())
