@@ -3,18 +3,19 @@
 # Python tinyproto package, 2.0.1 and 3.0, and prints one line per case, then "N passed, M failed".
 #
 #   UART (CMSDK UART0, joined by QEMU to a loopback TCP socket; no privileges needed):
-#     firmware client -> Python echo server: hello, 100 x 100 B, 3 x 10,000 B, SRVQUIT
-#     Python client -> firmware server: the same sizes, then SRVQUIT
+#     firmware client -> Python echo server: hello, 0 B, 100 x 100 B, 3 x 10,000 B, SRVQUIT
+#     Python client -> firmware server: 0 B, 100 x 100 B, 3 x 10,000 B, then SRVQUIT
 #   Ethernet (LAN9118 on a TAP device inside a network namespace this script creates and
 #   deletes; smoltcp at 192.168.69.1, the kernel at 192.168.69.100; needs root):
 #     Python client -> firmware server: 0, 1, 100, 1,000, 10,000, 65,536 B, then SRVQUIT
-#     firmware client -> Python echo server: hello, 100 x 100 B, 3 x 65,000 B, SRVQUIT
+#     (before it, limit_probe.py fills the 3 slots and checks that a 4th peer is answered fe)
+#     firmware client -> Python echo server: hello, 0 B, 100 x 100 B, 3 x 65,000 B, SRVQUIT
 #   A case that must fail: the firmware client against a server with a plugin it lacks; the
 #   firmware must detect the mismatch and exit non-zero.
 #
 # Every QEMU and Python run is bounded by `timeout`. Without QEMU (or, for the Ethernet cases,
 # without a network namespace) it prints a NOT RUN banner and exits 0; with CI set, it fails.
-# Firmware output: examples/firmware/target/qemu-logs/.
+# Firmware output: examples/firmware/target/qemu-logs/. Last, the images' sizes (llvm-size).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -105,7 +106,7 @@ batch_times() { grep -h '^batch' "$1" | sed 's/^batch //' | paste -sd ';' | sed 
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-uart_sizes=$(printf '100,%.0s' $(seq 100))10000,10000,10000
+uart_sizes=0,$(printf '100,%.0s' $(seq 100))10000,10000,10000
 
 uart_client() { # VERSION [PLUGIN]: firmware client -> Python server on 127.0.0.1
   local v=$1 plugin=${2:-} tag=uart-client-$1${2:+-$2}
@@ -117,7 +118,7 @@ uart_client() { # VERSION [PLUGIN]: firmware client -> Python server on 127.0.0.
   local port
   port=$(awk '/LISTENING/ { print $2 }' "$srv")
   qemu_extra=(-serial "tcp:127.0.0.1:$port,nodelay=on")
-  qemu uart "$fwlog" client 100x100 3x10000
+  qemu uart "$fwlog" client 1x0 100x100 3x10000
   local rc=$?
   if [ -n "$plugin" ]; then
     kill "$srv_pid" 2>/dev/null
@@ -152,7 +153,7 @@ uart_server() { # VERSION: Python client -> firmware server (QEMU listens on a l
   local crc=$?
   wait "$fw_pid"
   local rc=$? ok=0
-  [ "$rc" -eq 0 ] && [ "$crc" -eq 0 ] && grep -q '^OK 103' "$cli" && ok=1
+  [ "$rc" -eq 0 ] && [ "$crc" -eq 0 ] && grep -q '^OK 104' "$cli" && ok=1
   report "UART, Python $v client vs firmware server" "$ok" \
     "$(grep -o 'server: .*' "$fwlog"), $((SECONDS - start)) s" "$fwlog" "$cli"
 }
@@ -165,14 +166,23 @@ eth_server() { # VERSION: Python client -> firmware server at 192.168.69.1:9123
   local fw_pid=$!
   pids+=("$fw_pid")
   wait_for "$fwlog" LISTENING || { report "$tag" 0 "" "$fwlog"; return; }
+  # The connection limit first: 3 slots taken, a 4th peer answered fe; then the slots re-arm.
+  local limit=$logs/$tag.limit.log
+  "${wrap[@]}" timeout "$run_limit" python3 "$here/limit_probe.py" 192.168.69.1 9123 3 >"$limit" 2>&1
+  for _ in $(seq 100); do
+    [ "$(grep -c 'closed by peer' "$fwlog")" -ge 3 ] && break
+    sleep 0.05
+  done
   py "$v" echo_client.py --host 192.168.69.1 --port 9123 \
     --sizes 0,1,100,1000,10000,65536 --finally SRVQUIT >"$cli" 2>&1
   local crc=$?
   wait "$fw_pid"
   local rc=$? ok=0
-  [ "$rc" -eq 0 ] && [ "$crc" -eq 0 ] && grep -q '^OK 6' "$cli" && grep -q '^PASS' "$fwlog" && ok=1
+  [ "$rc" -eq 0 ] && [ "$crc" -eq 0 ] && grep -q '^OK 6' "$cli" && grep -q '^PASS' "$fwlog" &&
+    grep -q 'LIMIT OK' "$limit" && ok=1
   report "Ethernet, Python $v client vs firmware server" "$ok" \
-    "0 to 65,536 B and SRVQUIT; $(grep -o 'server: .*' "$fwlog")" "$fwlog" "$cli"
+    "limit: 4th peer answered fe; 0 to 65,536 B and SRVQUIT; $(grep -o 'server: .*' "$fwlog")" \
+    "$fwlog" "$limit" "$cli"
 }
 
 eth_client() { # VERSION: firmware client -> Python server at 192.168.69.100
@@ -185,7 +195,7 @@ eth_client() { # VERSION: firmware client -> Python server at 192.168.69.100
   local port
   port=$(awk '/LISTENING/ { print $2 }' "$srv")
   qemu_extra=(-serial null -nic tap,ifname=tap0,script=no,downscript=no)
-  qemu eth "$fwlog" client "192.168.69.100:$port" 100x100 3x65000
+  qemu eth "$fwlog" client "192.168.69.100:$port" 1x0 100x100 3x65000
   local rc=$?
   wait "$srv_pid"
   local src=$? ok=0
@@ -214,6 +224,13 @@ else
   not_run+=("Ethernet cases (no network namespace with a TAP device: needs root, iproute2, /dev/net/tun)")
 fi
 
+# The images' sizes (the README's firmware table).
+if command -v llvm-size >/dev/null; then
+  for image in uart eth; do
+    llvm-size -A "$fw/$image" | awk -v i="$image" '$1 == ".text" { t = $2 } $1 == ".rodata" { r = $2 }
+      $1 == ".bss" { b = $2 } END { printf "size  %s image: .text %d B, .rodata %d B, .bss %d B\n", i, t, r, b }'
+  done
+fi
 for what in "${not_run[@]}"; do not_run_banner "$what"; done
 echo "$passed passed, $failed failed ($((SECONDS - started)) s)"
 [ "$failed" -eq 0 ]
