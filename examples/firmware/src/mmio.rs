@@ -8,6 +8,8 @@ use core::sync::atomic::{AtomicBool, Ordering};
 /// A device of QEMU's `mps2-an386` board with 32-bit registers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Device {
+    /// The first CMSDK APB timer, at `0x4000_0000`.
+    Timer0,
     /// The first CMSDK APB UART, at `0x4000_4000`.
     Uart0,
     /// The SMSC LAN9118 Ethernet controller (32-bit bus), at `0x4020_0000`.
@@ -17,15 +19,18 @@ pub enum Device {
 impl Device {
     const fn base(self) -> usize {
         match self {
+            Self::Timer0 => 0x4000_0000,
             Self::Uart0 => 0x4000_4000,
             Self::Lan9118 => 0x4020_0000,
         }
     }
 
     fn taken(self) -> &'static AtomicBool {
+        static TIMER0: AtomicBool = AtomicBool::new(false);
         static UART0: AtomicBool = AtomicBool::new(false);
         static LAN9118: AtomicBool = AtomicBool::new(false);
         match self {
+            Self::Timer0 => &TIMER0,
             Self::Uart0 => &UART0,
             Self::Lan9118 => &LAN9118,
         }

@@ -56,7 +56,7 @@ impl embedded_io::Error for UartError {
 /// UART0, transmitter and receiver enabled, 115200 baud.
 pub struct Uart {
     regs: Block,
-    read_timeout_ms: Option<u32>,
+    read_timeout_ms: Option<u64>,
 }
 
 impl Uart {
@@ -76,7 +76,7 @@ impl Uart {
     /// Makes a read that waits longer than `ms` for its first byte fail with
     /// [`UartError::Timeout`] (`None`: wait for ever, the default). Measured on the
     /// [`clock`], which must be running.
-    pub fn read_timeout(mut self, ms: Option<u32>) -> Self {
+    pub fn read_timeout(mut self, ms: Option<u64>) -> Self {
         self.read_timeout_ms = ms;
         self
     }
@@ -111,7 +111,7 @@ impl embedded_io::Read for Uart {
                 break b;
             }
             if let Some(limit) = self.read_timeout_ms {
-                if clock::millis().wrapping_sub(start) > limit {
+                if clock::millis() - start > limit {
                     return Err(UartError::Timeout);
                 }
             }

@@ -128,7 +128,7 @@ pub struct Script {
     done: u32,
     /// Index of the message in flight (0 = `hello`).
     index: u32,
-    batch_start_ms: u32,
+    batch_start_ms: u64,
 }
 
 impl Script {
@@ -203,7 +203,7 @@ impl Script {
             if self.done < batch.count {
                 return;
             }
-            let ms = clock::millis().wrapping_sub(self.batch_start_ms);
+            let ms = clock::millis() - self.batch_start_ms;
             hprintln!("batch {} x {} B: {} ms", batch.count, batch.size, ms);
             self.batch = Some(b + 1);
             self.done = 0;

@@ -81,7 +81,9 @@ fn main() -> ! {
     let Some(core) = cortex_m::Peripherals::take() else {
         finish(Err(&"core peripherals taken"))
     };
-    clock::start(core.SYST);
+    if !clock::start(core.SYST) {
+        finish(Err(&"timer 0 taken"))
+    }
     let mut line = [0u8; cmdline::MAX];
     let Some(args) = cmdline::read(&mut line) else {
         finish(Err(&ArgError::Missing))

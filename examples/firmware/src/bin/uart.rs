@@ -19,7 +19,7 @@ use tinyproto_firmware::{clock, cmdline, finish};
 /// Largest message sent or received (an echo reply: prefix + 16 KiB).
 const MAX_MESSAGE: usize = 16 * 1024 + 64;
 /// A peer silent this long inside a run fails it (the suite bounds QEMU as well).
-const READ_TIMEOUT_MS: u32 = 20_000;
+const READ_TIMEOUT_MS: u64 = 20_000;
 
 type Conn = BlockingConnection<Uart, SliceBuffer<'static>>;
 
@@ -28,7 +28,9 @@ fn main() -> ! {
     let Some(core) = cortex_m::Peripherals::take() else {
         finish(Err(&"core peripherals taken"))
     };
-    clock::start(core.SYST);
+    if !clock::start(core.SYST) {
+        finish(Err(&"timer 0 taken"))
+    }
     let mut line = [0u8; cmdline::MAX];
     let Some(args) = cmdline::read(&mut line) else {
         finish(Err(&ArgError::Missing))
