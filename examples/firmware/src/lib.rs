@@ -18,6 +18,21 @@ pub mod workload;
 
 use cortex_m_semihosting::{debug, hprintln};
 
+/// Starts the clock and returns the semihosting command line; ends the run if either fails.
+pub fn boot() -> &'static str {
+    let Some(core) = cortex_m::Peripherals::take() else {
+        finish(Err(&"core peripherals taken"))
+    };
+    if !clock::start(core.SYST) {
+        finish(Err(&"timer 0 taken"))
+    }
+    let line = cortex_m::singleton!(: [u8; cmdline::MAX] = [0; cmdline::MAX]);
+    match line.and_then(cmdline::read) {
+        Some(args) => args,
+        None => finish(Err(&workload::ArgError::Missing)),
+    }
+}
+
 /// Ends the run: prints `PASS` or `FAIL: why` and makes QEMU exit with status 0 or 1.
 pub fn finish(result: Result<(), &dyn core::fmt::Display>) -> ! {
     match result {

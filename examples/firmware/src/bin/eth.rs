@@ -22,7 +22,7 @@ use tinyproto_firmware::lan9118::Lan9118;
 use tinyproto_firmware::workload::{
     parse_batches, ArgError, Mismatch, Script, ECHO_PREFIX, QUIT, SRVQUIT,
 };
-use tinyproto_firmware::{clock, cmdline, finish};
+use tinyproto_firmware::{boot, clock, finish};
 use tinyproto_smoltcp::{
     Client, Config, Conn, ConnId, Control, Handler, Server, Shutdown, Slot, Status,
 };
@@ -78,16 +78,7 @@ impl SlotMem {
 
 #[entry]
 fn main() -> ! {
-    let Some(core) = cortex_m::Peripherals::take() else {
-        finish(Err(&"core peripherals taken"))
-    };
-    if !clock::start(core.SYST) {
-        finish(Err(&"timer 0 taken"))
-    }
-    let mut line = [0u8; cmdline::MAX];
-    let Some(args) = cmdline::read(&mut line) else {
-        finish(Err(&ArgError::Missing))
-    };
+    let args = boot();
     let mut dev = match Lan9118::take(MAC) {
         Ok(dev) => dev,
         Err(e) => finish(Err(&e)),

@@ -14,7 +14,7 @@ use tinyproto_core::buffer::SliceBuffer;
 use tinyproto_core::{BlockingConnection, Error};
 use tinyproto_firmware::uart::{Uart, UartError};
 use tinyproto_firmware::workload::{parse_batches, ArgError, Script, ECHO_PREFIX, QUIT, SRVQUIT};
-use tinyproto_firmware::{clock, cmdline, finish};
+use tinyproto_firmware::{boot, finish};
 
 /// Largest message sent or received (an echo reply: prefix + 16 KiB).
 const MAX_MESSAGE: usize = 16 * 1024 + 64;
@@ -25,16 +25,7 @@ type Conn = BlockingConnection<Uart, SliceBuffer<'static>>;
 
 #[entry]
 fn main() -> ! {
-    let Some(core) = cortex_m::Peripherals::take() else {
-        finish(Err(&"core peripherals taken"))
-    };
-    if !clock::start(core.SYST) {
-        finish(Err(&"timer 0 taken"))
-    }
-    let mut line = [0u8; cmdline::MAX];
-    let Some(args) = cmdline::read(&mut line) else {
-        finish(Err(&ArgError::Missing))
-    };
+    let args = boot();
     let Some(uart) = Uart::take_uart0() else {
         finish(Err(&"UART0 taken"))
     };
