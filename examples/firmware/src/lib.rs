@@ -3,14 +3,16 @@
 //! command line, and the workload both images run. The two images are the binaries `uart` and
 //! `eth`; `run-qemu.sh` beside this package runs them against Python 2.0.1 and 3.0.
 //!
-//! `unsafe` is confined to [`mmio`] (volatile register access) and [`cmdline`] (one semihosting
-//! call); the drivers and everything above them are safe code.
+//! `unsafe` is confined to [`mmio`] (volatile register access), [`cmdline`] (one semihosting
+//! call) and [`irq`] (the NVIC and the interrupt handler); the drivers and everything above them
+//! are safe code.
 #![no_std]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod clock;
 pub mod cmdline;
+pub mod irq;
 pub mod lan9118;
 pub mod mmio;
 pub mod uart;

@@ -5,9 +5,10 @@
 //! register (so [`Uart::take_uart0`] reads it once after enabling the receiver), and it sends
 //! every written byte at once (the baud rate only matters on hardware).
 
-use crate::clock;
 use crate::mmio::{Block, Device};
+use crate::{clock, irq};
 use core::fmt;
+use core::task::Poll;
 
 /// Peripheral clock of the APB UARTs on MPS2.
 const PCLK_HZ: u32 = 25_000_000;
@@ -16,6 +17,7 @@ const BAUD: u32 = 115_200;
 const DATA: usize = 0x00;
 const STATE: usize = 0x04;
 const CTRL: usize = 0x08;
+const INTCLEAR: usize = 0x0c;
 const BAUDDIV: usize = 0x10;
 
 const STATE_TX_FULL: u32 = 1 << 0;
@@ -23,6 +25,8 @@ const STATE_RX_FULL: u32 = 1 << 1;
 const STATE_RX_OVERRUN: u32 = 1 << 3;
 const CTRL_TX_EN: u32 = 1 << 0;
 const CTRL_RX_EN: u32 = 1 << 1;
+const CTRL_RX_INT_EN: u32 = 1 << 3;
+const INT_RX: u32 = 1 << 1;
 
 /// Why a UART read failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,6 +85,19 @@ impl Uart {
         self
     }
 
+    /// Takes the bytes already received, without waiting (0 when none).
+    fn read_available(&mut self, buf: &mut [u8]) -> Result<usize, UartError> {
+        let mut n = 0;
+        while n < buf.len() {
+            match self.try_read_byte()? {
+                Some(b) => buf[n] = b,
+                None => break,
+            }
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// The next received byte, if one is waiting.
     fn try_read_byte(&mut self) -> Result<Option<u8>, UartError> {
         let state = self.regs.read(STATE);
@@ -102,30 +119,18 @@ impl embedded_io::ErrorType for Uart {
 impl embedded_io::Read for Uart {
     /// Waits for one byte (up to the read timeout), then takes what else is already there.
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, UartError> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
         let start = clock::millis();
-        let first = loop {
-            if let Some(b) = self.try_read_byte()? {
-                break b;
+        loop {
+            let n = self.read_available(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
             }
             if let Some(limit) = self.read_timeout_ms {
                 if clock::millis() - start > limit {
                     return Err(UartError::Timeout);
                 }
             }
-        };
-        buf[0] = first;
-        let mut n = 1;
-        while n < buf.len() {
-            match self.try_read_byte()? {
-                Some(b) => buf[n] = b,
-                None => break,
-            }
-            n += 1;
         }
-        Ok(n)
     }
 }
 
@@ -142,5 +147,58 @@ impl embedded_io::Write for Uart {
     fn flush(&mut self) -> Result<(), UartError> {
         while self.regs.read(STATE) & STATE_TX_FULL != 0 {}
         Ok(())
+    }
+}
+
+/// UART0 for `async` code (`embedded_io_async`): a read that finds no byte waits for the UART's
+/// receive interrupt instead of spinning.
+pub struct AsyncUart {
+    uart: Uart,
+}
+
+impl AsyncUart {
+    /// UART0 with its receive interrupt enabled (the first time only, as [`Uart::take_uart0`]).
+    pub fn take_uart0() -> Option<Self> {
+        let uart = Uart::take_uart0()?;
+        uart.regs
+            .write(CTRL, CTRL_TX_EN | CTRL_RX_EN | CTRL_RX_INT_EN);
+        Some(Self { uart })
+    }
+}
+
+impl embedded_io_async::ErrorType for AsyncUart {
+    type Error = UartError;
+}
+
+impl embedded_io_async::Read for AsyncUart {
+    /// Takes the bytes already received; when there are none, waits for the next one.
+    /// Cancel-safe: a dropped read has taken nothing.
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, UartError> {
+        core::future::poll_fn(|cx| {
+            let n = self.uart.read_available(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Poll::Ready(Ok(n));
+            }
+            self.uart.regs.write(INTCLEAR, INT_RX);
+            irq::wake_on_uart0_rx(cx.waker());
+            // A byte that came in before the interrupt was armed: take it now.
+            match self.uart.read_available(buf)? {
+                0 => Poll::Pending,
+                n => Poll::Ready(Ok(n)),
+            }
+        })
+        .await
+    }
+}
+
+impl embedded_io_async::Write for AsyncUart {
+    /// Writes every byte. It waits on the transmit register without yielding: QEMU sends at
+    /// once (on hardware, a transmit interrupt would pace it).
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, UartError> {
+        embedded_io::Write::write(&mut self.uart, buf)
+    }
+
+    async fn flush(&mut self) -> Result<(), UartError> {
+        embedded_io::Write::flush(&mut self.uart)
     }
 }

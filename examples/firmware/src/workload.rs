@@ -216,3 +216,85 @@ impl Script {
         self.index
     }
 }
+
+/// Why a UART run failed.
+#[derive(Debug)]
+pub enum Failure<E> {
+    /// The tinyproto connection failed.
+    Link(tinyproto_core::Error<E>),
+    /// A reply was not the echo of its message.
+    Mismatch(Mismatch),
+}
+
+impl<E> From<tinyproto_core::Error<E>> for Failure<E> {
+    fn from(e: tinyproto_core::Error<E>) -> Self {
+        Self::Link(e)
+    }
+}
+
+impl<E> From<Mismatch> for Failure<E> {
+    fn from(m: Mismatch) -> Self {
+        Self::Mismatch(m)
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for Failure<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Link(e) => write!(f, "tinyproto over the UART: {e}"),
+            Self::Mismatch(m) => m.fmt(f),
+        }
+    }
+}
+
+/// What an echo server does next with what `receive` returned.
+pub enum Next<E> {
+    /// Send the first `len` bytes of the reply buffer.
+    Reply(usize),
+    /// Nothing to answer (a message refused as too large: the stream is in sync).
+    Skip,
+    /// End the run: `QUIT` or `SRVQUIT` (a UART has no close), or a failure.
+    Stop(Result<(), Failure<E>>),
+}
+
+/// The echo server's step: builds `Echo back: ` + message in `reply` (at least as large as the
+/// connection's buffer plus the prefix).
+pub fn echo_step<E>(
+    received: Result<&[u8], tinyproto_core::Error<E>>,
+    reply: &mut [u8],
+) -> Next<E> {
+    match received {
+        Ok(msg) if msg == QUIT || msg == SRVQUIT => Next::Stop(Ok(())),
+        Ok(msg) => {
+            let len = ECHO_PREFIX.len() + msg.len();
+            reply[..ECHO_PREFIX.len()].copy_from_slice(ECHO_PREFIX);
+            reply[ECHO_PREFIX.len()..len].copy_from_slice(msg);
+            Next::Reply(len)
+        }
+        Err(tinyproto_core::Error::TooLarge { len, .. }) => {
+            hprintln!("refused a message of {} B", len);
+            Next::Skip
+        }
+        Err(e) => Next::Stop(Err(e.into())),
+    }
+}
+
+/// Reports a client run and ends it.
+pub fn client_done<E: fmt::Display>(outcome: Result<u32, Failure<E>>) -> ! {
+    match outcome {
+        Ok(n) => {
+            hprintln!("client: {} messages echoed, SRVQUIT sent", n);
+            crate::finish(Ok(()))
+        }
+        Err(e) => crate::finish(Err(&e)),
+    }
+}
+
+/// Reports a server run and ends it.
+pub fn server_done<E: fmt::Display>(served: u32, outcome: Result<(), Failure<E>>) -> ! {
+    hprintln!("server: {} messages echoed", served);
+    match outcome {
+        Ok(()) => crate::finish(Ok(())),
+        Err(e) => crate::finish(Err(&e)),
+    }
+}

@@ -11,9 +11,13 @@ use cortex_m_rt::entry;
 use cortex_m_semihosting::hprintln;
 use panic_semihosting as _;
 use tinyproto_core::buffer::SliceBuffer;
-use tinyproto_core::{BlockingConnection, Error};
+use tinyproto_core::BlockingConnection;
 use tinyproto_firmware::uart::{Uart, UartError};
-use tinyproto_firmware::workload::{parse_batches, ArgError, Script, ECHO_PREFIX, QUIT, SRVQUIT};
+
+use tinyproto_firmware::workload::{
+    client_done, echo_step, parse_batches, server_done, ArgError, Failure, Next, Script,
+    ECHO_PREFIX, SRVQUIT,
+};
 use tinyproto_firmware::{boot, finish};
 
 /// Largest message sent or received (an echo reply: prefix + 16 KiB).
@@ -51,74 +55,30 @@ fn main() -> ! {
 
 /// Runs the script against an echo server, then stops the server with `SRVQUIT`.
 fn client(conn: &mut Conn, mut script: Script, scratch: &mut [u8]) -> ! {
-    let outcome = (|| -> Result<u32, Failure> {
+    let mut run = || -> Result<u32, Failure<UartError>> {
         while let Some(msg) = script.message(scratch) {
             conn.transmit(msg)?;
-            script
-                .check_reply(conn.receive()?)
-                .map_err(Failure::Mismatch)?;
+            script.check_reply(conn.receive()?)?;
         }
         conn.transmit(SRVQUIT)?;
         Ok(script.answered())
-    })();
-    match outcome {
-        Ok(n) => {
-            hprintln!("client: {} messages echoed, SRVQUIT sent", n);
-            finish(Ok(()))
-        }
-        Err(e) => finish(Err(&e)),
-    }
+    };
+    client_done(run())
 }
 
-/// Echoes every message until `QUIT` or `SRVQUIT` (a UART has no close).
+/// Echoes every message until `QUIT` or `SRVQUIT`.
 fn server(conn: &mut Conn, reply: &mut [u8]) -> ! {
     hprintln!("LISTENING uart");
-    reply[..ECHO_PREFIX.len()].copy_from_slice(ECHO_PREFIX);
     let mut served = 0u32;
     let outcome = loop {
-        let len = match conn.receive() {
-            Ok(msg) if msg == QUIT || msg == SRVQUIT => break Ok(()),
-            Ok(msg) => {
-                let end = ECHO_PREFIX.len() + msg.len();
-                reply[ECHO_PREFIX.len()..end].copy_from_slice(msg);
-                end
-            }
-            // Refused with 0x00; the stream is in sync and the peer goes on.
-            Err(Error::TooLarge { len, .. }) => {
-                hprintln!("refused a message of {} B", len);
-                continue;
-            }
-            Err(e) => break Err(Failure::Link(e)),
-        };
-        if let Err(e) = conn.transmit(&reply[..len]) {
-            break Err(Failure::Link(e));
+        match echo_step(conn.receive(), reply) {
+            Next::Reply(len) => match conn.transmit(&reply[..len]) {
+                Ok(()) => served += 1,
+                Err(e) => break Err(e.into()),
+            },
+            Next::Skip => {}
+            Next::Stop(outcome) => break outcome,
         }
-        served += 1;
     };
-    hprintln!("server: {} messages echoed", served);
-    match outcome {
-        Ok(()) => finish(Ok(())),
-        Err(e) => finish(Err(&e)),
-    }
-}
-
-/// Why a run failed.
-enum Failure {
-    Link(Error<UartError>),
-    Mismatch(tinyproto_firmware::workload::Mismatch),
-}
-
-impl From<Error<UartError>> for Failure {
-    fn from(e: Error<UartError>) -> Self {
-        Self::Link(e)
-    }
-}
-
-impl core::fmt::Display for Failure {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            Self::Link(e) => write!(f, "tinyproto over the UART: {e}"),
-            Self::Mismatch(m) => m.fmt(f),
-        }
-    }
+    server_done(served, outcome)
 }

@@ -1,0 +1,76 @@
+//! The UART image on `embassy-executor` with the core's async driver (`AsyncConnection`): the
+//! same runs as the `uart` image, but a read that finds no byte waits for the UART's receive
+//! interrupt and the executor sleeps meanwhile.
+//!
+//! Command line (semihosting): `client COUNTxSIZE...` or `server`, as for `uart`.
+#![no_std]
+#![no_main]
+
+use cortex_m_semihosting::hprintln;
+use panic_semihosting as _;
+use tinyproto_core::buffer::SliceBuffer;
+use tinyproto_core::AsyncConnection;
+use tinyproto_firmware::uart::{AsyncUart, UartError};
+use tinyproto_firmware::workload::{
+    client_done, echo_step, parse_batches, server_done, ArgError, Failure, Next, Script,
+    ECHO_PREFIX, SRVQUIT,
+};
+use tinyproto_firmware::{boot, finish};
+
+/// Largest message sent or received (an echo reply: prefix + 16 KiB).
+const MAX_MESSAGE: usize = 16 * 1024 + 64;
+
+type Conn = AsyncConnection<AsyncUart, SliceBuffer<'static>>;
+
+#[embassy_executor::main]
+async fn main(_spawner: embassy_executor::Spawner) {
+    let args = boot();
+    let Some(uart) = AsyncUart::take_uart0() else {
+        finish(Err(&"UART0 taken"))
+    };
+    let conn_buf = cortex_m::singleton!(: [u8; MAX_MESSAGE] = [0; MAX_MESSAGE]);
+    let scratch = cortex_m::singleton!(: [u8; MAX_MESSAGE] = [0; MAX_MESSAGE]);
+    let (Some(conn_buf), Some(scratch)) = (conn_buf, scratch) else {
+        finish(Err(&"buffers taken"))
+    };
+    let mut conn = AsyncConnection::new(uart, SliceBuffer::new(conn_buf));
+    let mut words = args.split_ascii_whitespace();
+    match words.next() {
+        Some("client") => match parse_batches(words, MAX_MESSAGE - ECHO_PREFIX.len()) {
+            Ok(batches) => client(&mut conn, Script::new(batches), scratch).await,
+            Err(e) => finish(Err(&e)),
+        },
+        Some("server") => server(&mut conn, scratch).await,
+        _ => finish(Err(&ArgError::Bad("client or server"))),
+    }
+}
+
+/// Runs the script against an echo server, then stops the server with `SRVQUIT`.
+async fn client(conn: &mut Conn, mut script: Script, scratch: &mut [u8]) {
+    let run = async {
+        while let Some(msg) = script.message(scratch) {
+            conn.transmit(msg).await?;
+            script.check_reply(conn.receive().await?)?;
+        }
+        conn.transmit(SRVQUIT).await?;
+        Ok::<_, Failure<UartError>>(script.answered())
+    };
+    client_done(run.await)
+}
+
+/// Echoes every message until `QUIT` or `SRVQUIT`.
+async fn server(conn: &mut Conn, reply: &mut [u8]) {
+    hprintln!("LISTENING uart (async)");
+    let mut served = 0u32;
+    let outcome = loop {
+        match echo_step(conn.receive().await, reply) {
+            Next::Reply(len) => match conn.transmit(&reply[..len]).await {
+                Ok(()) => served += 1,
+                Err(e) => break Err(e.into()),
+            },
+            Next::Skip => {}
+            Next::Stop(outcome) => break outcome,
+        }
+    };
+    server_done(served, outcome)
+}
