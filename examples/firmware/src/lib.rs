@@ -1,7 +1,8 @@
 //! Firmware for QEMU's `mps2-an386` board (Cortex-M4) that talks tinyproto to the Python package:
 //! drivers for the board's UART and Ethernet controller, a millisecond clock, the semihosting
-//! command line, and the workload both images run. The two images are the binaries `uart` and
-//! `eth`; `run-qemu.sh` beside this package runs them against Python 2.0.1 and 3.0.
+//! command line, and the workload the images run. The images are the binaries `uart` (the core's
+//! blocking driver), `uart-async` (its async driver on embassy-executor) and `eth`
+//! (tinyproto-smoltcp); `run-qemu.sh` beside this package runs them against Python 2.0.1 and 3.0.
 //!
 //! `unsafe` is confined to [`mmio`] (volatile register access), [`cmdline`] (one semihosting
 //! call) and [`irq`] (the NVIC and the interrupt handler); the drivers and everything above them
