@@ -14,6 +14,8 @@ pub const ECHO_PREFIX: &[u8] = b"Echo back: ";
 pub const SRVQUIT: &[u8] = b"SRVQUIT";
 /// The message that closes this connection on the peer server.
 pub const QUIT: &[u8] = b"QUIT";
+/// Largest message a UART image sends or receives (an echo reply: prefix + 16 KiB).
+pub const UART_MAX_MESSAGE: usize = 16 * 1024 + 64;
 /// Most batches on one command line.
 pub const MAX_BATCHES: usize = 8;
 
@@ -297,4 +299,12 @@ pub fn server_done<E: fmt::Display>(served: u32, outcome: Result<(), Failure<E>>
         Ok(()) => crate::finish(Ok(())),
         Err(e) => crate::finish(Err(&e)),
     }
+}
+
+/// The UART images' two message buffers (the connection's, and the client's message or the
+/// server's reply), the first time only.
+pub fn uart_buffers() -> Option<[&'static mut [u8; UART_MAX_MESSAGE]; 2]> {
+    let conn = cortex_m::singleton!(: [u8; UART_MAX_MESSAGE] = [0; UART_MAX_MESSAGE])?;
+    let scratch = cortex_m::singleton!(: [u8; UART_MAX_MESSAGE] = [0; UART_MAX_MESSAGE])?;
+    Some([conn, scratch])
 }

@@ -12,31 +12,23 @@ use tinyproto_core::buffer::SliceBuffer;
 use tinyproto_core::AsyncConnection;
 use tinyproto_firmware::uart::{AsyncUart, UartError};
 use tinyproto_firmware::workload::{
-    client_done, echo_step, parse_batches, server_done, ArgError, Failure, Next, Script,
-    ECHO_PREFIX, SRVQUIT,
+    client_done, echo_step, parse_batches, server_done, uart_buffers, ArgError, Failure, Next,
+    Script, ECHO_PREFIX, SRVQUIT, UART_MAX_MESSAGE,
 };
 use tinyproto_firmware::{boot, finish};
-
-/// Largest message sent or received (an echo reply: prefix + 16 KiB).
-const MAX_MESSAGE: usize = 16 * 1024 + 64;
 
 type Conn = AsyncConnection<AsyncUart, SliceBuffer<'static>>;
 
 #[embassy_executor::main]
 async fn main(_spawner: embassy_executor::Spawner) {
     let args = boot();
-    let Some(uart) = AsyncUart::take_uart0() else {
-        finish(Err(&"UART0 taken"))
-    };
-    let conn_buf = cortex_m::singleton!(: [u8; MAX_MESSAGE] = [0; MAX_MESSAGE]);
-    let scratch = cortex_m::singleton!(: [u8; MAX_MESSAGE] = [0; MAX_MESSAGE]);
-    let (Some(conn_buf), Some(scratch)) = (conn_buf, scratch) else {
-        finish(Err(&"buffers taken"))
+    let (Some(uart), Some([conn_buf, scratch])) = (AsyncUart::take_uart0(), uart_buffers()) else {
+        finish(Err(&"UART0 or its buffers taken"))
     };
     let mut conn = AsyncConnection::new(uart, SliceBuffer::new(conn_buf));
     let mut words = args.split_ascii_whitespace();
     match words.next() {
-        Some("client") => match parse_batches(words, MAX_MESSAGE - ECHO_PREFIX.len()) {
+        Some("client") => match parse_batches(words, UART_MAX_MESSAGE - ECHO_PREFIX.len()) {
             Ok(batches) => client(&mut conn, Script::new(batches), scratch).await,
             Err(e) => finish(Err(&e)),
         },
