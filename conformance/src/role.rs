@@ -258,11 +258,15 @@ where
     fn handshake(&mut self) -> Result<(), PeerError> {
         poll_ready(async { self.0.handshake().await.map_err(text) })
     }
-    fn transmit(&mut self, msg: &[u8]) -> Result<(), PeerError> {
-        poll_ready(async { self.0.transmit(msg).await.map_err(text) })
+    fn transmit(&mut self, msg: &[u8]) -> Result<Sent, PeerTransmitError> {
+        let sent = poll_ready(async { Ok(self.0.transmit(msg).await) })?;
+        sent.map_err(transmit_text)
     }
-    fn receive(&mut self) -> Result<Vec<u8>, PeerError> {
-        poll_ready(async { self.0.receive().await.map(<[u8]>::to_vec).map_err(text) })
+    fn receive(&mut self) -> Result<Received<Vec<u8>>, PeerError> {
+        poll_ready(async {
+            let received = self.0.receive().await.map_err(text)?;
+            Ok(received.map(<[u8]>::to_vec))
+        })
     }
 }
 
