@@ -5,7 +5,7 @@
 //! outside rather than through it.
 
 use crate::plugins;
-use crate::role::{Link, PeerError, Polled};
+use crate::role::{Link, PeerError, PeerTransmitError, Polled};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use tinyproto_core::connection::Timeouts;
 use tinyproto_core::wire::{MSG_MAX_SIZE, SC_CONLIMIT};
-use tinyproto_core::Error;
+use tinyproto_core::{Error, Received, Sent, TransmitError};
 
 /// How long one read waits before the driver gets control back (to check its timeouts).
 const READ_SLICE: Duration = Duration::from_millis(20);
@@ -89,16 +89,20 @@ pub fn echo_client(
     limit: Duration,
     input: impl io::BufRead,
     mut output: impl Write,
-) -> Result<(), PeerError> {
+) -> Result<(), PeerTransmitError> {
     let mut link = connect(addr, plugin_names, limit)?;
     link.handshake()?;
     for line in input.lines() {
         let line = line.map_err(|e| Error::Transport(e.to_string()))?;
-        link.transmit(line.as_bytes())?;
+        let sent = link.transmit(line.as_bytes())?;
         if line == "QUIT" || line == "SRVQUIT" {
             break;
         }
-        let reply = link.receive()?;
+        let reply = match (sent, link.receive()?) {
+            (Sent::Written, Received::Message(reply)) => reply,
+            // The server refused our line, or we refused its answer: say so, go on.
+            (sent, received) => format!("{sent:?} / {received:?}").into_bytes(),
+        };
         writeln!(
             output,
             "Response from server: {}",
@@ -317,18 +321,21 @@ fn echo_connection(
         .with_idle_limit(config.idle)
         .with_stop(stop.clone());
     loop {
+        // A refused message gets no answer; a rejected answer is dropped; errors end it.
         match link.receive() {
-            Ok(msg) if msg == b"QUIT" => break,
-            Ok(msg) if msg == b"SRVQUIT" => {
+            Ok(Received::Message(msg)) if msg == b"QUIT" => break,
+            Ok(Received::Message(msg)) if msg == b"SRVQUIT" => {
                 stop.store(true, Ordering::SeqCst);
                 break;
             }
-            Ok(msg) => match link.transmit(&[b"Echo back: ", &msg[..]].concat()) {
-                Err(e) if e.is_fatal() => break,
-                _ => {}
-            },
-            Err(e) if e.is_fatal() => break,
-            Err(_) => {}
+            Ok(Received::Message(msg)) => {
+                match link.transmit(&[b"Echo back: ", &msg[..]].concat()) {
+                    Err(TransmitError::Connection(_)) => break,
+                    Ok(_) | Err(TransmitError::Send(_)) => {}
+                }
+            }
+            Ok(Received::Refused { .. } | Received::Discarded(_)) => {}
+            Err(_) => break,
         }
     }
     linger_close(link.into_io().stream(), stop);

@@ -34,7 +34,8 @@ pub fn receive(input: &[u8], storage: &mut [u8], answers: &mut [u8], count: usiz
     let mut conn = BlockingConnection::new(peer, SliceBuffer::new(storage));
     let mut total = 0;
     for _ in 0..count {
-        total += conn.receive().expect("scripted message").len();
+        let received = conn.receive().expect("scripted message");
+        total += received.message().expect("a whole message").len();
     }
     total
 }
@@ -45,7 +46,8 @@ pub fn send(msg: &[u8], count: usize, acks: &[u8], out: &mut [u8]) -> usize {
     let peer = ScriptedPeer::new(acks, CHUNK, SliceBuffer::new(out));
     let mut conn = BlockingConnection::new(peer, heapless::Vec::<u8, 0>::new());
     for _ in 0..count {
-        conn.transmit(msg).expect("scripted send");
+        let sent = conn.transmit(msg).expect("scripted send");
+        assert_eq!(sent, tinyproto_core::Sent::Written);
     }
     conn.into_inner().output().len()
 }

@@ -24,7 +24,7 @@
 //!
 //! # Example: the blocking driver
 //! ```
-//! use tinyproto_core::{BlockingConnection, Error, script::ScriptedPeer};
+//! use tinyproto_core::{BlockingConnection, Error, Received, script::ScriptedPeer};
 //!
 //! // A peer scripted in memory (any `embedded_io::Read + Write` works the same, a TCP socket
 //! // included): its init byte, then the message "hi", then it closes.
@@ -32,16 +32,21 @@
 //! let mut conn = BlockingConnection::new(peer, heapless::Vec::<u8, 64>::new());
 //!
 //! conn.handshake()?;
-//! assert_eq!(conn.receive()?, b"hi");
+//! assert_eq!(conn.receive()?, Received::Message(&b"hi"[..]));
 //! assert_eq!(conn.receive(), Err(Error::Closed)); // clean close between messages
 //! // On the wire from us: our init byte, then "go ahead" for the 2-byte message.
 //! assert_eq!(conn.into_inner().output(), &[0xff, 0xff]);
 //! # Ok::<(), Error<embedded_io::ErrorKind>>(())
 //! ```
 //!
-//! # Errors
-//! Every failure is a typed [`Error`] carrying the byte, length or missing count involved.
-//! Peer input never panics: truncated headers and payloads are
+//! # Events and errors
+//! What a connection survives is reported as a value: [`connection::Event`] from `poll`,
+//! [`Received`] and [`Sent`] from the calls that wait (a message we refused as too large, one
+//! the peer rejected, one a receive plugin refused). What ends it is an error, and each call
+//! returns only the errors it can produce (see [`error`]): [`SendError`] when a send cannot
+//! start, [`Error`] when the connection is over, [`TransmitError`] (one of the two) from the
+//! calls that start a send and wait for it. Each carries the byte, length or missing count
+//! involved. Peer input never panics: truncated headers and payloads are
 //! [`session::ProtocolError::UnexpectedEof`], and nothing partial is ever delivered.
 //!
 //! # Features
@@ -85,8 +90,8 @@ pub mod wire;
 pub use asynch::AsyncConnection;
 pub use blocking::BlockingConnection;
 pub use buffer::Buffer;
-pub use connection::Connection;
-pub use error::Error;
+pub use connection::{Connection, Received, Sent};
+pub use error::{Error, SendError, TransmitError};
 pub use plugin::{Plugin, Plugins};
 pub use polled::PolledConnection;
 pub use session::Session;

@@ -1,9 +1,10 @@
 //! The application's side: the hooks of Python's `TinyProtoServer`/`TinyProtoConnection`, and
 //! the handles they receive.
 
-use crate::error::{Error, Shutdown};
+use crate::error::Shutdown;
 use core::fmt;
 use smoltcp::wire::IpEndpoint;
+use tinyproto_core::connection::Failure;
 use tinyproto_core::session::{Phase, SendError};
 
 /// Identifies one connection for its whole life: a socket of the pool and a generation, so an
@@ -64,8 +65,8 @@ pub trait Handler {
     /// A message could not be delivered or sent, and the connection goes on: the peer
     /// announced a message above our capacity (we answered `0x00`), the peer refused ours,
     /// or a receive plugin refused a message.
-    fn transmission_failed(&mut self, conn: &mut Conn<'_>, error: &Error) {
-        let _ = (conn, error);
+    fn transmission_failed(&mut self, conn: &mut Conn<'_>, failure: &Failure) {
+        let _ = (conn, failure);
     }
 
     /// A connection ended (Python's `conn_shutdown`). Also called for a client connection

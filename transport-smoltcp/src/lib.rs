@@ -113,3 +113,4 @@ pub use handler::{Conn, ConnId, Control, Handler};
 pub use pool::{Slot, Status};
 pub use server::Server;
 pub use tinyproto_core;
+pub use tinyproto_core::connection::Failure;

@@ -26,7 +26,7 @@ const EVENTS_PER_POLL: usize = 32;
 #[derive(Debug)]
 pub struct Slot<B, P = ()> {
     handle: SocketHandle,
-    conn: Connection<B, P>,
+    conn: Connection<B, B, P>,
     state: SlotState,
     index: u16,
     generation: u32,
@@ -252,8 +252,12 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
                     handler.transmission_received(&mut Conn { link: self })
                 }
                 Ok(Some(Event::Sent)) => {}
-                Err(e) if !e.is_fatal() => {
-                    handler.transmission_failed(&mut Conn { link: self }, &e)
+                Ok(Some(
+                    event @ (Event::Refused { .. } | Event::Rejected { .. } | Event::Discarded(_)),
+                )) => {
+                    if let Some(failure) = event.failure() {
+                        handler.transmission_failed(&mut Conn { link: self }, &failure)
+                    }
                 }
                 Err(e) => {
                     self.fail(socket, now, e, handler);

@@ -1,11 +1,10 @@
 //! The server: a listener and up to `N` connections over a [`TcpFullStack`].
 
-use super::{close_quietly, NalSocket, ZeroRead};
+use super::{close_quietly, NalSocket, StackError, ZeroRead};
 use crate::buffer::Buffer;
 use crate::connection::{Connection, Event};
-use crate::error::Error;
+use crate::error::{Error, SendError};
 use crate::plugin::Plugins;
-use crate::session::SendError;
 use crate::wire::SC_CONLIMIT;
 use core::fmt;
 use core::net::SocketAddr;
@@ -76,21 +75,14 @@ pub enum ServerEvent<E> {
         /// The client's address.
         peer: SocketAddr,
     },
-    /// A connection reports an event: the handshake is done, a message arrived (read it with
-    /// [`ServerConnection::message`]) or ours was sent.
+    /// A connection reports an event, which it survives: the handshake is done, a message
+    /// arrived (read it with [`ServerConnection::message`]), was refused or discarded, ours
+    /// was sent or rejected.
     Connection {
         /// Which connection.
         id: ConnId,
         /// What happened.
         event: Event,
-    },
-    /// A connection reports an error that leaves it usable ([`Error::is_fatal`] is false):
-    /// we refused a message as too large, the peer rejected ours, or a plugin refused one.
-    Error {
-        /// Which connection.
-        id: ConnId,
-        /// What went wrong.
-        error: Error<E>,
     },
     /// A connection ended and its socket is closed: [`Error::Closed`] when the client closed
     /// between messages, otherwise what went wrong.
@@ -100,19 +92,21 @@ pub enum ServerEvent<E> {
         /// The client's address.
         peer: SocketAddr,
         /// Why.
-        reason: Error<E>,
+        reason: Error<StackError<E>>,
     },
 }
 
 /// One connection of a [`NalServer`].
-pub struct ServerConnection<S: TcpClientStack, B, P> {
+pub struct ServerConnection<S: TcpClientStack, R, T, P> {
     id: ConnId,
     peer: SocketAddr,
     socket: S::TcpSocket,
-    conn: Connection<B, P>,
+    conn: Connection<R, T, P>,
 }
 
-impl<S: TcpClientStack, B: Buffer, P: Plugins> fmt::Debug for ServerConnection<S, B, P> {
+impl<S: TcpClientStack, R: Buffer, T: Buffer, P: Plugins> fmt::Debug
+    for ServerConnection<S, R, T, P>
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerConnection")
             .field("id", &self.id)
@@ -122,7 +116,7 @@ impl<S: TcpClientStack, B: Buffer, P: Plugins> fmt::Debug for ServerConnection<S
     }
 }
 
-impl<S: TcpClientStack, B: Buffer, P: Plugins> ServerConnection<S, B, P> {
+impl<S: TcpClientStack, R: Buffer, T: Buffer, P: Plugins> ServerConnection<S, R, T, P> {
     /// Its id.
     pub fn id(&self) -> ConnId {
         self.id
@@ -150,12 +144,12 @@ impl<S: TcpClientStack, B: Buffer, P: Plugins> ServerConnection<S, B, P> {
     }
 
     /// The protocol state, buffers and plugins.
-    pub fn connection(&self) -> &Connection<B, P> {
+    pub fn connection(&self) -> &Connection<R, T, P> {
         &self.conn
     }
 
     /// The protocol state, for example to take a message out of its receive buffer.
-    pub fn connection_mut(&mut self) -> &mut Connection<B, P> {
+    pub fn connection_mut(&mut self) -> &mut Connection<R, T, P> {
         &mut self.conn
     }
 }
@@ -176,17 +170,17 @@ impl<S: TcpClientStack, B: Buffer, P: Plugins> ServerConnection<S, B, P> {
 /// See the [module docs](super) for an example.
 ///
 /// [`ProtocolError::ConnectionLimit`]: crate::session::ProtocolError::ConnectionLimit
-pub struct NalServer<S: TcpFullStack, B, P, F, const N: usize> {
+pub struct NalServer<S: TcpFullStack, R, T, P, F, const N: usize> {
     listener: Option<S::TcpSocket>,
-    conns: heapless::Vec<ServerConnection<S, B, P>, N>,
+    conns: heapless::Vec<ServerConnection<S, R, T, P>, N>,
     make: F,
     next_id: u32,
     next_poll: usize,
     zero_read: ZeroRead,
 }
 
-impl<S: TcpFullStack, B: Buffer, P: Plugins, F, const N: usize> fmt::Debug
-    for NalServer<S, B, P, F, N>
+impl<S: TcpFullStack, R: Buffer, T: Buffer, P: Plugins, F, const N: usize> fmt::Debug
+    for NalServer<S, R, T, P, F, N>
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NalServer")
@@ -197,12 +191,13 @@ impl<S: TcpFullStack, B: Buffer, P: Plugins, F, const N: usize> fmt::Debug
     }
 }
 
-impl<S, B, P, F, const N: usize> NalServer<S, B, P, F, N>
+impl<S, R, T, P, F, const N: usize> NalServer<S, R, T, P, F, N>
 where
     S: TcpFullStack,
-    B: Buffer,
+    R: Buffer,
+    T: Buffer,
     P: Plugins,
-    F: FnMut() -> Connection<B, P>,
+    F: FnMut() -> Connection<R, T, P>,
 {
     /// Listens on `port`; `make` builds each accepted client's [`Connection`].
     ///
@@ -244,17 +239,17 @@ where
     }
 
     /// The open connections.
-    pub fn connections(&self) -> impl Iterator<Item = &ServerConnection<S, B, P>> {
+    pub fn connections(&self) -> impl Iterator<Item = &ServerConnection<S, R, T, P>> {
         self.conns.iter()
     }
 
     /// The connections, mutable (for example to send to each).
-    pub fn connections_mut(&mut self) -> impl Iterator<Item = &mut ServerConnection<S, B, P>> {
+    pub fn connections_mut(&mut self) -> impl Iterator<Item = &mut ServerConnection<S, R, T, P>> {
         self.conns.iter_mut()
     }
 
     /// The connection `id`, if it is open.
-    pub fn connection_mut(&mut self, id: ConnId) -> Option<&mut ServerConnection<S, B, P>> {
+    pub fn connection_mut(&mut self, id: ConnId) -> Option<&mut ServerConnection<S, R, T, P>> {
         self.conns.iter_mut().find(|c| c.id == id)
     }
 
@@ -285,9 +280,6 @@ where
             match c.conn.poll(&mut io, now) {
                 Ok(None) => continue,
                 Ok(Some(event)) => return Ok(Some(ServerEvent::Connection { id, event })),
-                Err(error) if !error.is_fatal() => {
-                    return Ok(Some(ServerEvent::Error { id, error }))
-                }
                 Err(reason) => {
                     let c = self.conns.swap_remove(i);
                     let peer = c.peer;

@@ -4,7 +4,7 @@ use super::*;
 use crate::connection::Event;
 use crate::session::{Phase, ProtocolError};
 use crate::wire::{SC_CONLIMIT, SC_OK};
-use crate::{Connection, Error};
+use crate::{Connection, Error, Received, Sent, TransmitError};
 use core::net::SocketAddr;
 use embedded_nal::TcpFullStack;
 use std::collections::{BTreeMap, VecDeque};
@@ -232,7 +232,10 @@ fn a_vanishing_peer_closes_the_socket() {
     assert_eq!(client.poll(&mut stack, 2), Ok(None));
     stack.pipe(0).reset = true;
     let err = client.poll(&mut stack, 3).unwrap_err();
-    assert_eq!(err, Error::Transport(MockError(TcpErrorKind::Other)));
+    assert_eq!(
+        err,
+        Error::Transport(StackError(MockError(TcpErrorKind::Other)))
+    );
     assert!(!client.is_open() && stack.open.is_empty());
 
     // End of stream inside a payload: truncation, reported with the missing count.
@@ -277,7 +280,7 @@ fn spinning_calls_time_out_as_documented() {
     // No status byte answers our header: `transmit` times out and closes.
     let err = client.transmit(&mut stack, b"hi", clock, 20).unwrap_err();
     let phase = Phase::Status;
-    assert_eq!(err, Error::Timeout { phase });
+    assert_eq!(err, TransmitError::Connection(Error::Timeout { phase }));
     assert!(stack.open.is_empty());
     assert_eq!(stack.closed[&0].output, [SC_OK, 0, 0, 0, 2]);
 }
@@ -289,9 +292,13 @@ fn transmit_waits_for_the_answer_to_an_empty_message() {
     // The peer's init byte, an empty message, then "go ahead" for ours.
     stack.pipe(0).input.extend([SC_OK, 0, 0, 0, 0]);
     let clock = &mut ticking();
-    assert_eq!(client.receive(&mut stack, clock, 20), Ok(Some(&[][..])));
+    let empty = Received::Message(&[][..]);
+    assert_eq!(client.receive(&mut stack, clock, 20), Ok(Some(empty)));
     stack.pipe(0).input.push_back(SC_OK);
-    client.transmit(&mut stack, b"re", clock, 20).unwrap();
+    assert_eq!(
+        client.transmit(&mut stack, b"re", clock, 20),
+        Ok(Sent::Written)
+    );
     let wire = &stack.pipe(0).output;
     assert_eq!(wire.as_slice(), [SC_OK, SC_OK, 0, 0, 0, 2, b'r', b'e']);
     client.close(&mut stack).unwrap();
@@ -301,7 +308,7 @@ fn transmit_waits_for_the_answer_to_an_empty_message() {
 #[test]
 fn the_server_refuses_beyond_its_limit_and_closes_what_it_drops() {
     let mut stack = MockStack::new();
-    let mut server = NalServer::<_, _, _, _, 1>::bind(&mut stack, 9123, conn).unwrap();
+    let mut server = NalServer::<_, _, _, _, _, 1>::bind(&mut stack, 9123, conn).unwrap();
     let listener = 0;
     let hello = Pipe {
         input: [SC_OK, 0, 0, 0, 1, b'x'].into_iter().collect(),
