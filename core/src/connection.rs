@@ -267,8 +267,19 @@ pub struct Connection<R, T = R, P = ()> {
     plugins: P,
     timeouts: Timeouts,
     last_progress: Option<u64>,
+    /// When to look again whether a transport that took none of our bytes takes some now.
+    probe_at: Option<u64>,
     again: bool,
 }
+
+/// While the transport takes none of the bytes we owe, the connection asks to be polled
+/// every this fraction of the timeout, to see whether it takes some now. A socket announces
+/// free room only once a good part of its buffer is free (epoll wakes a writer when half
+/// is), so the room a peer makes by reading a little is found only by trying: found at the
+/// deadline itself, it would count as fresh progress and restart the whole wait. Probing
+/// stamps progress at most `timeout / PROBES` late, so a peer that stops reading is closed
+/// at most that much after the limit.
+pub const PROBES: u32 = 32;
 
 impl<R: Buffer, T: Buffer> Connection<R, T> {
     /// A connection without plugins or timeouts; its init byte is queued.
@@ -289,6 +300,7 @@ impl<R: Buffer, T: Buffer, P: Plugins> Connection<R, T, P> {
             plugins,
             timeouts: Timeouts::new(),
             last_progress: None,
+            probe_at: None,
             again: false,
         }
     }
@@ -411,6 +423,7 @@ impl<R: Buffer, T: Buffer, P: Plugins> Connection<R, T, P> {
         self.rx.clear();
         self.tx.clear();
         self.last_progress = None;
+        self.probe_at = None;
         self.again = false;
     }
 
@@ -421,13 +434,18 @@ impl<R: Buffer, T: Buffer, P: Plugins> Connection<R, T, P> {
 
     /// When to poll again at the latest (a time in the caller's milliseconds), or `None` when
     /// only new input or a new send can change anything.
+    ///
+    /// While the transport takes none of the bytes we owe, that is every
+    /// `timeout /` [`PROBES`] until the deadline (see [`PROBES`]).
     pub fn poll_at(&self) -> Option<u64> {
         let last = self.last_progress?;
         if self.again {
             return Some(last);
         }
         let limit = self.timeouts.for_session(&self.session)?;
-        Some(last.saturating_add(u64::from(limit)))
+        // The first moment past the limit: a poll at the limit itself would find nothing due.
+        let deadline = last.saturating_add(u64::from(limit)).saturating_add(1);
+        Some(self.probe_at.map_or(deadline, |probe| probe.min(deadline)))
     }
 
     /// Moves every byte the transport takes or gives now (up to [`POLL_BUDGET`]) and returns
@@ -442,6 +460,7 @@ impl<R: Buffer, T: Buffer, P: Plugins> Connection<R, T, P> {
     ) -> Result<Option<Event>, Error<I::Error>> {
         self.last_progress.get_or_insert(now);
         self.again = false;
+        self.probe_at = None;
         let mut moved = 0;
         loop {
             let outgoing = Outgoing::Slice(self.tx.as_slice());
@@ -503,7 +522,14 @@ impl<R: Buffer, T: Buffer, P: Plugins> Connection<R, T, P> {
                 self.session.close();
                 Err(Error::Timeout { phase })
             }
-            _ => Ok(None),
+            Some(limit) => {
+                let owed =
+                    !self.session.pending_output().is_empty() || self.session.payload_to_send() > 0;
+                let every = u64::from((limit / PROBES).max(1));
+                self.probe_at = owed.then(|| now.saturating_add(every));
+                Ok(None)
+            }
+            None => Ok(None),
         }
     }
 
@@ -603,7 +629,11 @@ mod tests {
         assert_eq!(conn.poll(&mut io, 0), Ok(Some(Event::HandshakeDone)));
         io.input = &[0, 0, 0, 2];
         assert_eq!(conn.poll(&mut io, 10_000), Ok(None));
-        assert_eq!(conn.poll_at(), Some(10_300));
+        assert_eq!(
+            conn.poll_at(),
+            Some(10_301),
+            "the first moment past the limit"
+        );
         assert_eq!(conn.poll(&mut io, 10_300), Ok(None));
         assert_eq!(
             conn.poll(&mut io, 10_301),
@@ -634,8 +664,8 @@ mod tests {
         assert_eq!(conn.poll(&mut io, 100), Ok(None));
         assert_eq!(
             conn.poll_at(),
-            Some(300),
-            "no busy re-poll while the peer reads nothing"
+            Some(100 + 300 / u64::from(PROBES)),
+            "no busy re-poll while the peer reads nothing: a probe later"
         );
         assert_eq!(
             conn.poll(&mut io, 301),
@@ -643,6 +673,46 @@ mod tests {
                 phase: Phase::Status
             })
         );
+    }
+
+    #[test]
+    fn room_found_only_when_we_look_does_not_restart_the_stall() {
+        // We send a 60-byte message; the peer takes our header and the first 8 payload bytes,
+        // makes room for 4 more at t = 5 (a socket does not announce so little room: we find
+        // it only by writing), then reads nothing more. The stall is counted from the last
+        // room found, which probing finds at most `300 / PROBES` late.
+        let mut io = Script {
+            input: &[0xff, 0xff],
+            output: heapless::Vec::new(),
+            reads: 0,
+        };
+        io.output.extend_from_slice(&[0; 64 - 1 - 4 - 8]).unwrap();
+        let buf = || heapless::Vec::<u8, 64>::new();
+        let mut conn = Connection::new(buf(), buf());
+        conn.set_timeouts(Timeouts::new().stall(300));
+        assert_eq!(conn.poll(&mut io, 0), Ok(Some(Event::HandshakeDone)));
+        conn.send(&[1; 60]).unwrap();
+        assert_eq!(conn.poll(&mut io, 0), Ok(None));
+        assert_eq!(conn.session().phase(), Phase::SendingPayload);
+        let probe = u64::from(300 / PROBES);
+        let mut made_room = false;
+        let timed_out_at = loop {
+            let now = conn.poll_at().expect("a deadline while sending");
+            assert!(now <= 5 + probe + 300 + 1, "still open at {now}");
+            if now >= 5 && !made_room {
+                made_room = true;
+                io.output.truncate(io.output.len() - 4);
+            }
+            match conn.poll(&mut io, now) {
+                Ok(None) => continue,
+                Err(Error::Timeout { phase }) => break (now, phase),
+                other => panic!("{other:?} at {now}"),
+            }
+        };
+        assert!(made_room);
+        // The room made at 5 is found by the first probe (at `probe`); the stall ends just
+        // past 300 after that: within the limit and one probe of the last progress.
+        assert_eq!(timed_out_at, (probe + 300 + 1, Phase::SendingPayload));
     }
 
     #[test]
