@@ -315,6 +315,15 @@ impl<R: Buffer, T: Buffer, P: Plugins> Connection<R, T, P> {
         &self.session
     }
 
+    /// Lowers (or restores) the largest message accepted, from the next header on; it never
+    /// goes above what the receive buffer holds. A larger message is answered `0x00`
+    /// ([`Error::TooLarge`]) and the connection goes on.
+    pub fn set_receive_limit(&mut self, limit: usize) {
+        let limit = limit.min(self.rx.limit());
+        self.session
+            .set_max_recv(u32::try_from(limit).unwrap_or(u32::MAX));
+    }
+
     /// Whether [`Connection::send`] would be accepted now.
     pub fn can_send(&self) -> bool {
         self.session.is_idle()

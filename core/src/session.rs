@@ -281,6 +281,31 @@ impl Session {
         self.max_recv
     }
 
+    /// Changes the largest message accepted (capped at [`MSG_MAX_SIZE`]), from the next
+    /// header on: a larger one is answered `0x00` and skipped ([`Event::Refused`]). A server
+    /// lowers it while its memory for messages runs short.
+    ///
+    /// ```
+    /// use tinyproto_core::session::{Event, Session};
+    /// let mut s = Session::new(100);
+    /// s.output_written(1);
+    /// s.handle_control(&[0xff]).unwrap();
+    /// s.set_max_recv(4);
+    /// assert_eq!(s.handle_control(&[0, 0, 0, 5]), Ok(Some(Event::Refused { len: 5 })));
+    /// assert_eq!(s.pending_output(), &[0x00]);
+    /// ```
+    pub fn set_max_recv(&mut self, max_recv: u32) {
+        self.max_recv = max_recv.min(MSG_MAX_SIZE);
+    }
+
+    /// The announced length of the message being received, if one is.
+    pub fn receiving_len(&self) -> Option<u32> {
+        match self.state {
+            State::RecvPayload { len, .. } => Some(len),
+            _ => None,
+        }
+    }
+
     /// What the connection is doing.
     pub fn phase(&self) -> Phase {
         match self.state {

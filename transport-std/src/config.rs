@@ -102,6 +102,10 @@ pub const DEFAULT_REUSE_LIMIT: usize = 8 << 20;
 /// Default largest message accepted: 64 MiB.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 << 20;
 
+/// The least default memory budget for received messages (256 MiB), whatever the message
+/// limit; see [`max_buffered_bytes`](crate::ServerBuilder::max_buffered_bytes).
+pub const MIN_DEFAULT_BUFFERED_BYTES: usize = 256 << 20;
+
 /// How the hook machinery of a server or client runs.
 #[derive(Clone)]
 pub(crate) struct EngineSettings {
@@ -114,6 +118,18 @@ pub(crate) struct EngineSettings {
     pub(crate) max_queued_bytes: usize,
     pub(crate) inline_hooks: bool,
     pub(crate) shutdown_grace: Duration,
+    /// `None`: [`EngineSettings::max_buffered_bytes`] derives it from the message limit.
+    pub(crate) max_buffered_bytes: Option<usize>,
+}
+
+impl EngineSettings {
+    /// The memory budget for received messages: as set, or the default, four of the largest
+    /// messages and at least [`MIN_DEFAULT_BUFFERED_BYTES`].
+    pub(crate) fn max_buffered_bytes(&self) -> usize {
+        self.max_buffered_bytes.unwrap_or_else(|| {
+            (self.conn.max_message_size.saturating_mul(4)).max(MIN_DEFAULT_BUFFERED_BYTES)
+        })
+    }
 }
 
 impl Default for EngineSettings {
@@ -129,6 +145,7 @@ impl Default for EngineSettings {
             max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
             inline_hooks: false,
             shutdown_grace: Duration::from_secs(5),
+            max_buffered_bytes: None,
         }
     }
 }
@@ -246,6 +263,23 @@ macro_rules! engine_settings {
         /// refused with [`ConnError::QueueFull`](crate::ConnError::QueueFull).
         pub fn max_queued(mut self, n: usize) -> Self {
             self.$($field).+.max_queued = n;
+            self
+        }
+
+        /// Most bytes of received messages all connections hold together (default: four of
+        /// the largest messages, [`max_message_size`](Self::max_message_size), and at least
+        /// [`MIN_DEFAULT_BUFFERED_BYTES`](crate::MIN_DEFAULT_BUFFERED_BYTES): 256 MiB with the
+        /// default limit).
+        ///
+        /// A message counts with its announced length from its header until its
+        /// `transmission_received` hook returns (or a `receive` takes it). A header that does
+        /// not fit in what is left is refused like an oversize message: the peer reads `0x00`
+        /// and sends no payload, and the connection goes on in sync. So a few dozen peers that
+        /// announce large messages and stall cannot take gigabytes; each waits out its stall
+        /// limit holding at most its announced length, and later peers are refused until
+        /// memory is free again.
+        pub fn max_buffered_bytes(mut self, bytes: usize) -> Self {
+            self.$($field).+.max_buffered_bytes = Some(bytes);
             self
         }
 

@@ -1,5 +1,6 @@
 //! One connection inside the reactor: its socket, protocol state, queues and hook state.
 
+use crate::budget::Budget;
 use crate::error::{CloseReason, ConnError, StartError};
 use crate::handle::ConnectionHandle;
 use crate::hooks::{Conn, Handler};
@@ -9,6 +10,7 @@ use crate::transport::{ReadAhead, SocketIo};
 use mio::net::TcpStream;
 use std::collections::VecDeque;
 use std::sync::mpsc;
+use tinyproto_core::buffer::Buffer;
 use tinyproto_core::connection::{Connection, Event};
 use tinyproto_core::session::Phase;
 use tinyproto_core::Plugin;
@@ -74,6 +76,12 @@ pub(crate) struct Entry {
     connected: Option<ConnectReply>,
     opened: bool,
     reason: Option<CloseReason>,
+    /// Largest message accepted from the peer while the server's budget has room.
+    max_message_size: usize,
+    /// Bytes of the server's message budget this connection holds ([`Entry::budget_held`]).
+    held: usize,
+    /// Length of the message whose `transmission_received` runs now.
+    running: usize,
     /// The earliest timer queued for this entry.
     pub(crate) timer_at: Option<u64>,
     /// When the next connection tick is due.
@@ -84,10 +92,13 @@ impl Entry {
     pub(crate) fn new(
         handle: ConnectionHandle,
         stream: TcpStream,
-        conn: ProtoConnection,
+        mut conn: ProtoConnection,
         connected: Option<ConnectReply>,
     ) -> Self {
         Self {
+            max_message_size: conn.rx_buffer_mut().limit(),
+            held: 0,
+            running: 0,
             handle,
             stream: Some(stream),
             conn,
@@ -127,9 +138,21 @@ impl Entry {
     /// Moves what can move now, handling at most [`EVENTS_PER_DRIVE`] events; an error is why
     /// the connection must close. `Ok(true)`: the budget ran out with work left, so the reactor
     /// must drive this connection again after the others had their turn.
-    pub(crate) fn drive(&mut self, now: u64) -> Result<bool, CloseReason> {
+    ///
+    /// A header is accepted only if its message fits in what `budget` has left (else it is
+    /// answered `0x00`, as an oversize one); what the connection holds is settled in `budget`.
+    pub(crate) fn drive(&mut self, now: u64, budget: &mut Budget) -> Result<bool, CloseReason> {
+        let driven = self.drive_events(now, budget);
+        self.settle(budget);
+        driven
+    }
+
+    fn drive_events(&mut self, now: u64, budget: &mut Budget) -> Result<bool, CloseReason> {
         for _ in 0..EVENTS_PER_DRIVE {
             self.start_send();
+            self.settle(budget);
+            self.conn
+                .set_receive_limit(self.max_message_size.min(budget.room()));
             let reads = self.may_read();
             let Some(stream) = self.stream.as_mut() else {
                 return Ok(false);
@@ -142,6 +165,33 @@ impl Entry {
             }
         }
         Ok(true)
+    }
+
+    /// What the connection holds of the server's message budget: the announced length of
+    /// the message arriving, and the messages received whose hook has not returned.
+    fn budget_held(&self) -> usize {
+        let arriving = self
+            .conn
+            .session()
+            .receiving_len()
+            .map_or(0, |len| len as usize);
+        let queued: usize = (self.calls.iter())
+            .map(|call| match call {
+                Call::Received(msg) => msg.len(),
+                _ => 0,
+            })
+            .sum();
+        arriving + queued + self.running
+    }
+
+    fn settle(&mut self, budget: &mut Budget) {
+        let held = self.budget_held();
+        budget.settle(&mut self.held, held);
+    }
+
+    /// Gives back what the connection holds of the budget (it is being removed).
+    pub(crate) fn release_budget(&mut self, budget: &mut Budget) {
+        budget.settle(&mut self.held, 0);
     }
 
     /// Reading is paused between messages while a hook runs or waits its turn, so that a peer
@@ -272,6 +322,10 @@ impl Entry {
             _ => return None,
         };
         let call = self.calls.pop_front()?;
+        self.running = match &call {
+            Call::Received(msg) => msg.len(),
+            _ => 0,
+        };
         Some((
             match handler {
                 HandlerState::Idle(h) => Some(h),
@@ -287,6 +341,7 @@ impl Entry {
         handler: Option<Box<dyn Handler>>,
         shutdown: bool,
     ) -> Option<CloseReason> {
+        self.running = 0;
         match handler {
             Some(handler) => {
                 self.handler = HandlerState::Idle(handler);

@@ -55,6 +55,7 @@
 
 #[macro_use]
 mod config;
+mod budget;
 mod client;
 mod entry;
 mod error;
@@ -72,6 +73,7 @@ mod workers;
 pub use client::{Client, ClientBuilder, ClientHandle};
 pub use config::{
     Timeouts, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_QUEUED_BYTES, DEFAULT_REUSE_LIMIT,
+    MIN_DEFAULT_BUFFERED_BYTES,
 };
 pub use error::{CloseReason, ConnError, Error, StartError, TransmitError};
 pub use handle::{ConnId, ConnectionHandle};

@@ -85,3 +85,52 @@ fn sends_through_handles_are_bounded_in_bytes() {
     lone.stop();
     server.stop();
 }
+
+/// A raw peer past the handshake.
+fn raw_peer(addr: std::net::SocketAddr) -> TcpStream {
+    let mut peer = TcpStream::connect(addr).unwrap();
+    peer.set_read_timeout(Some(WAIT)).unwrap();
+    std::io::Write::write_all(&mut peer, &[0xff]).unwrap();
+    peer.read_exact(&mut [0]).unwrap();
+    peer
+}
+
+/// Announces a message of `len` bytes and returns the server's status byte.
+fn announce(peer: &mut TcpStream, len: u32) -> u8 {
+    std::io::Write::write_all(peer, &len.to_be_bytes()).unwrap();
+    let mut status = [0];
+    peer.read_exact(&mut status).unwrap();
+    status[0]
+}
+
+#[test]
+fn received_messages_share_one_memory_budget_and_a_header_past_it_is_refused_in_sync() {
+    let builder = Server::builder()
+        .listen("127.0.0.1:0")
+        .max_buffered_bytes(1000);
+    let server = TestServer::start(builder, |_| Echo);
+    // A announces 600 and stalls after 10 bytes: it holds 600 of the 1000.
+    let mut a = raw_peer(server.addr);
+    assert_eq!(announce(&mut a, 600), 0xff);
+    std::io::Write::write_all(&mut a, &[1; 10]).unwrap();
+    // B: one byte past what is left is refused, and the connection goes on in sync.
+    let mut b = raw_peer(server.addr);
+    assert_eq!(announce(&mut b, 401), 0x00, "600 + 401 > 1000");
+    assert_eq!(announce(&mut b, 400), 0xff, "600 + 400 fits exactly");
+    let msg = message(400, 9);
+    std::io::Write::write_all(&mut b, &msg).unwrap();
+    let mut header = [0; 4];
+    b.read_exact(&mut header).unwrap();
+    let expected = echo(&msg);
+    assert_eq!(u32::from_be_bytes(header) as usize, expected.len());
+    std::io::Write::write_all(&mut b, &[0xff]).unwrap();
+    let mut back = vec![0; expected.len()];
+    b.read_exact(&mut back).unwrap();
+    assert_eq!(back, expected);
+    // Once A is gone and B's hook returned (B's next header is read only then), the memory
+    // is free again.
+    drop(a);
+    server.next_shutdown();
+    assert_eq!(announce(&mut b, 1000), 0xff, "the whole budget is free");
+    server.stop();
+}

@@ -12,6 +12,7 @@ mod notices;
 pub(crate) use hook_calls::on_io_thread;
 pub(crate) use notices::{Notice, Notices};
 
+use crate::budget::Budget;
 use crate::config::EngineSettings;
 use crate::entry::{ConnectReply, Entry};
 use crate::error::{CloseReason, ConnError, StartError};
@@ -125,6 +126,7 @@ impl Reactor {
             max_connections,
             stopping: false,
             spares: Spares::new(settings.conn.reuse_limit),
+            budget: Budget::new(settings.max_buffered_bytes()),
             settings,
             inline_outbox: Vec::new(),
             give_up_at: None,
@@ -198,6 +200,8 @@ struct State {
     settings: EngineSettings,
     /// Memory of large messages sent, for the next ones received.
     spares: Spares,
+    /// The memory all connections may hold in received messages.
+    budget: Budget,
     /// Collects an inline hook's transmits; kept to reuse its memory.
     inline_outbox: Vec<Message>,
     /// When a shutdown stops waiting for hooks that still run.
@@ -461,8 +465,9 @@ impl State {
         }
         let keys: Vec<usize> = self.slots.iter().map(|(key, _)| key).collect();
         for key in keys {
-            if let Some(Slot::Conn(entry)) = self.slots.try_remove(key) {
+            if let Some(Slot::Conn(mut entry)) = self.slots.try_remove(key) {
                 self.live -= 1;
+                entry.release_budget(&mut self.budget);
                 let handle = entry.handle.clone();
                 lock(&self.registry).remove(&handle.id());
                 let reason = entry.finished_or_not().unwrap_or(CloseReason::Shutdown);
@@ -510,7 +515,8 @@ impl State {
             return;
         };
         // Plugins run inside: one that panics closes only its connection.
-        let driven = catch_unwind(AssertUnwindSafe(|| entry.drive(now)));
+        let budget = &mut self.budget;
+        let driven = catch_unwind(AssertUnwindSafe(|| entry.drive(now, budget)));
         let more = match driven.unwrap_or(Err(CloseReason::PluginPanicked)) {
             Ok(more) => more,
             Err(reason) => {
@@ -564,8 +570,9 @@ impl State {
         let Some(mut reason) = entry.finished().cloned() else {
             return;
         };
-        if let Some(Slot::Conn(entry)) = self.slots.try_remove(key) {
+        if let Some(Slot::Conn(mut entry)) = self.slots.try_remove(key) {
             self.live -= 1;
+            entry.release_budget(&mut self.budget);
             let handle = entry.handle.clone();
             lock(&self.registry).remove(&handle.id());
             // The handler and the plugins are dropped here, on the I/O thread.
