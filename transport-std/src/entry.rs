@@ -1,29 +1,32 @@
 //! One connection inside the reactor: its socket, protocol state, queues and hook state.
+//!
+//! An [`Entry`] does no I/O of its own choosing and reads no clock: the reactor hands it the
+//! time and drives it when its socket is ready, and it moves bytes only through its
+//! [`Stream`] (a non-blocking `mio` socket, or a script in the unit tests below). Hook calls
+//! come out of [`Entry::next_call`] and their end goes back in through [`Entry::hook_done`]:
+//! the reactor runs them on hook threads or inline, the tests run them directly.
 
 use crate::budget::Budget;
 use crate::error::{CloseReason, ConnError, StartError};
 use crate::handle::ConnectionHandle;
 use crate::hooks::{Conn, Handler};
-use crate::message::{Message, MessageBuffer};
+use crate::message::Message;
+use crate::protocol::{shrink_tx, ProtoConnection};
 use crate::reply::{HookAnswer, SendReply};
 use crate::transport::{ReadAhead, SocketIo};
 use mio::net::TcpStream;
 use std::collections::VecDeque;
+use std::io::{Read, Write};
 use std::sync::mpsc;
 use tinyproto_core::buffer::Buffer;
-use tinyproto_core::connection::{Connection, Event};
+use tinyproto_core::connection::Event;
 use tinyproto_core::session::Phase;
-use tinyproto_core::Plugin;
 
-/// A send buffer that grew past this is freed once its message is out.
-const KEEP_TX_CAPACITY: usize = 16 * 1024;
 /// Most protocol events (messages, refusals, sends) one drive handles before the other
 /// connections get their turn: a peer streaming refused headers cannot hold the I/O thread.
 const EVENTS_PER_DRIVE: usize = 32;
 
 pub(crate) type ConnectReply = mpsc::Sender<Result<ConnectionHandle, StartError>>;
-pub(crate) type ProtoConnection =
-    Connection<MessageBuffer, MessageBuffer, Vec<Box<dyn Plugin + Send>>>;
 
 /// A hook call waiting for its turn.
 pub(crate) enum Call {
@@ -61,9 +64,14 @@ struct Outgoing {
     reply: Option<SendReply>,
 }
 
-pub(crate) struct Entry {
+/// What a connection's bytes move through: non-blocking, `WouldBlock` when not ready.
+pub(crate) trait Stream: Read + Write {}
+
+impl<S: Read + Write> Stream for S {}
+
+pub(crate) struct Entry<S: Stream = TcpStream> {
     pub(crate) handle: ConnectionHandle,
-    stream: Option<TcpStream>,
+    stream: Option<S>,
     conn: ProtoConnection,
     handler: HandlerState,
     calls: VecDeque<Call>,
@@ -88,10 +96,10 @@ pub(crate) struct Entry {
     pub(crate) tick_at: Option<u64>,
 }
 
-impl Entry {
+impl<S: Stream> Entry<S> {
     pub(crate) fn new(
         handle: ConnectionHandle,
-        stream: TcpStream,
+        stream: S,
         mut conn: ProtoConnection,
         connected: Option<ConnectReply>,
     ) -> Self {
@@ -355,13 +363,11 @@ impl Entry {
         }
     }
 
-    /// Closes the socket, fails everything waiting, and queues `post_loop` if `pre_loop` ran.
-    pub(crate) fn close(&mut self, reason: CloseReason, registry: &mio::Registry) {
-        let Some(mut stream) = self.stream.take() else {
-            return;
-        };
-        let _ = registry.deregister(&mut stream);
-        drop(stream);
+    /// Fails everything waiting and queues `post_loop` if `pre_loop` ran; the stream is handed
+    /// back to be closed (`None`: it was closed before).
+    #[must_use = "the stream is closed by dropping it (after deregistering it)"]
+    pub(crate) fn close(&mut self, reason: CloseReason) -> Option<S> {
+        let stream = self.stream.take()?;
         self.conn.close();
         let _ = self.handle.shared.closed.set(reason.clone());
         let closed = || ConnError::Closed(reason.clone());
@@ -384,6 +390,7 @@ impl Entry {
             _ => self.calls.clear(),
         }
         self.reason = Some(reason);
+        Some(stream)
     }
 
     /// Why it closed, even while a hook still runs.
@@ -401,22 +408,13 @@ impl Entry {
     }
 }
 
-/// Lets go of the message sent: a shared one is released, a large one freed, so that an idle
-/// connection stays small.
-pub(crate) fn shrink_tx(conn: &mut ProtoConnection) {
-    let tx = conn.tx_buffer_mut();
-    if tx.capacity() == 0 || tx.capacity() > KEEP_TX_CAPACITY {
-        tx.release();
-    }
-}
-
 fn reply(to: Option<SendReply>, result: Result<(), ConnError>) {
     if let Some(to) = to {
         to.send(result);
     }
 }
 
-impl Drop for Entry {
+impl<S: Stream> Drop for Entry<S> {
     /// A hook still waiting (only if the I/O thread dies) gets an answer rather than none.
     fn drop(&mut self) {
         let stopped = || ConnError::Closed(CloseReason::Shutdown);
@@ -431,3 +429,6 @@ impl Drop for Entry {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

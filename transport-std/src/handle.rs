@@ -78,6 +78,29 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The state of connection `id` (slab `key`), as yet with nothing queued; sends to it are
+    /// bounded by `max_queued` messages and `max_queued_bytes`.
+    pub(crate) fn new(
+        (id, key): (ConnId, usize),
+        (peer, local): (SocketAddr, SocketAddr),
+        (max_queued, max_queued_bytes): (usize, usize),
+        link: Link,
+    ) -> Self {
+        Self {
+            id,
+            key,
+            peer,
+            local,
+            queued: AtomicUsize::new(0),
+            max_queued,
+            queued_bytes: AtomicUsize::new(0),
+            max_queued_bytes,
+            closed: OnceLock::new(),
+            link,
+            hook_slot: HookSlot::default(),
+        }
+    }
+
     /// Counts a message of `len` bytes into the queue, within both limits.
     pub(crate) fn reserve(&self, len: usize) -> Result<(), ConnError> {
         if self.queued.fetch_add(1, Ordering::AcqRel) >= self.max_queued {

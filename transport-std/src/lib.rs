@@ -62,6 +62,7 @@ mod error;
 mod handle;
 mod hooks;
 mod message;
+mod protocol;
 mod reactor;
 mod reply;
 mod server;

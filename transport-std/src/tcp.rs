@@ -6,17 +6,16 @@
 
 use crate::client::connect_stream;
 use crate::config::{ConnSettings, Timeouts};
-use crate::entry::{shrink_tx, ProtoConnection};
 use crate::error::{Error, StartError, TransmitError};
-use crate::message::{Message, MessageBuffer};
+use crate::message::Message;
+use crate::protocol::{protocol, shrink_tx, ProtoConnection};
 use crate::spares::Spares;
 use crate::transport::SocketIo;
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
-use tinyproto_core::connection::{Connection, Event, Received, Sent};
+use tinyproto_core::connection::{Event, Received, Sent};
 use tinyproto_core::session::Phase;
-use tinyproto_core::wire::MSG_MAX_SIZE;
 
 /// Configures a [`TcpConnection`].
 pub struct TcpConnectionBuilder {
@@ -47,12 +46,7 @@ impl TcpConnection {
         stream.set_write_timeout(timeouts.stall)?;
         let peer = stream.peer_addr()?;
         let spares = Spares::new(settings.reuse_limit);
-        let mut conn = Connection::with_plugins(
-            MessageBuffer::new(settings.max_message_size, spares.clone()),
-            MessageBuffer::new(MSG_MAX_SIZE as usize, spares.clone()),
-            settings.plugins(),
-        );
-        conn.set_timeouts(timeouts.core());
+        let conn = protocol(settings, &spares);
         let mut tcp = TcpConnection {
             stream,
             conn,

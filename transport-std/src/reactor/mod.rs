@@ -18,9 +18,10 @@ use crate::entry::{ConnectReply, Entry};
 use crate::error::{CloseReason, ConnError, StartError};
 use crate::handle::{ConnId, ConnectionHandle, Link, Shared};
 use crate::hooks::Handler;
-use crate::message::{Message, MessageBuffer};
+use crate::message::Message;
+use crate::protocol::protocol;
+use crate::reply::HookAnswer;
 use crate::reply::SendReply;
-use crate::reply::{HookAnswer, HookSlot};
 use crate::spares::Spares;
 use crate::workers::Workers;
 use hook_calls::{drop_quietly, HookJob};
@@ -33,12 +34,10 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::io::{self, ErrorKind, Read};
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use tinyproto_core::connection::Connection;
-use tinyproto_core::wire::MSG_MAX_SIZE;
 
 const WAKER: Token = Token(usize::MAX);
 /// Listener `i` has token `LISTENERS - i`.
@@ -276,26 +275,14 @@ impl State {
         }
         self.next_id += 1;
         let handle = ConnectionHandle {
-            shared: Arc::new(Shared {
-                id: ConnId(self.next_id),
-                key,
-                peer,
-                local,
-                queued: AtomicUsize::new(0),
-                max_queued: self.settings.max_queued,
-                queued_bytes: AtomicUsize::new(0),
-                max_queued_bytes: self.settings.max_queued_bytes,
-                closed: OnceLock::new(),
-                link: self.link.clone(),
-                hook_slot: HookSlot::default(),
-            }),
+            shared: Arc::new(Shared::new(
+                (ConnId(self.next_id), key),
+                (peer, local),
+                (self.settings.max_queued, self.settings.max_queued_bytes),
+                self.link.clone(),
+            )),
         };
-        let mut conn = Connection::with_plugins(
-            MessageBuffer::new(settings.max_message_size, self.spares.clone()),
-            MessageBuffer::new(MSG_MAX_SIZE as usize, self.spares.clone()),
-            settings.plugins(),
-        );
-        conn.set_timeouts(settings.timeouts.core());
+        let conn = protocol(settings, &self.spares);
         vacant.insert(Slot::Conn(Box::new(Entry::new(
             handle.clone(),
             stream,
@@ -520,7 +507,9 @@ impl State {
         let more = match driven.unwrap_or(Err(CloseReason::PluginPanicked)) {
             Ok(more) => more,
             Err(reason) => {
-                entry.close(reason, self.poll.registry());
+                if let Some(mut stream) = entry.close(reason) {
+                    let _ = self.poll.registry().deregister(&mut stream);
+                }
                 false
             }
         };
@@ -586,7 +575,9 @@ impl State {
     fn close(&mut self, key: usize, id: ConnId, reason: CloseReason) {
         match self.slots.get_mut(key) {
             Some(Slot::Conn(entry)) if entry.handle.id() == id => {
-                entry.close(reason, self.poll.registry());
+                if let Some(mut stream) = entry.close(reason) {
+                    let _ = self.poll.registry().deregister(&mut stream);
+                }
                 self.dispatch(key);
             }
             _ => {}
