@@ -4,7 +4,8 @@ use crate::config::EngineSettings;
 use crate::error::StartError;
 use crate::handle::ConnectionHandle;
 use crate::hooks::{ClientHooks, Handler};
-use crate::reactor::{lock, Command, HandlerFactory, Reactor};
+use crate::reactor::{Command, HandlerFactory, Reactor};
+use crate::sync::{lock, on_io_thread};
 use std::fmt;
 use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -154,7 +155,7 @@ impl ClientHandle {
         &self,
         addr: impl ToSocketAddrs + fmt::Debug,
     ) -> Result<ConnectionHandle, StartError> {
-        if crate::reactor::on_io_thread() {
+        if on_io_thread() {
             let inline = "connect cannot wait for the handshake inside an inline hook";
             return Err(StartError::Io(std::io::Error::new(
                 ErrorKind::WouldBlock,

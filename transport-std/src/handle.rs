@@ -176,7 +176,7 @@ impl ConnectionHandle {
     /// On the I/O thread (inside an [inline hook](crate::ServerBuilder::inline_hooks)) it
     /// cannot wait: [`ConnError::WouldBlockInline`]; use [`ConnectionHandle::send`].
     pub fn transmit(&self, msg: impl Into<Message>) -> Result<(), ConnError> {
-        if crate::reactor::on_io_thread() {
+        if crate::sync::on_io_thread() {
             return Err(ConnError::WouldBlockInline);
         }
         let (tx, rx) = mpsc::channel();

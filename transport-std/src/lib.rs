@@ -67,6 +67,7 @@ mod reactor;
 mod reply;
 mod server;
 mod spares;
+mod sync;
 mod tcp;
 mod transport;
 mod workers;

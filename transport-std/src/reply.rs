@@ -3,7 +3,7 @@
 //! at a time, so at most one of them waits), which costs no allocation per call.
 
 use crate::error::{CloseReason, ConnError};
-use crate::reactor::lock;
+use crate::sync::lock;
 use std::sync::{mpsc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 

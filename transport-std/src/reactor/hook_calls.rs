@@ -73,21 +73,6 @@ impl crate::workers::Job for HookJob {
     }
 }
 
-thread_local! {
-    /// Set on I/O threads: waiting there for an answer from the I/O thread would deadlock.
-    static ON_IO_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Marks the calling thread as an I/O thread.
-pub(super) fn mark_io_thread() {
-    ON_IO_THREAD.set(true);
-}
-
-/// Whether the caller runs on an I/O thread (inside an inline hook).
-pub(crate) fn on_io_thread() -> bool {
-    ON_IO_THREAD.get()
-}
-
 /// Drops user code (a handler, plugins) on the I/O thread, surviving a panicking `Drop`;
 /// false when it panicked.
 pub(super) fn drop_quietly<T>(value: T) -> bool {

@@ -9,7 +9,6 @@ mod accept;
 mod hook_calls;
 mod notices;
 
-pub(crate) use hook_calls::on_io_thread;
 pub(crate) use notices::{Notice, Notices};
 
 use crate::budget::Budget;
@@ -23,6 +22,7 @@ use crate::protocol::protocol;
 use crate::reply::HookAnswer;
 use crate::reply::SendReply;
 use crate::spares::Spares;
+use crate::sync::lock;
 use crate::workers::Workers;
 use hook_calls::{drop_quietly, HookJob};
 use mio::net::{TcpListener, TcpStream};
@@ -139,7 +139,7 @@ impl Reactor {
         let thread = std::thread::Builder::new()
             .name("tinyproto-io".into())
             .spawn(move || {
-                hook_calls::mark_io_thread();
+                crate::sync::mark_io_thread();
                 state.run();
             })?;
         Ok(Self {
@@ -593,9 +593,4 @@ impl State {
 
 fn closed_reason(conn: &Shared) -> CloseReason {
     conn.closed.get().cloned().unwrap_or(CloseReason::Shutdown)
-}
-
-/// Locks the registry; a panic elsewhere while it was held does not make it unusable.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -1,0 +1,25 @@
+//! Small helpers for the threads of a server or client: a lock that survives a panic elsewhere,
+//! and whether the caller is an I/O thread.
+
+use std::cell::Cell;
+use std::sync::{Mutex, MutexGuard};
+
+/// Locks `mutex`; a panic elsewhere while it was held does not make it unusable.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+thread_local! {
+    /// Set on I/O threads: waiting there for an answer from the I/O thread would deadlock.
+    static ON_IO_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the calling thread as an I/O thread.
+pub(crate) fn mark_io_thread() {
+    ON_IO_THREAD.set(true);
+}
+
+/// Whether the caller runs on an I/O thread (inside an inline hook).
+pub(crate) fn on_io_thread() -> bool {
+    ON_IO_THREAD.get()
+}
