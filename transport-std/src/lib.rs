@@ -26,6 +26,14 @@
 //! about a kilobyte of memory; buffers grow only as a message's bytes arrive and are freed
 //! after it.
 //!
+//! # Limits
+//! A message above [`max_message_size`](ServerBuilder::max_message_size) is answered `0x00`
+//! and skipped. All connections of a server (or client) share one budget for received
+//! messages, [`max_buffered_bytes`](ServerBuilder::max_buffered_bytes): a header that does not
+//! fit in what is left is refused the same way, so the peer sees a normal refusal and the
+//! stream stays in sync. A header or payload that makes no progress for the whole stall limit
+//! ([`Timeouts::stall`]) closes its connection, within 1/32 of the limit after it.
+//!
 //! # Example
 //! ```
 //! use tinyproto_std::{Conn, Handler, Received, Sent, Server, TcpConnection};
