@@ -158,10 +158,7 @@ impl<T: Read + Write, B: Buffer, P: Plugins> AsyncConnection<T, B, P> {
         self.sending = true;
         let event = self.drive(outgoing).await;
         self.sending = false;
-        Ok(match event? {
-            SessionEvent::Rejected { len } => Sent::Rejected { len },
-            _ => Sent::Written,
-        })
+        Ok(Sent::after(event?))
     }
 
     /// Waits for one message and returns it (plugins applied), or what became of it: see
@@ -169,16 +166,14 @@ impl<T: Read + Write, B: Buffer, P: Plugins> AsyncConnection<T, B, P> {
     /// does. [`Error::Closed`] means the peer closed cleanly between messages.
     pub async fn receive(&mut self) -> Result<Received<&[u8]>, Error<T::Error>> {
         self.handshake().await?;
-        Ok(match self.drive(Outgoing::Slice(&[])).await? {
-            SessionEvent::Refused { len } => Received::Refused {
-                len,
-                limit: self.session.max_recv(),
-            },
-            _ => match self.plugins.receive(&mut self.buf) {
-                Ok(()) => Received::Message(self.buf.as_slice()),
-                Err(e) => Received::Discarded(e),
-            },
-        })
+        let event = self.drive(Outgoing::Slice(&[])).await?;
+        let limit = self.session.max_recv();
+        Ok(Received::after(
+            event,
+            limit,
+            &mut self.buf,
+            &mut self.plugins,
+        ))
     }
 
     /// The state machine, for inspection.

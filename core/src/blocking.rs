@@ -111,18 +111,14 @@ impl<T: Read + Write, B: Buffer, P: Plugins> BlockingConnection<T, B, P> {
             Outgoing::Buffer => self.buf.as_slice().len(),
         };
         self.session.start_send(len)?;
-        Ok(
-            match drive(
-                io,
-                &mut self.kernel,
-                &mut self.session,
-                &mut self.buf,
-                outgoing,
-            )? {
-                SessionEvent::Rejected { len } => Sent::Rejected { len },
-                _ => Sent::Written,
-            },
-        )
+        let event = drive(
+            io,
+            &mut self.kernel,
+            &mut self.session,
+            &mut self.buf,
+            outgoing,
+        )?;
+        Ok(Sent::after(event))
     }
 
     /// Waits for one message and returns it (plugins applied), or what became of it: see
@@ -130,24 +126,20 @@ impl<T: Read + Write, B: Buffer, P: Plugins> BlockingConnection<T, B, P> {
     pub fn receive(&mut self) -> Result<Received<&[u8]>, Error<T::Error>> {
         self.handshake()?;
         let io = &mut Blocking(&mut self.io);
-        Ok(
-            match drive(
-                io,
-                &mut self.kernel,
-                &mut self.session,
-                &mut self.buf,
-                Outgoing::Slice(&[]),
-            )? {
-                SessionEvent::Refused { len } => Received::Refused {
-                    len,
-                    limit: self.session.max_recv(),
-                },
-                _ => match self.plugins.receive(&mut self.buf) {
-                    Ok(()) => Received::Message(self.buf.as_slice()),
-                    Err(e) => Received::Discarded(e),
-                },
-            },
-        )
+        let event = drive(
+            io,
+            &mut self.kernel,
+            &mut self.session,
+            &mut self.buf,
+            Outgoing::Slice(&[]),
+        )?;
+        let limit = self.session.max_recv();
+        Ok(Received::after(
+            event,
+            limit,
+            &mut self.buf,
+            &mut self.plugins,
+        ))
     }
 
     /// The state machine, for inspection.

@@ -294,23 +294,15 @@ fn a_shutdown_right_after_transmit_sends_the_whole_message_first() {
     // must wait for it (it once happened right after the header: the message was lost).
     let mut net = Net::new(Faults::default());
     let config = Config::new();
-    let mut srv = server::<1>(&mut net, config);
-    let mut cli = client::<1>(&mut net, config);
-    let (mut echo, mut last) = (Echo::default(), SendAndClose(b"SRVQUIT"));
-    let _ = srv.poll(net.now, &mut net.server.sockets, &mut echo);
-    connect(&mut net, &mut cli, PORT);
-    let ends = run(
-        &mut net,
-        &mut srv,
-        &mut echo,
-        &mut cli,
-        &mut last,
-        60_000,
-        |_, _, s, _| s.is_stopped(),
-    );
+    let srv = server::<1>(&mut net, config);
+    let cli = client::<1>(&mut net, config);
+    let last = SendAndClose(b"SRVQUIT");
+    let mut t = Pair::new(net, srv, cli, Echo::default(), last);
+    t.connect(PORT);
+    let ends = t.run(60_000, |_, _, s, _| s.is_stopped());
     assert!(ends.server.is_stopped(), "SRVQUIT never arrived");
-    assert_eq!((echo.received, echo.srv_quit), (1, true));
-    assert!(echo.failures.is_empty(), "{:?}", echo.failures);
+    assert_eq!((t.hs.received, t.hs.srv_quit), (1, true));
+    assert!(t.hs.failures.is_empty(), "{:?}", t.hs.failures);
 }
 
 /// Records connection events on the client side.
