@@ -5,7 +5,7 @@ use crate::connection::{Received, Sent};
 use crate::error::{Error, SendError, TransmitError};
 use crate::kernel::{Kernel, Outgoing, Step};
 use crate::plugin::Plugins;
-use crate::session::{Event, Phase, Session};
+use crate::session::{Phase, Session, SessionEvent};
 use crate::transport::{step, Transport};
 use embedded_io::{Read, Write};
 
@@ -111,18 +111,14 @@ impl<T: Read + Write, B: Buffer, P: Plugins> BlockingConnection<T, B, P> {
             Outgoing::Buffer => self.buf.as_slice().len(),
         };
         self.session.start_send(len)?;
-        Ok(
-            match drive(
-                io,
-                &mut self.kernel,
-                &mut self.session,
-                &mut self.buf,
-                outgoing,
-            )? {
-                Event::Rejected { len } => Sent::Rejected { len },
-                _ => Sent::Written,
-            },
-        )
+        let event = drive(
+            io,
+            &mut self.kernel,
+            &mut self.session,
+            &mut self.buf,
+            outgoing,
+        )?;
+        Ok(Sent::after(event))
     }
 
     /// Waits for one message and returns it (plugins applied), or what became of it: see
@@ -130,24 +126,20 @@ impl<T: Read + Write, B: Buffer, P: Plugins> BlockingConnection<T, B, P> {
     pub fn receive(&mut self) -> Result<Received<&[u8]>, Error<T::Error>> {
         self.handshake()?;
         let io = &mut Blocking(&mut self.io);
-        Ok(
-            match drive(
-                io,
-                &mut self.kernel,
-                &mut self.session,
-                &mut self.buf,
-                Outgoing::Slice(&[]),
-            )? {
-                Event::Refused { len } => Received::Refused {
-                    len,
-                    limit: self.session.max_recv(),
-                },
-                _ => match self.plugins.receive(&mut self.buf) {
-                    Ok(()) => Received::Message(self.buf.as_slice()),
-                    Err(e) => Received::Discarded(e),
-                },
-            },
-        )
+        let event = drive(
+            io,
+            &mut self.kernel,
+            &mut self.session,
+            &mut self.buf,
+            Outgoing::Slice(&[]),
+        )?;
+        let limit = self.session.max_recv();
+        Ok(Received::after(
+            event,
+            limit,
+            &mut self.buf,
+            &mut self.plugins,
+        ))
     }
 
     /// The state machine, for inspection.
@@ -174,12 +166,14 @@ fn drive<T: Transport, B: Buffer>(
     session: &mut Session,
     buf: &mut B,
     outgoing: Outgoing<'_>,
-) -> Result<Event, Error<T::Error>> {
+) -> Result<SessionEvent, Error<T::Error>> {
     let mut result = None;
     loop {
         match step(io, kernel, session, buf, outgoing) {
             Ok(Some(Step::Moved(_))) => {}
-            Ok(Some(Step::Event(Event::Incoming { .. } | Event::Accepted { .. }))) => {}
+            Ok(Some(Step::Event(
+                SessionEvent::Incoming { .. } | SessionEvent::Accepted { .. },
+            ))) => {}
             Ok(Some(Step::Event(event))) => result = Some(event),
             // A blocking transport is always ready: only a closed session has nothing to do.
             Ok(None) => return result.ok_or(Error::Closed),

@@ -8,7 +8,7 @@ use crate::buffer::Buffer;
 use crate::error::Error;
 use crate::kernel::{Kernel, Outgoing, Step};
 use crate::plugin::{PluginError, Plugins};
-use crate::session::{self, Phase, SendError, Session};
+use crate::session::{Phase, SendError, Session, SessionEvent};
 use crate::transport::{step, Transport};
 use core::fmt;
 
@@ -177,6 +177,16 @@ pub enum Sent {
     },
 }
 
+impl Sent {
+    /// How a transmit that ended with the session's `event` ended.
+    pub(crate) fn after(event: SessionEvent) -> Self {
+        match event {
+            SessionEvent::Rejected { len } => Self::Rejected { len },
+            _ => Self::Written,
+        }
+    }
+}
+
 /// What arrived, from the calls that wait for a message
 /// ([`BlockingConnection::receive`](crate::BlockingConnection::receive) gives a
 /// `Received<&[u8]>`, as the `nal` client's `receive` does; a transport that hands out owned
@@ -197,6 +207,28 @@ pub enum Received<M> {
     },
     /// A whole message arrived but a receive plugin refused it; it is dropped.
     Discarded(PluginError),
+}
+
+impl<'a> Received<&'a [u8]> {
+    /// What a receive that ended with the session's `event` (a message, or a refusal with
+    /// our `limit`) delivers: the message in `buf` after the receive `plugins`.
+    pub(crate) fn after<B: Buffer, P: Plugins>(
+        event: SessionEvent,
+        limit: u32,
+        buf: &'a mut B,
+        plugins: &mut P,
+    ) -> Self {
+        if let SessionEvent::Refused { len } = event {
+            return Self::Refused { len, limit };
+        }
+        match plugins.receive(buf) {
+            Ok(()) => {
+                let buf: &'a B = buf;
+                Self::Message(buf.as_slice())
+            }
+            Err(e) => Self::Discarded(e),
+        }
+    }
 }
 
 impl<M> Received<M> {
@@ -542,8 +574,8 @@ impl<R: Buffer, T: Buffer, P: Plugins> Connection<R, T, P> {
         }
     }
 
-    fn on_event(&mut self, event: session::Event) -> Option<Event> {
-        use session::Event as S;
+    fn on_event(&mut self, event: SessionEvent) -> Option<Event> {
+        use SessionEvent as S;
         Some(match event {
             S::HandshakeDone => Event::HandshakeDone,
             S::Received => match self.plugins.receive(&mut self.rx) {

@@ -12,7 +12,7 @@
 
 use crate::buffer::{Buffer, CapacityError};
 use crate::error::Error;
-use crate::session::{Event, NextRead, Session};
+use crate::session::{NextRead, Session, SessionEvent};
 use crate::wire::HEADER_LEN;
 
 /// Smallest step by which a receive buffer grows. A buffer grows by at most what already
@@ -38,7 +38,7 @@ pub(crate) enum Step {
     /// Bytes moved (or output was flushed).
     Moved(usize),
     /// Bytes moved and the session reported an event.
-    Event(Event),
+    Event(SessionEvent),
 }
 
 /// Where the payload being sent is.
@@ -180,7 +180,7 @@ impl Kernel {
             },
             Planned::ReadControl => {
                 match session.handle_control(&self.control[..n.min(HEADER_LEN)])? {
-                    Some(event @ (Event::Incoming { .. } | Event::Received)) => {
+                    Some(event @ (SessionEvent::Incoming { .. } | SessionEvent::Received)) => {
                         // A new message: a non-empty one fills `buf` next, an empty one is `buf`.
                         buf.clear();
                         Step::Event(event)
@@ -224,7 +224,7 @@ mod tests {
         let (mut wire, mut events) = (Vec::new(), Vec::new());
         let outgoing = Outgoing::Slice(b"hi");
         for _ in 0..64 {
-            if events.last() == Some(&Event::Received) && session.is_idle() {
+            if events.last() == Some(&SessionEvent::Received) && session.is_idle() {
                 session.start_send(2).unwrap();
             }
             let first = describe(&kernel.plan(&session, &mut buf, outgoing).unwrap());
@@ -253,7 +253,11 @@ mod tests {
         assert_eq!(wire, [0xff, 0xff, 0, 0, 0, 2, b'h', b'i']);
         assert_eq!(buf.as_slice(), b"abc");
         assert!(
-            events.ends_with(&[Event::Received, Event::Accepted { len: 2 }, Event::Sent]),
+            events.ends_with(&[
+                SessionEvent::Received,
+                SessionEvent::Accepted { len: 2 },
+                SessionEvent::Sent
+            ]),
             "{events:?}"
         );
     }

@@ -24,29 +24,64 @@ struct Ends {
     client: Status,
 }
 
-/// Runs both endpoints until `done` or `limit_ms` of simulated time; returns the last statuses.
-fn run<const S: usize, const C: usize, HS: Handler, HC: Handler>(
-    net: &mut Net,
-    server: &mut Server<SBuf, (), S>,
-    hs: &mut HS,
-    client: &mut Client<CBuf, (), C>,
-    hc: &mut HC,
-    limit_ms: u64,
-    mut done: impl FnMut(&HS, &HC, Status, Status) -> bool,
-) -> Ends {
-    let end = net.now + Duration::from_millis(limit_ms);
-    loop {
-        net.poll_ifaces();
-        let s = server.poll(net.now, &mut net.server.sockets, hs);
-        let c = client.poll(net.now, &mut net.client.sockets, hc);
-        if done(hs, hc, s, c) || net.now >= end {
-            return Ends {
-                server: s,
-                client: c,
-            };
+/// A server and a client on the simulated link, with their handlers: what the tests drive.
+struct Pair<const S: usize, const C: usize, HS, HC> {
+    net: Net,
+    srv: Server<SBuf, (), S>,
+    cli: Client<CBuf, (), C>,
+    /// The server's handler.
+    hs: HS,
+    /// The client's handler.
+    hc: HC,
+}
+
+impl<const S: usize, const C: usize, HS: Handler, HC: Handler> Pair<S, C, HS, HC> {
+    /// The endpoints and handlers, after the server's first poll (its sockets listen).
+    fn new(net: Net, srv: Server<SBuf, (), S>, cli: Client<CBuf, (), C>, hs: HS, hc: HC) -> Self {
+        let mut pair = Self {
+            net,
+            srv,
+            cli,
+            hs,
+            hc,
+        };
+        let _ = pair
+            .srv
+            .poll(pair.net.now, &mut pair.net.server.sockets, &mut pair.hs);
+        pair
+    }
+
+    /// Starts a connection from the client to the server's host at `port`.
+    fn connect(&mut self, port: u16) -> ConnId {
+        connect(&mut self.net, &mut self.cli, port)
+    }
+
+    /// Runs both endpoints until `done` or `limit_ms` of simulated time; returns the last
+    /// statuses.
+    fn run(
+        &mut self,
+        limit_ms: u64,
+        mut done: impl FnMut(&HS, &HC, Status, Status) -> bool,
+    ) -> Ends {
+        let net = &mut self.net;
+        let end = net.now + Duration::from_millis(limit_ms);
+        loop {
+            net.poll_ifaces();
+            let s = self
+                .srv
+                .poll(net.now, &mut net.server.sockets, &mut self.hs);
+            let c = self
+                .cli
+                .poll(net.now, &mut net.client.sockets, &mut self.hc);
+            if done(&self.hs, &self.hc, s, c) || net.now >= end {
+                return Ends {
+                    server: s,
+                    client: c,
+                };
+            }
+            let extra = [s.poll_at(), c.poll_at()].into_iter().flatten().min();
+            net.advance(extra);
         }
-        let extra = [s.poll_at(), c.poll_at()].into_iter().flatten().min();
-        net.advance(extra);
     }
 }
 
@@ -90,21 +125,13 @@ fn echo_exchange(faults: Faults, msgs: Vec<Vec<u8>>, limit_ms: u64) -> (Echo, As
     let config = Config::new()
         .timeouts(Timeouts::new())
         .linger(Duration::from_secs(2));
-    let mut srv = server::<2>(&mut net, config);
-    let mut cli = client::<1>(&mut net, config);
-    let (mut echo, mut asker) = (Echo::default(), Asker::new(msgs));
-    let _ = srv.poll(net.now, &mut net.server.sockets, &mut echo);
-    connect(&mut net, &mut cli, PORT);
-    run(
-        &mut net,
-        &mut srv,
-        &mut echo,
-        &mut cli,
-        &mut asker,
-        limit_ms,
-        |_, _, _, c| c.is_stopped(),
-    );
-    (echo, asker, net)
+    let srv = server::<2>(&mut net, config);
+    let cli = client::<1>(&mut net, config);
+    let (echo, asker) = (Echo::default(), Asker::new(msgs));
+    let mut t = Pair::new(net, srv, cli, echo, asker);
+    t.connect(PORT);
+    t.run(limit_ms, |_, _, _, c| c.is_stopped());
+    (t.hs, t.hc, t.net)
 }
 
 #[test]
@@ -175,29 +202,20 @@ fn heavy_faults_end_in_a_typed_error_or_intact_messages() {
         let config = Config::new()
             .timeouts(timeouts)
             .tcp_timeout(Some(Duration::from_secs(10)));
-        let mut srv = server::<1>(&mut net, config);
-        let mut cli = client::<1>(&mut net, config);
+        let srv = server::<1>(&mut net, config);
+        let cli = client::<1>(&mut net, config);
         let msgs = messages(&mut Rng(u64::from(seed)), 20, 3000);
-        let (mut echo, mut asker) = (Echo::default(), Asker::new(msgs));
-        let _ = srv.poll(net.now, &mut net.server.sockets, &mut echo);
-        connect(&mut net, &mut cli, PORT);
-        let c = run(
-            &mut net,
-            &mut srv,
-            &mut echo,
-            &mut cli,
-            &mut asker,
-            3_600_000,
-            |_, _, _, c| c.is_stopped(),
-        )
-        .client;
+        let (echo, asker) = (Echo::default(), Asker::new(msgs));
+        let mut t = Pair::new(net, srv, cli, echo, asker);
+        t.connect(PORT);
+        let c = t.run(3_600_000, |_, _, _, c| c.is_stopped()).client;
         assert!(
             c.is_stopped(),
             "seed {seed}: the client finished in bounded time"
         );
-        assert_eq!(asker.wrong_replies, 0, "seed {seed}");
-        if asker.replies_ok < 20 {
-            let (_, why) = &asker.shutdowns[0];
+        assert_eq!(t.hc.wrong_replies, 0, "seed {seed}");
+        if t.hc.replies_ok < 20 {
+            let (_, why) = &t.hc.shutdowns[0];
             assert!(matches!(why, Shutdown::Failed(_)), "seed {seed}: {why:?}");
         }
     }
@@ -231,41 +249,33 @@ fn empty_message_is_echoed_and_quit_closes_the_connection() {
 fn srvquit_stops_the_server_after_closing_everything() {
     let mut net = Net::new(Faults::default());
     let config = Config::new();
-    let mut srv = server::<2>(&mut net, config);
-    let mut cli = client::<1>(&mut net, config);
-    let (mut echo, mut asker) = (
+    let srv = server::<2>(&mut net, config);
+    let cli = client::<1>(&mut net, config);
+    let (echo, asker) = (
         Echo::default(),
         Asker::new(vec![b"hi".to_vec(), b"SRVQUIT".to_vec()]),
     );
-    let _ = srv.poll(net.now, &mut net.server.sockets, &mut echo);
-    connect(&mut net, &mut cli, PORT);
+    let mut t = Pair::new(net, srv, cli, echo, asker);
+    t.connect(PORT);
     let Ends {
         server: s,
         client: c,
-    } = run(
-        &mut net,
-        &mut srv,
-        &mut echo,
-        &mut cli,
-        &mut asker,
-        60_000,
-        |_, _, s, c| s.is_stopped() && c.is_stopped(),
-    );
+    } = t.run(60_000, |_, _, s, c| s.is_stopped() && c.is_stopped());
     assert!(s.is_stopped() && c.is_stopped());
-    assert_eq!((echo.pre_loop, echo.post_loop), (1, 1));
-    assert_eq!(asker.replies_ok, 1);
-    assert_eq!(asker.shutdowns[0].1, Shutdown::PeerClosed);
-    assert_eq!(echo.shutdowns, [Shutdown::Local]);
-    for (_, socket) in net.server.sockets.iter() {
+    assert_eq!((t.hs.pre_loop, t.hs.post_loop), (1, 1));
+    assert_eq!(t.hc.replies_ok, 1);
+    assert_eq!(t.hc.shutdowns[0].1, Shutdown::PeerClosed);
+    assert_eq!(t.hs.shutdowns, [Shutdown::Local]);
+    for (_, socket) in t.net.server.sockets.iter() {
         let tcp = tcp::Socket::downcast(socket).unwrap();
         assert!(!tcp.is_open(), "socket left in {}", tcp.state());
     }
     // A stopped server stays stopped.
     assert_eq!(
-        srv.poll(net.now, &mut net.server.sockets, &mut echo),
+        t.srv.poll(t.net.now, &mut t.net.server.sockets, &mut t.hs),
         Status::Stopped
     );
-    assert_eq!(echo.post_loop, 1);
+    assert_eq!(t.hs.post_loop, 1);
 }
 
 /// Sends one message and closes in the same hook, as a client does with its last message.
@@ -284,23 +294,15 @@ fn a_shutdown_right_after_transmit_sends_the_whole_message_first() {
     // must wait for it (it once happened right after the header: the message was lost).
     let mut net = Net::new(Faults::default());
     let config = Config::new();
-    let mut srv = server::<1>(&mut net, config);
-    let mut cli = client::<1>(&mut net, config);
-    let (mut echo, mut last) = (Echo::default(), SendAndClose(b"SRVQUIT"));
-    let _ = srv.poll(net.now, &mut net.server.sockets, &mut echo);
-    connect(&mut net, &mut cli, PORT);
-    let ends = run(
-        &mut net,
-        &mut srv,
-        &mut echo,
-        &mut cli,
-        &mut last,
-        60_000,
-        |_, _, s, _| s.is_stopped(),
-    );
+    let srv = server::<1>(&mut net, config);
+    let cli = client::<1>(&mut net, config);
+    let last = SendAndClose(b"SRVQUIT");
+    let mut t = Pair::new(net, srv, cli, Echo::default(), last);
+    t.connect(PORT);
+    let ends = t.run(60_000, |_, _, s, _| s.is_stopped());
     assert!(ends.server.is_stopped(), "SRVQUIT never arrived");
-    assert_eq!((echo.received, echo.srv_quit), (1, true));
-    assert!(echo.failures.is_empty(), "{:?}", echo.failures);
+    assert_eq!((t.hs.received, t.hs.srv_quit), (1, true));
+    assert!(t.hs.failures.is_empty(), "{:?}", t.hs.failures);
 }
 
 /// Records connection events on the client side.
@@ -324,87 +326,55 @@ fn connection_limit_answers_0xfe_and_the_slot_re_arms() {
     let mut net = Net::new(Faults::default());
     let config = Config::new();
     let limit_socket = net.server.socket(256);
-    let mut srv = server::<1>(&mut net, config).with_limit_socket(limit_socket);
-    let mut cli = client::<2>(&mut net, config);
-    let (mut echo, mut rec) = (Echo::default(), Recorder::default());
-    let _ = srv.poll(net.now, &mut net.server.sockets, &mut echo);
+    let srv = server::<1>(&mut net, config).with_limit_socket(limit_socket);
+    let cli = client::<2>(&mut net, config);
+    let (echo, rec) = (Echo::default(), Recorder::default());
+    let mut t = Pair::new(net, srv, cli, echo, rec);
 
-    let a = connect(&mut net, &mut cli, PORT);
-    run(
-        &mut net,
-        &mut srv,
-        &mut echo,
-        &mut cli,
-        &mut rec,
-        10_000,
-        |_, r, _, _| !r.inits.is_empty(),
-    );
-    assert_eq!(rec.inits, [a]);
-    assert_eq!(srv.control().active_connections(), 1);
+    let a = t.connect(PORT);
+    t.run(10_000, |_, r, _, _| !r.inits.is_empty());
+    assert_eq!(t.hc.inits, [a]);
+    assert_eq!(t.srv.control().active_connections(), 1);
 
-    let b = connect(&mut net, &mut cli, PORT);
-    run(
-        &mut net,
-        &mut srv,
-        &mut echo,
-        &mut cli,
-        &mut rec,
-        10_000,
-        |_, r, _, _| !r.shutdowns.is_empty(),
-    );
+    let b = t.connect(PORT);
+    t.run(10_000, |_, r, _, _| !r.shutdowns.is_empty());
     assert_eq!(
-        rec.shutdowns,
+        t.hc.shutdowns,
         [(
             b,
             Shutdown::Failed(Error::Protocol(ProtocolError::ConnectionLimit))
         )]
     );
-    assert_eq!(echo.refused, 1);
+    assert_eq!(t.hs.refused, 1);
     assert!(
-        cli.control().connection(b).is_none(),
+        t.cli.control().connection(b).is_none(),
         "a failed id addresses nothing"
     );
 
     // The first connection closes; its slot listens again and takes the next peer.
-    cli.control().connection(a).expect("a is live").shutdown();
-    run(
-        &mut net,
-        &mut srv,
-        &mut echo,
-        &mut cli,
-        &mut rec,
-        10_000,
-        |e, _, _, _| !e.shutdowns.is_empty(),
-    );
-    assert_eq!(echo.shutdowns, [Shutdown::PeerClosed]);
+    t.cli.control().connection(a).expect("a is live").shutdown();
+    t.run(10_000, |e, _, _, _| !e.shutdowns.is_empty());
+    assert_eq!(t.hs.shutdowns, [Shutdown::PeerClosed]);
     // Until its TCP close completes the slot still counts against the limit; then it listens.
-    let slot_socket = srv_slot_socket(&net, limit_socket);
+    let slot_socket = srv_slot_socket(&t.net, limit_socket);
     for _ in 0..10_000 {
-        if net.server.sockets.get::<tcp::Socket>(slot_socket).state() == tcp::State::Listen {
+        if t.net.server.sockets.get::<tcp::Socket>(slot_socket).state() == tcp::State::Listen {
             break;
         }
-        net.advance(None);
-        net.poll_ifaces();
-        let _ = srv.poll(net.now, &mut net.server.sockets, &mut echo);
-        let _ = cli.poll(net.now, &mut net.client.sockets, &mut rec);
+        t.net.advance(None);
+        t.net.poll_ifaces();
+        let _ = t.srv.poll(t.net.now, &mut t.net.server.sockets, &mut t.hs);
+        let _ = t.cli.poll(t.net.now, &mut t.net.client.sockets, &mut t.hc);
     }
     assert_eq!(
-        net.server.sockets.get::<tcp::Socket>(slot_socket).state(),
+        t.net.server.sockets.get::<tcp::Socket>(slot_socket).state(),
         tcp::State::Listen,
         "the slot re-armed in bounded time"
     );
-    let c = connect(&mut net, &mut cli, PORT);
-    run(
-        &mut net,
-        &mut srv,
-        &mut echo,
-        &mut cli,
-        &mut rec,
-        10_000,
-        |_, r, _, _| r.inits.len() == 2,
-    );
-    assert_eq!(rec.inits, [a, c]);
-    assert_eq!(echo.refused, 1);
+    let c = t.connect(PORT);
+    t.run(10_000, |_, r, _, _| r.inits.len() == 2);
+    assert_eq!(t.hc.inits, [a, c]);
+    assert_eq!(t.hs.refused, 1);
 }
 
 /// The server's pool socket (the one that is not the limit socket).
@@ -420,43 +390,29 @@ fn srv_slot_socket(net: &Net, limit: smoltcp::iface::SocketHandle) -> smoltcp::i
 #[test]
 fn connect_to_a_closed_port_fails_and_frees_the_socket() {
     let mut net = Net::new(Faults::default());
-    let mut srv = server::<1>(&mut net, Config::new());
-    let mut cli = client::<1>(&mut net, Config::new());
-    let (mut echo, mut rec) = (Echo::default(), Recorder::default());
-    let _ = srv.poll(net.now, &mut net.server.sockets, &mut echo);
-    let id = connect(&mut net, &mut cli, PORT + 1);
+    let srv = server::<1>(&mut net, Config::new());
+    let cli = client::<1>(&mut net, Config::new());
+    let (echo, rec) = (Echo::default(), Recorder::default());
+    let mut t = Pair::new(net, srv, cli, echo, rec);
+    let id = t.connect(PORT + 1);
     // The only socket is busy connecting.
-    let cx = net.client.iface.context();
-    let busy = cli.connect(cx, &mut net.client.sockets, (SERVER_IP, PORT), net.now);
+    let cx = t.net.client.iface.context();
+    let busy = t
+        .cli
+        .connect(cx, &mut t.net.client.sockets, (SERVER_IP, PORT), t.net.now);
     assert_eq!(busy, Err(ConnectError::NoFreeSocket));
-    run(
-        &mut net,
-        &mut srv,
-        &mut echo,
-        &mut cli,
-        &mut rec,
-        10_000,
-        |_, r, _, _| !r.shutdowns.is_empty(),
-    );
+    t.run(10_000, |_, r, _, _| !r.shutdowns.is_empty());
     assert_eq!(
-        rec.shutdowns,
+        t.hc.shutdowns,
         [(
             id,
             Shutdown::Failed(Error::Transport(TcpError::ConnectFailed))
         )]
     );
     // Nothing leaked: the socket serves the next connect.
-    let ok = connect(&mut net, &mut cli, PORT);
-    run(
-        &mut net,
-        &mut srv,
-        &mut echo,
-        &mut cli,
-        &mut rec,
-        10_000,
-        |_, r, _, _| !r.inits.is_empty(),
-    );
-    assert_eq!(rec.inits, [ok]);
+    let ok = t.connect(PORT);
+    t.run(10_000, |_, r, _, _| !r.inits.is_empty());
+    assert_eq!(t.hc.inits, [ok]);
 }
 
 #[test]
@@ -467,73 +423,52 @@ fn a_vanished_peer_times_out_and_every_socket_is_freed() {
         .keep_alive(Some(Duration::from_secs(1)))
         .tcp_timeout(Some(Duration::from_secs(4)))
         .linger(Duration::from_secs(1));
-    let mut srv = server::<1>(&mut net, config);
-    let mut cli = client::<1>(&mut net, config);
-    let (mut echo, mut rec) = (Echo::default(), Recorder::default());
-    let _ = srv.poll(net.now, &mut net.server.sockets, &mut echo);
-    let id = connect(&mut net, &mut cli, PORT);
-    run(
-        &mut net,
-        &mut srv,
-        &mut echo,
-        &mut cli,
-        &mut rec,
-        10_000,
-        |e, r, _, _| !r.inits.is_empty() && e.inits == 1,
-    );
+    let srv = server::<1>(&mut net, config);
+    let cli = client::<1>(&mut net, config);
+    let (echo, rec) = (Echo::default(), Recorder::default());
+    let mut t = Pair::new(net, srv, cli, echo, rec);
+    let id = t.connect(PORT);
+    t.run(10_000, |e, r, _, _| !r.inits.is_empty() && e.inits == 1);
     // The cable is cut: every frame is lost from now on.
-    net.server.device.set_drop_chance(100);
-    net.client.device.set_drop_chance(100);
-    cli.control()
+    t.net.server.device.set_drop_chance(100);
+    t.net.client.device.set_drop_chance(100);
+    t.cli
+        .control()
         .connection(id)
         .unwrap()
         .transmit(b"anyone?")
         .unwrap();
-    let start = net.now;
-    run(
-        &mut net,
-        &mut srv,
-        &mut echo,
-        &mut cli,
-        &mut rec,
-        60_000,
-        |e, r, _, _| !r.shutdowns.is_empty() && !e.shutdowns.is_empty(),
-    );
+    let start = t.net.now;
+    t.run(60_000, |e, r, _, _| {
+        !r.shutdowns.is_empty() && !e.shutdowns.is_empty()
+    });
     assert!(
-        net.now - start < Duration::from_secs(10),
+        t.net.now - start < Duration::from_secs(10),
         "both ends noticed in time"
     );
     // The client waited for the status byte; the server, idle, lost the peer to keep-alive.
     assert!(
         matches!(
-            rec.shutdowns[0].1,
+            t.hc.shutdowns[0].1,
             Shutdown::Failed(Error::Timeout {
                 phase: Phase::Status
             }) | Shutdown::Failed(Error::Transport(TcpError::Reset))
         ),
         "{:?}",
-        rec.shutdowns
+        t.hc.shutdowns
     );
     assert_eq!(
-        echo.shutdowns,
+        t.hs.shutdowns,
         [Shutdown::Failed(Error::Transport(TcpError::Reset))]
     );
     // Linger passes: the client socket is closed, the server socket listens again.
-    let until = net.now + Duration::from_secs(2);
-    run(
-        &mut net,
-        &mut srv,
-        &mut echo,
-        &mut cli,
-        &mut rec,
-        5_000,
-        |_, _, _, _| false,
-    );
-    assert!(net.now >= until);
-    for (_, socket) in net.client.sockets.iter() {
+    let until = t.net.now + Duration::from_secs(2);
+    t.run(5_000, |_, _, _, _| false);
+    assert!(t.net.now >= until);
+    for (_, socket) in t.net.client.sockets.iter() {
         assert!(!tcp::Socket::downcast(socket).unwrap().is_open());
     }
-    for (_, socket) in net.server.sockets.iter() {
+    for (_, socket) in t.net.server.sockets.iter() {
         assert_eq!(
             tcp::Socket::downcast(socket).unwrap().state(),
             tcp::State::Listen
@@ -781,31 +716,23 @@ fn server_pushes_from_loop_pass_and_every_message_arrives_in_order() {
         },
     ] {
         let mut net = Net::new(faults);
-        let mut srv = server::<1>(&mut net, Config::new());
-        let mut cli = client::<1>(&mut net, Config::new());
-        let (mut pusher, mut sink) = (
+        let srv = server::<1>(&mut net, Config::new());
+        let cli = client::<1>(&mut net, Config::new());
+        let (pusher, sink) = (
             Pusher {
                 total: 200,
                 sent: 0,
             },
             Sink::default(),
         );
-        let _ = srv.poll(net.now, &mut net.server.sockets, &mut pusher);
-        connect(&mut net, &mut cli, PORT);
-        run(
-            &mut net,
-            &mut srv,
-            &mut pusher,
-            &mut cli,
-            &mut sink,
-            3_600_000,
-            |_, s, _, _| s.got == 200,
-        );
+        let mut t = Pair::new(net, srv, cli, pusher, sink);
+        t.connect(PORT);
+        t.run(3_600_000, |_, s, _, _| s.got == 200);
         assert_eq!(
-            (sink.got, sink.bad),
+            (t.hc.got, t.hc.bad),
             (200, 0),
             "{faults:?}: ended {:?}",
-            sink.ended
+            t.hc.ended
         );
     }
 }

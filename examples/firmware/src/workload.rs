@@ -7,6 +7,8 @@
 use crate::clock;
 use core::fmt;
 use cortex_m_semihosting::hprintln;
+use tinyproto_core::connection::Failure as Lost;
+use tinyproto_core::{Received, SendError, Sent, TransmitError};
 
 /// The echo server's reply prefix (the seed README's server, and ours).
 pub const ECHO_PREFIX: &[u8] = b"Echo back: ";
@@ -224,6 +226,11 @@ impl Script {
 pub enum Failure<E> {
     /// The tinyproto connection failed.
     Link(tinyproto_core::Error<E>),
+    /// A message could not be sent (nothing was).
+    NotSent(SendError),
+    /// A message of the script did not make it: the peer rejected ours, or we refused or
+    /// discarded its reply.
+    Lost(Lost),
     /// A reply was not the echo of its message.
     Mismatch(Mismatch),
 }
@@ -231,6 +238,15 @@ pub enum Failure<E> {
 impl<E> From<tinyproto_core::Error<E>> for Failure<E> {
     fn from(e: tinyproto_core::Error<E>) -> Self {
         Self::Link(e)
+    }
+}
+
+impl<E> From<TransmitError<E>> for Failure<E> {
+    fn from(e: TransmitError<E>) -> Self {
+        match e {
+            TransmitError::Send(e) => Self::NotSent(e),
+            TransmitError::Connection(e) => Self::Link(e),
+        }
     }
 }
 
@@ -244,8 +260,27 @@ impl<E: fmt::Display> fmt::Display for Failure<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Link(e) => write!(f, "tinyproto over the UART: {e}"),
+            Self::NotSent(e) => write!(f, "tinyproto over the UART: {e}"),
+            Self::Lost(lost) => write!(f, "tinyproto over the UART: {lost}"),
             Self::Mismatch(m) => m.fmt(f),
         }
+    }
+}
+
+/// A client's check that its message was written whole.
+pub fn written<E>(sent: Sent) -> Result<(), Failure<E>> {
+    match sent {
+        Sent::Written => Ok(()),
+        Sent::Rejected { len } => Err(Failure::Lost(Lost::Rejected { len })),
+    }
+}
+
+/// A client's check that a reply arrived whole: the reply.
+pub fn message<E>(received: Received<&[u8]>) -> Result<&[u8], Failure<E>> {
+    match received {
+        Received::Message(msg) => Ok(msg),
+        Received::Refused { len, limit } => Err(Failure::Lost(Lost::Refused { len, limit })),
+        Received::Discarded(e) => Err(Failure::Lost(Lost::Discarded(e))),
     }
 }
 
@@ -262,19 +297,23 @@ pub enum Next<E> {
 /// The echo server's step: builds `Echo back: ` + message in `reply` (at least as large as the
 /// connection's buffer plus the prefix).
 pub fn echo_step<E>(
-    received: Result<&[u8], tinyproto_core::Error<E>>,
+    received: Result<Received<&[u8]>, tinyproto_core::Error<E>>,
     reply: &mut [u8],
 ) -> Next<E> {
     match received {
-        Ok(msg) if msg == QUIT || msg == SRVQUIT => Next::Stop(Ok(())),
-        Ok(msg) => {
+        Ok(Received::Message(msg)) if msg == QUIT || msg == SRVQUIT => Next::Stop(Ok(())),
+        Ok(Received::Message(msg)) => {
             let len = ECHO_PREFIX.len() + msg.len();
             reply[..ECHO_PREFIX.len()].copy_from_slice(ECHO_PREFIX);
             reply[ECHO_PREFIX.len()..len].copy_from_slice(msg);
             Next::Reply(len)
         }
-        Err(tinyproto_core::Error::TooLarge { len, .. }) => {
+        Ok(Received::Refused { len, .. }) => {
             hprintln!("refused a message of {} B", len);
+            Next::Skip
+        }
+        Ok(Received::Discarded(e)) => {
+            hprintln!("discarded a message: {}", e);
             Next::Skip
         }
         Err(e) => Next::Stop(Err(e.into())),

@@ -237,8 +237,8 @@ impl Handler for EchoServer {
         }
     }
 
-    fn transmission_failed(&mut self, conn: &mut Conn<'_>, error: &tinyproto_smoltcp::Error) {
-        hprintln!("{}: message failed: {}", conn.id(), error);
+    fn transmission_failed(&mut self, conn: &mut Conn<'_>, failure: &tinyproto_smoltcp::Failure) {
+        hprintln!("{}: message failed: {}", conn.id(), failure);
     }
 
     fn conn_shutdown(&mut self, id: ConnId, why: &Shutdown) {

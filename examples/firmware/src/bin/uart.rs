@@ -11,12 +11,12 @@ use cortex_m_rt::entry;
 use cortex_m_semihosting::hprintln;
 use panic_semihosting as _;
 use tinyproto_core::buffer::SliceBuffer;
-use tinyproto_core::BlockingConnection;
+use tinyproto_core::{BlockingConnection, Sent};
 use tinyproto_firmware::uart::{Uart, UartError};
 
 use tinyproto_firmware::workload::{
-    client_done, echo_step, parse_batches, server_done, uart_buffers, ArgError, Failure, Next,
-    Script, ECHO_PREFIX, SRVQUIT, UART_MAX_MESSAGE,
+    client_done, echo_step, message, parse_batches, server_done, uart_buffers, written, ArgError,
+    Failure, Next, Script, ECHO_PREFIX, SRVQUIT, UART_MAX_MESSAGE,
 };
 use tinyproto_firmware::{boot, finish};
 
@@ -50,10 +50,10 @@ fn main() -> ! {
 fn client(conn: &mut Conn, mut script: Script, scratch: &mut [u8]) -> ! {
     let mut run = || -> Result<u32, Failure<UartError>> {
         while let Some(msg) = script.message(scratch) {
-            conn.transmit(msg)?;
-            script.check_reply(conn.receive()?)?;
+            written(conn.transmit(msg)?)?;
+            script.check_reply(message(conn.receive()?)?)?;
         }
-        conn.transmit(SRVQUIT)?;
+        written(conn.transmit(SRVQUIT)?)?;
         Ok(script.answered())
     };
     client_done(run())
@@ -66,7 +66,8 @@ fn server(conn: &mut Conn, reply: &mut [u8]) -> ! {
     let outcome = loop {
         match echo_step(conn.receive(), reply) {
             Next::Reply(len) => match conn.transmit(&reply[..len]) {
-                Ok(()) => served += 1,
+                Ok(Sent::Written) => served += 1,
+                Ok(Sent::Rejected { len }) => hprintln!("the peer rejected a reply of {} B", len),
                 Err(e) => break Err(e.into()),
             },
             Next::Skip => {}
