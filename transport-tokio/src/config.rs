@@ -1,79 +1,17 @@
 //! Settings of a connection, shared by [`ConnectionBuilder`](crate::ConnectionBuilder) and
-//! [`ListenerBuilder`](crate::ListenerBuilder); the defaults are those of `tinyproto-std`.
+//! [`ListenerBuilder`](crate::ListenerBuilder). The time limits and the defaults are
+//! `tinyproto-std`'s own ([`Timeouts`] is its type): a program moving between the two
+//! transports keeps its configuration.
 
 use std::sync::Arc;
-use std::time::Duration;
 use tinyproto_core::Plugin;
+pub use tinyproto_std::{Timeouts, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REUSE_LIMIT};
 
-/// Time limits of a connection; `None` waits forever. The defaults are `tinyproto-std`'s.
-///
-/// Waiting for the next message has no limit: wrap [`RecvHalf::recv`](crate::RecvHalf::recv)
-/// in `tokio::time::timeout` for one (it is cancel safe).
-///
-/// ```
-/// use std::time::Duration;
-/// use tinyproto_tokio::Timeouts;
-/// let t = Timeouts { stall: Some(Duration::from_secs(5)), ..Timeouts::default() };
-/// assert_eq!(t.handshake, Some(Duration::from_secs(5)));
-/// assert_eq!(t.status, Some(Duration::from_secs(30)));
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Timeouts {
-    /// Establishing the TCP connection, per address tried (clients). Default 5 s, Python's
-    /// client default.
-    pub connect: Option<Duration>,
-    /// Waiting for the peer's init byte. Default 5 s.
-    pub handshake: Option<Duration>,
-    /// Waiting for the status byte that answers our length header. Default 30 s.
-    pub status: Option<Duration>,
-    /// A header or payload, in either direction, that stops making progress. Default 30 s.
-    pub stall: Option<Duration>,
+/// The core's time limits, or `None` when none is set (a connection then needs no timer).
+pub(crate) fn core_timeouts(timeouts: &Timeouts) -> Option<tinyproto_core::connection::Timeouts> {
+    let core = timeouts.core();
+    (core != tinyproto_core::connection::Timeouts::new()).then_some(core)
 }
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Self {
-            connect: Some(Duration::from_secs(5)),
-            handshake: Some(Duration::from_secs(5)),
-            status: Some(Duration::from_secs(30)),
-            stall: Some(Duration::from_secs(30)),
-        }
-    }
-}
-
-impl Timeouts {
-    /// No time limits at all (the Python server's behaviour).
-    pub const NONE: Timeouts = Timeouts {
-        connect: None,
-        handshake: None,
-        status: None,
-        stall: None,
-    };
-
-    /// The core's timeouts (milliseconds) for the protocol phases, or `None` when there are
-    /// none (then a connection needs no timer).
-    pub(crate) fn core(&self) -> Option<tinyproto_core::connection::Timeouts> {
-        let ms = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
-        let mut t = tinyproto_core::connection::Timeouts::new();
-        if let Some(d) = self.handshake {
-            t = t.handshake(ms(d));
-        }
-        if let Some(d) = self.status {
-            t = t.status(ms(d));
-        }
-        if let Some(d) = self.stall {
-            t = t.stall(ms(d));
-        }
-        (t != tinyproto_core::connection::Timeouts::new()).then_some(t)
-    }
-}
-
-/// Default largest message accepted: 64 MiB (as `tinyproto-std`).
-pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 << 20;
-
-/// Default most bytes of a sent message's memory kept to receive into: 8 MiB (as
-/// `tinyproto-std`).
-pub const DEFAULT_REUSE_LIMIT: usize = 8 << 20;
 
 /// Makes a fresh plugin for each connection.
 pub(crate) type PluginFactory = Arc<dyn Fn() -> Box<dyn Plugin + Send> + Send + Sync>;

@@ -274,7 +274,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
             MessageBuffer::new(MSG_MAX_SIZE as usize),
             settings.plugins(),
         );
-        if let Some(timeouts) = settings.timeouts.core() {
+        if let Some(timeouts) = crate::config::core_timeouts(&settings.timeouts) {
             core.set_timeouts(timeouts);
         }
         let wakers = Arc::new(Wakers::default());

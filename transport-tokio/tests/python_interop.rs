@@ -99,40 +99,11 @@ async fn python_clients_with_plugins_to_a_tokio_server_with_plugins() {
     }
 }
 
-/// A Python client sends 2000 bytes (refused: it prints `REJECTED`), then 1000 bytes on the
-/// same connection (echoed: `OK`). It sends from `pre_loop`, on its connection's own thread.
-const OVERSIZE_CLIENT: &str = r#"
-import os, sys, threading
-import tinyproto as tp
-from tpcompat import make_client, say, IS_V3
-done = threading.Event()
-class C(tp.TinyProtoConnection):
-    def pre_loop(self):
-        try:
-            self.transmit(b"x" * 2000)
-        except tp.TinyProtoError as e:
-            say("REJECTED", e)
-        self.transmit(b"y" * 1000)
-    def transmission_received(self, msg):
-        say("OK" if bytes(msg) == b"Echo back: " + b"y" * 1000 else "MISMATCH")
-        done.set()
-client = make_client(tp.TinyProtoClient, C)
-port = int(sys.argv[1])
-client.connect_to(tp.TinyProtoConnectionDetails("127.0.0.1", port)) if IS_V3 else client.connect_to("127.0.0.1", port)
-done.wait(20)
-os._exit(0)
-"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_clients_over_the_size_limit_are_refused_and_the_stream_stays_in_sync() {
     let server = EchoServer::start(Listener::builder().max_message_size(1000)).await;
-    let port = server.addr.port().to_string();
     for version in PyVersion::ALL {
-        let mut command = Command::new(version.python());
-        command
-            .args(["-u", "-c", OVERSIZE_CLIENT, &port])
-            .current_dir(tinyproto_testkit::python_examples());
-        let mut client = Peer::spawn(command);
+        let mut client = Peer::python_oversize_client(version, server.addr.port());
         let (rejected, ok) =
             blocking(move || (client.next_line(WAIT), client.next_line(WAIT))).await;
         let rejected = rejected.unwrap_or_default();
@@ -146,32 +117,10 @@ async fn connection_limits_across_languages() {
     // A tokio server at its limit: Python clients fail their init on the single 0xfe.
     let server = EchoServer::start(Listener::builder().max_connections(1)).await;
     let mut first = tinyproto_tokio::connect(server.addr).await.unwrap();
-    let port = server.addr.port().to_string();
     for version in PyVersion::ALL {
-        let mut command = Command::new(version.python());
-        command
-            .args([
-                "-u",
-                "echo_client.py",
-                "--port",
-                &port,
-                "--sizes",
-                "1",
-                "--wait",
-                "5",
-            ])
-            .current_dir(tinyproto_testkit::python_examples())
-            .stdin(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut client = Peer::spawn(command);
-        let mut stderr = client.child_mut().stderr.take().unwrap();
-        let (code, errors) = blocking(move || {
-            let code = client.wait_exit(WAIT);
-            let mut text = String::new();
-            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
-            (code, text)
-        })
-        .await;
+        let port = server.addr.port();
+        let (code, errors) =
+            blocking(move || Peer::python_client_refused_at_init(version, port, WAIT)).await;
         assert!(
             matches!(code, Some(c) if c != 0),
             "{version:?}: exit {code:?}"
