@@ -10,28 +10,28 @@ use tinyproto_conformance::net::{EchoConfig, EchoServer};
 use tinyproto_conformance::runner::{self, Report, Target, Verdict};
 use tinyproto_testkit::{Peer, PyVersion};
 
+/// Registers the named test plugins on a builder of either transport (both have the same
+/// `plugin` method).
+macro_rules! with_plugins {
+    ($builder:expr, $names:expr) => {{
+        let mut builder = $builder;
+        for name in $names {
+            builder = match *name {
+                "xor5a" => builder.plugin(|| tinyproto_testkit::Xor5a),
+                "bang" => builder.plugin(|| tinyproto_testkit::Bang),
+                other => panic!("unknown plugin {other}"),
+            };
+        }
+        builder
+    }};
+}
+
 /// The seed echo server and a lockstep client on `tinyproto-std`.
 mod std_echo {
     use std::net::SocketAddr;
     use std::thread::JoinHandle;
     use tinyproto_conformance::matrix::{self, check_replies, messages, Scenario};
     use tinyproto_std::{Conn, Handler, Server, ServerBuilder, ServerHandle, TcpConnection};
-    use tinyproto_testkit::{Bang, Xor5a};
-
-    /// Registers the named test plugins on a tinyproto-std builder.
-    macro_rules! with_plugins {
-        ($builder:expr, $names:expr) => {{
-            let mut builder = $builder;
-            for name in $names {
-                builder = match *name {
-                    "xor5a" => builder.plugin(|| Xor5a),
-                    "bang" => builder.plugin(|| Bang),
-                    other => panic!("unknown plugin {other}"),
-                };
-            }
-            builder
-        }};
-    }
 
     struct Echo;
 
@@ -104,23 +104,7 @@ const STD: RustImpl = RustImpl {
 mod tokio_echo {
     use std::net::SocketAddr;
     use tinyproto_conformance::matrix::{self, check_replies, messages, Scenario};
-    use tinyproto_testkit::{Bang, Xor5a};
     use tinyproto_tokio::{ConnectionBuilder, Listener, ListenerBuilder};
-
-    /// Registers the named test plugins on a tinyproto-tokio builder.
-    macro_rules! with_plugins {
-        ($builder:expr, $names:expr) => {{
-            let mut builder = $builder;
-            for name in $names {
-                builder = match *name {
-                    "xor5a" => builder.plugin(|| Xor5a),
-                    "bang" => builder.plugin(|| Bang),
-                    other => panic!("unknown plugin {other}"),
-                };
-            }
-            builder
-        }};
-    }
 
     /// Binds `builder` on a runtime that serves the echo (`QUIT` closes) until dropped.
     pub fn start(
