@@ -80,6 +80,7 @@ mod kernel;
 pub mod nal;
 pub mod plugin;
 pub mod polled;
+pub mod refusal;
 pub mod script;
 pub mod session;
 pub mod transport;

@@ -40,9 +40,10 @@
 //! # Stacks whose accepted sockets block
 //! `std-embedded-nal` 0.4 hands out accepted sockets as `TcpListener::accept` returns them,
 //! and on Linux those are blocking (only its client sockets are switched to non-blocking).
-//! [`NalServer::poll`] then waits inside `receive` until that client sends: fine for one
-//! client per thread, wrong for a server loop that serves several. The tests of this crate
-//! switch accepted sockets to non-blocking in a wrapper stack.
+//! [`NalServer::poll`] then waits inside `receive` until that client sends (a client refused
+//! at the limit too, while its refusal lingers): fine for one client per thread, wrong for a
+//! server loop that serves several. The tests of this crate switch accepted sockets to
+//! non-blocking in a wrapper stack.
 //!
 //! # Example: a server thread and a client
 //! ```
@@ -104,7 +105,9 @@ mod server;
 use embedded_nal::TcpFullStack;
 
 pub use client::{ConnectError, NalClient};
-pub use server::{ConnId, NalServer, ServerConnection, ServerError, ServerEvent};
+pub use server::{
+    ConnId, NalServer, ServerConnection, ServerError, ServerEvent, LINGERING_REFUSALS,
+};
 
 /// What `Ok(0)` from the stack's `receive` means.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

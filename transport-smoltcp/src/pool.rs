@@ -156,6 +156,34 @@ pub(crate) fn millis(now: Instant) -> u64 {
     u64::try_from(now.total_millis()).unwrap_or(0)
 }
 
+/// Re-arms `socket` to listen on `port` (aborting what it still carried); `true` once it
+/// listens. Pool slots and the server's limit socket are armed the same way.
+pub(crate) fn arm(socket: &mut tcp::Socket<'_>, port: u16, config: &Config) -> bool {
+    if socket.is_open() {
+        socket.abort();
+    }
+    config.apply(socket);
+    socket.listen(port).is_ok()
+}
+
+/// Whether a socket closing since `since` is done: its TCP close completed, or the linger
+/// time passed (it is then aborted).
+pub(crate) fn closed_or_aborted(
+    socket: &mut tcp::Socket<'_>,
+    since: u64,
+    now: u64,
+    config: &Config,
+) -> bool {
+    if !socket.is_open() {
+        return true;
+    }
+    let expired = now.saturating_sub(since) >= config.linger.total_millis();
+    if expired {
+        socket.abort();
+    }
+    expired
+}
+
 impl<B: Buffer, P: Plugins> Slot<B, P> {
     /// Takes over a socket that just got (or is getting) a connection.
     fn open(&mut self, socket: &tcp::Socket<'_>, config: &Config) {
@@ -182,11 +210,7 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
         match self.state {
             SlotState::Free => {
                 let Some(port) = listen else { return };
-                if socket.is_open() {
-                    socket.abort();
-                }
-                config.apply(socket);
-                if socket.listen(port).is_ok() {
+                if arm(socket, port, config) {
                     self.state = SlotState::Listening;
                 }
             }
@@ -217,10 +241,7 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
                 self.drive(socket, now, handler);
             }
             SlotState::Closing { since } => {
-                if !socket.is_open() {
-                    self.state = SlotState::Free;
-                } else if now.saturating_sub(since) >= config.linger.total_millis() {
-                    socket.abort();
+                if closed_or_aborted(socket, since, now, config) {
                     self.state = SlotState::Free;
                 }
             }

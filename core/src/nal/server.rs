@@ -5,7 +5,7 @@ use crate::buffer::Buffer;
 use crate::connection::{Connection, Event};
 use crate::error::{Error, SendError};
 use crate::plugin::Plugins;
-use crate::wire::SC_CONLIMIT;
+use crate::refusal::{self, Refusal, RefusalStep};
 use core::fmt;
 use core::net::SocketAddr;
 use embedded_nal::{nb, TcpClientStack, TcpFullStack};
@@ -69,8 +69,9 @@ pub enum ServerEvent<E> {
         /// The client's address.
         peer: SocketAddr,
     },
-    /// A connection arrived while the server was full: it was answered `0xfe` (connection
-    /// limit) and closed.
+    /// A connection arrived while the server was full: it is answered `0xfe` (connection
+    /// limit) and closed once the client closed or the linger time passed (see
+    /// [`refusal`](crate::refusal)).
     Refused {
         /// The client's address.
         peer: SocketAddr,
@@ -158,9 +159,12 @@ impl<S: TcpClientStack, R: Buffer, T: Buffer, P: Plugins> ServerConnection<S, R,
 /// connections.
 ///
 /// `make` builds the [`Connection`] (buffers, plugins, timeouts) of each accepted client. A
-/// client beyond the limit is answered the single byte `0xfe` and closed; a client of this
+/// client beyond the limit is [refused](crate::refusal): answered the single byte `0xfe`,
+/// then closed once it closed (or after [`NalServer::set_refusal_linger`]); a client of this
 /// crate reports that as [`ProtocolError::ConnectionLimit`], a Python client as an init
-/// error. (Python's own servers differ here: see quirk Q1 of the protocol notes.)
+/// error. (Python's own servers differ here: see quirk Q1 of the protocol notes.) At most
+/// [`LINGERING_REFUSALS`] refusals linger at once; beyond, a refusal is closed right after
+/// its `0xfe`.
 ///
 /// Drive it with [`NalServer::poll`] until it returns `Ok(None)`, whenever the stack has news
 /// or [`NalServer::poll_at`] comes. Each call reports one [`ServerEvent`]: pending clients are
@@ -173,6 +177,8 @@ impl<S: TcpClientStack, R: Buffer, T: Buffer, P: Plugins> ServerConnection<S, R,
 pub struct NalServer<S: TcpFullStack, R, T, P, F, const N: usize> {
     listener: Option<S::TcpSocket>,
     conns: heapless::Vec<ServerConnection<S, R, T, P>, N>,
+    refusals: heapless::Vec<(S::TcpSocket, Refusal), LINGERING_REFUSALS>,
+    linger_ms: u32,
     make: F,
     next_id: u32,
     next_poll: usize,
@@ -216,6 +222,8 @@ where
         Ok(Self {
             listener: Some(socket),
             conns: heapless::Vec::new(),
+            refusals: heapless::Vec::new(),
+            linger_ms: refusal::LINGER_MS,
             make,
             next_id: 0,
             next_poll: 0,
@@ -226,6 +234,12 @@ where
     /// Sets what `Ok(0)` from the stack's `receive` means (default: end of stream).
     pub fn set_zero_read(&mut self, zero_read: ZeroRead) {
         self.zero_read = zero_read;
+    }
+
+    /// Sets how long a client refused at the limit may take to close after our `0xfe`
+    /// (default [`refusal::LINGER_MS`]).
+    pub fn set_refusal_linger(&mut self, ms: u32) {
+        self.linger_ms = ms;
     }
 
     /// How many connections are open.
@@ -256,7 +270,9 @@ where
     /// When to poll again at the latest: the earliest [`Connection::poll_at`]. Poll also
     /// whenever the stack has news (a new client, bytes).
     pub fn poll_at(&self) -> Option<u64> {
-        self.conns.iter().filter_map(|c| c.conn.poll_at()).min()
+        let conns = self.conns.iter().filter_map(|c| c.conn.poll_at());
+        let refusals = self.refusals.iter().filter_map(|(_, r)| r.poll_at());
+        conns.chain(refusals).min()
     }
 
     /// Accepts one pending client or moves the connections' bytes, and reports the first
@@ -268,7 +284,8 @@ where
         stack: &mut S,
         now: u64,
     ) -> Result<Option<ServerEvent<S::Error>>, ServerError<S::Error>> {
-        if let Some(event) = self.poll_accept(stack)? {
+        self.poll_refusals(stack, now);
+        if let Some(event) = self.poll_accept(stack, now)? {
             return Ok(Some(event));
         }
         for _ in 0..self.conns.len() {
@@ -306,7 +323,8 @@ where
     pub fn close(mut self, stack: &mut S) -> Result<(), S::Error> {
         let mut result = Ok(());
         let sockets = self.conns.drain(..).map(|c| c.socket);
-        for socket in sockets.chain(self.listener.take()) {
+        let refused = self.refusals.drain(..).map(|(socket, _)| socket);
+        for socket in sockets.chain(refused).chain(self.listener.take()) {
             if let Err(e) = stack.close(socket) {
                 result = result.and(Err(e));
             }
@@ -314,21 +332,37 @@ where
         result
     }
 
+    /// Moves the refusals on, and closes those that are done.
+    fn poll_refusals(&mut self, stack: &mut S, now: u64) {
+        let mut i = 0;
+        while let Some((socket, refusal)) = self.refusals.get_mut(i) {
+            let mut io = NalSocket::new(stack, socket).with_zero_read(self.zero_read);
+            if let RefusalStep::Done { .. } = refusal.poll(&mut io, now) {
+                let (socket, _) = self.refusals.swap_remove(i);
+                close_quietly(stack, socket);
+                trace!("a refused connection is closed");
+            } else {
+                i += 1;
+            }
+        }
+    }
+
     /// Accepts one client, if one is waiting.
     fn poll_accept(
         &mut self,
         stack: &mut S,
+        now: u64,
     ) -> Result<Option<ServerEvent<S::Error>>, ServerError<S::Error>> {
         let Some(listener) = self.listener.as_mut() else {
             return Ok(None);
         };
-        let (mut socket, peer) = match stack.accept(listener) {
+        let (socket, peer) = match stack.accept(listener) {
             Ok(accepted) => accepted,
             Err(nb::Error::WouldBlock) => return Ok(None),
             Err(nb::Error::Other(e)) => return Err(ServerError::Accept(e)),
         };
         if self.conns.is_full() {
-            refuse(stack, socket);
+            self.refuse(stack, socket, now);
             return Ok(Some(ServerEvent::Refused { peer }));
         }
         let id = ConnId(self.next_id);
@@ -340,25 +374,29 @@ where
             conn: (self.make)(),
         };
         if let Err(c) = self.conns.push(conn) {
-            // Cannot happen (checked above); close rather than leak.
-            socket = c.socket;
-            close_quietly(stack, socket);
+            // Cannot happen (checked above); refuse rather than leak.
+            self.refuse(stack, c.socket, now);
             return Ok(Some(ServerEvent::Refused { peer }));
         }
         trace!("connection {} accepted", id.0);
         Ok(Some(ServerEvent::Accepted { id, peer }))
     }
+
+    /// Starts refusing a client beyond the limit: its `0xfe` goes out now if the stack takes
+    /// it, and it lingers among the refusals until done. With no room for one more lingering
+    /// refusal it is closed at once (best effort: a client whose init byte is still unread may
+    /// then get a reset after the `0xfe`; Linux still delivers the `0xfe` first).
+    fn refuse(&mut self, stack: &mut S, mut socket: S::TcpSocket, now: u64) {
+        trace!("refusing a connection at the limit");
+        let mut refusal = Refusal::new(now, self.linger_ms);
+        let mut io = NalSocket::new(stack, &mut socket).with_zero_read(self.zero_read);
+        if let RefusalStep::Done { .. } = refusal.poll(&mut io, now) {
+            close_quietly(stack, socket);
+        } else if let Err((socket, _)) = self.refusals.push((socket, refusal)) {
+            close_quietly(stack, socket);
+        }
+    }
 }
 
-/// Answers a client beyond the limit with `0xfe` and closes it.
-///
-/// Best effort: the byte goes out if the stack takes it at once (a new socket's send buffer
-/// is empty). Nothing is read first: on a stack whose accepted sockets block (as
-/// `std-embedded-nal`'s do on Linux) a read would wait for the client. A client whose init
-/// byte is still unread when the socket closes may get a reset after the `0xfe`; Linux still
-/// delivers the `0xfe` first.
-fn refuse<S: TcpClientStack + ?Sized>(stack: &mut S, mut socket: S::TcpSocket) {
-    let _ = stack.send(&mut socket, &[SC_CONLIMIT]);
-    trace!("refused a connection at the limit");
-    close_quietly(stack, socket);
-}
+/// Most refused clients lingering at once (each holds a socket of the stack).
+pub const LINGERING_REFUSALS: usize = 4;

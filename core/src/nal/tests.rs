@@ -325,13 +325,23 @@ fn the_server_refuses_beyond_its_limit_and_closes_what_it_drops() {
         server.poll(&mut stack, 0),
         Ok(Some(ServerEvent::Refused { peer: addr() }))
     );
-    // The refused socket got exactly 0xfe and is closed.
-    assert_eq!(stack.closed[&2].output, [SC_CONLIMIT]);
+    // The refused socket got exactly 0xfe; it lingers (its init byte is read and dropped)
+    // until the client closes, then it is closed.
+    assert_eq!(stack.pipe(2).output, [SC_CONLIMIT]);
+    assert_eq!(server.poll_at(), Some(crate::refusal::LINGER_MS.into()));
+    stack.pipe(2).input.push_back(SC_OK);
+    stack.pipe(2).eof = true;
     let handshake = ServerEvent::Connection {
         id: first,
         event: Event::HandshakeDone,
     };
     assert_eq!(server.poll(&mut stack, 0), Ok(Some(handshake)));
+    assert_eq!(
+        stack.closed[&2].output,
+        [SC_CONLIMIT],
+        "closed after the client"
+    );
+    assert!(stack.closed[&2].input.is_empty());
     let received = ServerEvent::Connection {
         id: first,
         event: Event::Received,
@@ -355,6 +365,29 @@ fn the_server_refuses_beyond_its_limit_and_closes_what_it_drops() {
     assert_eq!(server.poll(&mut stack, 0), Ok(Some(closed)));
     assert!(server.is_empty());
     assert_eq!(stack.open.keys().copied().collect::<Vec<_>>(), [listener]);
+    server.close(&mut stack).unwrap();
+    assert!(stack.open.is_empty());
+}
+
+#[test]
+fn a_refused_client_that_stays_is_closed_when_the_linger_ends() {
+    let mut stack = MockStack::new();
+    let mut server = NalServer::<_, _, _, _, _, 1>::bind(&mut stack, 9123, conn).unwrap();
+    server.set_refusal_linger(500);
+    stack.backlog.push_back(Pipe::default());
+    stack.backlog.push_back(Pipe::default());
+    assert!(matches!(
+        server.poll(&mut stack, 0),
+        Ok(Some(ServerEvent::Accepted { .. }))
+    ));
+    let refused = ServerEvent::Refused { peer: addr() };
+    assert_eq!(server.poll(&mut stack, 10), Ok(Some(refused)));
+    assert_eq!(server.poll(&mut stack, 10), Ok(None));
+    assert_eq!(server.poll_at(), Some(510));
+    assert_eq!(server.poll(&mut stack, 509), Ok(None));
+    assert!(stack.open.contains_key(&2), "still lingering");
+    assert_eq!(server.poll(&mut stack, 510), Ok(None));
+    assert_eq!(stack.closed[&2].output, [SC_CONLIMIT]);
     server.close(&mut stack).unwrap();
     assert!(stack.open.is_empty());
 }
