@@ -5,7 +5,7 @@
 use std::hint::black_box;
 use tinyproto_core::buffer::SliceBuffer;
 use tinyproto_core::script::ScriptedPeer;
-use tinyproto_core::session::{Event, Session};
+use tinyproto_core::session::{Session, SessionEvent};
 use tinyproto_core::BlockingConnection;
 
 /// One MiB.
@@ -60,9 +60,10 @@ pub fn headers(count: usize) -> usize {
     let _ = s.handle_control(&[0xff]);
     let mut n = 0;
     for _ in 0..count {
-        if let Ok(Some(Event::Incoming { .. })) = s.handle_control(black_box(&[0, 0, 0, 16])) {
+        if let Ok(Some(SessionEvent::Incoming { .. })) = s.handle_control(black_box(&[0, 0, 0, 16]))
+        {
             s.output_written(1);
-            if s.handle_payload(16) == Some(Event::Received) {
+            if s.handle_payload(16) == Some(SessionEvent::Received) {
                 n += 1;
             }
         }

@@ -25,7 +25,7 @@ use crate::connection::{Received, Sent};
 use crate::error::{Error, TransmitError};
 use crate::kernel::{Io, Kernel, Outgoing, Step};
 use crate::plugin::Plugins;
-use crate::session::{Event, Phase, SendError, Session};
+use crate::session::{Phase, SendError, Session, SessionEvent};
 use embedded_io_async::{Read, Write};
 
 /// A connection driven by `async` reads and writes: [`AsyncConnection::transmit`] completes
@@ -91,7 +91,7 @@ pub struct AsyncConnection<T, B, P = ()> {
     plugins: P,
     /// The event that ends the current operation, kept until the peer is owed nothing (so a
     /// receive dropped while it writes its answer does not lose the message).
-    held: Option<Event>,
+    held: Option<SessionEvent>,
     /// A `transmit` queued its header and has not returned: if it is still set when the next
     /// call starts, that transmit was dropped.
     sending: bool,
@@ -159,7 +159,7 @@ impl<T: Read + Write, B: Buffer, P: Plugins> AsyncConnection<T, B, P> {
         let event = self.drive(outgoing).await;
         self.sending = false;
         Ok(match event? {
-            Event::Rejected { len } => Sent::Rejected { len },
+            SessionEvent::Rejected { len } => Sent::Rejected { len },
             _ => Sent::Written,
         })
     }
@@ -170,7 +170,7 @@ impl<T: Read + Write, B: Buffer, P: Plugins> AsyncConnection<T, B, P> {
     pub async fn receive(&mut self) -> Result<Received<&[u8]>, Error<T::Error>> {
         self.handshake().await?;
         Ok(match self.drive(Outgoing::Slice(&[])).await? {
-            Event::Refused { len } => Received::Refused {
+            SessionEvent::Refused { len } => Received::Refused {
                 len,
                 limit: self.session.max_recv(),
             },
@@ -213,7 +213,7 @@ impl<T: Read + Write, B: Buffer, P: Plugins> AsyncConnection<T, B, P> {
 
     /// Does the I/O the kernel plans until the session reports an event that ends an operation
     /// and the peer is owed nothing (so a refusal's `0x00` is on the wire before we return).
-    async fn drive(&mut self, outgoing: Outgoing<'_>) -> Result<Event, Error<T::Error>> {
+    async fn drive(&mut self, outgoing: Outgoing<'_>) -> Result<SessionEvent, Error<T::Error>> {
         loop {
             if let Some(event) = self.held {
                 if self.kernel.is_settled(&self.session) {
@@ -233,7 +233,8 @@ impl<T: Read + Write, B: Buffer, P: Plugins> AsyncConnection<T, B, P> {
             let step = done.and_then(|n| self.kernel.commit(&mut self.session, &mut self.buf, n));
             match step {
                 Ok(
-                    Step::Moved(_) | Step::Event(Event::Incoming { .. } | Event::Accepted { .. }),
+                    Step::Moved(_)
+                    | Step::Event(SessionEvent::Incoming { .. } | SessionEvent::Accepted { .. }),
                 ) => {}
                 Ok(Step::Event(event)) => self.held = Some(event),
                 Err(e) => {

@@ -5,7 +5,7 @@ use crate::connection::{Received, Sent};
 use crate::error::{Error, SendError, TransmitError};
 use crate::kernel::{Kernel, Outgoing, Step};
 use crate::plugin::Plugins;
-use crate::session::{Event, Phase, Session};
+use crate::session::{Phase, Session, SessionEvent};
 use crate::transport::{step, Transport};
 use embedded_io::{Read, Write};
 
@@ -119,7 +119,7 @@ impl<T: Read + Write, B: Buffer, P: Plugins> BlockingConnection<T, B, P> {
                 &mut self.buf,
                 outgoing,
             )? {
-                Event::Rejected { len } => Sent::Rejected { len },
+                SessionEvent::Rejected { len } => Sent::Rejected { len },
                 _ => Sent::Written,
             },
         )
@@ -138,7 +138,7 @@ impl<T: Read + Write, B: Buffer, P: Plugins> BlockingConnection<T, B, P> {
                 &mut self.buf,
                 Outgoing::Slice(&[]),
             )? {
-                Event::Refused { len } => Received::Refused {
+                SessionEvent::Refused { len } => Received::Refused {
                     len,
                     limit: self.session.max_recv(),
                 },
@@ -174,12 +174,14 @@ fn drive<T: Transport, B: Buffer>(
     session: &mut Session,
     buf: &mut B,
     outgoing: Outgoing<'_>,
-) -> Result<Event, Error<T::Error>> {
+) -> Result<SessionEvent, Error<T::Error>> {
     let mut result = None;
     loop {
         match step(io, kernel, session, buf, outgoing) {
             Ok(Some(Step::Moved(_))) => {}
-            Ok(Some(Step::Event(Event::Incoming { .. } | Event::Accepted { .. }))) => {}
+            Ok(Some(Step::Event(
+                SessionEvent::Incoming { .. } | SessionEvent::Accepted { .. },
+            ))) => {}
             Ok(Some(Step::Event(event))) => result = Some(event),
             // A blocking transport is always ready: only a closed session has nothing to do.
             Ok(None) => return result.ok_or(Error::Closed),

@@ -8,7 +8,7 @@ use crate::buffer::Buffer;
 use crate::error::Error;
 use crate::kernel::{Kernel, Outgoing, Step};
 use crate::plugin::{PluginError, Plugins};
-use crate::session::{self, Phase, SendError, Session};
+use crate::session::{Phase, SendError, Session, SessionEvent};
 use crate::transport::{step, Transport};
 use core::fmt;
 
@@ -507,8 +507,8 @@ impl<R: Buffer, T: Buffer, P: Plugins> Connection<R, T, P> {
         }
     }
 
-    fn on_event(&mut self, event: session::Event) -> Option<Event> {
-        use session::Event as S;
+    fn on_event(&mut self, event: SessionEvent) -> Option<Event> {
+        use SessionEvent as S;
         Some(match event {
             S::HandshakeDone => Event::HandshakeDone,
             S::Received => match self.plugins.receive(&mut self.rx) {

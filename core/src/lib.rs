@@ -49,6 +49,40 @@
 //! involved. Peer input never panics: truncated headers and payloads are
 //! [`session::ProtocolError::UnexpectedEof`], and nothing partial is ever delivered.
 //!
+//! # Glossary
+//! One name per concept, in this crate and in every transport (`tinyproto-std`,
+//! `tinyproto-smoltcp`, the `nal` binding):
+//! * **Session** ([`Session`]): the sans-IO state machine of one connection; what it reports
+//!   is a [`SessionEvent`](session::SessionEvent) (headers, answers, ends of messages), the
+//!   raw material of a connection's [`Event`](connection::Event)s.
+//! * **Connection** ([`Connection`]): a session with its buffers, plugins and timeouts,
+//!   polled with `poll(io, now)`. A **driver** runs one over some I/O: [`BlockingConnection`],
+//!   [`PolledConnection`], `AsyncConnection` (feature `async`), and each transport.
+//! * **Transport** ([`transport::Transport`]): a byte pipe that may not be ready; its error
+//!   has a [`kind()`](embedded_io::Error::kind).
+//! * **Event** ([`connection::Event`]): what a connection reports and survives. **Sent** /
+//!   **Received** ([`Sent`], [`Received`]): the same outcomes from the calls that wait.
+//! * **Refused**: *we* answered a header `0x00` (too large for us). **Rejected**: the *peer*
+//!   answered ours `0x00`. **Discarded**: a receive plugin refused a whole message.
+//!   **Failure** ([`connection::Failure`]): one of these, or a send that could not start;
+//!   what a `transmission_failed` hook is given.
+//! * **Error** ([`Error`]): why a connection ended. **SendError** ([`SendError`]): why a send
+//!   could not start. **TransmitError** ([`TransmitError`]): one of the two.
+//! * **Refusal** ([`refusal::Refusal`]): a server's answer to a connection over its limit:
+//!   `0xfe`, a linger, then close (and re-arming the listener). The hook that reports it is
+//!   `conn_refused`.
+//! * **Timeouts** ([`connection::Timeouts`]): the protocol's limits (handshake, status byte,
+//!   stall), in the milliseconds of `now`. A transport that takes `Duration`s converts them to
+//!   these; other limits (TCP connect, linger) are the transport's own settings.
+//! * **ConnId** ([`ConnId`]): names one connection of a server or client for its whole life;
+//!   an id kept after its connection ended addresses nothing.
+//! * **Handler**: the application's hooks, named after the Python package's. Connection
+//!   hooks: `pre_loop` (handshake done), `transmission_received`, `loop_pass`, `post_loop`
+//!   (the connection ended), `transmission_failed`. Server hooks: `pre_loop`, `loop_pass`,
+//!   `post_loop` (of the server's loop), `conn_init`, `conn_shutdown`, `conn_refused`.
+//!   **Conn**: what a connection hook is handed to act on its connection (transmit, shut
+//!   down); **Control**: what a server hook is handed (every connection, stop).
+//!
 //! # Features
 //! `alloc` (heap buffers, boxed plugin chains), `std`, `log`, `defmt`; all off by default.
 //! `nal`: a client and a server over any `embedded-nal` 0.9 TCP stack (module `nal`, `no_std`).
@@ -72,6 +106,7 @@ mod log;
 pub mod asynch;
 pub mod blocking;
 pub mod buffer;
+pub mod conn_id;
 pub mod connection;
 pub mod error;
 mod kernel;
@@ -91,6 +126,7 @@ pub mod wire;
 pub use asynch::AsyncConnection;
 pub use blocking::BlockingConnection;
 pub use buffer::Buffer;
+pub use conn_id::ConnId;
 pub use connection::{Connection, Received, Sent};
 pub use error::{Error, SendError, TransmitError};
 pub use plugin::{Plugin, Plugins};

@@ -105,9 +105,7 @@ mod server;
 use embedded_nal::TcpFullStack;
 
 pub use client::{ConnectError, NalClient};
-pub use server::{
-    ConnId, NalServer, ServerConnection, ServerError, ServerEvent, LINGERING_REFUSALS,
-};
+pub use server::{NalServer, ServerConnection, ServerError, ServerEvent, LINGERING_REFUSALS};
 
 /// What `Ok(0)` from the stack's `receive` means.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

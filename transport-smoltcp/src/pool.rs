@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::error::{Error, Shutdown, TcpError};
-use crate::handler::{Conn, ConnId, Control, Handler, Link, Slots};
+use crate::handler::{Conn, Control, Handler, Link, Slots};
 use crate::io::TcpIo;
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State as TcpState};
@@ -13,6 +13,7 @@ use tinyproto_core::buffer::Buffer;
 use tinyproto_core::connection::{Connection, Event};
 use tinyproto_core::plugin::Plugins;
 use tinyproto_core::session::{Phase, SendError};
+use tinyproto_core::ConnId;
 
 /// Most protocol events one connection handles in one `poll`, so that one busy peer cannot
 /// starve the others; the status then asks to be polled again at once.
@@ -83,10 +84,7 @@ impl<B, P> Slot<B, P> {
     }
 
     fn id(&self) -> ConnId {
-        ConnId {
-            index: self.index,
-            generation: self.generation,
-        }
+        ConnId::new(self.index, self.generation)
     }
 
     fn is_ready(&self) -> bool {
@@ -145,7 +143,7 @@ impl<B: Buffer, P: Plugins, const N: usize> Slots for [Slot<B, P>; N] {
     }
     fn link(&mut self, id: ConnId) -> Option<Conn<'_>> {
         let slot = self.get_mut(id.index())?;
-        if !slot.is_ready() || slot.generation != id.generation {
+        if !slot.is_ready() || slot.generation != id.generation() {
             return None;
         }
         Some(Conn { link: slot })

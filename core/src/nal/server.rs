@@ -2,6 +2,7 @@
 
 use super::{close_quietly, NalSocket, StackError, ZeroRead};
 use crate::buffer::Buffer;
+use crate::conn_id::ConnId;
 use crate::connection::{Connection, Event};
 use crate::error::{Error, SendError};
 use crate::plugin::Plugins;
@@ -38,25 +39,6 @@ impl<E: fmt::Debug> fmt::Display for ServerError<E> {
 }
 
 impl<E: fmt::Debug> core::error::Error for ServerError<E> {}
-
-/// Names one connection of a [`NalServer`] for as long as it lives; ids are not reused until
-/// 2³² connections later.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct ConnId(u32);
-
-impl ConnId {
-    /// The number behind the id.
-    pub fn get(self) -> u32 {
-        self.0
-    }
-}
-
-impl fmt::Display for ConnId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{}", self.0)
-    }
-}
 
 /// What [`NalServer::poll`] reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -176,11 +158,12 @@ impl<S: TcpClientStack, R: Buffer, T: Buffer, P: Plugins> ServerConnection<S, R,
 /// [`ProtocolError::ConnectionLimit`]: crate::session::ProtocolError::ConnectionLimit
 pub struct NalServer<S: TcpFullStack, R, T, P, F, const N: usize> {
     listener: Option<S::TcpSocket>,
-    conns: heapless::Vec<ServerConnection<S, R, T, P>, N>,
+    /// Slot `i` holds connection `ConnId::new(i, generations[i] - 1)`, if any.
+    conns: [Option<ServerConnection<S, R, T, P>>; N],
+    generations: [u32; N],
     refusals: heapless::Vec<(S::TcpSocket, Refusal), LINGERING_REFUSALS>,
     linger_ms: u32,
     make: F,
-    next_id: u32,
     next_poll: usize,
     zero_read: ZeroRead,
 }
@@ -221,11 +204,11 @@ where
         }
         Ok(Self {
             listener: Some(socket),
-            conns: heapless::Vec::new(),
+            conns: [const { None }; N],
+            generations: [0; N],
             refusals: heapless::Vec::new(),
             linger_ms: refusal::LINGER_MS,
             make,
-            next_id: 0,
             next_poll: 0,
             zero_read: ZeroRead::Eof,
         })
@@ -244,33 +227,34 @@ where
 
     /// How many connections are open.
     pub fn len(&self) -> usize {
-        self.conns.len()
+        self.connections().count()
     }
 
     /// Whether no connection is open.
     pub fn is_empty(&self) -> bool {
-        self.conns.is_empty()
+        self.connections().next().is_none()
     }
 
     /// The open connections.
     pub fn connections(&self) -> impl Iterator<Item = &ServerConnection<S, R, T, P>> {
-        self.conns.iter()
+        self.conns.iter().flatten()
     }
 
     /// The connections, mutable (for example to send to each).
     pub fn connections_mut(&mut self) -> impl Iterator<Item = &mut ServerConnection<S, R, T, P>> {
-        self.conns.iter_mut()
+        self.conns.iter_mut().flatten()
     }
 
     /// The connection `id`, if it is open.
     pub fn connection_mut(&mut self, id: ConnId) -> Option<&mut ServerConnection<S, R, T, P>> {
-        self.conns.iter_mut().find(|c| c.id == id)
+        let slot = self.conns.get_mut(id.index())?;
+        slot.as_mut().filter(|c| c.id == id)
     }
 
     /// When to poll again at the latest: the earliest [`Connection::poll_at`]. Poll also
     /// whenever the stack has news (a new client, bytes).
     pub fn poll_at(&self) -> Option<u64> {
-        let conns = self.conns.iter().filter_map(|c| c.conn.poll_at());
+        let conns = self.connections().filter_map(|c| c.conn.poll_at());
         let refusals = self.refusals.iter().filter_map(|(_, r)| r.poll_at());
         conns.chain(refusals).min()
     }
@@ -288,20 +272,23 @@ where
         if let Some(event) = self.poll_accept(stack, now)? {
             return Ok(Some(event));
         }
-        for _ in 0..self.conns.len() {
-            let i = self.next_poll % self.conns.len();
+        for _ in 0..N {
+            let i = self.next_poll % N;
             self.next_poll = i + 1;
-            let c = &mut self.conns[i];
+            let Some(c) = self.conns[i].as_mut() else {
+                continue;
+            };
             let mut io = NalSocket::new(stack, &mut c.socket).with_zero_read(self.zero_read);
             let id = c.id;
             match c.conn.poll(&mut io, now) {
                 Ok(None) => continue,
                 Ok(Some(event)) => return Ok(Some(ServerEvent::Connection { id, event })),
                 Err(reason) => {
-                    let c = self.conns.swap_remove(i);
                     let peer = c.peer;
-                    close_quietly(stack, c.socket);
-                    trace!("connection {} closed", id.0);
+                    if let Some(c) = self.conns[i].take() {
+                        close_quietly(stack, c.socket);
+                    }
+                    trace!("connection {} closed", id.index());
                     return Ok(Some(ServerEvent::Closed { id, peer, reason }));
                 }
             }
@@ -311,18 +298,24 @@ where
 
     /// Closes connection `id`; `Ok(false)` when there is no such connection.
     pub fn close_connection(&mut self, stack: &mut S, id: ConnId) -> Result<bool, S::Error> {
-        let Some(i) = self.conns.iter().position(|c| c.id == id) else {
+        let Some(slot) = self.conns.get_mut(id.index()) else {
             return Ok(false);
         };
-        let c = self.conns.swap_remove(i);
-        stack.close(c.socket).map(|()| true)
+        match slot.take_if(|c| c.id == id) {
+            Some(c) => stack.close(c.socket).map(|()| true),
+            None => Ok(false),
+        }
     }
 
     /// Closes every connection and the listener; returns the first close error, after
     /// closing everything else anyway.
     pub fn close(mut self, stack: &mut S) -> Result<(), S::Error> {
         let mut result = Ok(());
-        let sockets = self.conns.drain(..).map(|c| c.socket);
+        let sockets = self
+            .conns
+            .iter_mut()
+            .filter_map(|c| c.take())
+            .map(|c| c.socket);
         let refused = self.refusals.drain(..).map(|(socket, _)| socket);
         for socket in sockets.chain(refused).chain(self.listener.take()) {
             if let Err(e) = stack.close(socket) {
@@ -361,24 +354,20 @@ where
             Err(nb::Error::WouldBlock) => return Ok(None),
             Err(nb::Error::Other(e)) => return Err(ServerError::Accept(e)),
         };
-        if self.conns.is_full() {
+        let free = self.conns.iter().position(Option::is_none);
+        let Some((i, index)) = free.and_then(|i| Some((i, u16::try_from(i).ok()?))) else {
             self.refuse(stack, socket, now);
             return Ok(Some(ServerEvent::Refused { peer }));
-        }
-        let id = ConnId(self.next_id);
-        self.next_id = self.next_id.wrapping_add(1);
-        let conn = ServerConnection {
+        };
+        let id = ConnId::new(index, self.generations[i]);
+        self.generations[i] = self.generations[i].wrapping_add(1);
+        self.conns[i] = Some(ServerConnection {
             id,
             peer,
             socket,
             conn: (self.make)(),
-        };
-        if let Err(c) = self.conns.push(conn) {
-            // Cannot happen (checked above); refuse rather than leak.
-            self.refuse(stack, c.socket, now);
-            return Ok(Some(ServerEvent::Refused { peer }));
-        }
-        trace!("connection {} accepted", id.0);
+        });
+        trace!("connection {} accepted", i);
         Ok(Some(ServerEvent::Accepted { id, peer }))
     }
 

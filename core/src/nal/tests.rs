@@ -364,6 +364,10 @@ fn the_server_refuses_beyond_its_limit_and_closes_what_it_drops() {
     };
     assert_eq!(server.poll(&mut stack, 0), Ok(Some(closed)));
     assert!(server.is_empty());
+    assert!(
+        server.connection_mut(first).is_none(),
+        "an old id addresses nothing"
+    );
     assert_eq!(stack.open.keys().copied().collect::<Vec<_>>(), [listener]);
     server.close(&mut stack).unwrap();
     assert!(stack.open.is_empty());
