@@ -5,16 +5,17 @@
 //! outside rather than through it.
 
 use crate::plugins;
-use crate::role::{Link, PeerError, Polled};
+use crate::role::{Link, PeerError, PeerTransmitError, Polled};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tinyproto_core::connection::Timeouts;
-use tinyproto_core::wire::{MSG_MAX_SIZE, SC_CONLIMIT};
-use tinyproto_core::Error;
+use tinyproto_core::refusal::{Refusal, RefusalStep};
+use tinyproto_core::wire::MSG_MAX_SIZE;
+use tinyproto_core::{Error, Received, Sent, TransmitError};
 
 /// How long one read waits before the driver gets control back (to check its timeouts).
 const READ_SLICE: Duration = Duration::from_millis(20);
@@ -89,16 +90,20 @@ pub fn echo_client(
     limit: Duration,
     input: impl io::BufRead,
     mut output: impl Write,
-) -> Result<(), PeerError> {
+) -> Result<(), PeerTransmitError> {
     let mut link = connect(addr, plugin_names, limit)?;
     link.handshake()?;
     for line in input.lines() {
         let line = line.map_err(|e| Error::Transport(e.to_string()))?;
-        link.transmit(line.as_bytes())?;
+        let sent = link.transmit(line.as_bytes())?;
         if line == "QUIT" || line == "SRVQUIT" {
             break;
         }
-        let reply = link.receive()?;
+        let reply = match (sent, link.receive()?) {
+            (Sent::Written, Received::Message(reply)) => reply,
+            // The server refused our line, or we refused its answer: say so, go on.
+            (sent, received) => format!("{sent:?} / {received:?}").into_bytes(),
+        };
         writeln!(
             output,
             "Response from server: {}",
@@ -196,46 +201,42 @@ const ACCEPT_IDLE: Duration = Duration::from_millis(5);
 /// from [`ACCEPT_IDLE`] on each failure in a row, so a persistent failure does not spin.
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_millis(500);
 
-/// A connection refused at the limit: `0xfe` written and our side shut down, waiting for the
-/// peer's close (see [`Lingering::poll`]).
-struct Lingering {
-    stream: TcpStream,
-    until: std::time::Instant,
+/// A connection refused at the limit (PROTOCOL.md Q1), driven by the core's [`Refusal`]:
+/// `0xfe`, our write side shut down, then the peer's bytes dropped until it closes or
+/// [`LINGER`] passes.
+struct Refusing {
+    io: TcpTransport,
+    refusal: Refusal,
 }
 
-impl Lingering {
-    /// Writes `last` (if any), shuts down the write side and starts lingering.
-    fn start(mut stream: TcpStream, last: &[u8]) -> Self {
-        let _ = stream.set_nonblocking(true);
-        let _ = stream.write(last);
-        let _ = stream.shutdown(Shutdown::Write);
-        Self {
-            stream,
-            until: std::time::Instant::now() + LINGER,
-        }
+impl Refusing {
+    fn start(stream: TcpStream, epoch: Instant) -> io::Result<Self> {
+        stream.set_nonblocking(true)?;
+        let linger = LINGER.as_millis() as u32;
+        Ok(Self {
+            io: TcpTransport(stream),
+            refusal: Refusal::new(millis(epoch), linger),
+        })
     }
 
-    /// Reads and discards what the peer sent (its init byte) without blocking. `true` once
-    /// done: the peer closed, the stream failed or the linger time is over. Closing with
-    /// unread input would make the kernel send a reset, which may destroy our last bytes
-    /// before the peer reads them.
-    fn poll(&mut self) -> bool {
-        let mut sink = [0u8; 256];
-        loop {
-            match self.stream.read(&mut sink) {
-                Ok(0) => return true,
-                Ok(_) => continue,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    return std::time::Instant::now() >= self.until
-                }
-                Err(_) => return true,
+    /// Moves the refusal on without blocking; `true` once done (the stream may be dropped).
+    fn poll(&mut self, epoch: Instant) -> bool {
+        match self.refusal.poll(&mut self.io, millis(epoch)) {
+            RefusalStep::Answered => {
+                let _ = self.io.0.shutdown(Shutdown::Write);
+                false
             }
+            RefusalStep::Waiting => false,
+            RefusalStep::Done { .. } => true,
         }
     }
 }
 
-/// Closes a connection the way [`Lingering`] does, blocking (on a connection's own thread)
+fn millis(epoch: Instant) -> u64 {
+    epoch.elapsed().as_millis() as u64
+}
+
+/// Closes a connection the way a [`Refusal`] does, blocking (on a connection's own thread)
 /// for at most [`LINGER`], or less once `stop` is set.
 fn linger_close(stream: &TcpStream, stop: &AtomicBool) {
     let _ = stream.shutdown(Shutdown::Write);
@@ -260,10 +261,11 @@ fn serve(listener: TcpListener, config: EchoConfig, stop: Arc<AtomicBool>) {
     }
     let active = Arc::new(AtomicUsize::new(0));
     let mut threads: Vec<JoinHandle<()>> = Vec::new();
-    let mut refusing: Vec<Lingering> = Vec::new();
+    let mut refusing: Vec<Refusing> = Vec::new();
+    let epoch = Instant::now();
     let mut backoff = ACCEPT_IDLE;
     while !stop.load(Ordering::SeqCst) {
-        refusing.retain_mut(|r| !r.poll());
+        refusing.retain_mut(|r| !r.poll(epoch));
         threads.retain(|t| !t.is_finished());
         let stream = match listener.accept() {
             Ok((stream, _)) => {
@@ -286,7 +288,11 @@ fn serve(listener: TcpListener, config: EchoConfig, stop: Arc<AtomicBool>) {
             .is_some_and(|l| active.load(Ordering::SeqCst) >= l)
         {
             // Ours, not Python's 254 zero bytes (PROTOCOL.md Q1): one 0xfe, then close.
-            refusing.push(Lingering::start(stream, &[SC_CONLIMIT]));
+            if let Ok(mut refused) = Refusing::start(stream, epoch) {
+                if !refused.poll(epoch) {
+                    refusing.push(refused);
+                }
+            }
             continue;
         }
         let _ = stream.set_nonblocking(false);
@@ -317,18 +323,21 @@ fn echo_connection(
         .with_idle_limit(config.idle)
         .with_stop(stop.clone());
     loop {
+        // A refused message gets no answer; a rejected answer is dropped; errors end it.
         match link.receive() {
-            Ok(msg) if msg == b"QUIT" => break,
-            Ok(msg) if msg == b"SRVQUIT" => {
+            Ok(Received::Message(msg)) if msg == b"QUIT" => break,
+            Ok(Received::Message(msg)) if msg == b"SRVQUIT" => {
                 stop.store(true, Ordering::SeqCst);
                 break;
             }
-            Ok(msg) => match link.transmit(&[b"Echo back: ", &msg[..]].concat()) {
-                Err(e) if e.is_fatal() => break,
-                _ => {}
-            },
-            Err(e) if e.is_fatal() => break,
-            Err(_) => {}
+            Ok(Received::Message(msg)) => {
+                match link.transmit(&[b"Echo back: ", &msg[..]].concat()) {
+                    Err(TransmitError::Connection(_)) => break,
+                    Ok(_) | Err(TransmitError::Send(_)) => {}
+                }
+            }
+            Ok(Received::Refused { .. } | Received::Discarded(_)) => {}
+            Err(_) => break,
         }
     }
     linger_close(link.into_io().stream(), stop);
@@ -338,7 +347,7 @@ fn echo_connection(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Instant;
+    use tinyproto_core::wire::SC_CONLIMIT;
 
     /// A raw client that completed the init handshake.
     fn handshaken(addr: SocketAddr) -> TcpStream {

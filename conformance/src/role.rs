@@ -10,15 +10,18 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 use tinyproto_core::buffer::{Buffer, VecBuffer};
-use tinyproto_core::connection::{Connection, Event, Timeouts};
+use tinyproto_core::connection::{Connection, Event, Failure, Received, Sent, Timeouts};
 use tinyproto_core::plugin::Plugins;
 use tinyproto_core::session::Phase;
 use tinyproto_core::transport::Transport;
 use tinyproto_core::wire::MSG_MAX_SIZE;
-use tinyproto_core::{AsyncConnection, BlockingConnection, Error};
+use tinyproto_core::{AsyncConnection, BlockingConnection, Error, TransmitError};
 
 /// An error of any driver, its transport error turned into text.
 pub type PeerError = Error<String>;
+
+/// A failed transmit of any driver, its transport error turned into text.
+pub type PeerTransmitError = TransmitError<String>;
 
 /// Which end of the TCP connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -113,8 +116,9 @@ impl Behaviour {
 pub struct Outcome {
     /// Messages delivered to the application, in order.
     pub received: Vec<Vec<u8>>,
-    /// Errors that left the connection usable (refusals, rejections), in order.
-    pub soft_errors: Vec<PeerError>,
+    /// Messages that did not make it on a connection that went on (refusals, rejections),
+    /// in order.
+    pub failures: Vec<Failure>,
     /// `Ok` when our script ended (a client that closes); otherwise what ended the connection
     /// ([`Error::Closed`]: the peer closed at a message boundary).
     pub end: Result<(), PeerError>,
@@ -125,16 +129,16 @@ pub trait Link {
     /// Completes the init handshake.
     fn handshake(&mut self) -> Result<(), PeerError>;
     /// Sends one message.
-    fn transmit(&mut self, msg: &[u8]) -> Result<(), PeerError>;
+    fn transmit(&mut self, msg: &[u8]) -> Result<Sent, PeerTransmitError>;
     /// Waits for one message.
-    fn receive(&mut self) -> Result<Vec<u8>, PeerError>;
+    fn receive(&mut self) -> Result<Received<Vec<u8>>, PeerError>;
 }
 
 /// Runs `behaviour` on `link` until the script ends or the connection does.
 pub fn play(link: &mut dyn Link, behaviour: &Behaviour) -> Outcome {
     let mut outcome = Outcome {
         received: Vec::new(),
-        soft_errors: Vec::new(),
+        failures: Vec::new(),
         end: Ok(()),
     };
     outcome.end = run_script(link, behaviour, &mut outcome);
@@ -147,14 +151,14 @@ fn run_script(link: &mut dyn Link, b: &Behaviour, out: &mut Outcome) -> Result<(
     match b.role {
         Role::Server => {
             for msg in &b.pre_loop_send {
-                soft(out, link.transmit(msg))?;
+                transmit(out, link, msg)?;
             }
             loop {
-                if let Some(msg) = soft(out, link.receive())? {
+                if let Some(msg) = receive(out, link)? {
                     let answer = b.reply.answer(&msg);
                     out.received.push(msg);
                     if let Some(answer) = answer {
-                        soft(out, link.transmit(&answer))?;
+                        transmit(out, link, &answer)?;
                     }
                 }
             }
@@ -162,30 +166,51 @@ fn run_script(link: &mut dyn Link, b: &Behaviour, out: &mut Outcome) -> Result<(
         Role::Client => loop {
             if sent < b.send.len() && out.received.len() >= sent {
                 sent += 1;
-                soft(out, link.transmit(&b.send[sent - 1]))?;
+                transmit(out, link, &b.send[sent - 1])?;
             } else if sent >= b.send.len() && out.received.len() >= b.expect && !b.hold {
                 return Ok(());
-            } else if let Some(msg) = soft(out, link.receive())? {
+            } else if let Some(msg) = receive(out, link)? {
                 out.received.push(msg);
             }
         },
     }
 }
 
-/// Keeps going after an error that leaves the connection usable (recording it).
-fn soft<T>(out: &mut Outcome, result: Result<T, PeerError>) -> Result<Option<T>, PeerError> {
-    match result {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if !e.is_fatal() => {
-            out.soft_errors.push(e);
-            Ok(None)
-        }
-        Err(e) => Err(e),
+/// Transmits `msg`, recording a message that did not make it; errors end the connection.
+fn transmit(out: &mut Outcome, link: &mut dyn Link, msg: &[u8]) -> Result<(), PeerError> {
+    match link.transmit(msg) {
+        Ok(Sent::Written) => {}
+        Ok(Sent::Rejected { len }) => out.failures.push(Failure::Rejected { len }),
+        Err(TransmitError::Send(e)) => out.failures.push(Failure::Send(e)),
+        Err(TransmitError::Connection(e)) => return Err(e),
     }
+    Ok(())
+}
+
+/// Waits for a message, recording one that did not make it; errors end the connection.
+fn receive(out: &mut Outcome, link: &mut dyn Link) -> Result<Option<Vec<u8>>, PeerError> {
+    Ok(match link.receive()? {
+        Received::Message(msg) => Some(msg),
+        Received::Refused { len, limit } => {
+            out.failures.push(Failure::Refused { len, limit });
+            None
+        }
+        Received::Discarded(e) => {
+            out.failures.push(Failure::Discarded(e));
+            None
+        }
+    })
 }
 
 fn text<E: Debug>(e: Error<E>) -> PeerError {
     e.map_transport(|e| format!("{e:?}"))
+}
+
+fn transmit_text<E: Debug>(e: TransmitError<E>) -> PeerTransmitError {
+    match e {
+        TransmitError::Send(e) => TransmitError::Send(e),
+        TransmitError::Connection(e) => TransmitError::Connection(text(e)),
+    }
 }
 
 /// The blocking driver is a [`Link`] as it is.
@@ -199,12 +224,12 @@ where
     fn handshake(&mut self) -> Result<(), PeerError> {
         BlockingConnection::handshake(self).map_err(text)
     }
-    fn transmit(&mut self, msg: &[u8]) -> Result<(), PeerError> {
-        BlockingConnection::transmit(self, msg).map_err(text)
+    fn transmit(&mut self, msg: &[u8]) -> Result<Sent, PeerTransmitError> {
+        BlockingConnection::transmit(self, msg).map_err(transmit_text)
     }
-    fn receive(&mut self) -> Result<Vec<u8>, PeerError> {
+    fn receive(&mut self) -> Result<Received<Vec<u8>>, PeerError> {
         BlockingConnection::receive(self)
-            .map(<[u8]>::to_vec)
+            .map(|received| received.map(<[u8]>::to_vec))
             .map_err(text)
     }
 }
@@ -233,11 +258,15 @@ where
     fn handshake(&mut self) -> Result<(), PeerError> {
         poll_ready(async { self.0.handshake().await.map_err(text) })
     }
-    fn transmit(&mut self, msg: &[u8]) -> Result<(), PeerError> {
-        poll_ready(async { self.0.transmit(msg).await.map_err(text) })
+    fn transmit(&mut self, msg: &[u8]) -> Result<Sent, PeerTransmitError> {
+        let sent = poll_ready(async { Ok(self.0.transmit(msg).await) })?;
+        sent.map_err(transmit_text)
     }
-    fn receive(&mut self) -> Result<Vec<u8>, PeerError> {
-        poll_ready(async { self.0.receive().await.map(<[u8]>::to_vec).map_err(text) })
+    fn receive(&mut self) -> Result<Received<Vec<u8>>, PeerError> {
+        poll_ready(async {
+            let received = self.0.receive().await.map_err(text)?;
+            Ok(received.map(<[u8]>::to_vec))
+        })
     }
 }
 
@@ -247,7 +276,7 @@ where
 /// Receive buffers are [`VecBuffer`]s, which grow only with the bytes that really arrive.
 pub struct Polled<T, P = Chain> {
     io: T,
-    conn: Connection<VecBuffer, P>,
+    conn: Connection<VecBuffer, VecBuffer, P>,
     epoch: Instant,
     patience: Option<Duration>,
     idle: Option<Duration>,
@@ -309,7 +338,8 @@ where
         self.io
     }
 
-    fn until(&mut self, want: Event) -> Result<(), PeerError> {
+    /// Polls until an event that `want`s, and returns it.
+    fn until(&mut self, want: impl Fn(&Event) -> bool) -> Result<Event, PeerError> {
         let deadline = self.patience.map(|p| Instant::now() + p);
         let mut idle_since = None;
         loop {
@@ -332,7 +362,7 @@ where
             }
             let now = self.epoch.elapsed().as_millis() as u64;
             match self.conn.poll(&mut self.io, now).map_err(text)? {
-                Some(event) if event == want => return Ok(()),
+                Some(event) if want(&event) => return Ok(event),
                 Some(_) => {}
                 None if deadline.is_some_and(|d| Instant::now() > d) => {
                     self.conn.close();
@@ -352,16 +382,28 @@ where
         if self.conn.session().phase() != Phase::Handshake {
             return Ok(());
         }
-        self.until(Event::HandshakeDone)
+        self.until(|e| *e == Event::HandshakeDone).map(drop)
     }
-    fn transmit(&mut self, msg: &[u8]) -> Result<(), PeerError> {
+    fn transmit(&mut self, msg: &[u8]) -> Result<Sent, PeerTransmitError> {
         self.handshake()?;
         self.conn.send(msg)?;
-        self.until(Event::Sent)
+        match self.until(|e| matches!(e, Event::Sent | Event::Rejected { .. }))? {
+            Event::Rejected { len } => Ok(Sent::Rejected { len }),
+            _ => Ok(Sent::Written),
+        }
     }
-    fn receive(&mut self) -> Result<Vec<u8>, PeerError> {
+    fn receive(&mut self) -> Result<Received<Vec<u8>>, PeerError> {
         self.handshake()?;
-        self.until(Event::Received)?;
-        Ok(self.conn.message().to_vec())
+        let arrived = |e: &Event| {
+            matches!(
+                e,
+                Event::Received | Event::Refused { .. } | Event::Discarded(_)
+            )
+        };
+        Ok(match self.until(arrived)? {
+            Event::Refused { len, limit } => Received::Refused { len, limit },
+            Event::Discarded(e) => Received::Discarded(e),
+            _ => Received::Message(self.conn.message().to_vec()),
+        })
     }
 }

@@ -31,7 +31,9 @@ mod std_echo {
     use std::net::SocketAddr;
     use std::thread::JoinHandle;
     use tinyproto_conformance::matrix::{self, check_replies, messages, Scenario};
-    use tinyproto_std::{Conn, Handler, Server, ServerBuilder, ServerHandle, TcpConnection};
+    use tinyproto_std::{
+        Conn, Handler, Received, Sent, Server, ServerBuilder, ServerHandle, TcpConnection,
+    };
 
     struct Echo;
 
@@ -86,8 +88,11 @@ mod std_echo {
         let sent = messages(sc);
         let mut received = Vec::new();
         for msg in &sent {
-            conn.transmit(msg).map_err(|e| e.to_string())?;
-            received.push(conn.receive().map_err(|e| e.to_string())?);
+            let sent = conn.transmit(msg).map_err(|e| e.to_string())?;
+            match (sent, conn.receive().map_err(|e| e.to_string())?) {
+                (Sent::Written, Received::Message(reply)) => received.push(reply),
+                other => return Err(format!("{other:?}")),
+            }
         }
         check_replies(&sent, &received)
     }

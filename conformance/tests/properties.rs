@@ -16,7 +16,7 @@ use tinyproto_core::connection::{Connection, Event};
 use tinyproto_core::script::ScriptedPeer;
 use tinyproto_core::transport::Transport;
 use tinyproto_core::wire::{LengthHeader, SC_GENERIC_ERROR, SC_OK};
-use tinyproto_core::{BlockingConnection, Error};
+use tinyproto_core::{BlockingConnection, Received, Sent};
 
 type Wire = Rc<RefCell<VecDeque<u8>>>;
 
@@ -99,13 +99,13 @@ fn exchange(
         }
         match a.poll(&mut a_io, 0) {
             Ok(Some(Event::HandshakeDone)) => handshaken = true,
-            Err(Error::Rejected { .. }) => out.rejected += 1,
+            Ok(Some(Event::Rejected { .. })) => out.rejected += 1,
             Ok(_) => {}
             Err(e) => panic!("sender: {e:?}"),
         }
         match b.poll(&mut b_io, 0) {
             Ok(Some(Event::Received)) => out.delivered.push(b.message().to_vec()),
-            Err(Error::TooLarge { .. }) => out.refused += 1,
+            Ok(Some(Event::Refused { .. })) => out.refused += 1,
             Ok(_) => {}
             Err(e) => panic!("receiver: {e:?}"),
         }
@@ -210,7 +210,7 @@ proptest! {
             prop_assert_eq!(conn.message(), b"");
         } else {
             let len = u32::from_be_bytes(header);
-            prop_assert_eq!(event, Err(Error::TooLarge { len, limit: OWED_LIMIT as u32 }));
+            prop_assert_eq!(event, Ok(Some(Event::Refused { len, limit: OWED_LIMIT as u32 })));
         }
         prop_assert_eq!(conn.session().pending_output(), &[answer]);
         prop_assert!(conn.can_send(), "send must not be Busy between messages");
@@ -244,12 +244,12 @@ proptest! {
         let peer = ScriptedPeer::new(&input, read_chunk, VecBuffer::new(usize::MAX));
         let mut conn = BlockingConnection::new(peer, VecBuffer::new(OWED_LIMIT));
         match conn.receive() {
-            Ok(m) => prop_assert!(answer == SC_OK && m.is_empty(), "got {:?}", m),
-            Err(Error::TooLarge { .. }) => prop_assert_eq!(answer, SC_GENERIC_ERROR),
-            Err(e) => prop_assert!(false, "receive: {e:?}"),
+            Ok(Received::Message(m)) => prop_assert!(answer == SC_OK && m.is_empty(), "got {:?}", m),
+            Ok(Received::Refused { .. }) => prop_assert_eq!(answer, SC_GENERIC_ERROR),
+            other => prop_assert!(false, "receive: {other:?}"),
         }
         prop_assert_eq!(conn.io_mut().output(), &[SC_OK, answer]);
-        conn.transmit(&msg).unwrap();
+        prop_assert_eq!(conn.transmit(&msg).unwrap(), Sent::Written);
         prop_assert_eq!(conn.io_mut().output(), &answer_then_message(answer, &msg)[..]);
     }
 

@@ -7,6 +7,7 @@
 use tinyproto_conformance::replay::{replay, Driver, CHUNK_SIZES};
 use tinyproto_conformance::role::{PeerError, Role};
 use tinyproto_conformance::transcript::{short_hex, Dir, Transcript};
+use tinyproto_core::connection::Failure;
 use tinyproto_core::session::{Phase, ProtocolError};
 use tinyproto_core::wire::MSG_MAX_SIZE;
 use tinyproto_core::Error;
@@ -28,7 +29,7 @@ enum End {
 struct Expect {
     output: Vec<u8>,
     received: Vec<Vec<u8>>,
-    soft_errors: Vec<PeerError>,
+    failures: Vec<Failure>,
     end: End,
     /// The quirk of PROTOCOL.md that makes us differ from Python, if any.
     difference: Option<&'static str>,
@@ -42,8 +43,8 @@ fn eof(phase: Phase, missing: u32) -> End {
 }
 
 /// Our refusal of the header `f1000000`.
-fn too_large() -> PeerError {
-    Error::TooLarge {
+fn too_large() -> Failure {
+    Failure::Refused {
         len: 0xf100_0000,
         limit: MSG_MAX_SIZE,
     }
@@ -55,7 +56,7 @@ fn expect(t: &Transcript, role: Role) -> Result<Expect, &'static str> {
     let recorded = Expect {
         output: t.stream(Dir::written_by(role)),
         received: t.received(role),
-        soft_errors: Vec::new(),
+        failures: Vec::new(),
         end: match (role, t.config(role).hold) {
             (Role::Client, false) => End::Finished,
             _ => End::Closed,
@@ -65,7 +66,7 @@ fn expect(t: &Transcript, role: Role) -> Result<Expect, &'static str> {
     let ours = |output: &[u8], end: End, difference| Expect {
         output: output.to_vec(),
         received: Vec::new(),
-        soft_errors: Vec::new(),
+        failures: Vec::new(),
         end,
         difference: Some(difference),
     };
@@ -91,7 +92,7 @@ fn expect(t: &Transcript, role: Role) -> Result<Expect, &'static str> {
         ("oversize-raw-client", Role::Server) if v3 => Expect {
             // The client's next header gets its ff, its payload never comes.
             end: eof(Phase::ReceivingPayload, 5),
-            soft_errors: vec![too_large()],
+            failures: vec![too_large()],
             ..ours(
                 b"\xff\x00\xff",
                 End::Fatal,
@@ -100,7 +101,7 @@ fn expect(t: &Transcript, role: Role) -> Result<Expect, &'static str> {
             )
         },
         ("oversize-raw-client", Role::Server) => Expect {
-            soft_errors: vec![too_large()],
+            failures: vec![too_large()],
             ..recorded
         },
         ("max-size-header-raw-client", Role::Server) => {
@@ -118,7 +119,7 @@ fn expect(t: &Transcript, role: Role) -> Result<Expect, &'static str> {
         ("simultaneous", _) => Expect {
             // Same bytes as Python; the peer's first header byte reads as a refusal of ours,
             // and what follows is never taken for a message.
-            soft_errors: vec![Error::Rejected {
+            failures: vec![Failure::Rejected {
                 len: if role == Role::Client { 5 } else { 7 },
             }],
             end: End::Fatal,
@@ -159,17 +160,17 @@ fn check(t: &Transcript, role: Role, want: &Expect) -> Vec<String> {
                         .collect::<Vec<_>>()
                 ));
             }
-            if got.outcome.soft_errors != want.soft_errors {
+            if got.outcome.failures != want.failures {
                 problems.push(format!(
-                    "{at}: soft errors {:?} instead of {:?}",
-                    got.outcome.soft_errors, want.soft_errors
+                    "{at}: failures {:?} instead of {:?}",
+                    got.outcome.failures, want.failures
                 ));
             }
             let end_ok = match (&want.end, &got.outcome.end) {
                 (End::Finished, Ok(())) => true,
                 (End::Closed, Err(Error::Closed)) => true,
                 (End::Error(e), Err(g)) => e == g,
-                (End::Fatal, Err(g)) => g.is_fatal() && *g != Error::Closed,
+                (End::Fatal, Err(g)) => *g != Error::Closed,
                 _ => false,
             };
             if !end_ok {

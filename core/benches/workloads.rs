@@ -5,7 +5,7 @@
 use std::hint::black_box;
 use tinyproto_core::buffer::SliceBuffer;
 use tinyproto_core::script::ScriptedPeer;
-use tinyproto_core::session::{Event, Session};
+use tinyproto_core::session::{Session, SessionEvent};
 use tinyproto_core::BlockingConnection;
 
 /// One MiB.
@@ -34,7 +34,8 @@ pub fn receive(input: &[u8], storage: &mut [u8], answers: &mut [u8], count: usiz
     let mut conn = BlockingConnection::new(peer, SliceBuffer::new(storage));
     let mut total = 0;
     for _ in 0..count {
-        total += conn.receive().expect("scripted message").len();
+        let received = conn.receive().expect("scripted message");
+        total += received.message().expect("a whole message").len();
     }
     total
 }
@@ -45,7 +46,8 @@ pub fn send(msg: &[u8], count: usize, acks: &[u8], out: &mut [u8]) -> usize {
     let peer = ScriptedPeer::new(acks, CHUNK, SliceBuffer::new(out));
     let mut conn = BlockingConnection::new(peer, heapless::Vec::<u8, 0>::new());
     for _ in 0..count {
-        conn.transmit(msg).expect("scripted send");
+        let sent = conn.transmit(msg).expect("scripted send");
+        assert_eq!(sent, tinyproto_core::Sent::Written);
     }
     conn.into_inner().output().len()
 }
@@ -58,9 +60,10 @@ pub fn headers(count: usize) -> usize {
     let _ = s.handle_control(&[0xff]);
     let mut n = 0;
     for _ in 0..count {
-        if let Ok(Some(Event::Incoming { .. })) = s.handle_control(black_box(&[0, 0, 0, 16])) {
+        if let Ok(Some(SessionEvent::Incoming { .. })) = s.handle_control(black_box(&[0, 0, 0, 16]))
+        {
             s.output_written(1);
-            if s.handle_payload(16) == Some(Event::Received) {
+            if s.handle_payload(16) == Some(SessionEvent::Received) {
                 n += 1;
             }
         }

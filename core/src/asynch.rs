@@ -1,7 +1,8 @@
 //! The async driver over `embedded_io_async::{Read, Write}` (feature `async`).
 //!
 //! [`AsyncConnection`] has the shape of the [blocking driver](crate::BlockingConnection) —
-//! `handshake`, `transmit`, `receive` into the caller's buffer, plugins, the same [`Error`]s —
+//! `handshake`, `transmit` returning [`Sent`], `receive` returning [`Received`] into the
+//! caller's buffer, plugins, the same errors —
 //! on the same sans-IO kernel, so the bytes it writes and the messages it delivers are the
 //! blocking driver's under any chunking. It needs no allocator, no executor and no timer: any
 //! runtime drives it (embassy, tokio through `embedded-io-adapters`, a hand-rolled `block_on`).
@@ -12,7 +13,7 @@
 //! ```ignore
 //! // embassy
 //! match embassy_time::with_timeout(Duration::from_secs(5), conn.receive()).await {
-//!     Ok(message) => handle(message?),
+//!     Ok(received) => handle(received?), // a Received, or the Error that ended the connection
 //!     Err(TimeoutError) => { /* nothing lost: a later receive() resumes */ }
 //! }
 //! // tokio
@@ -20,10 +21,11 @@
 //! ```
 
 use crate::buffer::Buffer;
-use crate::error::Error;
+use crate::connection::{Received, Sent};
+use crate::error::{Error, TransmitError};
 use crate::kernel::{Io, Kernel, Outgoing, Step};
 use crate::plugin::Plugins;
-use crate::session::{Event, Phase, SendError, Session};
+use crate::session::{Phase, SendError, Session, SessionEvent};
 use embedded_io_async::{Read, Write};
 
 /// A connection driven by `async` reads and writes: [`AsyncConnection::transmit`] completes
@@ -42,7 +44,8 @@ use embedded_io_async::{Read, Write};
 /// * [`receive`](Self::receive): the connection stays usable, and the next `receive()` resumes
 ///   where the wire is — the bytes of a half-received message are kept and the message is
 ///   delivered whole, a refusal or an empty message already seen is reported then. Until that
-///   `receive()`, [`transmit`](Self::transmit) fails with [`SendError::Busy`] (nothing sent).
+///   `receive()`, [`transmit`](Self::transmit) fails with [`SendError::Busy`] (nothing sent)
+///   in a [`TransmitError::Send`].
 /// * [`transmit`](Self::transmit): if the message had not started (the future was still
 ///   completing the handshake), nothing was sent and the connection stays usable; if it had
 ///   been written whole, it was sent and the connection stays usable. If it was dropped while
@@ -54,7 +57,7 @@ use embedded_io_async::{Read, Write};
 /// use core::future::Future;
 /// use core::pin::pin;
 /// use core::task::{Context, Poll, Waker};
-/// use tinyproto_core::{AsyncConnection, Error, script::ScriptedPeer};
+/// use tinyproto_core::{AsyncConnection, Received, Sent, script::ScriptedPeer};
 ///
 /// /// Runs a future whose I/O is always ready (here: a scripted peer in memory).
 /// fn block_on<F: Future>(future: F) -> F::Output {
@@ -72,12 +75,12 @@ use embedded_io_async::{Read, Write};
 /// let mut conn = AsyncConnection::new(peer, heapless::Vec::<u8, 64>::new());
 /// block_on(async {
 ///     conn.handshake().await?;
-///     conn.transmit(b"hello").await?;
-///     assert_eq!(conn.receive().await?, b"world");
-///     Ok::<(), Error<embedded_io::ErrorKind>>(())
+///     assert_eq!(conn.transmit(b"hello").await?, Sent::Written);
+///     assert_eq!(conn.receive().await?, Received::Message(&b"world"[..]));
+///     Ok::<(), Box<dyn std::error::Error>>(())
 /// })?;
 /// assert_eq!(conn.into_inner().output(), b"\xff\0\0\0\x05hello\xff");
-/// # Ok::<(), Error<embedded_io::ErrorKind>>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
 pub struct AsyncConnection<T, B, P = ()> {
@@ -88,7 +91,7 @@ pub struct AsyncConnection<T, B, P = ()> {
     plugins: P,
     /// The event that ends the current operation, kept until the peer is owed nothing (so a
     /// receive dropped while it writes its answer does not lose the message).
-    held: Option<Event>,
+    held: Option<SessionEvent>,
     /// A `transmit` queued its header and has not returned: if it is still set when the next
     /// call starts, that transmit was dropped.
     sending: bool,
@@ -126,16 +129,17 @@ impl<T: Read + Write, B: Buffer, P: Plugins> AsyncConnection<T, B, P> {
         self.drive(Outgoing::Slice(&[])).await.map(drop)
     }
 
-    /// Sends one message and completes once it is written.
+    /// Sends one message and completes once it is written ([`Sent::Written`]) or the peer
+    /// refused its size ([`Sent::Rejected`]; nothing of the payload was sent), as
+    /// [`BlockingConnection::transmit`](crate::BlockingConnection::transmit) does.
     ///
-    /// [`Error::Rejected`] means the peer refused its size; nothing was sent and the
-    /// connection stays usable.
-    pub async fn transmit(&mut self, msg: &[u8]) -> Result<(), Error<T::Error>> {
+    /// [`TransmitError::Send`] means the send could not start and nothing was sent.
+    pub async fn transmit(&mut self, msg: &[u8]) -> Result<Sent, TransmitError<T::Error>> {
         self.handshake().await?;
         if !self.session.is_idle() || self.held.is_some() {
             // A dropped receive left a message to finish: the buffer is not ours to use.
             let phase = self.session.phase();
-            return Err(Error::Send(SendError::Busy { phase }));
+            return Err(SendError::Busy { phase }.into());
         }
         let outgoing = if self.plugins.is_empty() {
             Outgoing::Slice(msg)
@@ -154,29 +158,27 @@ impl<T: Read + Write, B: Buffer, P: Plugins> AsyncConnection<T, B, P> {
         self.sending = true;
         let event = self.drive(outgoing).await;
         self.sending = false;
-        match event? {
-            Event::Rejected { len } => Err(Error::Rejected { len }),
-            _ => Ok(()),
-        }
+        Ok(match event? {
+            SessionEvent::Rejected { len } => Sent::Rejected { len },
+            _ => Sent::Written,
+        })
     }
 
-    /// Waits for one message and returns it (plugins applied).
-    ///
-    /// [`Error::TooLarge`] means the peer announced more than the buffer holds: we answered
-    /// `0x00`, the peer sends no payload, and the connection stays usable.
-    /// [`Error::Closed`] means the peer closed cleanly between messages.
-    pub async fn receive(&mut self) -> Result<&[u8], Error<T::Error>> {
+    /// Waits for one message and returns it (plugins applied), or what became of it: see
+    /// [`Received`], as [`BlockingConnection::receive`](crate::BlockingConnection::receive)
+    /// does. [`Error::Closed`] means the peer closed cleanly between messages.
+    pub async fn receive(&mut self) -> Result<Received<&[u8]>, Error<T::Error>> {
         self.handshake().await?;
-        match self.drive(Outgoing::Slice(&[])).await? {
-            Event::Refused { len } => Err(Error::TooLarge {
+        Ok(match self.drive(Outgoing::Slice(&[])).await? {
+            SessionEvent::Refused { len } => Received::Refused {
                 len,
                 limit: self.session.max_recv(),
-            }),
-            _ => {
-                self.plugins.receive(&mut self.buf).map_err(Error::Plugin)?;
-                Ok(self.buf.as_slice())
-            }
-        }
+            },
+            _ => match self.plugins.receive(&mut self.buf) {
+                Ok(()) => Received::Message(self.buf.as_slice()),
+                Err(e) => Received::Discarded(e),
+            },
+        })
     }
 
     /// The state machine, for inspection.
@@ -211,7 +213,7 @@ impl<T: Read + Write, B: Buffer, P: Plugins> AsyncConnection<T, B, P> {
 
     /// Does the I/O the kernel plans until the session reports an event that ends an operation
     /// and the peer is owed nothing (so a refusal's `0x00` is on the wire before we return).
-    async fn drive(&mut self, outgoing: Outgoing<'_>) -> Result<Event, Error<T::Error>> {
+    async fn drive(&mut self, outgoing: Outgoing<'_>) -> Result<SessionEvent, Error<T::Error>> {
         loop {
             if let Some(event) = self.held {
                 if self.kernel.is_settled(&self.session) {
@@ -231,7 +233,8 @@ impl<T: Read + Write, B: Buffer, P: Plugins> AsyncConnection<T, B, P> {
             let step = done.and_then(|n| self.kernel.commit(&mut self.session, &mut self.buf, n));
             match step {
                 Ok(
-                    Step::Moved(_) | Step::Event(Event::Incoming { .. } | Event::Accepted { .. }),
+                    Step::Moved(_)
+                    | Step::Event(SessionEvent::Incoming { .. } | SessionEvent::Accepted { .. }),
                 ) => {}
                 Ok(Step::Event(event)) => self.held = Some(event),
                 Err(e) => {

@@ -1,11 +1,11 @@
 //! The blocking driver over `embedded_io::{Read, Write}`.
 
 use crate::buffer::Buffer;
-use crate::error::Error;
+use crate::connection::{Received, Sent};
+use crate::error::{Error, SendError, TransmitError};
 use crate::kernel::{Kernel, Outgoing, Step};
 use crate::plugin::Plugins;
-use crate::session::SendError;
-use crate::session::{Event, Phase, Session};
+use crate::session::{Phase, Session, SessionEvent};
 use crate::transport::{step, Transport};
 use embedded_io::{Read, Write};
 
@@ -17,18 +17,32 @@ use embedded_io::{Read, Write};
 /// message is written straight from the caller's slice. Timeouts are the transport's (for
 /// example a socket read timeout); the error then comes back as [`Error::Transport`].
 ///
+/// # Outcomes and errors
+/// What the connection survives is a value, what ends it an error:
+/// * [`transmit`](Self::transmit) returns [`Sent::Written`], or [`Sent::Rejected`] when the
+///   peer refused the size (nothing of the payload was sent). Its error is a
+///   [`TransmitError`]: [`TransmitError::Send`] when the send could not start (the message
+///   is longer than the protocol allows, or a plugin refused it; nothing was sent),
+///   [`TransmitError::Connection`] when the connection ended.
+/// * [`receive`](Self::receive) returns [`Received::Message`], [`Received::Refused`] when the
+///   peer announced more than the buffer holds (we answered `0x00`), or
+///   [`Received::Discarded`] when a receive plugin refused the message. Its error is an
+///   [`Error`]; [`Error::Closed`] is the peer's clean close between messages.
+///
+/// After an error the connection is closed and every later call fails.
+///
 /// ```
-/// use tinyproto_core::{BlockingConnection, Error, script::ScriptedPeer};
+/// use tinyproto_core::{BlockingConnection, Received, Sent, script::ScriptedPeer};
 ///
 /// // The peer: its init byte, "go ahead" for our message, then a 5-byte message.
 /// let peer = ScriptedPeer::new(b"\xff\xff\0\0\0\x05world", 1, heapless::Vec::<u8, 32>::new());
 ///
 /// let mut conn = BlockingConnection::new(peer, heapless::Vec::<u8, 64>::new());
 /// conn.handshake()?;
-/// conn.transmit(b"hello")?;
-/// assert_eq!(conn.receive()?, b"world");
+/// assert_eq!(conn.transmit(b"hello")?, Sent::Written);
+/// assert_eq!(conn.receive()?, Received::Message(&b"world"[..]));
 /// assert_eq!(conn.into_inner().output(), b"\xff\0\0\0\x05hello\xff");
-/// # Ok::<(), Error<embedded_io::ErrorKind>>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
 pub struct BlockingConnection<T, B, P = ()> {
@@ -76,11 +90,11 @@ impl<T: Read + Write, B: Buffer, P: Plugins> BlockingConnection<T, B, P> {
         .map(drop)
     }
 
-    /// Sends one message and returns once it is written.
+    /// Sends one message and returns once it is written ([`Sent::Written`]) or the peer
+    /// refused its size ([`Sent::Rejected`]; nothing of the payload was sent).
     ///
-    /// [`Error::Rejected`] means the peer refused its size; nothing was sent and the
-    /// connection stays usable.
-    pub fn transmit(&mut self, msg: &[u8]) -> Result<(), Error<T::Error>> {
+    /// [`TransmitError::Send`] means the send could not start and nothing was sent.
+    pub fn transmit(&mut self, msg: &[u8]) -> Result<Sent, TransmitError<T::Error>> {
         self.handshake()?;
         let io = &mut Blocking(&mut self.io);
         let outgoing = if self.plugins.is_empty() {
@@ -97,43 +111,43 @@ impl<T: Read + Write, B: Buffer, P: Plugins> BlockingConnection<T, B, P> {
             Outgoing::Buffer => self.buf.as_slice().len(),
         };
         self.session.start_send(len)?;
-        let event = drive(
-            io,
-            &mut self.kernel,
-            &mut self.session,
-            &mut self.buf,
-            outgoing,
-        )?;
-        match event {
-            Event::Rejected { len } => Err(Error::Rejected { len }),
-            _ => Ok(()),
-        }
+        Ok(
+            match drive(
+                io,
+                &mut self.kernel,
+                &mut self.session,
+                &mut self.buf,
+                outgoing,
+            )? {
+                SessionEvent::Rejected { len } => Sent::Rejected { len },
+                _ => Sent::Written,
+            },
+        )
     }
 
-    /// Waits for one message and returns it (plugins applied).
-    ///
-    /// [`Error::TooLarge`] means the peer announced more than the buffer holds: we answered
-    /// `0x00`, the peer sends no payload, and the connection stays usable.
-    /// [`Error::Closed`] means the peer closed cleanly between messages.
-    pub fn receive(&mut self) -> Result<&[u8], Error<T::Error>> {
+    /// Waits for one message and returns it (plugins applied), or what became of it: see
+    /// [`Received`]. [`Error::Closed`] means the peer closed cleanly between messages.
+    pub fn receive(&mut self) -> Result<Received<&[u8]>, Error<T::Error>> {
         self.handshake()?;
         let io = &mut Blocking(&mut self.io);
-        match drive(
-            io,
-            &mut self.kernel,
-            &mut self.session,
-            &mut self.buf,
-            Outgoing::Slice(&[]),
-        )? {
-            Event::Refused { len } => Err(Error::TooLarge {
-                len,
-                limit: self.session.max_recv(),
-            }),
-            _ => {
-                self.plugins.receive(&mut self.buf).map_err(Error::Plugin)?;
-                Ok(self.buf.as_slice())
-            }
-        }
+        Ok(
+            match drive(
+                io,
+                &mut self.kernel,
+                &mut self.session,
+                &mut self.buf,
+                Outgoing::Slice(&[]),
+            )? {
+                SessionEvent::Refused { len } => Received::Refused {
+                    len,
+                    limit: self.session.max_recv(),
+                },
+                _ => match self.plugins.receive(&mut self.buf) {
+                    Ok(()) => Received::Message(self.buf.as_slice()),
+                    Err(e) => Received::Discarded(e),
+                },
+            },
+        )
     }
 
     /// The state machine, for inspection.
@@ -160,12 +174,14 @@ fn drive<T: Transport, B: Buffer>(
     session: &mut Session,
     buf: &mut B,
     outgoing: Outgoing<'_>,
-) -> Result<Event, Error<T::Error>> {
+) -> Result<SessionEvent, Error<T::Error>> {
     let mut result = None;
     loop {
         match step(io, kernel, session, buf, outgoing) {
             Ok(Some(Step::Moved(_))) => {}
-            Ok(Some(Step::Event(Event::Incoming { .. } | Event::Accepted { .. }))) => {}
+            Ok(Some(Step::Event(
+                SessionEvent::Incoming { .. } | SessionEvent::Accepted { .. },
+            ))) => {}
             Ok(Some(Step::Event(event))) => result = Some(event),
             // A blocking transport is always ready: only a closed session has nothing to do.
             Ok(None) => return result.ok_or(Error::Closed),

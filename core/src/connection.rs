@@ -7,9 +7,10 @@
 use crate::buffer::Buffer;
 use crate::error::Error;
 use crate::kernel::{Kernel, Outgoing, Step};
-use crate::plugin::Plugins;
-use crate::session::{self, Phase, SendError, Session};
+use crate::plugin::{PluginError, Plugins};
+use crate::session::{Phase, SendError, Session, SessionEvent};
 use crate::transport::{step, Transport};
+use core::fmt;
 
 /// Time limits in milliseconds; `None` waits forever. The time is whatever monotonic
 /// millisecond count the caller passes to [`Connection::poll`].
@@ -75,7 +76,8 @@ impl Timeouts {
     }
 }
 
-/// What [`Connection::poll`] reports.
+/// What [`Connection::poll`] reports: everything the connection survives. (What ends it is an
+/// [`Error`].)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Event {
@@ -83,8 +85,137 @@ pub enum Event {
     HandshakeDone,
     /// A whole message arrived (plugins applied); read it with [`Connection::message`].
     Received,
+    /// The peer announced a message above our limit: we answered `0x00`, no payload follows
+    /// and the stream is in sync.
+    Refused {
+        /// Length the peer announced.
+        len: u32,
+        /// Our limit.
+        limit: u32,
+    },
+    /// A whole message arrived but a receive plugin refused it (for example it could not be
+    /// decoded); it is dropped and the stream is in sync.
+    Discarded(PluginError),
     /// Our message was accepted and written completely.
     Sent,
+    /// The peer answered our header with `0x00` (too large for it): nothing of the payload
+    /// was sent, and a new send may start.
+    Rejected {
+        /// Length we announced.
+        len: u32,
+    },
+}
+
+impl Event {
+    /// The message that did not make it, for the events that report one
+    /// ([`Event::Refused`], [`Event::Discarded`], [`Event::Rejected`]).
+    pub fn failure(&self) -> Option<Failure> {
+        match *self {
+            Self::Refused { len, limit } => Some(Failure::Refused { len, limit }),
+            Self::Discarded(e) => Some(Failure::Discarded(e)),
+            Self::Rejected { len } => Some(Failure::Rejected { len }),
+            Self::HandshakeDone | Self::Received | Self::Sent => None,
+        }
+    }
+}
+
+/// A message that did not make it, on a connection that goes on: what a transport's
+/// `transmission_failed` hook is given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Failure {
+    /// We refused the peer's message as too large (answered `0x00`).
+    Refused {
+        /// Length the peer announced.
+        len: u32,
+        /// Our limit.
+        limit: u32,
+    },
+    /// A receive plugin refused a message that arrived whole.
+    Discarded(PluginError),
+    /// The peer refused our message as too large; nothing of its payload was sent.
+    Rejected {
+        /// Length we announced.
+        len: u32,
+    },
+    /// Our message could not start (too long, or a send plugin refused it); nothing was sent.
+    Send(SendError),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Refused { len, limit } => {
+                write!(f, "refused a message of {len} bytes (limit {limit})")
+            }
+            Self::Discarded(e) => write!(f, "discarded a received message: {e}"),
+            Self::Rejected { len } => {
+                write!(f, "peer rejected our message of {len} bytes (too large)")
+            }
+            Self::Send(e) => write!(f, "cannot send: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for Failure {}
+
+/// How a message we transmitted ended, from the calls that wait for it
+/// ([`BlockingConnection::transmit`](crate::BlockingConnection::transmit), the `nal`
+/// client's `transmit`). The connection stays usable either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[must_use = "the peer may have rejected the message"]
+pub enum Sent {
+    /// The peer accepted the message and it is written completely.
+    Written,
+    /// The peer answered our header with `0x00` (too large for it); nothing of the payload
+    /// was sent.
+    Rejected {
+        /// Length we announced.
+        len: u32,
+    },
+}
+
+/// What arrived, from the calls that wait for a message
+/// ([`BlockingConnection::receive`](crate::BlockingConnection::receive) gives a
+/// `Received<&[u8]>`, as the `nal` client's `receive` does; a transport that hands out owned
+/// messages gives a `Received<Vec<u8>>`). The connection stays usable after each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[must_use = "the message may have been refused"]
+pub enum Received<M> {
+    /// A whole message, plugins applied.
+    Message(M),
+    /// The peer announced a message above our limit: we answered `0x00` and no payload
+    /// follows.
+    Refused {
+        /// Length the peer announced.
+        len: u32,
+        /// Our limit.
+        limit: u32,
+    },
+    /// A whole message arrived but a receive plugin refused it; it is dropped.
+    Discarded(PluginError),
+}
+
+impl<M> Received<M> {
+    /// The message, or `None` when it was refused or discarded.
+    pub fn message(self) -> Option<M> {
+        match self {
+            Self::Message(msg) => Some(msg),
+            _ => None,
+        }
+    }
+
+    /// Maps the message, keeping the other variants.
+    pub fn map<N>(self, f: impl FnOnce(M) -> N) -> Received<N> {
+        match self {
+            Self::Message(msg) => Received::Message(f(msg)),
+            Self::Refused { len, limit } => Received::Refused { len, limit },
+            Self::Discarded(e) => Received::Discarded(e),
+        }
+    }
 }
 
 /// Most bytes one [`Connection::poll`] moves before it returns, so that one busy peer cannot
@@ -95,7 +226,9 @@ pub const POLL_BUDGET: usize = 256 * 1024;
 /// One connection's protocol state, buffers and plugins, driven by [`Connection::poll`].
 ///
 /// `rx` receives messages (its limit is the largest message accepted); `tx` holds the message
-/// being sent (its limit is the largest message we send, after plugins).
+/// being sent (its limit is the largest message we send, after plugins). They may be of
+/// different types: firmware can pair a large receive buffer with a small send buffer, or a
+/// growing heap buffer with a fixed one.
 ///
 /// ```
 /// use tinyproto_core::connection::{Connection, Event};
@@ -126,27 +259,27 @@ pub const POLL_BUDGET: usize = 256 * 1024;
 /// assert_eq!(io.output.as_slice(), &[0xff, 0xff]); // our init byte, then "go ahead"
 /// ```
 #[derive(Debug)]
-pub struct Connection<B, P = ()> {
+pub struct Connection<R, T = R, P = ()> {
     kernel: Kernel,
     session: Session,
-    rx: B,
-    tx: B,
+    rx: R,
+    tx: T,
     plugins: P,
     timeouts: Timeouts,
     last_progress: Option<u64>,
     again: bool,
 }
 
-impl<B: Buffer> Connection<B> {
+impl<R: Buffer, T: Buffer> Connection<R, T> {
     /// A connection without plugins or timeouts; its init byte is queued.
-    pub fn new(rx: B, tx: B) -> Self {
+    pub fn new(rx: R, tx: T) -> Self {
         Self::with_plugins(rx, tx, ())
     }
 }
 
-impl<B: Buffer, P: Plugins> Connection<B, P> {
+impl<R: Buffer, T: Buffer, P: Plugins> Connection<R, T, P> {
     /// A connection whose messages pass through `plugins`.
-    pub fn with_plugins(rx: B, tx: B, plugins: P) -> Self {
+    pub fn with_plugins(rx: R, tx: T, plugins: P) -> Self {
         let limit = u32::try_from(rx.limit()).unwrap_or(u32::MAX);
         Self {
             kernel: Kernel::default(),
@@ -235,7 +368,7 @@ impl<B: Buffer, P: Plugins> Connection<B, P> {
     }
 
     /// The receive buffer, for taking a received message out without a copy.
-    pub fn rx_buffer_mut(&mut self) -> &mut B {
+    pub fn rx_buffer_mut(&mut self) -> &mut R {
         &mut self.rx
     }
 
@@ -253,7 +386,7 @@ impl<B: Buffer, P: Plugins> Connection<B, P> {
     /// conn.tx_buffer_mut().clear();
     /// assert!(conn.tx_buffer_mut().as_slice().is_empty());
     /// ```
-    pub fn tx_buffer_mut(&mut self) -> &mut B {
+    pub fn tx_buffer_mut(&mut self) -> &mut T {
         &mut self.tx
     }
 
@@ -300,13 +433,13 @@ impl<B: Buffer, P: Plugins> Connection<B, P> {
     /// Moves every byte the transport takes or gives now (up to [`POLL_BUDGET`]) and returns
     /// at the first event.
     ///
-    /// Errors for which [`Error::is_fatal`] is false ([`Error::TooLarge`],
-    /// [`Error::Rejected`], [`Error::Plugin`]) leave the connection usable.
-    pub fn poll<T: Transport + ?Sized>(
+    /// Every [`Event`] leaves the connection usable (a refused or rejected message included);
+    /// an [`Error`] means it is over: the session is closed, and the caller closes `io`.
+    pub fn poll<I: Transport + ?Sized>(
         &mut self,
-        io: &mut T,
+        io: &mut I,
         now: u64,
-    ) -> Result<Option<Event>, Error<T::Error>> {
+    ) -> Result<Option<Event>, Error<I::Error>> {
         self.last_progress.get_or_insert(now);
         self.again = false;
         let mut moved = 0;
@@ -357,9 +490,8 @@ impl<B: Buffer, P: Plugins> Connection<B, P> {
                     _ => break,
                 }
             }
-            match reported {
-                Ok(None) => continue,
-                other => return other,
+            if reported.is_some() {
+                return Ok(reported);
             }
         }
         // Progress in this poll (bytes moved or an event, which set `last_progress` to `now`)
@@ -375,22 +507,22 @@ impl<B: Buffer, P: Plugins> Connection<B, P> {
         }
     }
 
-    fn on_event<E>(&mut self, event: session::Event) -> Result<Option<Event>, Error<E>> {
-        use session::Event as S;
-        match event {
-            S::HandshakeDone => Ok(Some(Event::HandshakeDone)),
-            S::Received => {
-                self.plugins.receive(&mut self.rx).map_err(Error::Plugin)?;
-                Ok(Some(Event::Received))
-            }
-            S::Sent => Ok(Some(Event::Sent)),
-            S::Refused { len } => Err(Error::TooLarge {
+    fn on_event(&mut self, event: SessionEvent) -> Option<Event> {
+        use SessionEvent as S;
+        Some(match event {
+            S::HandshakeDone => Event::HandshakeDone,
+            S::Received => match self.plugins.receive(&mut self.rx) {
+                Ok(()) => Event::Received,
+                Err(e) => Event::Discarded(e),
+            },
+            S::Sent => Event::Sent,
+            S::Refused { len } => Event::Refused {
                 len,
                 limit: self.session.max_recv(),
-            }),
-            S::Rejected { len } => Err(Error::Rejected { len }),
-            S::Incoming { .. } | S::Accepted { .. } => Ok(None),
-        }
+            },
+            S::Rejected { len } => Event::Rejected { len },
+            S::Incoming { .. } | S::Accepted { .. } => return None,
+        })
     }
 }
 
@@ -445,7 +577,7 @@ mod tests {
         assert_eq!(io.output.as_slice(), &[0xff, 0xff]);
         assert_eq!(
             conn.poll(&mut io, 0),
-            Err(Error::TooLarge { len: 9, limit: 8 })
+            Ok(Some(Event::Refused { len: 9, limit: 8 }))
         );
         assert!(conn.can_send());
         assert_eq!(io.output.as_slice(), &[0xff, 0xff, 0x00]);

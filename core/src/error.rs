@@ -1,16 +1,28 @@
-//! The error type of the drivers, generic over the transport's error.
+//! The errors of the drivers, generic over the transport's error.
+//!
+//! Each operation returns only what it can produce:
+//! * [`SendError`]: a send could not start (nothing was sent, the connection is as it was).
+//!   [`Connection::send`](crate::Connection::send) returns it.
+//! * [`Error`]: the connection is over (the transport failed, the peer broke the protocol,
+//!   closed or stalled). Every driver closes its protocol state when it returns one.
+//!   [`Connection::poll`](crate::Connection::poll) and the receiving calls return it.
+//! * [`TransmitError`]: one of the two, for the calls that start a send and drive it to its
+//!   end (the blocking [`transmit`](crate::BlockingConnection::transmit) and the `nal`
+//!   client's).
+//!
+//! Outcomes a connection survives are not errors: a message we refused as too large, a
+//! message the peer rejected, a received message a plugin refused are
+//! [`Event`](crate::connection::Event)s, [`Received`](crate::Received) and
+//! [`Sent`](crate::Sent) values.
 
 use crate::buffer::CapacityError;
-use crate::plugin::PluginError;
-use crate::session::{Phase, ProtocolError, SendError};
+pub use crate::session::SendError;
+use crate::session::{Phase, ProtocolError};
 use core::fmt;
 
-/// Everything that can go wrong on a connection.
-///
-/// Some errors leave the connection usable, with the stream in sync ([`Error::is_fatal`] is
-/// `false`): the peer refused our message, we refused the peer's, or a plugin refused a
-/// message. The others close the connection.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a connection ended. After any of these the protocol state is closed; the caller
+/// closes the transport.
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum Error<E> {
@@ -22,25 +34,8 @@ pub enum Error<E> {
     Protocol(ProtocolError),
     /// The peer closed the connection at a message boundary (a normal end).
     Closed,
-    /// The peer announced a message above our limit; we answered `0x00` and skipped it.
-    /// The connection stays usable.
-    TooLarge {
-        /// Length the peer announced.
-        len: u32,
-        /// Our limit.
-        limit: u32,
-    },
-    /// The peer answered our header with `0x00`: it refuses a message this large. Nothing was
-    /// sent and the connection stays usable.
-    Rejected {
-        /// Length we announced.
-        len: u32,
-    },
-    /// A send could not start (busy, too long, plugin or buffer capacity); nothing was sent.
-    Send(SendError),
-    /// A receive plugin refused a message that arrived whole; the connection stays usable.
-    Plugin(PluginError),
-    /// A received payload did not fit where it had to be stored.
+    /// A received payload did not fit where it had to be stored (a buffer that could not
+    /// grow to a length within its limit).
     Capacity(CapacityError),
     /// The peer did not make progress in time.
     Timeout {
@@ -54,14 +49,6 @@ pub enum Error<E> {
 }
 
 impl<E> Error<E> {
-    /// Whether the connection is unusable after this error.
-    pub fn is_fatal(&self) -> bool {
-        !matches!(
-            self,
-            Self::TooLarge { .. } | Self::Rejected { .. } | Self::Send(_) | Self::Plugin(_)
-        )
-    }
-
     /// Maps the transport error, keeping every other variant.
     pub fn map_transport<F>(self, f: impl FnOnce(E) -> F) -> Error<F> {
         match self {
@@ -69,10 +56,6 @@ impl<E> Error<E> {
             Self::WriteZero => Error::WriteZero,
             Self::Protocol(e) => Error::Protocol(e),
             Self::Closed => Error::Closed,
-            Self::TooLarge { len, limit } => Error::TooLarge { len, limit },
-            Self::Rejected { len } => Error::Rejected { len },
-            Self::Send(e) => Error::Send(e),
-            Self::Plugin(e) => Error::Plugin(e),
             Self::Capacity(e) => Error::Capacity(e),
             Self::Timeout { phase } => Error::Timeout { phase },
             Self::Cancelled => Error::Cancelled,
@@ -86,12 +69,6 @@ impl<E> From<ProtocolError> for Error<E> {
     }
 }
 
-impl<E> From<SendError> for Error<E> {
-    fn from(e: SendError) -> Self {
-        Self::Send(e)
-    }
-}
-
 impl<E: fmt::Display> fmt::Display for Error<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -99,14 +76,6 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             Self::WriteZero => f.write_str("transport wrote zero bytes"),
             Self::Protocol(e) => write!(f, "protocol error: {e}"),
             Self::Closed => f.write_str("connection closed by peer"),
-            Self::TooLarge { len, limit } => {
-                write!(f, "refused a message of {len} bytes (limit {limit})")
-            }
-            Self::Rejected { len } => {
-                write!(f, "peer rejected our message of {len} bytes (too large)")
-            }
-            Self::Send(e) => write!(f, "cannot send: {e}"),
-            Self::Plugin(e) => write!(f, "receive plugin: {e}"),
             Self::Capacity(e) => e.fmt(f),
             Self::Timeout { phase } => write!(f, "timed out during {phase}"),
             Self::Cancelled => f.write_str("a transmit was dropped mid-message; connection closed"),
@@ -119,10 +88,48 @@ impl<E: core::error::Error + 'static> core::error::Error for Error<E> {
         match self {
             Self::Transport(e) => Some(e),
             Self::Protocol(e) => Some(e),
-            Self::Send(e) => Some(e),
-            Self::Plugin(e) => Some(e),
             Self::Capacity(e) => Some(e),
             _ => None,
+        }
+    }
+}
+
+/// Why a call that starts a send and waits for its end failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum TransmitError<E> {
+    /// The send could not start; nothing was sent and the connection is as it was.
+    Send(SendError),
+    /// The connection ended (before or during the send).
+    Connection(Error<E>),
+}
+
+impl<E> From<SendError> for TransmitError<E> {
+    fn from(e: SendError) -> Self {
+        Self::Send(e)
+    }
+}
+
+impl<E> From<Error<E>> for TransmitError<E> {
+    fn from(e: Error<E>) -> Self {
+        Self::Connection(e)
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for TransmitError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Send(e) => write!(f, "cannot send: {e}"),
+            Self::Connection(e) => e.fmt(f),
+        }
+    }
+}
+
+impl<E: core::error::Error + 'static> core::error::Error for TransmitError<E> {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Send(e) => e.source(),
+            Self::Connection(e) => e.source(),
         }
     }
 }

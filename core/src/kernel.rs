@@ -12,7 +12,7 @@
 
 use crate::buffer::{Buffer, CapacityError};
 use crate::error::Error;
-use crate::session::{Event, NextRead, Session};
+use crate::session::{NextRead, Session, SessionEvent};
 use crate::wire::HEADER_LEN;
 
 /// Smallest step by which a receive buffer grows. A buffer grows by at most what already
@@ -38,7 +38,7 @@ pub(crate) enum Step {
     /// Bytes moved (or output was flushed).
     Moved(usize),
     /// Bytes moved and the session reported an event.
-    Event(Event),
+    Event(SessionEvent),
 }
 
 /// Where the payload being sent is.
@@ -180,7 +180,7 @@ impl Kernel {
             },
             Planned::ReadControl => {
                 match session.handle_control(&self.control[..n.min(HEADER_LEN)])? {
-                    Some(event @ (Event::Incoming { .. } | Event::Received)) => {
+                    Some(event @ (SessionEvent::Incoming { .. } | SessionEvent::Received)) => {
                         // A new message: a non-empty one fills `buf` next, an empty one is `buf`.
                         buf.clear();
                         Step::Event(event)

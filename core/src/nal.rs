@@ -40,15 +40,16 @@
 //! # Stacks whose accepted sockets block
 //! `std-embedded-nal` 0.4 hands out accepted sockets as `TcpListener::accept` returns them,
 //! and on Linux those are blocking (only its client sockets are switched to non-blocking).
-//! [`NalServer::poll`] then waits inside `receive` until that client sends: fine for one
-//! client per thread, wrong for a server loop that serves several. The tests of this crate
-//! switch accepted sockets to non-blocking in a wrapper stack.
+//! [`NalServer::poll`] then waits inside `receive` until that client sends (a client refused
+//! at the limit too, while its refusal lingers): fine for one client per thread, wrong for a
+//! server loop that serves several. The tests of this crate switch accepted sockets to
+//! non-blocking in a wrapper stack.
 //!
 //! # Example: a server thread and a client
 //! ```
 //! use std::time::{Duration, Instant};
 //! use std_embedded_nal::Stack;
-//! use tinyproto_core::Connection;
+//! use tinyproto_core::{Connection, Received, Sent};
 //! use tinyproto_core::connection::Event;
 //! use tinyproto_core::nal::{NalClient, NalServer, ServerEvent};
 //!
@@ -61,7 +62,7 @@
 //!
 //! // std-embedded-nal binds the port on every address; ask the OS for a free one.
 //! let port = std::net::TcpListener::bind("[::]:0")?.local_addr()?.port();
-//! let mut server = NalServer::<_, _, _, _, 2>::bind(&mut Stack, port, conn).unwrap();
+//! let mut server = NalServer::<_, _, _, _, _, 2>::bind(&mut Stack, port, conn).unwrap();
 //! // The server answers each message reversed, until its client leaves.
 //! let server = std::thread::spawn(move || {
 //!     while start.elapsed() < Duration::from_secs(10) {
@@ -81,9 +82,10 @@
 //! let mut stack = Stack;
 //! let remote = ([127, 0, 0, 1], port).into();
 //! let mut client = NalClient::connect(&mut stack, remote, conn(), &mut clock, 5_000)?;
-//! client.transmit(&mut stack, b"ping", &mut clock, 5_000).unwrap();
+//! let sent = client.transmit(&mut stack, b"ping", &mut clock, 5_000).unwrap();
+//! assert_eq!(sent, Sent::Written);
 //! let reply = client.receive(&mut stack, &mut clock, 5_000).unwrap();
-//! assert_eq!(reply, Some(&b"gnip"[..]));
+//! assert_eq!(reply, Some(Received::Message(&b"gnip"[..])));
 //! client.close(&mut stack).unwrap();
 //! server.join().unwrap().unwrap();
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -103,7 +105,7 @@ mod server;
 use embedded_nal::TcpFullStack;
 
 pub use client::{ConnectError, NalClient};
-pub use server::{ConnId, NalServer, ServerConnection, ServerError, ServerEvent};
+pub use server::{NalServer, ServerConnection, ServerError, ServerEvent, LINGERING_REFUSALS};
 
 /// What `Ok(0)` from the stack's `receive` means.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -155,56 +157,61 @@ impl<S: TcpClientStack + ?Sized> fmt::Debug for NalSocket<'_, S> {
 }
 
 impl<S: TcpClientStack + ?Sized> Transport for NalSocket<'_, S> {
-    type Error = S::Error;
+    type Error = StackError<S::Error>;
 
-    fn read(&mut self, buf: &mut [u8]) -> Result<Option<usize>, S::Error> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<Option<usize>, Self::Error> {
         match self.stack.receive(self.socket, buf) {
             Ok(0) if !buf.is_empty() && self.zero_read == ZeroRead::WouldBlock => Ok(None),
             Ok(n) => Ok(Some(n)),
             Err(nb::Error::WouldBlock) => Ok(None),
             Err(nb::Error::Other(e)) if e.kind() == TcpErrorKind::PipeClosed => Ok(Some(0)),
-            Err(nb::Error::Other(e)) => Err(e),
+            Err(nb::Error::Other(e)) => Err(StackError(e)),
         }
     }
 
-    fn write(&mut self, buf: &[u8]) -> Result<Option<usize>, S::Error> {
+    fn write(&mut self, buf: &[u8]) -> Result<Option<usize>, Self::Error> {
         match self.stack.send(self.socket, buf) {
             // Some stacks take nothing when their buffer is full instead of saying WouldBlock.
             Ok(0) if !buf.is_empty() => Ok(None),
             Ok(n) => Ok(Some(n)),
             Err(nb::Error::WouldBlock) => Ok(None),
-            Err(nb::Error::Other(e)) => Err(e),
+            Err(nb::Error::Other(e)) => Err(StackError(e)),
         }
     }
 }
+
+/// An error of the stack as the protocol's transport error: embedded-nal errors are only
+/// `Debug` with a [`TcpErrorKind`], this gives them `Display`, [`core::error::Error`] and an
+/// [`embedded_io::ErrorKind`] (`PipeClosed` is `BrokenPipe`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct StackError<E>(pub E);
+
+impl<E: TcpError> fmt::Display for StackError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "stack error: {:?}", self.0)
+    }
+}
+
+impl<E: TcpError> core::error::Error for StackError<E> {}
+
+impl<E: TcpError> embedded_io::Error for StackError<E> {
+    fn kind(&self) -> embedded_io::ErrorKind {
+        match self.0.kind() {
+            TcpErrorKind::PipeClosed => embedded_io::ErrorKind::BrokenPipe,
+            _ => embedded_io::ErrorKind::Other,
+        }
+    }
+}
+
+/// The error of a connection over the stack `S`.
+pub type NalError<S> = crate::Error<StackError<<S as embedded_nal::TcpClientStack>::Error>>;
 
 /// Closes `socket`, for paths that already report a more important error.
 fn close_quietly<S: TcpClientStack + ?Sized>(stack: &mut S, socket: S::TcpSocket) {
     if stack.close(socket).is_err() {
         trace!("closing a socket failed too");
     }
-}
-
-/// Formats an error of the core whose transport error is only `Debug` (as embedded-nal
-/// guarantees).
-fn fmt_core_error<E: fmt::Debug>(e: &crate::Error<E>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    use crate::Error as X;
-    let e: X<core::convert::Infallible> = match e {
-        X::Transport(e) => return write!(f, "stack error: {e:?}"),
-        X::WriteZero => X::WriteZero,
-        X::Protocol(e) => X::Protocol(*e),
-        X::Closed => X::Closed,
-        X::TooLarge { len, limit } => X::TooLarge {
-            len: *len,
-            limit: *limit,
-        },
-        X::Rejected { len } => X::Rejected { len: *len },
-        X::Send(e) => X::Send(*e),
-        X::Plugin(e) => X::Plugin(*e),
-        X::Capacity(e) => X::Capacity(*e),
-        X::Timeout { phase } => X::Timeout { phase: *phase },
-    };
-    fmt::Display::fmt(&e, f)
 }
 
 #[cfg(test)]

@@ -2,9 +2,9 @@
 
 use crate::buffer::Buffer;
 use crate::connection::{Connection, Event, Timeouts};
-use crate::error::Error;
+use crate::error::{Error, SendError};
 use crate::plugin::Plugins;
-use crate::session::{SendError, Session};
+use crate::session::Session;
 use crate::transport::Transport;
 use embedded_io::{Read, ReadReady, Write, WriteReady};
 
@@ -27,14 +27,14 @@ use embedded_io::{Read, ReadReady, Write, WriteReady};
 /// assert_eq!(wire.iter().copied().collect::<Vec<u8>>(), [0xff, 0, 0, 0, 4, b'p', b'i', b'n', b'g']);
 /// ```
 #[derive(Debug)]
-pub struct PolledConnection<T, B, P = ()> {
-    io: T,
-    conn: Connection<B, P>,
+pub struct PolledConnection<I, R, T = R, P = ()> {
+    io: I,
+    conn: Connection<R, T, P>,
 }
 
-impl<T, B: Buffer> PolledConnection<T, B> {
+impl<I, R: Buffer, T: Buffer> PolledConnection<I, R, T> {
     /// A connection over `io`: `rx` receives messages, `tx` holds the one being sent.
-    pub fn new(io: T, rx: B, tx: B) -> Self {
+    pub fn new(io: I, rx: R, tx: T) -> Self {
         Self {
             io,
             conn: Connection::new(rx, tx),
@@ -42,9 +42,9 @@ impl<T, B: Buffer> PolledConnection<T, B> {
     }
 }
 
-impl<T, B: Buffer, P: Plugins> PolledConnection<T, B, P> {
+impl<I, R: Buffer, T: Buffer, P: Plugins> PolledConnection<I, R, T, P> {
     /// A connection whose messages pass through `plugins`.
-    pub fn with_plugins(io: T, rx: B, tx: B, plugins: P) -> Self {
+    pub fn with_plugins(io: I, rx: R, tx: T, plugins: P) -> Self {
         Self {
             io,
             conn: Connection::with_plugins(rx, tx, plugins),
@@ -82,19 +82,21 @@ impl<T, B: Buffer, P: Plugins> PolledConnection<T, B, P> {
     }
 
     /// Gives the transport back.
-    pub fn into_inner(self) -> T {
+    pub fn into_inner(self) -> I {
         self.io
     }
 }
 
-impl<T, B, P> PolledConnection<T, B, P>
+impl<I, R, T, P> PolledConnection<I, R, T, P>
 where
-    T: Read + Write + ReadReady + WriteReady,
-    B: Buffer,
+    I: Read + Write + ReadReady + WriteReady,
+    R: Buffer,
+    T: Buffer,
     P: Plugins,
 {
-    /// Does what can be done without blocking; see [`Connection::poll`].
-    pub fn poll(&mut self, now: u64) -> Result<Option<Event>, Error<T::Error>> {
+    /// Does what can be done without blocking and reports the first event; see
+    /// [`Connection::poll`] (events are what the connection survives, errors end it).
+    pub fn poll(&mut self, now: u64) -> Result<Option<Event>, Error<I::Error>> {
         self.conn.poll(&mut Ready(&mut self.io), now)
     }
 }

@@ -77,7 +77,7 @@ pub enum NextRead {
 /// Something the session has to report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Event {
+pub enum SessionEvent {
     /// The peer's init byte was `0xff`: messages may flow.
     HandshakeDone,
     /// A header of `len > 0` bytes was accepted (`0xff` is queued); its payload follows.
@@ -233,21 +233,21 @@ enum State {
 /// [module docs](self) for the calling order.
 ///
 /// ```
-/// use tinyproto_core::session::{Event, NextRead, Session};
+/// use tinyproto_core::session::{SessionEvent, NextRead, Session};
 ///
 /// let mut s = Session::new(1024);
 /// assert_eq!(s.pending_output(), &[0xff]); // our init byte
 /// s.output_written(1);
 /// assert_eq!(s.next_read(), NextRead::Control(1));
-/// assert_eq!(s.handle_control(&[0xff]), Ok(Some(Event::HandshakeDone)));
+/// assert_eq!(s.handle_control(&[0xff]), Ok(Some(SessionEvent::HandshakeDone)));
 ///
 /// // A peer announces 5 bytes: we answer 0xff before reading the payload.
-/// assert_eq!(s.handle_control(&[0, 0, 0, 5]), Ok(Some(Event::Incoming { len: 5 })));
+/// assert_eq!(s.handle_control(&[0, 0, 0, 5]), Ok(Some(SessionEvent::Incoming { len: 5 })));
 /// assert_eq!(s.pending_output(), &[0xff]);
 /// assert_eq!(s.next_read(), NextRead::Nothing);
 /// s.output_written(1);
 /// assert_eq!(s.next_read(), NextRead::Payload(5));
-/// assert_eq!(s.handle_payload(5), Some(Event::Received));
+/// assert_eq!(s.handle_payload(5), Some(SessionEvent::Received));
 /// ```
 #[derive(Clone, Debug)]
 pub struct Session {
@@ -334,7 +334,7 @@ impl Session {
     ///
     /// Bytes beyond what was asked for are ignored, so the caller must never read more.
     /// Errors close the session.
-    pub fn handle_control(&mut self, bytes: &[u8]) -> Result<Option<Event>, ProtocolError> {
+    pub fn handle_control(&mut self, bytes: &[u8]) -> Result<Option<SessionEvent>, ProtocolError> {
         let Some(&first) = bytes.first() else {
             return Ok(None);
         };
@@ -369,8 +369,8 @@ impl Session {
     }
 
     /// Reports that `n` payload bytes were stored in the message buffer (at most the count
-    /// [`Session::next_read`] offered). Returns [`Event::Received`] when the message is whole.
-    pub fn handle_payload(&mut self, n: usize) -> Option<Event> {
+    /// [`Session::next_read`] offered). Returns [`SessionEvent::Received`] when the message is whole.
+    pub fn handle_payload(&mut self, n: usize) -> Option<SessionEvent> {
         let State::RecvPayload { remaining, .. } = &mut self.state else {
             return None;
         };
@@ -380,7 +380,7 @@ impl Session {
         }
         self.state = State::idle();
         trace!("message received");
-        Some(Event::Received)
+        Some(SessionEvent::Received)
     }
 
     /// Reports that the peer closed its sending side.
@@ -430,9 +430,9 @@ impl Session {
         }
     }
 
-    /// Reports that `n` payload bytes were written. Returns [`Event::Sent`] when the message
+    /// Reports that `n` payload bytes were written. Returns [`SessionEvent::Sent`] when the message
     /// is whole.
-    pub fn payload_written(&mut self, n: usize) -> Option<Event> {
+    pub fn payload_written(&mut self, n: usize) -> Option<SessionEvent> {
         let State::SendPayload { remaining } = &mut self.state else {
             return None;
         };
@@ -441,7 +441,7 @@ impl Session {
             return None;
         }
         self.state = State::idle();
-        Some(Event::Sent)
+        Some(SessionEvent::Sent)
     }
 
     /// Closes the session: nothing more is read or written.
@@ -463,12 +463,12 @@ impl Session {
         self.out_len = end as u8;
     }
 
-    fn on_init_byte(&mut self, byte: u8) -> Result<Option<Event>, ProtocolError> {
+    fn on_init_byte(&mut self, byte: u8) -> Result<Option<SessionEvent>, ProtocolError> {
         let err = match byte {
             SC_OK => {
                 self.state = State::idle();
                 trace!("handshake done");
-                return Ok(Some(Event::HandshakeDone));
+                return Ok(Some(SessionEvent::HandshakeDone));
             }
             SC_CONLIMIT => ProtocolError::ConnectionLimit,
             SC_GENERIC_ERROR => ProtocolError::InitRefused,
@@ -478,20 +478,24 @@ impl Session {
         Err(err)
     }
 
-    fn on_status_byte(&mut self, len: u32, byte: u8) -> Result<Option<Event>, ProtocolError> {
+    fn on_status_byte(
+        &mut self,
+        len: u32,
+        byte: u8,
+    ) -> Result<Option<SessionEvent>, ProtocolError> {
         match byte {
             SC_OK if len == 0 => {
                 self.state = State::idle();
-                Ok(Some(Event::Sent))
+                Ok(Some(SessionEvent::Sent))
             }
             SC_OK => {
                 self.state = State::SendPayload { remaining: len };
-                Ok(Some(Event::Accepted { len }))
+                Ok(Some(SessionEvent::Accepted { len }))
             }
             SC_GENERIC_ERROR => {
                 self.state = State::idle();
                 trace!("our message of {} bytes was rejected", len);
-                Ok(Some(Event::Rejected { len }))
+                Ok(Some(SessionEvent::Rejected { len }))
             }
             byte => {
                 self.close();
@@ -500,24 +504,24 @@ impl Session {
         }
     }
 
-    fn on_header(&mut self, header: LengthHeader) -> Event {
+    fn on_header(&mut self, header: LengthHeader) -> SessionEvent {
         let len = header.len();
         if len > self.max_recv {
             self.queue(&[SC_GENERIC_ERROR]);
             self.state = State::idle();
             trace!("refused a message of {} bytes", len);
-            return Event::Refused { len };
+            return SessionEvent::Refused { len };
         }
         self.queue(&[SC_OK]);
         if len == 0 {
             self.state = State::idle();
-            Event::Received
+            SessionEvent::Received
         } else {
             self.state = State::RecvPayload {
                 remaining: len,
                 len,
             };
-            Event::Incoming { len }
+            SessionEvent::Incoming { len }
         }
     }
 }
@@ -538,7 +542,10 @@ mod tests {
     fn ready(max: u32) -> Session {
         let mut s = Session::new(max);
         s.output_written(1);
-        assert_eq!(s.handle_control(&[SC_OK]), Ok(Some(Event::HandshakeDone)));
+        assert_eq!(
+            s.handle_control(&[SC_OK]),
+            Ok(Some(SessionEvent::HandshakeDone))
+        );
         s
     }
 
@@ -564,13 +571,16 @@ mod tests {
             assert_eq!(s.handle_control(&[b]), Ok(None));
         }
         assert_eq!(s.phase(), Phase::Header);
-        assert_eq!(s.handle_control(&[5]), Ok(Some(Event::Refused { len: 5 })));
+        assert_eq!(
+            s.handle_control(&[5]),
+            Ok(Some(SessionEvent::Refused { len: 5 }))
+        );
         assert_eq!(s.pending_output(), &[SC_GENERIC_ERROR]);
         s.output_written(1);
         assert_eq!(s.next_read(), NextRead::Control(4));
         assert_eq!(
             s.handle_control(&[0, 0, 0, 4]),
-            Ok(Some(Event::Incoming { len: 4 }))
+            Ok(Some(SessionEvent::Incoming { len: 4 }))
         );
     }
 
@@ -579,17 +589,17 @@ mod tests {
         let mut s = ready(u32::MAX);
         assert_eq!(s.max_recv(), MSG_MAX_SIZE);
         let ev = s.handle_control(&[0xf1, 0, 0, 0]);
-        assert_eq!(ev, Ok(Some(Event::Refused { len: 0xf100_0000 })));
+        assert_eq!(ev, Ok(Some(SessionEvent::Refused { len: 0xf100_0000 })));
         assert_eq!(s.next_read(), NextRead::Nothing, "answer first, read later");
         s.output_written(1);
         let ev = s.handle_control(&[0xf0, 0xff, 0xff, 0xff]);
-        assert_eq!(ev, Ok(Some(Event::Incoming { len: MSG_MAX_SIZE })));
+        assert_eq!(ev, Ok(Some(SessionEvent::Incoming { len: MSG_MAX_SIZE })));
     }
 
     #[test]
     fn empty_message_is_received_at_once() {
         let mut s = ready(0);
-        assert_eq!(s.handle_control(&[0; 4]), Ok(Some(Event::Received)));
+        assert_eq!(s.handle_control(&[0; 4]), Ok(Some(SessionEvent::Received)));
         assert_eq!(s.pending_output(), &[SC_OK]);
     }
 
@@ -607,19 +617,22 @@ mod tests {
         s.output_written(4);
         assert_eq!(
             s.handle_control(&[SC_OK]),
-            Ok(Some(Event::Accepted { len: 3 }))
+            Ok(Some(SessionEvent::Accepted { len: 3 }))
         );
         assert_eq!(s.payload_to_send(), 3);
         assert_eq!(s.next_read(), NextRead::Nothing);
         assert_eq!(s.payload_written(2), None);
-        assert_eq!(s.payload_written(1), Some(Event::Sent));
+        assert_eq!(s.payload_written(1), Some(SessionEvent::Sent));
         s.start_send(9).unwrap();
         s.output_written(4);
-        assert_eq!(s.handle_control(&[0]), Ok(Some(Event::Rejected { len: 9 })));
+        assert_eq!(
+            s.handle_control(&[0]),
+            Ok(Some(SessionEvent::Rejected { len: 9 }))
+        );
         assert!(s.is_idle());
         s.start_send(0).unwrap();
         s.output_written(4);
-        assert_eq!(s.handle_control(&[SC_OK]), Ok(Some(Event::Sent)));
+        assert_eq!(s.handle_control(&[SC_OK]), Ok(Some(SessionEvent::Sent)));
         s.start_send(1).unwrap();
         s.output_written(4);
         let err = s.handle_control(&[0x17]);
@@ -630,7 +643,7 @@ mod tests {
     fn a_send_queues_its_header_behind_an_owed_answer() {
         let mut s = ready(0);
         // An empty message and a refusal both leave an answer queued, yet a send may start.
-        assert_eq!(s.handle_control(&[0; 4]), Ok(Some(Event::Received)));
+        assert_eq!(s.handle_control(&[0; 4]), Ok(Some(SessionEvent::Received)));
         s.start_send(2).unwrap();
         assert_eq!(s.pending_output(), &[SC_OK, 0, 0, 0, 2]);
         assert_eq!(s.next_read(), NextRead::Nothing);
@@ -639,12 +652,12 @@ mod tests {
         s.output_written(2);
         assert_eq!(
             s.handle_control(&[SC_OK]),
-            Ok(Some(Event::Accepted { len: 2 }))
+            Ok(Some(SessionEvent::Accepted { len: 2 }))
         );
-        assert_eq!(s.payload_written(2), Some(Event::Sent));
+        assert_eq!(s.payload_written(2), Some(SessionEvent::Sent));
         assert_eq!(
             s.handle_control(&[0, 0, 0, 1]),
-            Ok(Some(Event::Refused { len: 1 }))
+            Ok(Some(SessionEvent::Refused { len: 1 }))
         );
         s.output_written(0);
         s.start_send(0).unwrap();
@@ -699,7 +712,7 @@ mod tests {
         assert_eq!(s.handle_payload(4), None);
         assert_eq!(s.payload_received(), 4);
         assert_eq!(s.next_read(), NextRead::Payload(6));
-        assert_eq!(s.handle_payload(6), Some(Event::Received));
+        assert_eq!(s.handle_payload(6), Some(SessionEvent::Received));
         assert_eq!(s.payload_received(), 0);
     }
 }

@@ -11,8 +11,8 @@ use crate::session::Session;
 /// Implemented by the drivers of this crate over `embedded-io` (blocking, or polled through
 /// `ReadReady`/`WriteReady`), and by the std and smoltcp transports over their sockets.
 pub trait Transport {
-    /// The transport's error.
-    type Error;
+    /// The transport's error; [`embedded_io::Error::kind`] classifies it.
+    type Error: embedded_io::Error;
 
     /// Reads up to `buf.len()` bytes: `Ok(Some(0))` is end of stream, `Ok(None)` means
     /// nothing can be read now.

@@ -11,7 +11,7 @@ use tinyproto_core::buffer::{Buffer, VecBuffer};
 use tinyproto_core::plugin::{Plugin, PluginError};
 use tinyproto_core::script::ScriptedPeer;
 use tinyproto_core::session::{Phase, SendError};
-use tinyproto_core::{AsyncConnection, BlockingConnection, Error};
+use tinyproto_core::{AsyncConnection, BlockingConnection, Error, Received, Sent, TransmitError};
 
 /// Polls `future` once: `Some` when it completed, `None` when it waits.
 fn poll_once<F: Future>(future: F) -> Option<F::Output> {
@@ -87,10 +87,10 @@ impl embedded_io_async::Write for Gated {
 type Conn = AsyncConnection<Gated, VecBuffer>;
 
 /// What one `receive()` gave, comparable across runs.
-type Received = Result<Vec<u8>, Error<ErrorKind>>;
+type Got = Result<Received<Vec<u8>>, Error<ErrorKind>>;
 
-fn received(result: Result<&[u8], Error<ErrorKind>>) -> Received {
-    result.map(<[u8]>::to_vec)
+fn received(result: Result<Received<&[u8]>, Error<ErrorKind>>) -> Got {
+    result.map(|r| r.map(<[u8]>::to_vec))
 }
 
 fn frame(msg: &[u8]) -> Vec<u8> {
@@ -100,7 +100,7 @@ fn frame(msg: &[u8]) -> Vec<u8> {
 /// Receives until the connection ends. The I/O call numbered `stop` (if any) makes its
 /// `receive()` wait: that future is dropped and `receive()` called again. Returns what each
 /// completed call gave, the bytes we wrote, and whether a future was dropped.
-fn receive_all(input: &[u8], chunk: usize, stop: Option<usize>) -> (Vec<Received>, Vec<u8>, bool) {
+fn receive_all(input: &[u8], chunk: usize, stop: Option<usize>) -> (Vec<Got>, Vec<u8>, bool) {
     let mut io = Gated::new(input, chunk);
     io.stop = stop;
     let mut conn: Conn = AsyncConnection::new(io, VecBuffer::new(80));
@@ -113,7 +113,7 @@ fn receive_all(input: &[u8], chunk: usize, stop: Option<usize>) -> (Vec<Received
             conn.io_mut().stop = None;
             continue;
         };
-        let end = result.as_ref().is_err_and(Error::is_fatal);
+        let end = result.is_err();
         results.push(result);
         if end {
             break;
@@ -141,13 +141,13 @@ fn a_receive_dropped_at_any_await_point_resumes_and_delivers_every_message_whole
         assert_eq!(
             want,
             [
-                Ok(Vec::new()),
-                Err(Error::TooLarge {
+                Ok(Received::Message(Vec::new())),
+                Ok(Received::Refused {
                     len: 100,
                     limit: 80
                 }),
-                Ok(big.clone()),
-                Ok(b"hi".to_vec()),
+                Ok(Received::Message(big.clone())),
+                Ok(Received::Message(b"hi".to_vec())),
                 Err(Error::Closed),
             ]
         );
@@ -202,20 +202,20 @@ fn a_transmit_dropped_at_any_await_point_sent_all_or_nothing_or_closes_the_conne
             let next = ready(conn.transmit(b"next"));
             let wire = conn.io_mut().output.clone();
             match next {
-                Err(Error::Cancelled) => {
+                Err(TransmitError::Connection(Error::Cancelled)) => {
                     outcomes[0] += 1;
                     // Every later call reports it; nothing more is written.
+                    assert_eq!(received(ready(conn.receive())), Err(Error::Cancelled));
                     assert_eq!(
-                        ready(conn.receive()).map(<[u8]>::to_vec),
-                        Err(Error::Cancelled)
+                        ready(conn.transmit(b"x")),
+                        Err(TransmitError::Connection(Error::Cancelled))
                     );
-                    assert_eq!(ready(conn.transmit(b"x")), Err(Error::Cancelled));
                     assert_eq!(conn.session().phase(), Phase::Closed);
                     assert_eq!(conn.io_mut().output, wire);
                     let sent = [&[0xff][..], &frame(b"first")].concat();
                     assert!(wire.len() < sent.len() || stop > 0, "dropped at {stop}");
                 }
-                Ok(()) => {
+                Ok(Sent::Written) => {
                     let nothing = [&[0xff][..], &frame(b"next")].concat();
                     let whole = [&[0xff][..], &frame(b"first"), &frame(b"next")].concat();
                     if wire == nothing {
@@ -249,14 +249,14 @@ fn after_a_receive_dropped_mid_payload_a_transmit_is_refused_and_the_message_sta
     assert_eq!(conn.session().phase(), Phase::ReceivingPayload);
     assert_eq!(
         ready(conn.transmit(b"clobber?")),
-        Err(Error::Send(SendError::Busy {
+        Err(TransmitError::Send(SendError::Busy {
             phase: Phase::ReceivingPayload
         }))
     );
     // The plugin halves the payload: every second byte of "0123456789".
     assert_eq!(
-        ready(conn.receive()).map(<[u8]>::to_vec),
-        Ok(b"02468".to_vec())
+        received(ready(conn.receive())),
+        Ok(Received::Message(b"02468".to_vec()))
     );
     assert_eq!(conn.into_inner().output, [0xff, 0xff]);
 }
@@ -272,9 +272,12 @@ fn a_receive_dropped_while_answering_an_empty_message_still_delivers_it_and_bloc
     conn.io_mut().stop = None;
     assert_eq!(
         ready(conn.transmit(b"x")),
-        Err(Error::Send(SendError::Busy { phase: Phase::Idle }))
+        Err(TransmitError::Send(SendError::Busy { phase: Phase::Idle }))
     );
-    assert_eq!(ready(conn.receive()).map(<[u8]>::to_vec), Ok(Vec::new()));
+    assert_eq!(
+        received(ready(conn.receive())),
+        Ok(Received::Message(Vec::new()))
+    );
     assert_eq!(conn.into_inner().output, [0xff, 0xff]);
 }
 
@@ -285,8 +288,33 @@ enum Op {
     Receive,
 }
 
-/// What an operation gave: a message, nothing (a send), or an error.
-type Outcome = Result<Option<Vec<u8>>, Error<ErrorKind>>;
+/// What an operation gave.
+#[derive(Clone, Debug, PartialEq)]
+enum Outcome {
+    Sent(Sent),
+    Received(Received<Vec<u8>>),
+    /// The send could not start.
+    NotSent(SendError),
+    /// The connection ended.
+    Ended(Error<ErrorKind>),
+}
+
+impl Outcome {
+    fn of_transmit(result: Result<Sent, TransmitError<ErrorKind>>) -> Self {
+        match result {
+            Ok(sent) => Self::Sent(sent),
+            Err(TransmitError::Send(e)) => Self::NotSent(e),
+            Err(TransmitError::Connection(e)) => Self::Ended(e),
+        }
+    }
+
+    fn of_receive(result: Result<Received<&[u8]>, Error<ErrorKind>>) -> Self {
+        match received(result) {
+            Ok(got) => Self::Received(got),
+            Err(e) => Self::Ended(e),
+        }
+    }
+}
 
 fn play_blocking(input: &[u8], chunk: usize, ops: &[Op], limit: usize) -> (Vec<Outcome>, Vec<u8>) {
     let peer = ScriptedPeer::new(input, chunk, VecBuffer::new(usize::MAX));
@@ -294,10 +322,10 @@ fn play_blocking(input: &[u8], chunk: usize, ops: &[Op], limit: usize) -> (Vec<O
     let mut outcomes = Vec::new();
     for op in ops {
         let outcome = match op {
-            Op::Transmit(msg) => conn.transmit(msg).map(|()| None),
-            Op::Receive => conn.receive().map(|m| Some(m.to_vec())),
+            Op::Transmit(msg) => Outcome::of_transmit(conn.transmit(msg)),
+            Op::Receive => Outcome::of_receive(conn.receive()),
         };
-        let end = outcome.as_ref().is_err_and(Error::is_fatal);
+        let end = matches!(outcome, Outcome::Ended(_));
         outcomes.push(outcome);
         if end {
             break;
@@ -312,10 +340,10 @@ fn play_async(input: &[u8], chunk: usize, ops: &[Op], limit: usize) -> (Vec<Outc
     let mut outcomes = Vec::new();
     for op in ops {
         let outcome = match op {
-            Op::Transmit(msg) => ready(conn.transmit(msg)).map(|()| None),
-            Op::Receive => ready(conn.receive()).map(|m| Some(m.to_vec())),
+            Op::Transmit(msg) => Outcome::of_transmit(ready(conn.transmit(msg))),
+            Op::Receive => Outcome::of_receive(ready(conn.receive())),
         };
-        let end = outcome.as_ref().is_err_and(Error::is_fatal);
+        let end = matches!(outcome, Outcome::Ended(_));
         outcomes.push(outcome);
         if end {
             break;
@@ -372,9 +400,11 @@ fn a_simultaneous_send_is_handled_as_the_blocking_driver_does() {
     let ops = [Op::Transmit(b"hello".to_vec()), Op::Receive, Op::Receive];
     for chunk in [1, 3, usize::MAX] {
         let (outcomes, wire) = play_async(&input, chunk, &ops, 64);
-        assert_eq!(outcomes[0], Err(Error::Rejected { len: 5 }));
+        assert_eq!(outcomes[0], Outcome::Sent(Sent::Rejected { len: 5 }));
         assert!(
-            outcomes.iter().all(|o| !matches!(o, Ok(Some(_)))),
+            outcomes
+                .iter()
+                .all(|o| !matches!(o, Outcome::Received(Received::Message(_)))),
             "{outcomes:?}"
         );
         assert_eq!((outcomes, wire), play_blocking(&input, chunk, &ops, 64));

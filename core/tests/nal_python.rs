@@ -18,7 +18,7 @@ use tinyproto_core::buffer::SliceBuffer;
 use tinyproto_core::connection::Event;
 use tinyproto_core::nal::{ConnectError, NalClient, NalServer, ServerEvent};
 use tinyproto_core::session::{Phase, ProtocolError};
-use tinyproto_core::{Connection, Error};
+use tinyproto_core::{Connection, Error, Received, Sent};
 use tinyproto_testkit::{Bang, Peer, PyVersion, Rng, Xor5a};
 
 /// Largest message either side of our tests handles ("Echo back: " + 70,000 bytes, plus a
@@ -33,7 +33,7 @@ const SIZES: [usize; 3] = [0, 1, 70_000];
 type Buf = SliceBuffer<'static>;
 type StackError = <Stack as TcpClientStack>::Error;
 type Socket = <Stack as TcpClientStack>::TcpSocket;
-type EchoServer<const N: usize> = NalServer<HostStack, Buf, (), fn() -> Connection<Buf>, N>;
+type EchoServer<const N: usize> = NalServer<HostStack, Buf, Buf, (), fn() -> Connection<Buf>, N>;
 
 /// A fixed buffer of `MAX` bytes, as firmware would place one (leaked: the test ends soon).
 fn buf() -> Buf {
@@ -65,20 +65,24 @@ fn echo_of(msg: &[u8]) -> Vec<u8> {
 /// Connects our client and checks the echo of empty, 1-byte and 70,000-byte messages.
 fn exchange<P: tinyproto_core::Plugins>(
     stack: &mut Stack,
-    client: &mut NalClient<Stack, Buf, P>,
+    client: &mut NalClient<Stack, Buf, Buf, P>,
     clock: &mut impl FnMut() -> u64,
     what: &str,
 ) {
     for size in SIZES {
         let msg = Rng(size as u64 + 7).bytes(size);
-        client
+        let sent = client
             .transmit(stack, &msg, clock, LIMIT_MS)
             .unwrap_or_else(|e| panic!("{what}: transmit {size} bytes: {e:?}"));
+        assert_eq!(sent, Sent::Written, "{what}: {size} bytes");
         let reply = client
             .receive(stack, clock, LIMIT_MS)
             .unwrap_or_else(|e| panic!("{what}: receive the echo of {size} bytes: {e:?}"))
             .unwrap_or_else(|| panic!("{what}: no echo of {size} bytes in time"));
-        assert!(reply == echo_of(&msg), "{what}: wrong echo of {size} bytes");
+        assert!(
+            reply == Received::Message(&echo_of(&msg)),
+            "{what}: wrong echo of {size} bytes"
+        );
     }
 }
 
@@ -149,7 +153,7 @@ fn client_sees_the_connection_limit_of_python_servers() {
             PyVersion::V3_0 => {
                 match &err {
                     ConnectError::Handshake(Error::Transport(e)) => {
-                        assert_eq!(e.0.kind(), std::io::ErrorKind::ConnectionReset, "{what}")
+                        assert_eq!(e.0 .0.kind(), std::io::ErrorKind::ConnectionReset, "{what}")
                     }
                     ConnectError::Handshake(Error::Protocol(ProtocolError::UnexpectedEof {
                         phase: Phase::Handshake,
@@ -394,9 +398,12 @@ fn nal_server_refuses_beyond_its_limit_with_0xfe() {
     let clock = &mut clock();
     let mut first = NalClient::connect(&mut stack, loopback(port), conn(), clock, LIMIT_MS)
         .expect("first connect");
-    first.transmit(&mut stack, b"hi", clock, LIMIT_MS).unwrap();
+    assert_eq!(
+        first.transmit(&mut stack, b"hi", clock, LIMIT_MS).unwrap(),
+        Sent::Written
+    );
     let reply = first.receive(&mut stack, clock, LIMIT_MS).unwrap();
-    assert_eq!(reply, Some(&b"Echo back: hi"[..]));
+    assert_eq!(reply, Some(Received::Message(&b"Echo back: hi"[..])));
 
     // A raw TCP client sees exactly one byte, 0xfe, then the end of the stream.
     let mut raw = TcpStream::connect(loopback(port)).expect("TCP connect");
@@ -417,9 +424,12 @@ fn nal_server_refuses_beyond_its_limit_with_0xfe() {
     );
 
     // The first connection is untouched; after it closes, there is room again.
-    first.transmit(&mut stack, b"", clock, LIMIT_MS).unwrap();
+    assert_eq!(
+        first.transmit(&mut stack, b"", clock, LIMIT_MS).unwrap(),
+        Sent::Written
+    );
     let reply = first.receive(&mut stack, clock, LIMIT_MS).unwrap();
-    assert_eq!(reply, Some(&b"Echo back: "[..]));
+    assert_eq!(reply, Some(Received::Message(&b"Echo back: "[..])));
     first.close(&mut stack).unwrap();
     let mut third = None;
     for _ in 0..100 {
@@ -436,9 +446,10 @@ fn nal_server_refuses_beyond_its_limit_with_0xfe() {
     let mut third = third.expect("room again after the first client closed");
     third
         .transmit(&mut stack, b"again", clock, LIMIT_MS)
+        .map(|sent| assert_eq!(sent, Sent::Written))
         .unwrap();
     let reply = third.receive(&mut stack, clock, LIMIT_MS).unwrap();
-    assert_eq!(reply, Some(&b"Echo back: again"[..]));
+    assert_eq!(reply, Some(Received::Message(&b"Echo back: again"[..])));
 
     // An idle connection times out in `receive` without being closed.
     let quiet = third.receive(&mut stack, clock, 50).unwrap();

@@ -8,7 +8,7 @@ use tinyproto_core::connection::{Connection, Event};
 use tinyproto_core::script::ScriptedPeer;
 use tinyproto_core::session::{Phase, ProtocolError};
 use tinyproto_core::transport::Transport;
-use tinyproto_core::{BlockingConnection, Error};
+use tinyproto_core::{BlockingConnection, Error, Received, Sent};
 
 const MAX: usize = 64 * 1024;
 
@@ -111,6 +111,7 @@ proptest! {
                             prop_assert_eq!(side, rx_side);
                             received = Some(conn.message().to_vec());
                         }
+                        Some(other) => prop_assert!(false, "unexpected {:?}", other),
                         None => {}
                     }
                 }
@@ -135,7 +136,7 @@ proptest! {
         let mut rx = storage();
         let mut conn = BlockingConnection::new(peer, SliceBuffer::new(&mut rx));
         for m in &msgs {
-            prop_assert_eq!(conn.receive().unwrap(), &m[..]);
+            prop_assert_eq!(conn.receive().unwrap(), Received::Message(&m[..]));
         }
         prop_assert_eq!(conn.receive(), Err(Error::Closed));
         let peer = conn.into_inner();
@@ -147,7 +148,7 @@ proptest! {
         let mut conn = BlockingConnection::new(peer, heapless::Vec::<u8, 0>::new());
         conn.handshake().unwrap();
         for m in &msgs {
-            conn.transmit(m).unwrap();
+            prop_assert_eq!(conn.transmit(m).unwrap(), Sent::Written);
         }
         let peer = conn.into_inner();
         prop_assert_eq!(peer.output(), &stream[..]);
@@ -165,9 +166,9 @@ proptest! {
         // Each receive consumes at least one byte or ends the session.
         for _ in 0..=input.len() {
             match conn.receive() {
-                Ok(m) => delivered += m.len(),
-                Err(e) if e.is_fatal() => break,
-                Err(_) => {}
+                Ok(Received::Message(m)) => delivered += m.len(),
+                Ok(Received::Refused { .. } | Received::Discarded(_)) => {}
+                Err(_) => break,
             }
         }
         prop_assert!(delivered <= input.len());
@@ -192,9 +193,9 @@ proptest! {
         let peer = ScriptedPeer::new(&input, chunk, SliceBuffer::new(&mut out));
         let mut rx = vec![0u8; limit];
         let mut conn = BlockingConnection::new(peer, SliceBuffer::new(&mut rx));
-        let refused = Error::TooLarge { len: big, limit: limit as u32 };
-        prop_assert_eq!(conn.receive(), Err(refused));
-        prop_assert_eq!(conn.receive().unwrap(), next);
+        let refused = Received::Refused { len: big, limit: limit as u32 };
+        prop_assert_eq!(conn.receive(), Ok(refused));
+        prop_assert_eq!(conn.receive().unwrap(), Received::Message(next));
         let peer = conn.into_inner();
         prop_assert_eq!(peer.output(), &[0xff, 0x00, 0xff]);
     }
@@ -218,7 +219,7 @@ proptest! {
         let mut rx = vec![0u8; 512];
         let mut conn = BlockingConnection::new(peer, SliceBuffer::new(&mut rx));
         for m in &msgs[..msgs.len() - 1] {
-            prop_assert_eq!(conn.receive().unwrap(), &m[..]);
+            prop_assert_eq!(conn.receive().unwrap(), Received::Message(&m[..]));
         }
         let got = cut - last_start;
         let (phase, missing) = if got < 4 {
@@ -237,8 +238,8 @@ fn rejected_message_sends_no_payload_and_stays_usable() {
     let mut out = [0u8; 32];
     let peer = ScriptedPeer::new(&answers, 1, SliceBuffer::new(&mut out));
     let mut conn = BlockingConnection::new(peer, heapless::Vec::<u8, 0>::new());
-    assert_eq!(conn.transmit(b"big"), Err(Error::Rejected { len: 3 }));
-    conn.transmit(b"ok").unwrap();
+    assert_eq!(conn.transmit(b"big"), Ok(Sent::Rejected { len: 3 }));
+    assert_eq!(conn.transmit(b"ok"), Ok(Sent::Written));
     let wire = conn.into_inner();
     assert_eq!(wire.output(), b"\xff\0\0\0\x03\0\0\0\x02ok");
 }

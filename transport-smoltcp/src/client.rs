@@ -2,7 +2,7 @@
 
 use crate::config::Config;
 use crate::error::ConnectError;
-use crate::handler::{ConnId, Control, Handler};
+use crate::handler::{Control, Handler};
 use crate::pool::{millis, Pool, Slot, Status};
 use smoltcp::iface::{Context, SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
@@ -10,6 +10,7 @@ use smoltcp::time::Instant;
 use smoltcp::wire::IpEndpoint;
 use tinyproto_core::buffer::Buffer;
 use tinyproto_core::plugin::Plugins;
+use tinyproto_core::ConnId;
 
 /// A tinyproto client on a smoltcp interface (Python's `TinyProtoClient`): up to `N`
 /// connections at once, each on its own socket.

@@ -41,6 +41,16 @@ impl fmt::Display for TcpError {
 
 impl core::error::Error for TcpError {}
 
+impl embedded_io::Error for TcpError {
+    fn kind(&self) -> embedded_io::ErrorKind {
+        match self {
+            Self::Reset => embedded_io::ErrorKind::ConnectionReset,
+            Self::ConnectFailed => embedded_io::ErrorKind::ConnectionRefused,
+            Self::InvalidState { .. } => embedded_io::ErrorKind::NotConnected,
+        }
+    }
+}
+
 /// Every failure of a connection: the core's error over [`TcpError`].
 pub type Error = tinyproto_core::Error<TcpError>;
 

@@ -1,33 +1,11 @@
 //! The application's side: the hooks of Python's `TinyProtoServer`/`TinyProtoConnection`, and
 //! the handles they receive.
 
-use crate::error::{Error, Shutdown};
-use core::fmt;
+use crate::error::Shutdown;
 use smoltcp::wire::IpEndpoint;
+use tinyproto_core::connection::Failure;
 use tinyproto_core::session::{Phase, SendError};
-
-/// Identifies one connection for its whole life: a socket of the pool and a generation, so an
-/// id kept after its connection ended never addresses a later connection on that socket (the
-/// generation is 32 bits: it repeats only after 2³² connections on one socket).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct ConnId {
-    pub(crate) index: u16,
-    pub(crate) generation: u32,
-}
-
-impl ConnId {
-    /// The position of the connection's socket in the pool.
-    pub const fn index(&self) -> usize {
-        self.index as usize
-    }
-}
-
-impl fmt::Display for ConnId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.index, self.generation)
-    }
-}
+use tinyproto_core::ConnId;
 
 /// The hooks, called from [`Server::poll`](crate::Server::poll) and
 /// [`Client::poll`](crate::Client::poll). Every method has an empty default.
@@ -64,8 +42,8 @@ pub trait Handler {
     /// A message could not be delivered or sent, and the connection goes on: the peer
     /// announced a message above our capacity (we answered `0x00`), the peer refused ours,
     /// or a receive plugin refused a message.
-    fn transmission_failed(&mut self, conn: &mut Conn<'_>, error: &Error) {
-        let _ = (conn, error);
+    fn transmission_failed(&mut self, conn: &mut Conn<'_>, failure: &Failure) {
+        let _ = (conn, failure);
     }
 
     /// A connection ended (Python's `conn_shutdown`). Also called for a client connection

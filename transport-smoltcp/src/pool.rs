@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::error::{Error, Shutdown, TcpError};
-use crate::handler::{Conn, ConnId, Control, Handler, Link, Slots};
+use crate::handler::{Conn, Control, Handler, Link, Slots};
 use crate::io::TcpIo;
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State as TcpState};
@@ -13,6 +13,7 @@ use tinyproto_core::buffer::Buffer;
 use tinyproto_core::connection::{Connection, Event};
 use tinyproto_core::plugin::Plugins;
 use tinyproto_core::session::{Phase, SendError};
+use tinyproto_core::ConnId;
 
 /// Most protocol events one connection handles in one `poll`, so that one busy peer cannot
 /// starve the others; the status then asks to be polled again at once.
@@ -26,7 +27,7 @@ const EVENTS_PER_POLL: usize = 32;
 #[derive(Debug)]
 pub struct Slot<B, P = ()> {
     handle: SocketHandle,
-    conn: Connection<B, P>,
+    conn: Connection<B, B, P>,
     state: SlotState,
     index: u16,
     generation: u32,
@@ -83,10 +84,7 @@ impl<B, P> Slot<B, P> {
     }
 
     fn id(&self) -> ConnId {
-        ConnId {
-            index: self.index,
-            generation: self.generation,
-        }
+        ConnId::new(self.index, self.generation)
     }
 
     fn is_ready(&self) -> bool {
@@ -145,7 +143,7 @@ impl<B: Buffer, P: Plugins, const N: usize> Slots for [Slot<B, P>; N] {
     }
     fn link(&mut self, id: ConnId) -> Option<Conn<'_>> {
         let slot = self.get_mut(id.index())?;
-        if !slot.is_ready() || slot.generation != id.generation {
+        if !slot.is_ready() || slot.generation != id.generation() {
             return None;
         }
         Some(Conn { link: slot })
@@ -154,6 +152,34 @@ impl<B: Buffer, P: Plugins, const N: usize> Slots for [Slot<B, P>; N] {
 
 pub(crate) fn millis(now: Instant) -> u64 {
     u64::try_from(now.total_millis()).unwrap_or(0)
+}
+
+/// Re-arms `socket` to listen on `port` (aborting what it still carried); `true` once it
+/// listens. Pool slots and the server's limit socket are armed the same way.
+pub(crate) fn arm(socket: &mut tcp::Socket<'_>, port: u16, config: &Config) -> bool {
+    if socket.is_open() {
+        socket.abort();
+    }
+    config.apply(socket);
+    socket.listen(port).is_ok()
+}
+
+/// Whether a socket closing since `since` is done: its TCP close completed, or the linger
+/// time passed (it is then aborted).
+pub(crate) fn closed_or_aborted(
+    socket: &mut tcp::Socket<'_>,
+    since: u64,
+    now: u64,
+    config: &Config,
+) -> bool {
+    if !socket.is_open() {
+        return true;
+    }
+    let expired = now.saturating_sub(since) >= config.linger.total_millis();
+    if expired {
+        socket.abort();
+    }
+    expired
 }
 
 impl<B: Buffer, P: Plugins> Slot<B, P> {
@@ -182,11 +208,7 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
         match self.state {
             SlotState::Free => {
                 let Some(port) = listen else { return };
-                if socket.is_open() {
-                    socket.abort();
-                }
-                config.apply(socket);
-                if socket.listen(port).is_ok() {
+                if arm(socket, port, config) {
                     self.state = SlotState::Listening;
                 }
             }
@@ -217,10 +239,7 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
                 self.drive(socket, now, handler);
             }
             SlotState::Closing { since } => {
-                if !socket.is_open() {
-                    self.state = SlotState::Free;
-                } else if now.saturating_sub(since) >= config.linger.total_millis() {
-                    socket.abort();
+                if closed_or_aborted(socket, since, now, config) {
                     self.state = SlotState::Free;
                 }
             }
@@ -252,8 +271,12 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
                     handler.transmission_received(&mut Conn { link: self })
                 }
                 Ok(Some(Event::Sent)) => {}
-                Err(e) if !e.is_fatal() => {
-                    handler.transmission_failed(&mut Conn { link: self }, &e)
+                Ok(Some(
+                    event @ (Event::Refused { .. } | Event::Rejected { .. } | Event::Discarded(_)),
+                )) => {
+                    if let Some(failure) = event.failure() {
+                        handler.transmission_failed(&mut Conn { link: self }, &failure)
+                    }
                 }
                 Err(e) => {
                     self.fail(socket, now, e, handler);

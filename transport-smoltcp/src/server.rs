@@ -2,7 +2,7 @@
 
 use crate::config::Config;
 use crate::handler::{Control, Handler};
-use crate::pool::{Extra, Pool, Slot, Status};
+use crate::pool::{arm, closed_or_aborted, Extra, Pool, Slot, Status};
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, ListenError, State as TcpState};
 use smoltcp::time::Instant;
@@ -129,14 +129,8 @@ impl Extra for Listener {
         let socket = sockets.get_mut::<tcp::Socket>(limit.handle);
         match limit.state {
             LimitState::Idle => {
-                if wanted {
-                    if socket.is_open() {
-                        socket.abort();
-                    }
-                    config.apply(socket);
-                    if socket.listen(self.port).is_ok() {
-                        limit.state = LimitState::Listening;
-                    }
+                if wanted && arm(socket, self.port, config) {
+                    limit.state = LimitState::Listening;
                 }
             }
             LimitState::Listening => match socket.state() {
@@ -148,7 +142,10 @@ impl Extra for Listener {
                 TcpState::Listen | TcpState::SynReceived => {}
                 TcpState::Closed | TcpState::TimeWait => limit.state = LimitState::Idle,
                 _ => {
-                    // A peer above the limit: one byte 0xfe, then close (PROTOCOL.md, Q1).
+                    // A peer above the limit: one byte 0xfe, then close (PROTOCOL.md, Q1), as
+                    // the core's `refusal::Refusal` does over a `Transport`; smoltcp's socket
+                    // takes the peer's bytes itself while it lingers. (Driving the `Refusal`
+                    // here costs ~110 B of firmware `.text`.)
                     let remote = socket.remote_endpoint();
                     if socket.send_slice(&[SC_CONLIMIT]) == Ok(1) {
                         socket.close();
@@ -162,10 +159,7 @@ impl Extra for Listener {
                 }
             },
             LimitState::Closing { since } => {
-                if !socket.is_open() {
-                    limit.state = LimitState::Idle;
-                } else if now.saturating_sub(since) >= config.linger.total_millis() {
-                    socket.abort();
+                if closed_or_aborted(socket, since, now, config) {
                     limit.state = LimitState::Idle;
                 }
             }

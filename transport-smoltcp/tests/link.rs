@@ -10,7 +10,8 @@ use smoltcp::time::{Duration, Instant};
 use tinyproto_smoltcp::tinyproto_core::connection::Timeouts;
 use tinyproto_smoltcp::tinyproto_core::session::{Phase, ProtocolError};
 use tinyproto_smoltcp::{
-    Client, Config, ConnId, ConnectError, Error, Handler, Server, Shutdown, Status, TcpError,
+    Client, Config, ConnId, ConnectError, Error, Failure, Handler, Server, Shutdown, Status,
+    TcpError,
 };
 
 type SBuf = heapless::Vec<u8, 4096>;
@@ -207,10 +208,10 @@ fn oversize_is_refused_and_the_stream_stays_in_sync() {
     let msgs = vec![b"one".to_vec(), vec![7; 5000], b"two".to_vec()];
     let (echo, asker, _) = echo_exchange(Faults::default(), msgs, 60_000);
     assert_eq!(asker.replies_ok, 2);
-    assert_eq!(asker.failures, [Error::Rejected { len: 5000 }]);
+    assert_eq!(asker.failures, [Failure::Rejected { len: 5000 }]);
     assert_eq!(
         echo.failures,
-        [Error::TooLarge {
+        [Failure::Refused {
             len: 5000,
             limit: 4096
         }]

@@ -1,6 +1,6 @@
 //! One connection inside the reactor: its socket, protocol state, queues and hook state.
 
-use crate::error::{CloseReason, ConnError, Error, StartError};
+use crate::error::{CloseReason, ConnError, StartError};
 use crate::handle::ConnectionHandle;
 use crate::hooks::{Conn, Handler};
 use crate::message::{Message, MessageBuffer};
@@ -20,7 +20,8 @@ const KEEP_TX_CAPACITY: usize = 16 * 1024;
 const EVENTS_PER_DRIVE: usize = 32;
 
 pub(crate) type ConnectReply = mpsc::Sender<Result<ConnectionHandle, StartError>>;
-pub(crate) type ProtoConnection = Connection<MessageBuffer, Vec<Box<dyn Plugin + Send>>>;
+pub(crate) type ProtoConnection =
+    Connection<MessageBuffer, MessageBuffer, Vec<Box<dyn Plugin + Send>>>;
 
 /// A hook call waiting for its turn.
 pub(crate) enum Call {
@@ -137,10 +138,6 @@ impl Entry {
             match self.conn.poll(&mut io, now) {
                 Ok(None) => return Ok(false),
                 Ok(Some(event)) => self.on_event(event),
-                Err(Error::Rejected { len }) => self.sent(Err(ConnError::Rejected { len })),
-                // We refused an oversize message (answered `0x00`), or a receive plugin refused
-                // one: the stream is in sync and the connection goes on, as in Python 2.0.1.
-                Err(e) if !e.is_fatal() => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -189,6 +186,10 @@ impl Entry {
                 }
             }
             Event::Sent => self.sent(Ok(())),
+            Event::Rejected { len } => self.sent(Err(ConnError::Rejected { len })),
+            // We refused an oversize message (answered `0x00`), or a receive plugin refused
+            // one: the stream is in sync and the connection goes on, as in Python 2.0.1.
+            Event::Refused { .. } | Event::Discarded(_) => {}
             Event::Received => {
                 let msg = self.conn.rx_buffer_mut().take();
                 self.deliver(msg);

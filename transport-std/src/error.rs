@@ -8,6 +8,10 @@ use std::sync::Arc;
 /// Every protocol or socket failure of one connection: the core's error over [`io::Error`].
 pub type Error = tinyproto_core::Error<io::Error>;
 
+/// Why [`TcpConnection::transmit`](crate::TcpConnection::transmit) failed: the send could not
+/// start, or the connection ended.
+pub type TransmitError = tinyproto_core::TransmitError<io::Error>;
+
 /// Why a connection ended; handed to [`ServerHooks::conn_shutdown`](crate::ServerHooks::conn_shutdown)
 /// and carried by [`ConnError::Closed`].
 #[derive(Clone, Debug)]

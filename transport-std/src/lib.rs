@@ -28,7 +28,7 @@
 //!
 //! # Example
 //! ```
-//! use tinyproto_std::{Conn, Handler, Server, TcpConnection};
+//! use tinyproto_std::{Conn, Handler, Received, Sent, Server, TcpConnection};
 //!
 //! struct Echo;
 //! impl Handler for Echo {
@@ -42,8 +42,8 @@
 //! let thread = std::thread::spawn(move || server.run(|_| Echo, ()));
 //!
 //! let mut conn = TcpConnection::connect(addr)?;
-//! conn.transmit(b"hi")?;
-//! assert_eq!(conn.receive()?, b"Echo back: hi");
+//! assert_eq!(conn.transmit(b"hi")?, Sent::Written);
+//! assert_eq!(conn.receive()?, Received::Message(b"Echo back: hi".to_vec()));
 //! handle.shutdown();
 //! thread.join().unwrap()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -73,10 +73,11 @@ pub use client::{Client, ClientBuilder, ClientHandle};
 pub use config::{
     Timeouts, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_QUEUED_BYTES, DEFAULT_REUSE_LIMIT,
 };
-pub use error::{CloseReason, ConnError, Error, StartError};
+pub use error::{CloseReason, ConnError, Error, StartError, TransmitError};
 pub use handle::{ConnId, ConnectionHandle};
 pub use hooks::{ClientHooks, Conn, Handler, ServerHooks};
 pub use message::Message;
 pub use server::{Server, ServerBuilder, ServerHandle, DEFAULT_BACKLOG};
 pub use tcp::{TcpConnection, TcpConnectionBuilder};
 pub use tinyproto_core::{self as core, Plugin};
+pub use tinyproto_core::{Received, Sent};

@@ -110,7 +110,7 @@ fn listener(addr: SocketAddr, backlog: i32) -> io::Result<mio::net::TcpListener>
 /// A bound tinyproto server; [`Server::run`] serves until it is shut down.
 ///
 /// ```
-/// use tinyproto_std::{Conn, Handler, Server};
+/// use tinyproto_std::{Conn, Handler, Received, Sent, Server};
 ///
 /// struct Echo;
 /// impl Handler for Echo {
@@ -125,8 +125,8 @@ fn listener(addr: SocketAddr, backlog: i32) -> io::Result<mio::net::TcpListener>
 /// let thread = std::thread::spawn(move || server.run(|_| Echo, ()));
 ///
 /// let mut client = tinyproto_std::TcpConnection::connect(addr)?;
-/// client.transmit(b"hello")?;
-/// assert_eq!(client.receive()?, b"Echo back: hello");
+/// assert_eq!(client.transmit(b"hello")?, Sent::Written);
+/// assert_eq!(client.receive()?, Received::Message(b"Echo back: hello".to_vec()));
 ///
 /// handle.shutdown();
 /// thread.join().unwrap()?;

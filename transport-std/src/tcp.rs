@@ -7,14 +7,14 @@
 use crate::client::connect_stream;
 use crate::config::{ConnSettings, Timeouts};
 use crate::entry::{shrink_tx, ProtoConnection};
-use crate::error::{Error, StartError};
+use crate::error::{Error, StartError, TransmitError};
 use crate::message::{Message, MessageBuffer};
 use crate::spares::Spares;
 use crate::transport::SocketIo;
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
-use tinyproto_core::connection::{Connection, Event};
+use tinyproto_core::connection::{Connection, Event, Received, Sent};
 use tinyproto_core::session::Phase;
 use tinyproto_core::wire::MSG_MAX_SIZE;
 
@@ -62,11 +62,19 @@ impl TcpConnection {
             read_timeout: None,
             spares,
         };
-        match tcp.run_until(None, Event::HandshakeDone) {
-            Ok(()) => Ok(tcp),
+        match tcp.run_until(None, |e| *e == Event::HandshakeDone) {
+            Ok(_) => Ok(tcp),
             Err(e) => Err(StartError::Handshake(e.into())),
         }
     }
+}
+
+/// Whether `event` ends a wait for a message: one arrived, or was refused or discarded.
+fn is_arrival(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::Received | Event::Refused { .. } | Event::Discarded(_)
+    )
 }
 
 /// The longest single blocking read: the shortest protocol timeout, so that every timeout is
@@ -83,10 +91,12 @@ fn wait_slice(t: &Timeouts) -> Option<Duration> {
 /// [`TcpConnection::receive_timeout`].
 ///
 /// ```no_run
-/// use tinyproto_std::TcpConnection;
+/// use tinyproto_std::{Received, TcpConnection};
 /// let mut conn = TcpConnection::connect("localhost:9123")?;
-/// conn.transmit(b"hello")?;
-/// println!("Response from server: {}", String::from_utf8_lossy(&conn.receive()?));
+/// let _sent = conn.transmit(b"hello")?; // Sent::Written, or Sent::Rejected (too large)
+/// if let Received::Message(reply) = conn.receive()? {
+///     println!("Response from server: {}", String::from_utf8_lossy(&reply));
+/// }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct TcpConnection {
@@ -120,15 +130,16 @@ impl TcpConnection {
         self.peer
     }
 
-    /// Sends one message and returns once it is written. [`Error::Rejected`] means the peer
-    /// refused its size; nothing was sent and the connection stays usable.
+    /// Sends one message and returns once it is written ([`Sent::Written`]), or the peer
+    /// refused its size ([`Sent::Rejected`]; nothing was sent and the connection stays
+    /// usable). [`TransmitError::Send`] means the send could not start.
     ///
     /// An answer still owed to the peer (the `0x00` of a refusal the socket could not take)
     /// goes out first; a peer that takes nothing fails with [`Error::Timeout`] after the
     /// stall timeout (the socket's write timeout, and the core's limit on an owed answer).
     ///
     /// A `Vec<u8>` is moved and sent without a copy; borrowed bytes are copied once.
-    pub fn transmit(&mut self, msg: impl Into<Message>) -> Result<(), Error> {
+    pub fn transmit(&mut self, msg: impl Into<Message>) -> Result<Sent, TransmitError> {
         if self.conn.can_send() {
             self.conn.tx_buffer_mut().load(msg.into());
         }
@@ -136,47 +147,51 @@ impl TcpConnection {
             shrink_tx(&mut self.conn);
             return Err(e.into());
         }
-        let result = self.run_until(None, Event::Sent);
+        let result = self.run_until(None, |e| matches!(e, Event::Sent | Event::Rejected { .. }));
         shrink_tx(&mut self.conn);
-        result
+        Ok(match result? {
+            Event::Rejected { len } => Sent::Rejected { len },
+            _ => Sent::Written,
+        })
     }
 
-    /// Waits for the next message. [`Error::TooLarge`] means the peer announced more than
-    /// [`max_message_size`](TcpConnectionBuilder::max_message_size): we answered `0x00` and
-    /// the connection stays usable. [`Error::Closed`] means the peer closed cleanly.
-    pub fn receive(&mut self) -> Result<Vec<u8>, Error> {
-        self.run_until(None, Event::Received)?;
-        Ok(self.conn.rx_buffer_mut().take())
+    /// Waits for the next message: [`Received::Message`], or [`Received::Refused`] when the
+    /// peer announced more than
+    /// [`max_message_size`](TcpConnectionBuilder::max_message_size) (we answered `0x00`), or
+    /// [`Received::Discarded`] when a receive plugin refused it; the connection stays usable
+    /// after each. [`Error::Closed`] means the peer closed cleanly.
+    pub fn receive(&mut self) -> Result<Received<Vec<u8>>, Error> {
+        let event = self.run_until(None, is_arrival)?;
+        Ok(self.arrival(event))
     }
 
     /// [`TcpConnection::receive`] into the memory of `buf`: the message replaces its contents.
     /// Handing back the previous message this way lets the next one skip allocating and
     /// zero-filling its memory (for messages of 64 KiB and more, up to the
-    /// [`reuse_limit`](TcpConnectionBuilder::reuse_limit)); errors are those of `receive`,
-    /// and leave `buf` empty.
+    /// [`reuse_limit`](TcpConnectionBuilder::reuse_limit)). [`Received::Message`] says `buf`
+    /// holds the message; otherwise, and on errors, `buf` is left empty.
     ///
     /// ```no_run
     /// # use tinyproto_std::TcpConnection;
     /// let mut conn = TcpConnection::connect("127.0.0.1:8888")?;
     /// let mut reply = Vec::new();
     /// for _ in 0..100 {
-    ///     conn.transmit(vec![0u8; 1 << 20])?;
-    ///     conn.receive_into(&mut reply)?; // after the first, no new memory
+    ///     let _sent = conn.transmit(vec![0u8; 1 << 20])?;
+    ///     let _received = conn.receive_into(&mut reply)?; // after the first, no new memory
     /// }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn receive_into(&mut self, buf: &mut Vec<u8>) -> Result<(), Error> {
+    pub fn receive_into(&mut self, buf: &mut Vec<u8>) -> Result<Received<()>, Error> {
         self.spares.put(std::mem::take(buf));
-        *buf = self.receive()?;
-        Ok(())
+        Ok(self.receive()?.map(|msg| *buf = msg))
     }
 
     /// [`TcpConnection::receive`] with a time limit: `Ok(None)` when no message began to
     /// arrive in time (the connection stays usable). A message that began arriving is
     /// finished (within the stall timeout).
-    pub fn receive_timeout(&mut self, limit: Duration) -> Result<Option<Vec<u8>>, Error> {
-        match self.run_until(Some(Instant::now() + limit), Event::Received) {
-            Ok(()) => Ok(Some(self.conn.rx_buffer_mut().take())),
+    pub fn receive_timeout(&mut self, limit: Duration) -> Result<Option<Received<Vec<u8>>>, Error> {
+        match self.run_until(Some(Instant::now() + limit), is_arrival) {
+            Ok(event) => Ok(Some(self.arrival(event))),
             Err(Error::Transport(e)) if e.kind() == io::ErrorKind::TimedOut => Ok(None),
             Err(e) => Err(e),
         }
@@ -186,10 +201,23 @@ impl TcpConnection {
         u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Polls the protocol over the blocking socket until it reports `want`. Each poll blocks
-    /// in at most one read for [`TcpConnection::wait`]; a read that times out returns to the
-    /// protocol, which decides whether its own timeout has passed.
-    fn run_until(&mut self, deadline: Option<Instant>, want: Event) -> Result<(), Error> {
+    /// What [`is_arrival`] event `event` delivered.
+    fn arrival(&mut self, event: Event) -> Received<Vec<u8>> {
+        match event {
+            Event::Refused { len, limit } => Received::Refused { len, limit },
+            Event::Discarded(e) => Received::Discarded(e),
+            _ => Received::Message(self.conn.rx_buffer_mut().take()),
+        }
+    }
+
+    /// Polls the protocol over the blocking socket until it reports an event that `want`s.
+    /// Each poll blocks in at most one read for [`TcpConnection::wait`]; a read that times
+    /// out returns to the protocol, which decides whether its own timeout has passed.
+    fn run_until(
+        &mut self,
+        deadline: Option<Instant>,
+        want: impl Fn(&Event) -> bool,
+    ) -> Result<Event, Error> {
         // The protocol's clock restarts with the first bytes of an operation: until its first
         // poll, `poll_at` may still count from the end of the last message.
         let mut first = true;
@@ -203,8 +231,9 @@ impl TcpConnection {
             first = false;
             let now = self.now();
             let mut stream = &self.stream;
-            if self.conn.poll(&mut SocketIo::new(&mut stream, true), now)? == Some(want) {
-                return Ok(());
+            match self.conn.poll(&mut SocketIo::new(&mut stream, true), now)? {
+                Some(event) if want(&event) => return Ok(event),
+                _ => {}
             }
         }
     }

@@ -9,7 +9,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::mpsc;
 use std::time::Duration;
 use tinyproto_std::core::session::{Phase, ProtocolError};
-use tinyproto_std::{CloseReason, Conn, Error, Handler, Server, TcpConnection, Timeouts};
+use tinyproto_std::{CloseReason, Conn, Error, Handler, Sent, Server, TcpConnection, Timeouts};
 
 /// A server with short timeouts, and a good client connected to it.
 fn setup() -> (TestServer, TcpConnection) {
@@ -38,8 +38,11 @@ fn raw_after_handshake(server: &TestServer) -> TcpStream {
 
 /// The good client is still served.
 fn still_serves(good: &mut TcpConnection) {
-    good.transmit(b"still here").unwrap();
-    assert_eq!(good.receive().unwrap(), echo(b"still here"));
+    assert_eq!(good.transmit(b"still here").unwrap(), Sent::Written);
+    assert_eq!(
+        good.receive().unwrap().message().unwrap(),
+        echo(b"still here")
+    );
 }
 
 fn failure(why: &CloseReason) -> &Error {
@@ -266,8 +269,8 @@ fn a_flood_of_oversize_headers_does_not_hold_the_io_thread() {
     // Release the hook: the server now has `headers` refusals to make. The good client is
     // served in the middle of them, not after.
     release.send(()).unwrap();
-    good.transmit(b"ping").unwrap();
-    assert_eq!(good.receive().unwrap(), echo(b"ping"));
+    assert_eq!(good.transmit(b"ping").unwrap(), Sent::Written);
+    assert_eq!(good.receive().unwrap().message().unwrap(), echo(b"ping"));
     let mut answered = 0;
     let mut sink = vec![0; 1 << 20];
     loop {

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use std::sync::mpsc;
-use tinyproto_std::{Client, Conn, ConnError, Error, Handler, Server, TcpConnection};
+use tinyproto_std::{Client, Conn, ConnError, Handler, Received, Sent, Server, TcpConnection};
 
 #[test]
 fn an_inline_server_echoes_every_size() {
@@ -14,8 +14,12 @@ fn an_inline_server_echoes_every_size() {
     let mut conn = TcpConnection::connect(server.addr).unwrap();
     for len in [0, 1, 70_000, 5 << 20] {
         let msg = message(len, 1);
-        conn.transmit(&msg).unwrap();
-        assert_eq!(conn.receive().unwrap(), echo(&msg), "{len} bytes");
+        assert_eq!(conn.transmit(&msg).unwrap(), Sent::Written);
+        assert_eq!(
+            conn.receive().unwrap().message().unwrap(),
+            echo(&msg),
+            "{len} bytes"
+        );
     }
     server.stop();
 }
@@ -43,17 +47,17 @@ fn inline_transmits_queue_and_refusals_reach_transmission_failed() {
         .max_message_size(100)
         .connect(server.addr)
         .unwrap();
-    conn.transmit(b"small").unwrap();
+    assert_eq!(conn.transmit(b"small").unwrap(), Sent::Written);
     assert_eq!(
         rx.recv_timeout(WAIT).unwrap(),
         "Err(WouldBlockInline) Err(WouldBlockInline)"
     );
-    let refused = conn.receive().unwrap_err();
+    let refused = conn.receive().unwrap();
     assert!(
-        matches!(refused, Error::TooLarge { len: 500, .. }),
-        "{refused}"
+        matches!(refused, Received::Refused { len: 500, .. }),
+        "{refused:?}"
     );
-    assert_eq!(conn.receive().unwrap(), b"small");
+    assert_eq!(conn.receive().unwrap().message().unwrap(), b"small");
     assert_eq!(
         rx.recv_timeout(WAIT).unwrap(),
         "failed: Rejected { len: 500 }"

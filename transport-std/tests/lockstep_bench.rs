@@ -7,7 +7,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
-use tinyproto_std::{Conn, Handler, Server, TcpConnection};
+use tinyproto_std::{Conn, Handler, Sent, Server, TcpConnection};
 
 /// The floor server: tinyproto framing by hand over a blocking socket, echoing each message.
 fn raw_server() -> SocketAddr {
@@ -109,8 +109,8 @@ fn lockstep_echo_rates() {
             let mut client = TcpConnection::connect(addr).unwrap();
             let msg = msg.clone();
             Box::new(move || {
-                client.transmit(&msg).unwrap();
-                client.receive().unwrap();
+                assert_eq!(client.transmit(&msg).unwrap(), Sent::Written);
+                client.receive().unwrap().message().unwrap();
             }) as Box<dyn FnMut()>
         };
         let raw_echo = |addr| {
@@ -164,8 +164,8 @@ fn ten_thousand_echoes_for_strace() {
     if std::env::var("CLIENT").as_deref() == Ok("ours") {
         let mut client = TcpConnection::connect(addr).unwrap();
         for _ in 0..10_000 {
-            client.transmit(&[7; 16]).unwrap();
-            client.receive().unwrap();
+            assert_eq!(client.transmit(&[7; 16]).unwrap(), Sent::Written);
+            client.receive().unwrap().message().unwrap();
         }
     } else {
         let mut raw = RawClient::connect(addr);

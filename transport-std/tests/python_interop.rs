@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use std::sync::mpsc;
 use tinyproto_std::core::session::ProtocolError;
-use tinyproto_std::{Client, Conn, Error, Handler, Server, StartError, TcpConnection};
+use tinyproto_std::{Client, Conn, Error, Handler, Sent, Server, StartError, TcpConnection};
 use tinyproto_testkit::{Bang, Peer, PyVersion, Xor5a};
 
 const SIZES: [usize; 4] = [0, 1, 70_000, 5 << 20];
@@ -27,9 +27,9 @@ fn rust_client_to_python_servers() {
         let mut conn = TcpConnection::connect(("127.0.0.1", port)).unwrap();
         for len in SIZES {
             let msg = message(len, 5);
-            conn.transmit(&msg).unwrap();
+            assert_eq!(conn.transmit(&msg).unwrap(), Sent::Written);
             assert_eq!(
-                conn.receive().unwrap(),
+                conn.receive().unwrap().message().unwrap(),
                 echo(&msg),
                 "{version:?}, {len} bytes"
             );
@@ -49,8 +49,12 @@ fn rust_client_with_plugins_to_python_servers_with_plugins() {
             .unwrap();
         for len in [0, 1, 70_000] {
             let msg = message(len, 6);
-            conn.transmit(&msg).unwrap();
-            assert_eq!(conn.receive().unwrap(), echo(&msg), "{version:?}");
+            assert_eq!(conn.transmit(&msg).unwrap(), Sent::Written);
+            assert_eq!(
+                conn.receive().unwrap().message().unwrap(),
+                echo(&msg),
+                "{version:?}"
+            );
         }
     }
 }

@@ -7,7 +7,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 use tinyproto_std::core::session::ProtocolError;
 use tinyproto_std::{
-    Client, CloseReason, ConnError, Error, Handler, Server, StartError, TcpConnection,
+    Client, CloseReason, ConnError, Error, Handler, Received, Sent, Server, StartError,
+    TcpConnection,
 };
 use tinyproto_testkit::{Bang, Xor5a};
 
@@ -19,8 +20,12 @@ fn echoes_empty_tiny_large_and_huge_messages() {
     let mut conn = TcpConnection::connect(server.addr).unwrap();
     for len in [0, 1, 70_000, 5 * MIB] {
         let msg = message(len, 3);
-        conn.transmit(&msg).unwrap();
-        assert_eq!(conn.receive().unwrap(), echo(&msg), "{len} bytes");
+        assert_eq!(conn.transmit(&msg).unwrap(), Sent::Written);
+        assert_eq!(
+            conn.receive().unwrap().message().unwrap(),
+            echo(&msg),
+            "{len} bytes"
+        );
     }
     drop(conn);
     let (_, why) = server.next_shutdown();
@@ -50,21 +55,18 @@ fn oversize_is_refused_both_ways_and_the_connection_goes_on() {
         .max_message_size(100)
         .connect(server.addr)
         .unwrap();
-    let err = conn.transmit(&[1u8; 1001]).unwrap_err();
-    assert!(matches!(err, Error::Rejected { len: 1001 }), "{err}");
-    conn.transmit(b"small").unwrap();
-    let refused = conn.receive().unwrap_err();
-    assert!(
-        matches!(
-            refused,
-            Error::TooLarge {
-                len: 500,
-                limit: 100
-            }
-        ),
-        "{refused}"
+    let rejected = conn.transmit(&[1u8; 1001]).unwrap();
+    assert_eq!(rejected, Sent::Rejected { len: 1001 });
+    assert_eq!(conn.transmit(b"small").unwrap(), Sent::Written);
+    let refused = conn.receive().unwrap();
+    assert_eq!(
+        refused,
+        Received::Refused {
+            len: 500,
+            limit: 100
+        }
     );
-    assert_eq!(conn.receive().unwrap(), b"small");
+    assert_eq!(conn.receive().unwrap().message().unwrap(), b"small");
     server.stop();
 }
 
@@ -89,8 +91,8 @@ fn connection_limit_answers_0xfe_and_frees_up() {
     drop(first);
     server.next_shutdown();
     let mut again = TcpConnection::connect(server.addr).unwrap();
-    again.transmit(b"x").unwrap();
-    assert_eq!(again.receive().unwrap(), echo(b"x"));
+    assert_eq!(again.transmit(b"x").unwrap(), Sent::Written);
+    assert_eq!(again.receive().unwrap().message().unwrap(), echo(b"x"));
     server.stop();
 }
 
@@ -108,8 +110,8 @@ fn plugins_on_both_sides() {
         .unwrap();
     for len in [0, 1, 70_000] {
         let msg = message(len, 9);
-        conn.transmit(&msg).unwrap();
-        assert_eq!(conn.receive().unwrap(), echo(&msg));
+        assert_eq!(conn.transmit(&msg).unwrap(), Sent::Written);
+        assert_eq!(conn.receive().unwrap().message().unwrap(), echo(&msg));
     }
     server.stop();
 }
@@ -243,7 +245,7 @@ fn shutdown_from_a_hook_ends_run_and_closes_everyone() {
         std::thread::spawn(move || server.run(move |_| Quitter(handle.clone()), Report(tx)));
     let mut bystander = TcpConnection::connect(addr).unwrap();
     let mut quitter = TcpConnection::connect(addr).unwrap();
-    quitter.transmit(b"SRVQUIT").unwrap();
+    assert_eq!(quitter.transmit(b"SRVQUIT").unwrap(), Sent::Written);
     thread.join().unwrap().unwrap();
     let notices: Vec<Seen> = seen.try_iter().collect();
     let shutdowns = notices
@@ -265,8 +267,12 @@ fn listens_on_ipv6_and_host_names() {
     let thread = std::thread::spawn(move || server.run(|_| Echo, ()));
     for addr in addrs {
         let mut conn = TcpConnection::connect(addr).unwrap();
-        conn.transmit(b"v").unwrap();
-        assert_eq!(conn.receive().unwrap(), echo(b"v"), "{addr}");
+        assert_eq!(conn.transmit(b"v").unwrap(), Sent::Written);
+        assert_eq!(
+            conn.receive().unwrap().message().unwrap(),
+            echo(b"v"),
+            "{addr}"
+        );
     }
     handle.shutdown();
     thread.join().unwrap().unwrap();
@@ -285,8 +291,8 @@ fn many_connections_at_once_are_all_accepted() {
         .collect();
     for (i, conn) in conns.iter_mut().enumerate() {
         let msg = i.to_string().into_bytes();
-        conn.transmit(&msg).unwrap();
-        assert_eq!(conn.receive().unwrap(), echo(&msg));
+        assert_eq!(conn.transmit(&msg).unwrap(), Sent::Written);
+        assert_eq!(conn.receive().unwrap().message().unwrap(), echo(&msg));
     }
     assert_eq!(server.handle.connections().len(), 200);
     server.stop();
@@ -308,8 +314,8 @@ fn receive_timeout_in_a_hook_times_out_then_receives_the_next_message() {
         Patient(tx.clone())
     });
     let mut conn = TcpConnection::connect(server.addr).unwrap();
-    assert_eq!(conn.receive().unwrap(), b"go");
-    conn.transmit(b"late").unwrap();
+    assert_eq!(conn.receive().unwrap().message().unwrap(), b"go");
+    assert_eq!(conn.transmit(b"late").unwrap(), Sent::Written);
     assert_eq!(rx.recv_timeout(WAIT).unwrap(), b"late");
     server.stop();
 }
@@ -326,12 +332,12 @@ fn a_panicking_hook_closes_only_its_connection() {
     let server = TestServer::start(Server::builder().listen("127.0.0.1:0"), |_| Fragile);
     let mut good = TcpConnection::connect(server.addr).unwrap();
     let mut bad = TcpConnection::connect(server.addr).unwrap();
-    bad.transmit(b"boom").unwrap();
+    assert_eq!(bad.transmit(b"boom").unwrap(), Sent::Written);
     let (_, why) = server.next_shutdown();
     assert!(matches!(why, CloseReason::HookPanicked), "{why}");
     assert!(matches!(bad.receive(), Err(Error::Closed)));
-    good.transmit(b"fine").unwrap();
-    assert_eq!(good.receive().unwrap(), echo(b"fine"));
+    assert_eq!(good.transmit(b"fine").unwrap(), Sent::Written);
+    assert_eq!(good.receive().unwrap().message().unwrap(), echo(b"fine"));
     server.stop();
 }
 
@@ -396,11 +402,11 @@ fn a_panicking_plugin_closes_only_its_connection() {
     let (seen, done) = run_reporting(server, |_| Echo);
     let mut good = TcpConnection::connect(addr).unwrap();
     let mut bad = TcpConnection::connect(addr).unwrap();
-    bad.transmit(b"boom").unwrap();
+    assert_eq!(bad.transmit(b"boom").unwrap(), Sent::Written);
     assert!(matches!(next_close(&seen), CloseReason::PluginPanicked));
     assert!(matches!(bad.receive(), Err(Error::Closed)));
-    good.transmit(b"fine").unwrap();
-    assert_eq!(good.receive().unwrap(), echo(b"fine"));
+    assert_eq!(good.transmit(b"fine").unwrap(), Sent::Written);
+    assert_eq!(good.receive().unwrap().message().unwrap(), echo(b"fine"));
     handle.shutdown();
     done.recv_timeout(WAIT).expect("run returns").unwrap();
 }
@@ -423,13 +429,13 @@ fn a_handler_panicking_in_drop_does_not_stop_the_server() {
     let (addr, handle) = (server.local_addrs()[0], server.handle());
     let (seen, done) = run_reporting(server, |_| Grenade);
     let mut first = TcpConnection::connect(addr).unwrap();
-    first.transmit(b"one").unwrap();
-    assert_eq!(first.receive().unwrap(), echo(b"one"));
+    assert_eq!(first.transmit(b"one").unwrap(), Sent::Written);
+    assert_eq!(first.receive().unwrap().message().unwrap(), echo(b"one"));
     drop(first);
     assert!(matches!(next_close(&seen), CloseReason::HookPanicked));
     let mut second = TcpConnection::connect(addr).unwrap();
-    second.transmit(b"two").unwrap();
-    assert_eq!(second.receive().unwrap(), echo(b"two"));
+    assert_eq!(second.transmit(b"two").unwrap(), Sent::Written);
+    assert_eq!(second.receive().unwrap().message().unwrap(), echo(b"two"));
     handle.shutdown();
     // The second handler panics in Drop during the shutdown too; run still returns.
     done.recv_timeout(WAIT).expect("run returns").unwrap();
@@ -454,7 +460,7 @@ fn shutdown_gives_up_on_a_stuck_hook_after_the_grace_period() {
     let (addr, handle) = (server.local_addrs()[0], server.handle());
     let (seen, done) = run_reporting(server, move |_| Stuck(stuck.clone()));
     let mut conn = TcpConnection::connect(addr).unwrap();
-    conn.transmit(b"block").unwrap();
+    assert_eq!(conn.transmit(b"block").unwrap(), Sent::Written);
     handle.shutdown();
     done.recv_timeout(WAIT)
         .expect("run returns despite the stuck hook")
@@ -487,8 +493,8 @@ fn an_echo_reuses_its_memory_on_both_sides() {
     let mut back = Vec::new();
     let mut client_at = Vec::new();
     for _ in 0..3 {
-        conn.transmit(msg.clone()).unwrap();
-        conn.receive_into(&mut back).unwrap();
+        assert_eq!(conn.transmit(msg.clone()).unwrap(), Sent::Written);
+        assert_eq!(conn.receive_into(&mut back).unwrap(), Received::Message(()));
         assert_eq!(back, &msg[..]);
         client_at.push(back.as_ptr() as usize);
     }

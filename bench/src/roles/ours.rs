@@ -17,7 +17,9 @@ use super::{print_result, RoleArgs, FILL, SINK_ECHO_BELOW};
 use std::io;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
-use tinyproto_std::{Client, Conn, ConnError, Handler, Message, Server, TcpConnection, Timeouts};
+use tinyproto_std::{
+    Client, Conn, ConnError, Handler, Message, Received, Sent, Server, TcpConnection, Timeouts,
+};
 
 /// The payload, allocated once in place (`Vec` → `Arc<[u8]>` would copy it: a 256 MiB sender
 /// would peak at twice the message because of the harness, not of the crate).
@@ -81,18 +83,24 @@ fn direct(a: &RoleArgs) -> io::Result<()> {
     let start = Instant::now();
     let mut ops = 0;
     while ops < a.count && Instant::now() < deadline {
-        conn.transmit(payload.clone()).map_err(err)?;
+        if conn.transmit(payload.clone()).map_err(err)? != Sent::Written {
+            return Err(err("the peer rejected the payload"));
+        }
         if a.task == "echo" {
-            conn.receive_into(&mut echo).map_err(err)?;
-            if echo.len() != payload.len() {
+            let received = conn.receive_into(&mut echo).map_err(err)?;
+            if received != Received::Message(()) || echo.len() != payload.len() {
                 return Err(err("echo of the wrong length"));
             }
         }
         ops += 1;
     }
     if a.task == "bulk" {
-        conn.transmit(b"E").map_err(err)?;
-        conn.receive().map_err(err)?;
+        if conn.transmit(b"E").map_err(err)? != Sent::Written {
+            return Err(err("the peer rejected the end mark"));
+        }
+        if conn.receive().map_err(err)?.message().is_none() {
+            return Err(err("no answer to the end mark"));
+        }
     }
     print_result(ops, ops * a.size as u64, start.elapsed());
     Ok(())

@@ -1,14 +1,14 @@
 //! The client: one connection over a [`TcpClientStack`].
 
-use super::{close_quietly, fmt_core_error, NalSocket, ZeroRead};
+use super::{close_quietly, NalError, NalSocket, StackError, ZeroRead};
 use crate::buffer::Buffer;
-use crate::connection::{Connection, Event};
-use crate::error::Error;
+use crate::connection::{Connection, Event, Received, Sent};
+use crate::error::{Error, SendError, TransmitError};
 use crate::plugin::Plugins;
-use crate::session::{Phase, SendError};
+use crate::session::Phase;
 use core::fmt;
 use core::net::SocketAddr;
-use embedded_nal::{nb, TcpClientStack};
+use embedded_nal::{nb, TcpClientStack, TcpError};
 
 /// Why [`NalClient::connect`] or [`NalClient::start_connect`] failed. The socket, if one was
 /// made, is closed.
@@ -31,24 +31,21 @@ pub enum ConnectError<E> {
     /// [`ProtocolError::ConnectionLimit`]: crate::session::ProtocolError::ConnectionLimit
     /// [`ProtocolError::InitRefused`]: crate::session::ProtocolError::InitRefused
     /// [`ProtocolError::UnexpectedEof`]: crate::session::ProtocolError::UnexpectedEof
-    Handshake(Error<E>),
+    Handshake(Error<StackError<E>>),
 }
 
-impl<E: fmt::Debug> fmt::Display for ConnectError<E> {
+impl<E: TcpError> fmt::Display for ConnectError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Socket(e) => write!(f, "no socket from the stack: {e:?}"),
             Self::Connect(e) => write!(f, "TCP connect failed: {e:?}"),
             Self::Timeout => f.write_str("TCP connect timed out"),
-            Self::Handshake(e) => {
-                f.write_str("init handshake failed: ")?;
-                fmt_core_error(e, f)
-            }
+            Self::Handshake(e) => write!(f, "init handshake failed: {e}"),
         }
     }
 }
 
-impl<E: fmt::Debug> core::error::Error for ConnectError<E> {}
+impl<E: TcpError> core::error::Error for ConnectError<E> {}
 
 /// A tinyproto client over any embedded-nal [`TcpClientStack`].
 ///
@@ -62,18 +59,19 @@ impl<E: fmt::Debug> core::error::Error for ConnectError<E> {}
 /// [`NalClient::close`]), and [`NalClient::poll`], which moves bytes and reports events; plus
 /// the spinning conveniences [`NalClient::transmit`] and [`NalClient::receive`].
 ///
-/// After any fatal error ([`Error::is_fatal`]) the socket is already closed and every later
-/// call reports [`Error::Closed`]. See the [module docs](super) for an example.
-pub struct NalClient<S: TcpClientStack, B, P = ()> {
+/// What the connection survives comes back as values ([`Event`], [`Sent`], [`Received`]);
+/// after an [`Error`] the socket is already closed and every later call reports
+/// [`Error::Closed`]. See the [module docs](super) for an example.
+pub struct NalClient<S: TcpClientStack, R, T = R, P = ()> {
     socket: Option<S::TcpSocket>,
     /// While the TCP connect is pending: when it gives up.
     connect_deadline: Option<u64>,
     remote: SocketAddr,
-    conn: Connection<B, P>,
+    conn: Connection<R, T, P>,
     zero_read: ZeroRead,
 }
 
-impl<S: TcpClientStack, B: Buffer, P: Plugins> fmt::Debug for NalClient<S, B, P> {
+impl<S: TcpClientStack, R: Buffer, T: Buffer, P: Plugins> fmt::Debug for NalClient<S, R, T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NalClient")
             .field("remote", &self.remote)
@@ -84,7 +82,7 @@ impl<S: TcpClientStack, B: Buffer, P: Plugins> fmt::Debug for NalClient<S, B, P>
     }
 }
 
-impl<S: TcpClientStack, B: Buffer, P: Plugins> NalClient<S, B, P> {
+impl<S: TcpClientStack, R: Buffer, T: Buffer, P: Plugins> NalClient<S, R, T, P> {
     /// Opens a socket and starts connecting to `remote`, without waiting.
     ///
     /// `now` is the current time and `timeout_ms` the limit for the TCP connect (the init
@@ -97,7 +95,7 @@ impl<S: TcpClientStack, B: Buffer, P: Plugins> NalClient<S, B, P> {
     pub fn start_connect(
         stack: &mut S,
         remote: SocketAddr,
-        conn: Connection<B, P>,
+        conn: Connection<R, T, P>,
         now: u64,
         timeout_ms: u32,
     ) -> Result<Self, ConnectError<S::Error>> {
@@ -122,7 +120,7 @@ impl<S: TcpClientStack, B: Buffer, P: Plugins> NalClient<S, B, P> {
     pub fn connect(
         stack: &mut S,
         remote: SocketAddr,
-        conn: Connection<B, P>,
+        conn: Connection<R, T, P>,
         clock: &mut impl FnMut() -> u64,
         timeout_ms: u32,
     ) -> Result<Self, ConnectError<S::Error>> {
@@ -173,13 +171,13 @@ impl<S: TcpClientStack, B: Buffer, P: Plugins> NalClient<S, B, P> {
     }
 
     /// The protocol state, buffers and plugins.
-    pub fn connection(&self) -> &Connection<B, P> {
+    pub fn connection(&self) -> &Connection<R, T, P> {
         &self.conn
     }
 
     /// The protocol state, for example to change its timeouts or take a message out of its
     /// receive buffer.
-    pub fn connection_mut(&mut self) -> &mut Connection<B, P> {
+    pub fn connection_mut(&mut self) -> &mut Connection<R, T, P> {
         &mut self.conn
     }
 
@@ -209,16 +207,17 @@ impl<S: TcpClientStack, B: Buffer, P: Plugins> NalClient<S, B, P> {
     /// Moves whatever can move now without blocking and reports the first event: drives a
     /// pending TCP connect, then the handshake, then messages.
     ///
-    /// While connecting, a failed connect is [`Error::Transport`] and a missed connect
-    /// deadline [`Error::Timeout`] in [`Phase::Handshake`]. Fatal errors close the socket;
-    /// the non-fatal ones ([`Error::is_fatal`] is false) leave the connection usable.
-    pub fn poll(&mut self, stack: &mut S, now: u64) -> Result<Option<Event>, Error<S::Error>> {
+    /// Every [`Event`] leaves the connection usable (a refused or rejected message
+    /// included). While connecting, a failed connect is [`Error::Transport`] and a missed
+    /// connect deadline [`Error::Timeout`] in [`Phase::Handshake`]. Every error closes the
+    /// socket.
+    pub fn poll(&mut self, stack: &mut S, now: u64) -> Result<Option<Event>, NalError<S>> {
         if self.connect_deadline.is_some() {
             match self.poll_tcp_connect(stack, now) {
                 Ok(()) => {}
                 Err(nb::Error::WouldBlock) => return Ok(None),
                 Err(nb::Error::Other(ConnectError::Connect(e) | ConnectError::Socket(e))) => {
-                    return Err(Error::Transport(e))
+                    return Err(Error::Transport(StackError(e)))
                 }
                 Err(nb::Error::Other(ConnectError::Handshake(e))) => return Err(e),
                 Err(nb::Error::Other(ConnectError::Timeout)) => {
@@ -231,13 +230,11 @@ impl<S: TcpClientStack, B: Buffer, P: Plugins> NalClient<S, B, P> {
             return Err(Error::Closed);
         };
         let mut io = NalSocket::new(stack, socket).with_zero_read(self.zero_read);
-        match self.conn.poll(&mut io, now) {
-            Err(e) if e.is_fatal() => {
-                self.shutdown(stack);
-                Err(e)
-            }
-            other => other,
+        let polled = self.conn.poll(&mut io, now);
+        if polled.is_err() {
+            self.shutdown(stack);
         }
+        polled
     }
 
     /// Sends `msg` and spins on [`NalClient::poll`] until it is written, at most
@@ -245,15 +242,16 @@ impl<S: TcpClientStack, B: Buffer, P: Plugins> NalClient<S, B, P> {
     /// handshake, and for a message that is arriving to be complete (it is then left in
     /// [`NalClient::message`]).
     ///
-    /// [`Error::Rejected`] (the peer refused the size) leaves the connection usable. A
-    /// timeout leaves a message half done, so it closes the connection.
+    /// [`Sent::Rejected`] (the peer refused the size) leaves the connection usable.
+    /// [`TransmitError::Send`] means the send could not start. A timeout leaves a message
+    /// half done, so it closes the connection.
     pub fn transmit(
         &mut self,
         stack: &mut S,
         msg: &[u8],
         clock: &mut impl FnMut() -> u64,
         timeout_ms: u32,
-    ) -> Result<(), Error<S::Error>> {
+    ) -> Result<Sent, TransmitError<StackError<S::Error>>> {
         let deadline = clock().saturating_add(u64::from(timeout_ms));
         // Wait for the connect and handshake, and for a message that is arriving.
         while !self.can_send() {
@@ -264,38 +262,45 @@ impl<S: TcpClientStack, B: Buffer, P: Plugins> NalClient<S, B, P> {
         self.send(msg)?;
         loop {
             let now = clock();
-            if let Some(Event::Sent) = self.poll(stack, now)? {
-                return Ok(());
+            match self.poll(stack, now)? {
+                Some(Event::Sent) => return Ok(Sent::Written),
+                Some(Event::Rejected { len }) => return Ok(Sent::Rejected { len }),
+                _ => {}
             }
             self.check_deadline(stack, now, deadline)?;
         }
     }
 
-    /// Spins on [`NalClient::poll`] until a message arrives and returns it, or returns
-    /// `Ok(None)` when none began to arrive within `timeout_ms` on `clock` (the connection
-    /// is then still usable). Drives a pending connect and handshake first.
+    /// Spins on [`NalClient::poll`] until a message arrives and returns it (or what became
+    /// of it: [`Received`]), or returns `Ok(None)` when none began to arrive within
+    /// `timeout_ms` on `clock` (the connection is then still usable). Drives a pending
+    /// connect and handshake first.
     ///
-    /// [`Error::TooLarge`] (we refused the size; the answer goes out with the next poll)
-    /// and [`Error::Plugin`] leave the connection usable. [`Error::Closed`] is the peer's
-    /// clean close. A timeout in the middle of a message closes the connection.
+    /// [`Error::Closed`] is the peer's clean close. A timeout in the middle of a message
+    /// closes the connection.
     pub fn receive(
         &mut self,
         stack: &mut S,
         clock: &mut impl FnMut() -> u64,
         timeout_ms: u32,
-    ) -> Result<Option<&[u8]>, Error<S::Error>> {
+    ) -> Result<Option<Received<&[u8]>>, NalError<S>> {
         let deadline = clock().saturating_add(u64::from(timeout_ms));
         loop {
             let now = clock();
-            if let Some(Event::Received) = self.poll(stack, now)? {
-                break;
+            match self.poll(stack, now)? {
+                Some(Event::Received) => break,
+                Some(Event::Refused { len, limit }) => {
+                    return Ok(Some(Received::Refused { len, limit }))
+                }
+                Some(Event::Discarded(e)) => return Ok(Some(Received::Discarded(e))),
+                _ => {}
             }
             if now > deadline && !self.is_connecting() && self.conn.session().is_idle() {
                 return Ok(None);
             }
             self.check_deadline(stack, now, deadline)?;
         }
-        Ok(Some(self.conn.message()))
+        Ok(Some(Received::Message(self.conn.message())))
     }
 
     /// Closes the socket (also while connecting). Does nothing when it is closed already.
@@ -344,7 +349,7 @@ impl<S: TcpClientStack, B: Buffer, P: Plugins> NalClient<S, B, P> {
         stack: &mut S,
         now: u64,
         deadline: u64,
-    ) -> Result<(), Error<S::Error>> {
+    ) -> Result<(), NalError<S>> {
         if now <= deadline {
             return Ok(());
         }

@@ -1,12 +1,12 @@
 //! The server: a listener and up to `N` connections over a [`TcpFullStack`].
 
-use super::{close_quietly, NalSocket, ZeroRead};
+use super::{close_quietly, NalSocket, StackError, ZeroRead};
 use crate::buffer::Buffer;
+use crate::conn_id::ConnId;
 use crate::connection::{Connection, Event};
-use crate::error::Error;
+use crate::error::{Error, SendError};
 use crate::plugin::Plugins;
-use crate::session::SendError;
-use crate::wire::SC_CONLIMIT;
+use crate::refusal::{self, Refusal, RefusalStep};
 use core::fmt;
 use core::net::SocketAddr;
 use embedded_nal::{nb, TcpClientStack, TcpFullStack};
@@ -40,25 +40,6 @@ impl<E: fmt::Debug> fmt::Display for ServerError<E> {
 
 impl<E: fmt::Debug> core::error::Error for ServerError<E> {}
 
-/// Names one connection of a [`NalServer`] for as long as it lives; ids are not reused until
-/// 2³² connections later.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct ConnId(u32);
-
-impl ConnId {
-    /// The number behind the id.
-    pub fn get(self) -> u32 {
-        self.0
-    }
-}
-
-impl fmt::Display for ConnId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{}", self.0)
-    }
-}
-
 /// What [`NalServer::poll`] reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -70,27 +51,21 @@ pub enum ServerEvent<E> {
         /// The client's address.
         peer: SocketAddr,
     },
-    /// A connection arrived while the server was full: it was answered `0xfe` (connection
-    /// limit) and closed.
+    /// A connection arrived while the server was full: it is answered `0xfe` (connection
+    /// limit) and closed once the client closed or the linger time passed (see
+    /// [`refusal`](crate::refusal)).
     Refused {
         /// The client's address.
         peer: SocketAddr,
     },
-    /// A connection reports an event: the handshake is done, a message arrived (read it with
-    /// [`ServerConnection::message`]) or ours was sent.
+    /// A connection reports an event, which it survives: the handshake is done, a message
+    /// arrived (read it with [`ServerConnection::message`]), was refused or discarded, ours
+    /// was sent or rejected.
     Connection {
         /// Which connection.
         id: ConnId,
         /// What happened.
         event: Event,
-    },
-    /// A connection reports an error that leaves it usable ([`Error::is_fatal`] is false):
-    /// we refused a message as too large, the peer rejected ours, or a plugin refused one.
-    Error {
-        /// Which connection.
-        id: ConnId,
-        /// What went wrong.
-        error: Error<E>,
     },
     /// A connection ended and its socket is closed: [`Error::Closed`] when the client closed
     /// between messages, otherwise what went wrong.
@@ -100,19 +75,21 @@ pub enum ServerEvent<E> {
         /// The client's address.
         peer: SocketAddr,
         /// Why.
-        reason: Error<E>,
+        reason: Error<StackError<E>>,
     },
 }
 
 /// One connection of a [`NalServer`].
-pub struct ServerConnection<S: TcpClientStack, B, P> {
+pub struct ServerConnection<S: TcpClientStack, R, T, P> {
     id: ConnId,
     peer: SocketAddr,
     socket: S::TcpSocket,
-    conn: Connection<B, P>,
+    conn: Connection<R, T, P>,
 }
 
-impl<S: TcpClientStack, B: Buffer, P: Plugins> fmt::Debug for ServerConnection<S, B, P> {
+impl<S: TcpClientStack, R: Buffer, T: Buffer, P: Plugins> fmt::Debug
+    for ServerConnection<S, R, T, P>
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerConnection")
             .field("id", &self.id)
@@ -122,7 +99,7 @@ impl<S: TcpClientStack, B: Buffer, P: Plugins> fmt::Debug for ServerConnection<S
     }
 }
 
-impl<S: TcpClientStack, B: Buffer, P: Plugins> ServerConnection<S, B, P> {
+impl<S: TcpClientStack, R: Buffer, T: Buffer, P: Plugins> ServerConnection<S, R, T, P> {
     /// Its id.
     pub fn id(&self) -> ConnId {
         self.id
@@ -150,12 +127,12 @@ impl<S: TcpClientStack, B: Buffer, P: Plugins> ServerConnection<S, B, P> {
     }
 
     /// The protocol state, buffers and plugins.
-    pub fn connection(&self) -> &Connection<B, P> {
+    pub fn connection(&self) -> &Connection<R, T, P> {
         &self.conn
     }
 
     /// The protocol state, for example to take a message out of its receive buffer.
-    pub fn connection_mut(&mut self) -> &mut Connection<B, P> {
+    pub fn connection_mut(&mut self) -> &mut Connection<R, T, P> {
         &mut self.conn
     }
 }
@@ -164,9 +141,12 @@ impl<S: TcpClientStack, B: Buffer, P: Plugins> ServerConnection<S, B, P> {
 /// connections.
 ///
 /// `make` builds the [`Connection`] (buffers, plugins, timeouts) of each accepted client. A
-/// client beyond the limit is answered the single byte `0xfe` and closed; a client of this
+/// client beyond the limit is [refused](crate::refusal): answered the single byte `0xfe`,
+/// then closed once it closed (or after [`NalServer::set_refusal_linger`]); a client of this
 /// crate reports that as [`ProtocolError::ConnectionLimit`], a Python client as an init
-/// error. (Python's own servers differ here: see quirk Q1 of the protocol notes.)
+/// error. (Python's own servers differ here: see quirk Q1 of the protocol notes.) At most
+/// [`LINGERING_REFUSALS`] refusals linger at once; beyond, a refusal is closed right after
+/// its `0xfe`.
 ///
 /// Drive it with [`NalServer::poll`] until it returns `Ok(None)`, whenever the stack has news
 /// or [`NalServer::poll_at`] comes. Each call reports one [`ServerEvent`]: pending clients are
@@ -176,17 +156,20 @@ impl<S: TcpClientStack, B: Buffer, P: Plugins> ServerConnection<S, B, P> {
 /// See the [module docs](super) for an example.
 ///
 /// [`ProtocolError::ConnectionLimit`]: crate::session::ProtocolError::ConnectionLimit
-pub struct NalServer<S: TcpFullStack, B, P, F, const N: usize> {
+pub struct NalServer<S: TcpFullStack, R, T, P, F, const N: usize> {
     listener: Option<S::TcpSocket>,
-    conns: heapless::Vec<ServerConnection<S, B, P>, N>,
+    /// Slot `i` holds connection `ConnId::new(i, generations[i] - 1)`, if any.
+    conns: [Option<ServerConnection<S, R, T, P>>; N],
+    generations: [u32; N],
+    refusals: heapless::Vec<(S::TcpSocket, Refusal), LINGERING_REFUSALS>,
+    linger_ms: u32,
     make: F,
-    next_id: u32,
     next_poll: usize,
     zero_read: ZeroRead,
 }
 
-impl<S: TcpFullStack, B: Buffer, P: Plugins, F, const N: usize> fmt::Debug
-    for NalServer<S, B, P, F, N>
+impl<S: TcpFullStack, R: Buffer, T: Buffer, P: Plugins, F, const N: usize> fmt::Debug
+    for NalServer<S, R, T, P, F, N>
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NalServer")
@@ -197,12 +180,13 @@ impl<S: TcpFullStack, B: Buffer, P: Plugins, F, const N: usize> fmt::Debug
     }
 }
 
-impl<S, B, P, F, const N: usize> NalServer<S, B, P, F, N>
+impl<S, R, T, P, F, const N: usize> NalServer<S, R, T, P, F, N>
 where
     S: TcpFullStack,
-    B: Buffer,
+    R: Buffer,
+    T: Buffer,
     P: Plugins,
-    F: FnMut() -> Connection<B, P>,
+    F: FnMut() -> Connection<R, T, P>,
 {
     /// Listens on `port`; `make` builds each accepted client's [`Connection`].
     ///
@@ -220,9 +204,11 @@ where
         }
         Ok(Self {
             listener: Some(socket),
-            conns: heapless::Vec::new(),
+            conns: [const { None }; N],
+            generations: [0; N],
+            refusals: heapless::Vec::new(),
+            linger_ms: refusal::LINGER_MS,
             make,
-            next_id: 0,
             next_poll: 0,
             zero_read: ZeroRead::Eof,
         })
@@ -233,35 +219,44 @@ where
         self.zero_read = zero_read;
     }
 
+    /// Sets how long a client refused at the limit may take to close after our `0xfe`
+    /// (default [`refusal::LINGER_MS`]).
+    pub fn set_refusal_linger(&mut self, ms: u32) {
+        self.linger_ms = ms;
+    }
+
     /// How many connections are open.
     pub fn len(&self) -> usize {
-        self.conns.len()
+        self.connections().count()
     }
 
     /// Whether no connection is open.
     pub fn is_empty(&self) -> bool {
-        self.conns.is_empty()
+        self.connections().next().is_none()
     }
 
     /// The open connections.
-    pub fn connections(&self) -> impl Iterator<Item = &ServerConnection<S, B, P>> {
-        self.conns.iter()
+    pub fn connections(&self) -> impl Iterator<Item = &ServerConnection<S, R, T, P>> {
+        self.conns.iter().flatten()
     }
 
     /// The connections, mutable (for example to send to each).
-    pub fn connections_mut(&mut self) -> impl Iterator<Item = &mut ServerConnection<S, B, P>> {
-        self.conns.iter_mut()
+    pub fn connections_mut(&mut self) -> impl Iterator<Item = &mut ServerConnection<S, R, T, P>> {
+        self.conns.iter_mut().flatten()
     }
 
     /// The connection `id`, if it is open.
-    pub fn connection_mut(&mut self, id: ConnId) -> Option<&mut ServerConnection<S, B, P>> {
-        self.conns.iter_mut().find(|c| c.id == id)
+    pub fn connection_mut(&mut self, id: ConnId) -> Option<&mut ServerConnection<S, R, T, P>> {
+        let slot = self.conns.get_mut(id.index())?;
+        slot.as_mut().filter(|c| c.id == id)
     }
 
     /// When to poll again at the latest: the earliest [`Connection::poll_at`]. Poll also
     /// whenever the stack has news (a new client, bytes).
     pub fn poll_at(&self) -> Option<u64> {
-        self.conns.iter().filter_map(|c| c.conn.poll_at()).min()
+        let conns = self.connections().filter_map(|c| c.conn.poll_at());
+        let refusals = self.refusals.iter().filter_map(|(_, r)| r.poll_at());
+        conns.chain(refusals).min()
     }
 
     /// Accepts one pending client or moves the connections' bytes, and reports the first
@@ -273,26 +268,27 @@ where
         stack: &mut S,
         now: u64,
     ) -> Result<Option<ServerEvent<S::Error>>, ServerError<S::Error>> {
-        if let Some(event) = self.poll_accept(stack)? {
+        self.poll_refusals(stack, now);
+        if let Some(event) = self.poll_accept(stack, now)? {
             return Ok(Some(event));
         }
-        for _ in 0..self.conns.len() {
-            let i = self.next_poll % self.conns.len();
+        for _ in 0..N {
+            let i = self.next_poll % N;
             self.next_poll = i + 1;
-            let c = &mut self.conns[i];
+            let Some(c) = self.conns[i].as_mut() else {
+                continue;
+            };
             let mut io = NalSocket::new(stack, &mut c.socket).with_zero_read(self.zero_read);
             let id = c.id;
             match c.conn.poll(&mut io, now) {
                 Ok(None) => continue,
                 Ok(Some(event)) => return Ok(Some(ServerEvent::Connection { id, event })),
-                Err(error) if !error.is_fatal() => {
-                    return Ok(Some(ServerEvent::Error { id, error }))
-                }
                 Err(reason) => {
-                    let c = self.conns.swap_remove(i);
                     let peer = c.peer;
-                    close_quietly(stack, c.socket);
-                    trace!("connection {} closed", id.0);
+                    if let Some(c) = self.conns[i].take() {
+                        close_quietly(stack, c.socket);
+                    }
+                    trace!("connection {} closed", id.index());
                     return Ok(Some(ServerEvent::Closed { id, peer, reason }));
                 }
             }
@@ -302,19 +298,26 @@ where
 
     /// Closes connection `id`; `Ok(false)` when there is no such connection.
     pub fn close_connection(&mut self, stack: &mut S, id: ConnId) -> Result<bool, S::Error> {
-        let Some(i) = self.conns.iter().position(|c| c.id == id) else {
+        let Some(slot) = self.conns.get_mut(id.index()) else {
             return Ok(false);
         };
-        let c = self.conns.swap_remove(i);
-        stack.close(c.socket).map(|()| true)
+        match slot.take_if(|c| c.id == id) {
+            Some(c) => stack.close(c.socket).map(|()| true),
+            None => Ok(false),
+        }
     }
 
     /// Closes every connection and the listener; returns the first close error, after
     /// closing everything else anyway.
     pub fn close(mut self, stack: &mut S) -> Result<(), S::Error> {
         let mut result = Ok(());
-        let sockets = self.conns.drain(..).map(|c| c.socket);
-        for socket in sockets.chain(self.listener.take()) {
+        let sockets = self
+            .conns
+            .iter_mut()
+            .filter_map(|c| c.take())
+            .map(|c| c.socket);
+        let refused = self.refusals.drain(..).map(|(socket, _)| socket);
+        for socket in sockets.chain(refused).chain(self.listener.take()) {
             if let Err(e) = stack.close(socket) {
                 result = result.and(Err(e));
             }
@@ -322,51 +325,67 @@ where
         result
     }
 
+    /// Moves the refusals on, and closes those that are done.
+    fn poll_refusals(&mut self, stack: &mut S, now: u64) {
+        let mut i = 0;
+        while let Some((socket, refusal)) = self.refusals.get_mut(i) {
+            let mut io = NalSocket::new(stack, socket).with_zero_read(self.zero_read);
+            if let RefusalStep::Done { .. } = refusal.poll(&mut io, now) {
+                let (socket, _) = self.refusals.swap_remove(i);
+                close_quietly(stack, socket);
+                trace!("a refused connection is closed");
+            } else {
+                i += 1;
+            }
+        }
+    }
+
     /// Accepts one client, if one is waiting.
     fn poll_accept(
         &mut self,
         stack: &mut S,
+        now: u64,
     ) -> Result<Option<ServerEvent<S::Error>>, ServerError<S::Error>> {
         let Some(listener) = self.listener.as_mut() else {
             return Ok(None);
         };
-        let (mut socket, peer) = match stack.accept(listener) {
+        let (socket, peer) = match stack.accept(listener) {
             Ok(accepted) => accepted,
             Err(nb::Error::WouldBlock) => return Ok(None),
             Err(nb::Error::Other(e)) => return Err(ServerError::Accept(e)),
         };
-        if self.conns.is_full() {
-            refuse(stack, socket);
+        let free = self.conns.iter().position(Option::is_none);
+        let Some((i, index)) = free.and_then(|i| Some((i, u16::try_from(i).ok()?))) else {
+            self.refuse(stack, socket, now);
             return Ok(Some(ServerEvent::Refused { peer }));
-        }
-        let id = ConnId(self.next_id);
-        self.next_id = self.next_id.wrapping_add(1);
-        let conn = ServerConnection {
+        };
+        let id = ConnId::new(index, self.generations[i]);
+        self.generations[i] = self.generations[i].wrapping_add(1);
+        self.conns[i] = Some(ServerConnection {
             id,
             peer,
             socket,
             conn: (self.make)(),
-        };
-        if let Err(c) = self.conns.push(conn) {
-            // Cannot happen (checked above); close rather than leak.
-            socket = c.socket;
-            close_quietly(stack, socket);
-            return Ok(Some(ServerEvent::Refused { peer }));
-        }
-        trace!("connection {} accepted", id.0);
+        });
+        trace!("connection {} accepted", i);
         Ok(Some(ServerEvent::Accepted { id, peer }))
+    }
+
+    /// Starts refusing a client beyond the limit: its `0xfe` goes out now if the stack takes
+    /// it, and it lingers among the refusals until done. With no room for one more lingering
+    /// refusal it is closed at once (best effort: a client whose init byte is still unread may
+    /// then get a reset after the `0xfe`; Linux still delivers the `0xfe` first).
+    fn refuse(&mut self, stack: &mut S, mut socket: S::TcpSocket, now: u64) {
+        trace!("refusing a connection at the limit");
+        let mut refusal = Refusal::new(now, self.linger_ms);
+        let mut io = NalSocket::new(stack, &mut socket).with_zero_read(self.zero_read);
+        if let RefusalStep::Done { .. } = refusal.poll(&mut io, now) {
+            close_quietly(stack, socket);
+        } else if let Err((socket, _)) = self.refusals.push((socket, refusal)) {
+            close_quietly(stack, socket);
+        }
     }
 }
 
-/// Answers a client beyond the limit with `0xfe` and closes it.
-///
-/// Best effort: the byte goes out if the stack takes it at once (a new socket's send buffer
-/// is empty). Nothing is read first: on a stack whose accepted sockets block (as
-/// `std-embedded-nal`'s do on Linux) a read would wait for the client. A client whose init
-/// byte is still unread when the socket closes may get a reset after the `0xfe`; Linux still
-/// delivers the `0xfe` first.
-fn refuse<S: TcpClientStack + ?Sized>(stack: &mut S, mut socket: S::TcpSocket) {
-    let _ = stack.send(&mut socket, &[SC_CONLIMIT]);
-    trace!("refused a connection at the limit");
-    close_quietly(stack, socket);
-}
+/// Most refused clients lingering at once (each holds a socket of the stack).
+pub const LINGERING_REFUSALS: usize = 4;

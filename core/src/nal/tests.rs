@@ -4,7 +4,7 @@ use super::*;
 use crate::connection::Event;
 use crate::session::{Phase, ProtocolError};
 use crate::wire::{SC_CONLIMIT, SC_OK};
-use crate::{Connection, Error};
+use crate::{Connection, Error, Received, Sent, TransmitError};
 use core::net::SocketAddr;
 use embedded_nal::TcpFullStack;
 use std::collections::{BTreeMap, VecDeque};
@@ -232,7 +232,10 @@ fn a_vanishing_peer_closes_the_socket() {
     assert_eq!(client.poll(&mut stack, 2), Ok(None));
     stack.pipe(0).reset = true;
     let err = client.poll(&mut stack, 3).unwrap_err();
-    assert_eq!(err, Error::Transport(MockError(TcpErrorKind::Other)));
+    assert_eq!(
+        err,
+        Error::Transport(StackError(MockError(TcpErrorKind::Other)))
+    );
     assert!(!client.is_open() && stack.open.is_empty());
 
     // End of stream inside a payload: truncation, reported with the missing count.
@@ -277,7 +280,7 @@ fn spinning_calls_time_out_as_documented() {
     // No status byte answers our header: `transmit` times out and closes.
     let err = client.transmit(&mut stack, b"hi", clock, 20).unwrap_err();
     let phase = Phase::Status;
-    assert_eq!(err, Error::Timeout { phase });
+    assert_eq!(err, TransmitError::Connection(Error::Timeout { phase }));
     assert!(stack.open.is_empty());
     assert_eq!(stack.closed[&0].output, [SC_OK, 0, 0, 0, 2]);
 }
@@ -289,9 +292,13 @@ fn transmit_waits_for_the_answer_to_an_empty_message() {
     // The peer's init byte, an empty message, then "go ahead" for ours.
     stack.pipe(0).input.extend([SC_OK, 0, 0, 0, 0]);
     let clock = &mut ticking();
-    assert_eq!(client.receive(&mut stack, clock, 20), Ok(Some(&[][..])));
+    let empty = Received::Message(&[][..]);
+    assert_eq!(client.receive(&mut stack, clock, 20), Ok(Some(empty)));
     stack.pipe(0).input.push_back(SC_OK);
-    client.transmit(&mut stack, b"re", clock, 20).unwrap();
+    assert_eq!(
+        client.transmit(&mut stack, b"re", clock, 20),
+        Ok(Sent::Written)
+    );
     let wire = &stack.pipe(0).output;
     assert_eq!(wire.as_slice(), [SC_OK, SC_OK, 0, 0, 0, 2, b'r', b'e']);
     client.close(&mut stack).unwrap();
@@ -301,7 +308,7 @@ fn transmit_waits_for_the_answer_to_an_empty_message() {
 #[test]
 fn the_server_refuses_beyond_its_limit_and_closes_what_it_drops() {
     let mut stack = MockStack::new();
-    let mut server = NalServer::<_, _, _, _, 1>::bind(&mut stack, 9123, conn).unwrap();
+    let mut server = NalServer::<_, _, _, _, _, 1>::bind(&mut stack, 9123, conn).unwrap();
     let listener = 0;
     let hello = Pipe {
         input: [SC_OK, 0, 0, 0, 1, b'x'].into_iter().collect(),
@@ -318,13 +325,23 @@ fn the_server_refuses_beyond_its_limit_and_closes_what_it_drops() {
         server.poll(&mut stack, 0),
         Ok(Some(ServerEvent::Refused { peer: addr() }))
     );
-    // The refused socket got exactly 0xfe and is closed.
-    assert_eq!(stack.closed[&2].output, [SC_CONLIMIT]);
+    // The refused socket got exactly 0xfe; it lingers (its init byte is read and dropped)
+    // until the client closes, then it is closed.
+    assert_eq!(stack.pipe(2).output, [SC_CONLIMIT]);
+    assert_eq!(server.poll_at(), Some(crate::refusal::LINGER_MS.into()));
+    stack.pipe(2).input.push_back(SC_OK);
+    stack.pipe(2).eof = true;
     let handshake = ServerEvent::Connection {
         id: first,
         event: Event::HandshakeDone,
     };
     assert_eq!(server.poll(&mut stack, 0), Ok(Some(handshake)));
+    assert_eq!(
+        stack.closed[&2].output,
+        [SC_CONLIMIT],
+        "closed after the client"
+    );
+    assert!(stack.closed[&2].input.is_empty());
     let received = ServerEvent::Connection {
         id: first,
         event: Event::Received,
@@ -347,7 +364,34 @@ fn the_server_refuses_beyond_its_limit_and_closes_what_it_drops() {
     };
     assert_eq!(server.poll(&mut stack, 0), Ok(Some(closed)));
     assert!(server.is_empty());
+    assert!(
+        server.connection_mut(first).is_none(),
+        "an old id addresses nothing"
+    );
     assert_eq!(stack.open.keys().copied().collect::<Vec<_>>(), [listener]);
+    server.close(&mut stack).unwrap();
+    assert!(stack.open.is_empty());
+}
+
+#[test]
+fn a_refused_client_that_stays_is_closed_when_the_linger_ends() {
+    let mut stack = MockStack::new();
+    let mut server = NalServer::<_, _, _, _, _, 1>::bind(&mut stack, 9123, conn).unwrap();
+    server.set_refusal_linger(500);
+    stack.backlog.push_back(Pipe::default());
+    stack.backlog.push_back(Pipe::default());
+    assert!(matches!(
+        server.poll(&mut stack, 0),
+        Ok(Some(ServerEvent::Accepted { .. }))
+    ));
+    let refused = ServerEvent::Refused { peer: addr() };
+    assert_eq!(server.poll(&mut stack, 10), Ok(Some(refused)));
+    assert_eq!(server.poll(&mut stack, 10), Ok(None));
+    assert_eq!(server.poll_at(), Some(510));
+    assert_eq!(server.poll(&mut stack, 509), Ok(None));
+    assert!(stack.open.contains_key(&2), "still lingering");
+    assert_eq!(server.poll(&mut stack, 510), Ok(None));
+    assert_eq!(stack.closed[&2].output, [SC_CONLIMIT]);
     server.close(&mut stack).unwrap();
     assert!(stack.open.is_empty());
 }

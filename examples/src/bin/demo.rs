@@ -7,7 +7,7 @@
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use tinyproto_std::{Conn, Error, Handler, Server, ServerHandle, TcpConnection};
+use tinyproto_std::{Conn, Handler, Received, Sent, Server, ServerHandle, TcpConnection};
 use tinyproto_testkit::{Peer, PyVersion};
 
 /// The seed README's echo semantics.
@@ -38,8 +38,14 @@ fn pattern(len: usize) -> Vec<u8> {
 
 /// Sends `msg` and checks the echo.
 fn echo(conn: &mut TcpConnection, msg: &[u8]) -> Result<String, String> {
-    conn.transmit(msg).map_err(|e| e.to_string())?;
-    let reply = conn.receive().map_err(|e| e.to_string())?;
+    match conn.transmit(msg).map_err(|e| e.to_string())? {
+        Sent::Written => {}
+        rejected => return Err(format!("{rejected:?}")),
+    }
+    let reply = match conn.receive().map_err(|e| e.to_string())? {
+        Received::Message(reply) => reply,
+        other => return Err(format!("no reply: {other:?}")),
+    };
     if reply != [b"Echo back: ", msg].concat() {
         return Err(format!("wrong reply of {} bytes", reply.len()));
     }
@@ -63,7 +69,7 @@ fn rust_to_rust(server: &ServerHandle) -> bool {
     ok &= check("5 MiB message", || echo(&mut conn, &pattern(5 << 20)));
     ok &= check("oversize (server limit 8 MiB) refused", || {
         match conn.transmit(pattern(9 << 20)) {
-            Err(Error::Rejected { len }) => {
+            Ok(Sent::Rejected { len }) => {
                 Ok(format!("peer answered 0x00 to a header of {len} bytes"))
             }
             other => Err(format!("expected a rejection, got {other:?}")),

@@ -9,7 +9,7 @@
 use clap::Parser;
 use std::io::BufRead;
 use std::process::ExitCode;
-use tinyproto_std::TcpConnection;
+use tinyproto_std::{Received, Sent, TcpConnection};
 
 #[derive(Parser)]
 #[command(about = "tinyproto echo client (the seed README's example)")]
@@ -34,12 +34,23 @@ fn run(addr: &str) -> Result<(), Box<dyn std::error::Error>> {
     let mut conn = TcpConnection::connect(addr)?;
     for line in std::io::stdin().lock().lines() {
         let line = line?;
-        conn.transmit(line.as_bytes())?;
+        let sent = conn.transmit(line.as_bytes())?;
         if line == "QUIT" || line == "SRVQUIT" {
             break;
         }
-        let reply = conn.receive()?;
-        println!("Response from server: {}", String::from_utf8_lossy(&reply));
+        if let Sent::Rejected { len } = sent {
+            println!("The server refused our line of {len} bytes as too large");
+            continue;
+        }
+        match conn.receive()? {
+            Received::Message(reply) => {
+                println!("Response from server: {}", String::from_utf8_lossy(&reply))
+            }
+            Received::Refused { len, limit } => {
+                println!("Refused a reply of {len} bytes (limit {limit})")
+            }
+            Received::Discarded(e) => println!("Discarded a reply: {e}"),
+        }
     }
     Ok(())
 }

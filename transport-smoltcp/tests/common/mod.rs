@@ -11,7 +11,7 @@ use smoltcp::phy::{self, Device, DeviceCapabilities, FaultInjector, Medium};
 use smoltcp::socket::tcp;
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr};
-use tinyproto_smoltcp::{Conn, ConnId, Control, Error, Handler, Shutdown};
+use tinyproto_smoltcp::{Conn, ConnId, Control, Failure, Handler, Shutdown};
 
 type Queue = Rc<RefCell<VecDeque<Vec<u8>>>>;
 
@@ -177,7 +177,7 @@ pub struct Echo {
     pub received: usize,
     pub inits: usize,
     pub shutdowns: Vec<Shutdown>,
-    pub failures: Vec<Error>,
+    pub failures: Vec<Failure>,
     pub refused: usize,
     pub pre_loop: usize,
     pub post_loop: usize,
@@ -212,8 +212,8 @@ impl Handler for Echo {
             }
         }
     }
-    fn transmission_failed(&mut self, _: &mut Conn<'_>, error: &Error) {
-        self.failures.push(error.clone());
+    fn transmission_failed(&mut self, _: &mut Conn<'_>, failure: &Failure) {
+        self.failures.push(*failure);
     }
     fn conn_shutdown(&mut self, _: ConnId, why: &Shutdown) {
         self.shutdowns.push(why.clone());
@@ -233,7 +233,7 @@ pub struct Asker {
     pub wrong_replies: usize,
     pub inits: usize,
     pub shutdowns: Vec<(ConnId, Shutdown)>,
-    pub failures: Vec<Error>,
+    pub failures: Vec<Failure>,
     pub stop_when_done: bool,
     /// Expect no reply for these (e.g. QUIT): send the next at once after `Sent`... not used.
     pub done: bool,
@@ -282,8 +282,8 @@ impl Handler for Asker {
         self.next += 1;
         self.send_next(conn);
     }
-    fn transmission_failed(&mut self, conn: &mut Conn<'_>, error: &Error) {
-        self.failures.push(error.clone());
+    fn transmission_failed(&mut self, conn: &mut Conn<'_>, failure: &Failure) {
+        self.failures.push(*failure);
         // The message was refused; go on with the next one.
         self.next += 1;
         self.send_next(conn);

@@ -59,7 +59,7 @@ fn main() -> ! {
     block_on(async {
         loop {
             let mut reply = heapless::Vec::<u8, 256>::new();
-            if let Ok(msg) = conn.receive().await {
+            if let Ok(tinyproto_core::Received::Message(msg)) = conn.receive().await {
                 let _ = reply.extend_from_slice(msg);
             }
             let _ = black_box(conn.transmit(&reply).await);

@@ -42,7 +42,7 @@ fn main() -> ! {
     let mut conn = tinyproto_core::BlockingConnection::new(Opaque, heapless::Vec::<u8, 256>::new());
     loop {
         let mut reply = heapless::Vec::<u8, 256>::new();
-        if let Ok(msg) = conn.receive() {
+        if let Ok(tinyproto_core::Received::Message(msg)) = conn.receive() {
             let _ = reply.extend_from_slice(msg);
         }
         let _ = black_box(conn.transmit(&reply));
