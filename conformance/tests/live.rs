@@ -109,7 +109,7 @@ const STD: RustImpl = RustImpl {
 mod tokio_echo {
     use std::net::SocketAddr;
     use tinyproto_conformance::matrix::{self, check_replies, messages, Scenario};
-    use tinyproto_tokio::{ConnectionBuilder, Listener, ListenerBuilder};
+    use tinyproto_tokio::{ConnectionBuilder, Listener, ListenerBuilder, Received, Sent};
 
     /// Binds `builder` on a runtime that serves the echo (`QUIT` closes) until dropped.
     pub fn start(
@@ -129,14 +129,14 @@ mod tokio_echo {
                 tokio::spawn(async move {
                     loop {
                         match conn.recv().await {
-                            Ok(Some(msg)) if &msg[..] == b"QUIT" => break,
-                            Ok(Some(msg)) => {
+                            Ok(Some(Received::Message(msg))) if &msg[..] == b"QUIT" => break,
+                            Ok(Some(Received::Message(msg))) => {
                                 let reply = [&b"Echo back: "[..], &msg].concat();
                                 if conn.send(reply).await.is_err() {
                                     break;
                                 }
                             }
-                            Err(e) if !e.is_fatal() => {}
+                            Ok(Some(_refused_or_discarded)) => {}
                             _ => break,
                         }
                     }
@@ -162,9 +162,13 @@ mod tokio_echo {
             let sent = messages(sc);
             let mut received = Vec::new();
             for msg in &sent {
-                conn.send(msg.clone()).await.map_err(|e| e.to_string())?;
+                let sent = conn.send(msg.clone()).await.map_err(|e| e.to_string())?;
+                if sent != Sent::Written {
+                    return Err(format!("{sent:?}"));
+                }
                 let reply = conn.recv().await.map_err(|e| e.to_string())?;
-                received.push(reply.ok_or("closed by the server")?.to_vec());
+                let reply = reply.and_then(|r| r.message()).ok_or("no reply")?;
+                received.push(reply.to_vec());
             }
             check_replies(&sent, &received)
         })

@@ -56,8 +56,8 @@ macro_rules! settings_methods {
         /// Largest message accepted from the peer (default
         /// [`DEFAULT_MAX_MESSAGE_SIZE`](crate::DEFAULT_MAX_MESSAGE_SIZE)). A longer one is
         /// answered `0x00` and skipped, the stream stays in sync, and
-        /// [`recv`](crate::RecvHalf::recv) reports [`Error::TooLarge`](crate::Error::TooLarge)
-        /// (not fatal). Memory grows only as a message's bytes actually arrive.
+        /// [`recv`](crate::RecvHalf::recv) reports
+        /// [`Received::Refused`](crate::Received::Refused). Memory grows only as a message's bytes actually arrive.
         pub fn max_message_size(mut self, bytes: usize) -> Self {
             self.$field.max_message_size = bytes;
             self

@@ -89,16 +89,16 @@ impl ConnectionBuilder {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), tinyproto_tokio::Error> {
-    /// use tinyproto_tokio::ConnectionBuilder;
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tinyproto_tokio::{ConnectionBuilder, Received, Sent};
     /// let (a, b) = tokio::io::duplex(64);
     /// let builder = ConnectionBuilder::new();
     /// let (a, b) = tokio::try_join!(builder.handshake(a), builder.handshake(b))?;
     /// let (mut a, mut b) = (a, b);
     /// // The receiver answers the header before the payload moves: both run at once.
     /// let (sent, got) = tokio::join!(a.send("ping"), b.recv());
-    /// sent?;
-    /// assert_eq!(got?.as_deref(), Some(&b"ping"[..]));
+    /// assert_eq!(sent?, Sent::Written);
+    /// assert_eq!(got?, Some(Received::Message("ping".into())));
     /// # Ok(()) }
     /// ```
     pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(

@@ -22,14 +22,14 @@
 use crate::buffer::MessageBuffer;
 use crate::config::Settings;
 use crate::io::PollIo;
-use crate::Error;
+use crate::{Error, TransmitError};
 use bytes::Bytes;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
-use tinyproto_core::connection::{Connection as CoreConnection, Event};
+use tinyproto_core::connection::{Connection as CoreConnection, Event, Received, Sent};
 use tinyproto_core::session::Phase;
 use tinyproto_core::wire::MSG_MAX_SIZE;
 use tinyproto_core::Plugin;
@@ -38,7 +38,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, Sleep};
 
 /// The core connection with this crate's buffers and plugins.
-type Core = CoreConnection<MessageBuffer, Vec<Box<dyn Plugin + Send>>>;
+type Core = CoreConnection<MessageBuffer, MessageBuffer, Vec<Box<dyn Plugin + Send>>>;
 
 /// Index of each half among the wakers.
 const RECV: usize = 0;
@@ -100,12 +100,12 @@ struct State<S> {
     timer: Option<Pin<Box<Sleep>>>,
     timer_at: Option<u64>,
     unflushed: bool,
-    /// A received message, or a refusal, not yet handed to `recv`.
-    inbox: Option<Result<Bytes, Error>>,
+    /// What arrived (a message, or one refused or discarded), not yet handed to `recv`.
+    inbox: Option<Received<Bytes>>,
     /// The ticket of the message of ours in the core (its send future may be gone).
     in_flight: Option<u64>,
     /// How the message with this ticket ended, for its send future.
-    outcome: Option<(u64, Result<(), Error>)>,
+    outcome: Option<(u64, Sent)>,
     tickets: u64,
     /// The error that ended the connection.
     failed: Option<Error>,
@@ -143,20 +143,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> State<S> {
                 }
                 Ok(Some(Event::HandshakeDone)) => news = [true; 2],
                 Ok(Some(Event::Received)) => {
-                    self.inbox = Some(Ok(self.core.rx_buffer_mut().take()));
+                    let msg = self.core.rx_buffer_mut().take();
+                    self.inbox = Some(Received::Message(msg));
+                    news[RECV] = true;
+                }
+                Ok(Some(Event::Refused { len, limit })) => {
+                    self.inbox = Some(Received::Refused { len, limit });
+                    news[RECV] = true;
+                }
+                Ok(Some(Event::Discarded(e))) => {
+                    self.inbox = Some(Received::Discarded(e));
                     news[RECV] = true;
                 }
                 Ok(Some(Event::Sent)) => {
-                    self.finish_send(Ok(()));
+                    self.finish_send(Sent::Written);
                     news[SEND] = true;
                 }
-                Err(e @ Error::Rejected { .. }) => {
-                    self.finish_send(Err(e));
+                Ok(Some(Event::Rejected { len })) => {
+                    self.finish_send(Sent::Rejected { len });
                     news[SEND] = true;
-                }
-                Err(e) if !e.is_fatal() => {
-                    self.inbox = Some(Err(e));
-                    news[RECV] = true;
                 }
                 Err(e) => {
                     self.failed = Some(e);
@@ -213,7 +218,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> State<S> {
 
     /// Our message ended: its outcome waits for its send future, its memory receives the
     /// next messages.
-    fn finish_send(&mut self, result: Result<(), Error>) {
+    fn finish_send(&mut self, result: Sent) {
         if let Some(ticket) = self.in_flight.take() {
             self.outcome = Some((ticket, result));
         }
@@ -224,20 +229,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> State<S> {
     }
 
     /// Hands `msg` to the core (plugins run now); its ticket.
-    fn start_send(&mut self, msg: Bytes) -> Result<u64, Error> {
+    fn start_send(&mut self, msg: Bytes) -> Result<u64, TransmitError> {
         // A send future dropped after its message started leaves an outcome nobody claims.
         self.outcome = None;
         self.core.tx_buffer_mut().load(msg);
         if let Err(e) = self.core.send_buffered() {
             self.core.tx_buffer_mut().take_memory();
-            return Err(Error::Send(e));
+            return Err(TransmitError::Send(e));
         }
         self.tickets += 1;
         self.in_flight = Some(self.tickets);
         Ok(self.tickets)
     }
 
-    fn take_outcome(&mut self, ticket: u64) -> Option<Result<(), Error>> {
+    fn take_outcome(&mut self, ticket: u64) -> Option<Sent> {
         match self.outcome.take() {
             Some((t, result)) if t == ticket => Some(result),
             other => {
@@ -263,6 +268,7 @@ fn replay(e: &Error) -> Error {
         Error::Closed => Error::Closed,
         Error::Timeout { phase } => Error::Timeout { phase: *phase },
         Error::Capacity(c) => Error::Capacity(*c),
+        Error::Cancelled => Error::Cancelled,
         other => Error::Transport(io::Error::other(other.to_string())),
     }
 }
@@ -324,14 +330,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
         }
     }
 
-    fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, Error>> {
+    fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Result<Option<Received<Bytes>>, Error>> {
         self.wakers.register(RECV, cx.waker());
         let mut state = lock(&self.state);
         if state.inbox.is_none() {
             self.drive(&mut state, RECV);
         }
         if let Some(got) = state.inbox.take() {
-            return Poll::Ready(got.map(Some));
+            return Poll::Ready(Ok(Some(got)));
         }
         match state.failure() {
             Some(Error::Closed) => Poll::Ready(Ok(None)),
@@ -345,7 +351,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
         cx: &mut Context<'_>,
         msg: &mut Option<Bytes>,
         ticket: &mut Option<u64>,
-    ) -> Poll<Result<(), Error>> {
+    ) -> Poll<Result<Sent, TransmitError>> {
         self.wakers.register(SEND, cx.waker());
         let mut state = lock(&self.state);
         let mut drives = 0;
@@ -353,7 +359,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
             let mut started = false;
             if ticket.is_none() {
                 if let Some(e) = state.failure() {
-                    return Poll::Ready(Err(e));
+                    return Poll::Ready(Err(TransmitError::Connection(e)));
                 }
                 if state.in_flight.is_none() && state.core.can_send() {
                     if let Some(msg) = msg.take() {
@@ -363,11 +369,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                 }
             }
             if let Some(ticket) = *ticket {
-                if let Some(result) = state.take_outcome(ticket) {
-                    return Poll::Ready(result);
+                if let Some(sent) = state.take_outcome(ticket) {
+                    return Poll::Ready(Ok(sent));
                 }
                 if let Some(e) = state.failure() {
-                    return Poll::Ready(Err(e));
+                    return Poll::Ready(Err(TransmitError::Connection(e)));
                 }
             }
             // Drive once, and once more when the first drive let our message start (a
@@ -380,12 +386,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
         }
     }
 
-    async fn send(&self, msg: Bytes) -> Result<(), Error> {
+    async fn send(&self, msg: Bytes) -> Result<Sent, TransmitError> {
         let (mut msg, mut ticket) = (Some(msg), None);
         poll_fn(|cx| self.poll_send(cx, &mut msg, &mut ticket)).await
     }
 
-    async fn recv(&self) -> Result<Option<Bytes>, Error> {
+    async fn recv(&self) -> Result<Option<Received<Bytes>>, Error> {
         poll_fn(|cx| self.poll_recv(cx)).await
     }
 
@@ -406,10 +412,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use tinyproto_tokio::{Received, Sent};
 /// let mut conn = tinyproto_tokio::connect("localhost:9123").await?;
-/// conn.send("hello").await?;
-/// if let Some(reply) = conn.recv().await? {
-///     println!("Response from server: {}", String::from_utf8_lossy(&reply));
+/// if conn.send("hello").await? == Sent::Written {
+///     if let Some(Received::Message(reply)) = conn.recv().await? {
+///         println!("Response from server: {}", String::from_utf8_lossy(&reply));
+///     }
 /// }
 /// # Ok(()) }
 /// ```
@@ -429,44 +437,43 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         Ok(Self { shared })
     }
 
-    /// Sends one message and returns once it is written whole. Owned bytes are sent
-    /// without a copy: a `Vec<u8>`, a `String`, a `Bytes` (shared ones too: a broadcast
-    /// sends every connection's copy from one allocation).
+    /// Sends one message and returns once it is written whole: [`Sent::Written`], or
+    /// [`Sent::Rejected`] when the peer refused its size (nothing was sent; the connection goes
+    /// on). Owned bytes are sent without a copy: a `Vec<u8>`, a `String`, a `Bytes` (shared
+    /// ones too: a broadcast sends every connection's copy from one allocation).
     ///
-    /// Errors: [`Error::Rejected`] (the peer refused the size: nothing was sent) and
-    /// [`Error::Send`] (a plugin refused it, or it is longer than the protocol allows)
-    /// leave the connection usable; any other error means it is closed.
+    /// Errors: [`TransmitError::Send`] (a plugin refused the message, or it is longer than the
+    /// protocol allows: nothing was sent, the connection goes on); [`TransmitError::Connection`]
+    /// means the connection is closed.
     ///
     /// While a message of the peer is arriving, the send waits for it to be complete
     /// (tinyproto moves one message at a time) and leaves it for `recv`.
     ///
     /// # Cancel safety
-    /// Not cancel safe in the sense that dropping the future undoes nothing: if it is
-    /// dropped after its message started (the first poll, unless another message was in
-    /// flight), the message is still sent whole by the connection's later polls (any
-    /// `send` or `recv`), so the stream stays in sync; only its outcome is lost. Dropped
-    /// before it started, nothing is sent.
-    pub async fn send(&mut self, msg: impl Into<Bytes>) -> Result<(), Error> {
+    /// Dropping the future undoes nothing: if it is dropped after its message started (the
+    /// first poll, unless another message was in flight), the message is still sent whole by
+    /// the connection's later polls (any `send` or `recv`), so the stream stays in sync; only
+    /// its outcome is lost. Dropped before it started, nothing is sent.
+    pub async fn send(&mut self, msg: impl Into<Bytes>) -> Result<Sent, TransmitError> {
         self.shared.send(msg.into()).await
     }
 
-    /// Receives the next message; `Ok(None)` when the peer closed the connection between
-    /// two messages (a normal end).
+    /// Receives what the peer sends next: [`Received::Message`], or a message that did not
+    /// make it and that the connection survives ([`Received::Refused`]: above
+    /// [`max_message_size`](crate::ConnectionBuilder::max_message_size), answered `0x00`, no
+    /// payload read; [`Received::Discarded`]: a receive plugin refused it). `Ok(None)` when the
+    /// peer closed the connection between two messages (a normal end).
     ///
-    /// Errors: [`Error::TooLarge`] (a message above the
-    /// [limit](crate::ConnectionBuilder::max_message_size) was answered `0x00` and
-    /// skipped) and [`Error::Plugin`] (a receive plugin refused a message) leave the
-    /// connection usable: call `recv` again. Any other error means it is closed; a
-    /// message cut short by the peer is [`Error::Protocol`] with
-    /// `ProtocolError::UnexpectedEof`, and nothing of it is delivered.
+    /// Every error means the connection is closed; a message cut short by the peer is
+    /// [`Error::Protocol`] with `ProtocolError::UnexpectedEof`, and nothing of it is delivered.
     ///
     /// Waiting for a message has no time limit: use `tokio::time::timeout`.
     ///
     /// # Cancel safety
-    /// Cancel safe: dropped at any point (a timeout, a `select!` branch not taken), it
-    /// loses nothing. A message partly read stays in the connection and the next `recv`
-    /// goes on with it.
-    pub async fn recv(&mut self) -> Result<Option<Bytes>, Error> {
+    /// Cancel safe: dropped at any point (a timeout, a `select!` branch not taken), it loses
+    /// nothing. A message partly read stays in the connection and the next `recv` goes on with
+    /// it.
+    pub async fn recv(&mut self) -> Result<Option<Received<Bytes>>, Error> {
         self.shared.recv().await
     }
 
@@ -475,14 +482,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tinyproto_tokio::Received;
     /// let conn = tinyproto_tokio::connect("localhost:9123").await?;
     /// let (mut tx, mut rx) = conn.into_split();
     /// let reader = tokio::spawn(async move {
-    ///     while let Ok(Some(msg)) = rx.recv().await {
-    ///         println!("{}", String::from_utf8_lossy(&msg));
+    ///     while let Ok(Some(received)) = rx.recv().await {
+    ///         if let Received::Message(msg) = received {
+    ///             println!("{}", String::from_utf8_lossy(&msg));
+    ///         }
     ///     }
     /// });
-    /// tx.send("hello").await?;
+    /// let _sent = tx.send("hello").await?;
     /// # reader.await?; Ok(()) }
     /// ```
     pub fn into_split(self) -> (SendHalf<S>, RecvHalf<S>) {
@@ -535,7 +545,7 @@ pub struct SendHalf<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> SendHalf<S> {
     /// Sends one message; see [`Connection::send`].
-    pub async fn send(&mut self, msg: impl Into<Bytes>) -> Result<(), Error> {
+    pub async fn send(&mut self, msg: impl Into<Bytes>) -> Result<Sent, TransmitError> {
         self.shared.send(msg.into()).await
     }
 }
@@ -547,7 +557,7 @@ pub struct RecvHalf<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> RecvHalf<S> {
     /// Receives the next message; see [`Connection::recv`] (cancel safe).
-    pub async fn recv(&mut self) -> Result<Option<Bytes>, Error> {
+    pub async fn recv(&mut self) -> Result<Option<Received<Bytes>>, Error> {
         self.shared.recv().await
     }
 }

@@ -4,11 +4,13 @@ use std::fmt;
 use std::io;
 
 /// Every protocol or socket failure of a connection: the core's error over [`io::Error`].
-///
-/// [`Error::is_fatal`](tinyproto_core::Error::is_fatal) tells the outcomes the connection
-/// survives ([`Error::TooLarge`](tinyproto_core::Error::TooLarge),
-/// [`Error::Rejected`](tinyproto_core::Error::Rejected), `Send`, `Plugin`) from the others.
+/// Each one ends the connection; what it survives (a refusal either way, a plugin's refusal)
+/// is an outcome, [`Received`](crate::Received) or [`Sent`](crate::Sent).
 pub type Error = tinyproto_core::Error<io::Error>;
+
+/// Why a send failed: it could not start ([`TransmitError::Send`](tinyproto_core::TransmitError::Send):
+/// nothing was sent, the connection goes on), or the connection failed.
+pub type TransmitError = tinyproto_core::TransmitError<io::Error>;
 
 /// Why [`connect`](crate::connect) failed.
 #[derive(Debug)]

@@ -20,7 +20,7 @@
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     let mut conn = tinyproto_tokio::connect("localhost:9123").await?;
 //!     conn.send("hello").await?;
-//!     let reply = conn.recv().await?.ok_or("server closed")?;
+//!     let reply = conn.recv().await?.and_then(|r| r.message()).ok_or("no reply")?;
 //!     println!("Response from server: {}", String::from_utf8_lossy(&reply));
 //!     Ok(())
 //! }
@@ -29,10 +29,10 @@
 //! # Protocol behaviour
 //! The same as every tinyproto driver (it is the core's): a message above
 //! [`max_message_size`](ConnectionBuilder::max_message_size) is answered `0x00` and skipped
-//! with the stream in sync ([`Error::TooLarge`](tinyproto_core::Error::TooLarge), not fatal);
-//! a peer that refuses ours gives [`Error::Rejected`](tinyproto_core::Error::Rejected); a
-//! message cut short is a typed error and nothing partial is delivered; the handshake, status
-//! and stall [`Timeouts`] default to `tinyproto-std`'s.
+//! with the stream in sync ([`Received::Refused`]); a peer that refuses ours gives
+//! [`Sent::Rejected`]; both are outcomes the connection survives, never errors. A message cut
+//! short is a typed [`Error`] and nothing partial is delivered; the handshake, status and
+//! stall [`Timeouts`] default to `tinyproto-std`'s.
 //!
 //! tinyproto moves one message at a time per connection: both peers sending at the same
 //! instant collide (PROTOCOL.md Q6). A sender here waits while a message of the peer is
@@ -53,7 +53,9 @@ mod listener;
 pub use config::{Timeouts, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REUSE_LIMIT};
 pub use connect::{connect, ConnectionBuilder};
 pub use connection::{Connection, RecvHalf, SendHalf};
-pub use error::{BindError, ConnectError, Error};
+pub use error::{BindError, ConnectError, Error, TransmitError};
 pub use listener::{Listener, ListenerBuilder, DEFAULT_BACKLOG};
+pub use tinyproto_core::connection::{Received, Sent};
 pub use tinyproto_core::plugin::{Plugin, PluginError};
-pub use tinyproto_core::session::{Phase, ProtocolError, SendError};
+pub use tinyproto_core::session::{Phase, ProtocolError};
+pub use tinyproto_core::SendError;

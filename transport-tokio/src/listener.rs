@@ -136,12 +136,13 @@ fn listen(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
 /// others), each within the handshake timeout. Serve each connection in a task of your own:
 ///
 /// ```no_run
-/// use tinyproto_tokio::Listener;
+/// use tinyproto_tokio::{Listener, Received};
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let mut listener = Listener::bind("127.0.0.1:9123").await?;
 /// while let Some(mut conn) = listener.accept().await {
 ///     tokio::spawn(async move {
-///         while let Ok(Some(msg)) = conn.recv().await {
+///         while let Ok(Some(received)) = conn.recv().await {
+///             let Received::Message(msg) = received else { continue };
 ///             if conn.send([&b"Echo back: "[..], &msg].concat()).await.is_err() {
 ///                 break;
 ///             }

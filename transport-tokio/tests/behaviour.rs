@@ -7,7 +7,8 @@ mod common;
 use common::*;
 use std::time::Duration;
 use tinyproto_tokio::{
-    ConnectError, Connection, ConnectionBuilder, Error, Listener, Phase, ProtocolError, Timeouts,
+    ConnectError, Connection, ConnectionBuilder, Error, Listener, Phase, ProtocolError, Received,
+    Sent, Timeouts, TransmitError,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -84,31 +85,28 @@ async fn an_oversize_message_is_answered_0x00_and_the_next_one_arrives() {
     assert!(
         matches!(
             got.0,
-            Err(Error::TooLarge {
+            Ok(Some(Received::Refused {
                 len: 2000,
                 limit: 1000
-            })
+            }))
         ),
         "{:?}",
         got.0
     );
-    assert_eq!(got.1.unwrap().as_deref(), Some(&b"abc"[..]));
+    assert_eq!(&message_of(got.1)[..], b"abc");
     // A message above the peer's limit: the peer answers 0x00; nothing is sent, and the
     // connection goes on.
     let (sent, _) = tokio::join!(conn.send(vec![7u8; 5000]), async {
         assert_eq!(raw.bytes(4).await, 5000u32.to_be_bytes());
         raw.write(&[0x00]).await;
     });
-    assert!(
-        matches!(sent, Err(Error::Rejected { len: 5000 })),
-        "{sent:?}"
-    );
+    assert!(matches!(sent, Ok(Sent::Rejected { len: 5000 })), "{sent:?}");
     let (sent, wire) = tokio::join!(conn.send("ok"), async {
         let header = raw.bytes(4).await;
         raw.write(&[0xff]).await;
         (header, raw.bytes(2).await)
     });
-    sent.unwrap();
+    assert_eq!(sent.unwrap(), Sent::Written);
     assert_eq!(wire, (2u32.to_be_bytes().to_vec(), b"ok".to_vec()));
 }
 
@@ -151,7 +149,7 @@ async fn a_peer_closing_mid_message_is_a_typed_error_and_nothing_partial_arrives
     // Between messages: a normal end.
     let (mut conn, raw) = pair(ConnectionBuilder::new()).await;
     drop(raw);
-    assert_eq!(within(conn.recv()).await.unwrap(), None);
+    assert!(within(conn.recv()).await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -182,10 +180,10 @@ async fn a_dropped_recv_loses_nothing() {
     assert!(timed_out.is_err());
     // The rest, then a second message: both arrive whole, in order.
     raw.write(&msg[30_000..]).await;
-    let got = within(conn.recv()).await.unwrap().unwrap();
+    let got = message_of(within(conn.recv()).await);
     assert!(got == msg, "the whole message");
     let (got, ()) = tokio::join!(conn.recv(), raw.send(b"next"));
-    assert_eq!(got.unwrap().as_deref(), Some(&b"next"[..]));
+    assert_eq!(&message_of(got)[..], b"next");
 }
 
 #[tokio::test]
@@ -216,14 +214,14 @@ async fn a_dropped_send_still_goes_out_whole_and_the_stream_stays_in_sync() {
     };
     let (got, payload) = tokio::join!(conn.recv(), peer);
     assert!(payload == msg, "the payload arrived whole");
-    assert_eq!(got.unwrap().as_deref(), Some(&b"after"[..]));
+    assert_eq!(&message_of(got)[..], b"after");
     // A new send works normally.
     let (sent, ()) = tokio::join!(conn.send("again"), async {
         assert_eq!(raw.bytes(4).await, 5u32.to_be_bytes());
         raw.write(&[0xff]).await;
         assert_eq!(raw.bytes(5).await, b"again");
     });
-    sent.unwrap();
+    assert_eq!(sent.unwrap(), Sent::Written);
 }
 
 /// One task waits in `recv` the whole time while another sends; the sender reads its own
@@ -237,7 +235,7 @@ async fn halves_send_and_receive_at_the_same_time() {
         .into_split();
     let (seen_tx, mut seen) = tokio::sync::mpsc::channel(1);
     let reader = tokio::spawn(async move {
-        while let Ok(Some(msg)) = rx.recv().await {
+        while let Ok(Some(Received::Message(msg))) = rx.recv().await {
             if seen_tx.send(msg).await.is_err() {
                 break;
             }
@@ -245,7 +243,7 @@ async fn halves_send_and_receive_at_the_same_time() {
     });
     for i in 0..200u32 {
         let msg = message(i as usize * 97, u64::from(i));
-        tx.send(msg.clone()).await.unwrap();
+        assert_eq!(tx.send(msg.clone()).await.unwrap(), Sent::Written);
         let reply = within(seen.recv()).await.unwrap();
         assert!(reply == echo(&msg), "reply {i}");
     }
@@ -265,15 +263,12 @@ async fn a_server_pushes_while_its_receiver_waits() {
     let waiting = tokio::spawn(async move { rx.recv().await });
     for i in 0..50 {
         let (sent, got) = tokio::join!(tx.send(format!("push {i}")), client.recv());
-        sent.unwrap();
-        assert_eq!(got.unwrap().unwrap(), format!("push {i}").as_bytes());
+        assert_eq!(sent.unwrap(), Sent::Written);
+        assert_eq!(&message_of(got)[..], format!("push {i}").as_bytes());
     }
     let (sent, got) = tokio::join!(client.send("from the client"), waiting);
-    sent.unwrap();
-    assert_eq!(
-        got.unwrap().unwrap().as_deref(),
-        Some(&b"from the client"[..])
-    );
+    assert_eq!(sent.unwrap(), Sent::Written);
+    assert_eq!(&message_of(got.unwrap())[..], b"from the client");
 }
 
 #[tokio::test]
@@ -308,9 +303,9 @@ async fn a_peer_that_never_answers_our_header_times_out_in_the_status_phase() {
     assert!(
         matches!(
             sent,
-            Err(Error::Timeout {
+            Err(TransmitError::Connection(Error::Timeout {
                 phase: Phase::Status
-            })
+            }))
         ),
         "{sent:?}"
     );
@@ -335,8 +330,8 @@ async fn host_names_and_ipv6() {
         format!("[::1]:{}", v6.addr.port()),
     ] {
         let mut conn = tinyproto_tokio::connect(addr.as_str()).await.unwrap();
-        conn.send("hi").await.unwrap();
-        assert!(conn.recv().await.unwrap().unwrap() == echo(b"hi"), "{addr}");
+        assert_eq!(conn.send("hi").await.unwrap(), Sent::Written);
+        assert!(message_of(conn.recv().await) == echo(b"hi"), "{addr}");
     }
     let unknown = tinyproto_tokio::connect("no-such-host.invalid:1").await;
     assert!(

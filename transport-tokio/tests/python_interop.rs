@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use std::process::{Command, Stdio};
 use tinyproto_testkit::{Bang, Peer, PyVersion, Xor5a};
-use tinyproto_tokio::{ConnectError, ConnectionBuilder, Error, Listener, ProtocolError};
+use tinyproto_tokio::{ConnectError, ConnectionBuilder, Error, Listener, ProtocolError, Sent};
 
 const SIZES: [usize; 4] = [0, 1, 70_000, 5 << 20];
 const SIZES_ARG: &str = "0,1,70000,5242880";
@@ -32,13 +32,13 @@ async fn tokio_client_to_python_servers() {
         let mut conn = tinyproto_tokio::connect(("127.0.0.1", port)).await.unwrap();
         for len in SIZES {
             let msg = message(len, 5);
-            conn.send(msg.clone()).await.unwrap();
-            let reply = conn.recv().await.unwrap().expect("an echo");
+            assert_eq!(conn.send(msg.clone()).await.unwrap(), Sent::Written);
+            let reply = message_of(conn.recv().await);
             assert!(reply == echo(&msg), "{version:?}, {len} bytes");
         }
         // QUIT: the Python server closes the connection between messages.
-        conn.send("QUIT").await.unwrap();
-        assert_eq!(conn.recv().await.unwrap(), None, "{version:?}");
+        assert_eq!(conn.send("QUIT").await.unwrap(), Sent::Written);
+        assert!(conn.recv().await.unwrap().is_none(), "{version:?}");
     }
 }
 
@@ -55,11 +55,8 @@ async fn tokio_client_with_plugins_to_python_servers_with_plugins() {
             .unwrap();
         for len in [0, 1, 70_000] {
             let msg = message(len, 6);
-            conn.send(msg.clone()).await.unwrap();
-            assert!(
-                conn.recv().await.unwrap().unwrap() == echo(&msg),
-                "{version:?}"
-            );
+            assert_eq!(conn.send(msg.clone()).await.unwrap(), Sent::Written);
+            assert!(message_of(conn.recv().await) == echo(&msg), "{version:?}");
         }
     }
 }
@@ -139,8 +136,8 @@ async fn connection_limits_across_languages() {
         ),
         "{refused}"
     );
-    first.send("still here").await.unwrap();
-    assert!(first.recv().await.unwrap().unwrap() == echo(b"still here"));
+    assert_eq!(first.send("still here").await.unwrap(), Sent::Written);
+    assert!(message_of(first.recv().await) == echo(b"still here"));
     // Closing the first frees its place.
     drop(first);
     let mut again = None;
@@ -188,7 +185,7 @@ async fn a_tokio_server_pushes_while_it_waits_for_python_clients() {
         let (mut tx, mut rx) = listener.accept().await.unwrap().into_split();
         let waiting = tokio::spawn(async move { rx.recv().await });
         for i in 0..3 {
-            tx.send(format!("push {i}")).await.unwrap();
+            assert_eq!(tx.send(format!("push {i}")).await.unwrap(), Sent::Written);
         }
         let mut client = blocking(move || {
             for i in 0..3 {
@@ -201,7 +198,7 @@ async fn a_tokio_server_pushes_while_it_waits_for_python_clients() {
         })
         .await;
         let got = tokio::time::timeout(WAIT, waiting).await.unwrap().unwrap();
-        assert_eq!(got.unwrap().as_deref(), Some(&b"hello"[..]), "{version:?}");
+        assert_eq!(&message_of(got)[..], b"hello", "{version:?}");
         drop(client.child_mut().stdin.take());
         blocking(move || client.wait_exit(WAIT)).await;
     }

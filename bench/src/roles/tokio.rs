@@ -10,7 +10,7 @@ use super::{print_result, RoleArgs, FILL, SINK_ECHO_BELOW};
 use bytes::Bytes;
 use std::io;
 use std::time::{Duration, Instant};
-use tinyproto_tokio::{ConnectionBuilder, Listener, Timeouts};
+use tinyproto_tokio::{ConnectionBuilder, Listener, Received, Sent, Timeouts};
 
 fn err(e: impl std::fmt::Display) -> io::Error {
     io::Error::other(e.to_string())
@@ -38,7 +38,7 @@ pub fn server(a: &RoleArgs) -> io::Result<()> {
         let echo_all = a.mode == "echo";
         while let Some(mut conn) = listener.accept().await {
             tokio::spawn(async move {
-                while let Ok(Some(msg)) = conn.recv().await {
+                while let Ok(Some(Received::Message(msg))) = conn.recv().await {
                     if (echo_all || msg.len() < SINK_ECHO_BELOW) && conn.send(msg).await.is_err() {
                         break;
                     }
@@ -67,14 +67,12 @@ pub fn client(a: &RoleArgs) -> io::Result<()> {
         let mut echo: Option<Bytes> = None;
         while ops < a.count && Instant::now() < deadline {
             let msg = echo.take().unwrap_or_else(|| payload.clone());
-            conn.send(msg).await.map_err(err)?;
+            if conn.send(msg).await.map_err(err)? != Sent::Written {
+                return Err(err("message rejected"));
+            }
             if a.task == "echo" {
-                let got = conn
-                    .recv()
-                    .await
-                    .map_err(err)?
-                    .ok_or("closed")
-                    .map_err(err)?;
+                let got = conn.recv().await.map_err(err)?;
+                let got = got.and_then(|r| r.message()).ok_or(err("no echo"))?;
                 if got.len() != a.size {
                     return Err(err("echo of the wrong length"));
                 }
@@ -83,7 +81,7 @@ pub fn client(a: &RoleArgs) -> io::Result<()> {
             ops += 1;
         }
         if a.task == "bulk" {
-            conn.send("E").await.map_err(err)?;
+            let _end_marker: Sent = conn.send("E").await.map_err(err)?;
             conn.recv().await.map_err(err)?;
         }
         print_result(ops, ops * a.size as u64, start.elapsed());

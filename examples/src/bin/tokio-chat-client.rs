@@ -9,6 +9,7 @@
 
 use clap::Parser;
 use std::process::ExitCode;
+use tinyproto_tokio::{Received, Sent};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[derive(Parser)]
@@ -36,8 +37,8 @@ async fn run(addr: &str) -> Result<(), Box<dyn std::error::Error>> {
     let printer = tokio::spawn(async move {
         loop {
             match rx.recv().await {
-                Ok(Some(msg)) => println!("{}", String::from_utf8_lossy(&msg)),
-                Err(e) if !e.is_fatal() => eprintln!("tokio-chat-client: {e}"),
+                Ok(Some(Received::Message(msg))) => println!("{}", String::from_utf8_lossy(&msg)),
+                Ok(Some(other)) => eprintln!("tokio-chat-client: {other:?}"),
                 Ok(None) | Err(_) => break,
             }
         }
@@ -47,7 +48,9 @@ async fn run(addr: &str) -> Result<(), Box<dyn std::error::Error>> {
         if line == "quit" {
             break;
         }
-        tx.send(line).await?;
+        if let Sent::Rejected { len } = tx.send(line).await? {
+            eprintln!("tokio-chat-client: the server refused a line of {len} bytes");
+        }
     }
     printer.abort();
     Ok(())

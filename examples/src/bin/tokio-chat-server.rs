@@ -13,7 +13,7 @@
 use bytes::Bytes;
 use clap::Parser;
 use std::process::ExitCode;
-use tinyproto_tokio::{Connection, Listener};
+use tinyproto_tokio::{Connection, Listener, Received};
 use tokio::net::TcpStream;
 use tokio::sync::broadcast;
 
@@ -90,8 +90,8 @@ async fn chatter(conn: Connection<TcpStream>, id: u64, room: broadcast::Sender<S
     });
     loop {
         match rx.recv().await {
-            Ok(Some(line)) => relay(&room, id, &line),
-            Err(e) if !e.is_fatal() => eprintln!("[WARN] connection {id}: {e}"),
+            Ok(Some(Received::Message(line))) => relay(&room, id, &line),
+            Ok(Some(other)) => eprintln!("[WARN] connection {id}: {other:?}"),
             Ok(None) | Err(_) => break,
         }
     }

@@ -8,6 +8,7 @@
 
 use clap::Parser;
 use std::process::ExitCode;
+use tinyproto_tokio::{Received, Sent};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[derive(Parser)]
@@ -34,14 +35,17 @@ async fn run(addr: &str) -> Result<(), Box<dyn std::error::Error>> {
     let mut conn = tinyproto_tokio::connect(addr).await?;
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     while let Some(line) = lines.next_line().await? {
-        conn.send(line.clone()).await?;
+        if let Sent::Rejected { len } = conn.send(line.clone()).await? {
+            return Err(format!("the server refused a message of {len} bytes").into());
+        }
         if line == "QUIT" || line == "SRVQUIT" {
             break;
         }
-        let reply = conn
-            .recv()
-            .await?
-            .ok_or("the server closed the connection")?;
+        let reply = match conn.recv().await? {
+            Some(Received::Message(reply)) => reply,
+            Some(other) => return Err(format!("no reply: {other:?}").into()),
+            None => return Err("the server closed the connection".into()),
+        };
         println!("Response from server: {}", String::from_utf8_lossy(&reply));
     }
     conn.close().await?;

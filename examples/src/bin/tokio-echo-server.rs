@@ -11,7 +11,7 @@
 use clap::Parser;
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use tinyproto_tokio::{Connection, Listener};
+use tinyproto_tokio::{Connection, Listener, Received, Sent};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -70,12 +70,13 @@ async fn serve(mut conn: Connection<TcpStream>, peer: SocketAddr, stop: Cancella
             received = conn.recv() => received,
         };
         let msg = match received {
-            Ok(Some(msg)) => msg,
-            Ok(None) => break "closed by peer".into(),
-            Err(e) if !e.is_fatal() => {
-                eprintln!("{peer}: {e}");
+            Ok(Some(Received::Message(msg))) => msg,
+            Ok(Some(other)) => {
+                // Refused (too large) or discarded by a plugin: the connection goes on.
+                eprintln!("{peer}: {other:?}");
                 continue;
             }
+            Ok(None) => break "closed by peer".into(),
             Err(e) => break e.to_string(),
         };
         match &msg[..] {
@@ -84,14 +85,12 @@ async fn serve(mut conn: Connection<TcpStream>, peer: SocketAddr, stop: Cancella
                 stop.cancel();
                 break "SRVQUIT".into();
             }
-            _ => {
-                if let Err(e) = conn.send([&b"Echo back: "[..], &msg].concat()).await {
-                    if e.is_fatal() {
-                        break e.to_string();
-                    }
-                    eprintln!("{peer}: {e}");
-                }
-            }
+            _ => match conn.send([&b"Echo back: "[..], &msg].concat()).await {
+                Ok(Sent::Written) => {}
+                Ok(Sent::Rejected { len }) => eprintln!("{peer}: echo of {len} B refused"),
+                Err(tinyproto_tokio::TransmitError::Send(e)) => eprintln!("{peer}: {e}"),
+                Err(e) => break e.to_string(),
+            },
         }
     };
     println!("Connection closed from: {peer} ({why})");

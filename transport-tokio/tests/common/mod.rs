@@ -1,9 +1,10 @@
 //! Shared by the integration tests: an echo server on the test's runtime, test messages.
 #![allow(dead_code)] // each test file uses its own subset
 
+use bytes::Bytes;
 use std::net::SocketAddr;
 use std::time::Duration;
-use tinyproto_tokio::{Listener, ListenerBuilder};
+use tinyproto_tokio::{Error, Listener, ListenerBuilder, Received};
 use tokio_util::sync::CancellationToken;
 
 /// Every wait in the tests is bounded by this.
@@ -17,6 +18,14 @@ pub fn echo(msg: &[u8]) -> Vec<u8> {
 /// A deterministic message of `len` bytes.
 pub fn message(len: usize, seed: u64) -> Vec<u8> {
     tinyproto_testkit::Rng(seed).bytes(len)
+}
+
+/// The message a `recv` returned; panics on anything else (a refusal, the end, an error).
+pub fn message_of(got: Result<Option<Received<Bytes>>, Error>) -> Bytes {
+    match got {
+        Ok(Some(Received::Message(msg))) => msg,
+        other => panic!("expected a message, got {other:?}"),
+    }
 }
 
 /// An echo server on the current runtime; stopped when dropped.
@@ -42,12 +51,12 @@ impl EchoServer {
                 tokio::spawn(async move {
                     loop {
                         match conn.recv().await {
-                            Ok(Some(msg)) => {
+                            Ok(Some(Received::Message(msg))) => {
                                 if conn.send(echo(&msg)).await.is_err() {
                                     break;
                                 }
                             }
-                            Err(e) if !e.is_fatal() => {}
+                            Ok(Some(_refused_or_discarded)) => {}
                             _ => break,
                         }
                     }
