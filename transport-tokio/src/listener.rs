@@ -3,6 +3,7 @@
 
 use crate::config::Settings;
 use crate::error::BindError;
+use crate::io::PollIo;
 use crate::Connection;
 use std::future::{poll_fn, Future};
 use std::io;
@@ -11,19 +12,17 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tinyproto_core::wire::SC_CONLIMIT;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tinyproto_core::refusal::{Refusal, RefusalStep, LINGER_MS};
+use tokio::io::AsyncWrite;
 use tokio::net::{lookup_host, TcpListener, TcpSocket, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 /// Default listen backlog (Python's is 5, which resets connections under a burst: Q7).
 pub const DEFAULT_BACKLOG: u32 = 1024;
 
-/// How long a connection refused at the limit may take to read our `0xfe` and close.
-const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 /// Most refused connections lingering at once; beyond, a refusal is closed right away.
 const MAX_LINGERING_REFUSALS: usize = 64;
 /// After a failed accept (out of descriptors), accepting is tried again after this long.
@@ -266,20 +265,44 @@ impl Listener {
         });
     }
 
-    /// PROTOCOL.md Q1: at the limit, the single byte `0xfe`, then a clean close. Our side
-    /// closes at once; the peer's close is awaited (briefly), so that its unread init byte
-    /// does not turn our close into a reset that could destroy the `0xfe`.
+    /// PROTOCOL.md Q1: at the limit, the single byte `0xfe`, then a clean close, run by the
+    /// core's [`Refusal`] (the same machine as every transport's): our side is shut down once
+    /// the answer is out, and the peer's close is awaited (up to [`LINGER_MS`], at most
+    /// [`MAX_LINGERING_REFUSALS`] at once; beyond, no linger), so that its unread init byte does
+    /// not turn our close into a reset that could destroy the `0xfe`.
     fn refuse(&mut self, mut stream: TcpStream) {
         let linger = self.refusals.clone().try_acquire_owned();
+        let linger_ms = if linger.is_ok() { LINGER_MS } else { 0 };
         tokio::spawn(async move {
-            let _ = stream.write_all(&[SC_CONLIMIT]).await;
-            let _ = stream.shutdown().await;
-            if let Ok(_permit) = linger {
-                let mut sink = [0u8; 64];
-                let until_closed =
-                    async { while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {} };
-                let _ = tokio::time::timeout(REFUSAL_LINGER, until_closed).await;
-            }
+            let _linger = linger;
+            let clock = Instant::now();
+            let mut refusal = Refusal::new(0, linger_ms);
+            let mut deadline = Box::pin(tokio::time::sleep_until(
+                clock + Duration::from_millis(u64::from(linger_ms)),
+            ));
+            let mut unflushed = false;
+            poll_fn(|cx| {
+                let now = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+                let mut io = PollIo {
+                    io: &mut stream,
+                    cx,
+                    unflushed: &mut unflushed,
+                };
+                match refusal.poll(&mut io, now) {
+                    RefusalStep::Done { .. } => return Poll::Ready(()),
+                    RefusalStep::Answered => {
+                        // TCP's shutdown is immediate: never pending.
+                        let _ = Pin::new(&mut stream).poll_shutdown(cx);
+                    }
+                    RefusalStep::Waiting => {}
+                }
+                // The deadline wakes us if the peer neither sends nor closes.
+                match deadline.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(()),
+                    Poll::Pending => Poll::Pending,
+                }
+            })
+            .await;
         });
     }
 }
