@@ -50,8 +50,8 @@ use embedded_io_async::{Read, Write};
 ///   completing the handshake), nothing was sent and the connection stays usable; if it had
 ///   been written whole, it was sent and the connection stays usable. If it was dropped while
 ///   its header or payload was on the way or the peer's answer was awaited, the peer expects
-///   bytes that are gone: the connection is closed, and this call and every later one fails
-///   with [`Error::Cancelled`]. Close the transport then.
+///   bytes that are gone: the connection is closed, and the next call and every later one
+///   fail with [`Error::Cancelled`]. Close the transport then.
 ///
 /// ```
 /// use core::future::Future;

@@ -196,3 +196,65 @@ impl Kernel {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    /// What a plan asks for, comparable: the bytes to write, the room to read into, a flush or
+    /// a wait.
+    fn describe(io: &Io<'_>) -> (&'static str, Vec<u8>) {
+        match io {
+            Io::Write(bytes) => ("write", bytes.to_vec()),
+            Io::Read(region) => ("read", std::vec![0; region.len()]),
+            Io::Flush => ("flush", Vec::new()),
+            Io::Wait => ("wait", Vec::new()),
+        }
+    }
+
+    /// The premise of every driver (and of the async driver's cancel safety): I/O that did not
+    /// happen changes nothing, so the same plan comes back.
+    #[test]
+    fn a_plan_asked_again_without_a_commit_is_the_same_plan() {
+        // The peer: its init byte, a 3-byte message, then "go ahead" for our 2-byte message.
+        let mut input = &[0xff, 0, 0, 0, 3, b'a', b'b', b'c', 0xff][..];
+        let (mut kernel, mut session) = (Kernel::default(), Session::new(16));
+        let mut buf = heapless::Vec::<u8, 16>::new();
+        let (mut wire, mut events) = (Vec::new(), Vec::new());
+        let outgoing = Outgoing::Slice(b"hi");
+        for _ in 0..64 {
+            if events.last() == Some(&Event::Received) && session.is_idle() {
+                session.start_send(2).unwrap();
+            }
+            let first = describe(&kernel.plan(&session, &mut buf, outgoing).unwrap());
+            let io = kernel.plan(&session, &mut buf, outgoing).unwrap();
+            assert_eq!(describe(&io), first, "planned twice before a commit");
+            // One byte at a time, the smallest step a transport may take.
+            let n = match io {
+                Io::Write(bytes) => {
+                    wire.push(bytes[0]);
+                    1
+                }
+                Io::Read(region) => match input.split_first() {
+                    Some((&byte, rest)) => {
+                        (region[0], input) = (byte, rest);
+                        1
+                    }
+                    None => break,
+                },
+                Io::Flush => 0,
+                Io::Wait => break,
+            };
+            if let Step::Event(event) = kernel.commit::<_, ()>(&mut session, &mut buf, n).unwrap() {
+                events.push(event);
+            }
+        }
+        assert_eq!(wire, [0xff, 0xff, 0, 0, 0, 2, b'h', b'i']);
+        assert_eq!(buf.as_slice(), b"abc");
+        assert!(
+            events.ends_with(&[Event::Received, Event::Accepted { len: 2 }, Event::Sent]),
+            "{events:?}"
+        );
+    }
+}

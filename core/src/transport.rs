@@ -1,5 +1,5 @@
 //! The byte pipe the non-blocking drivers move bytes through, and their I/O step on the
-//! shared [kernel](crate::kernel).
+//! sans-IO kernel every driver shares.
 
 use crate::buffer::Buffer;
 use crate::error::Error;
