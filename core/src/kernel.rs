@@ -224,7 +224,7 @@ mod tests {
         let (mut wire, mut events) = (Vec::new(), Vec::new());
         let outgoing = Outgoing::Slice(b"hi");
         for _ in 0..64 {
-            if events.last() == Some(&Event::Received) && session.is_idle() {
+            if events.last() == Some(&SessionEvent::Received) && session.is_idle() {
                 session.start_send(2).unwrap();
             }
             let first = describe(&kernel.plan(&session, &mut buf, outgoing).unwrap());
@@ -253,7 +253,11 @@ mod tests {
         assert_eq!(wire, [0xff, 0xff, 0, 0, 0, 2, b'h', b'i']);
         assert_eq!(buf.as_slice(), b"abc");
         assert!(
-            events.ends_with(&[Event::Received, Event::Accepted { len: 2 }, Event::Sent]),
+            events.ends_with(&[
+                SessionEvent::Received,
+                SessionEvent::Accepted { len: 2 },
+                SessionEvent::Sent
+            ]),
             "{events:?}"
         );
     }
