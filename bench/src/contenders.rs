@@ -13,6 +13,8 @@ pub enum Contender {
     Ours,
     /// This implementation with its default hook threads.
     OursPool,
+    /// `tinyproto-tokio`: a `Listener` on tokio's multi-threaded runtime, a lockstep client.
+    Tokio,
     /// The raw floor: the same bytes with blocking sockets and no library.
     Floor,
     /// The Python package in its venv.
@@ -45,6 +47,7 @@ impl Contender {
         match self {
             Contender::Ours => "ours".into(),
             Contender::OursPool => "ours (hook threads)".into(),
+            Contender::Tokio => "tinyproto-tokio".into(),
             Contender::Floor => "raw floor".into(),
             Contender::Python(v) => format!("Python {}", v.as_str()),
         }
@@ -55,6 +58,7 @@ impl Contender {
         match self {
             Contender::Ours => "ours",
             Contender::OursPool => "ours-pool",
+            Contender::Tokio => "tokio",
             Contender::Floor => "floor",
             Contender::Python(PyVersion::V2_0_1) => "py2",
             Contender::Python(PyVersion::V3_0) => "py3",
@@ -71,14 +75,19 @@ impl Contender {
         match self {
             Contender::Ours => crate::OURS_SENDS,
             Contender::OursPool => &[Send::Hook, Send::Thread],
-            Contender::Floor => &[Send::Direct],
+            Contender::Tokio | Contender::Floor => &[Send::Direct],
             Contender::Python(_) => &[Send::Hook, Send::Thread],
         }
     }
 
     /// The contenders that can run here (Python only where its venv exists).
     pub fn available() -> (Vec<Contender>, Vec<String>) {
-        let mut v = vec![Contender::Ours, Contender::OursPool, Contender::Floor];
+        let mut v = vec![
+            Contender::Ours,
+            Contender::OursPool,
+            Contender::Tokio,
+            Contender::Floor,
+        ];
         let mut missing = Vec::new();
         for py in PyVersion::ALL {
             if python(py).exists() {
@@ -121,6 +130,9 @@ impl Contender {
             }
             Contender::Ours | Contender::OursPool => {
                 c.args(["role", &format!("ours-{side}")]);
+            }
+            Contender::Tokio => {
+                c.args(["role", &format!("tokio-{side}")]);
             }
             Contender::Floor => {
                 c.args(["role", &format!("floor-{side}")]);

@@ -43,6 +43,13 @@ pub fn describe(c: Contender) -> String {
             (moved), as the floor reuses its buffers"
                 .into()
         }
+        Contender::Tokio => "`tinyproto-tokio` as a tokio user writes it: a `Listener` on tokio's \
+            multi-threaded runtime (one worker per CPU) with a task per connection echoing the \
+            `Bytes` it received (`conn.send(msg)`: moved back out, its memory receives the next \
+            message), and a lockstep client (`send(..).await`, then `recv().await`) on a \
+            current-thread runtime that sends back the echo it received (bulk: one shared \
+            `Bytes` payload, sent without copies)"
+            .into(),
         Contender::Floor => "a minimal Rust server and client written for this benchmark \
             (`tinyproto-bench role floor-*`): blocking std sockets, `TCP_NODELAY` on, one thread \
             per connection, exactly the same bytes on the wire (init `ff`, header, `ff` status, \
@@ -255,7 +262,7 @@ fn main() {
             "-h" | "--help" => {
                 println!(
                     "tinyproto-bench [--quick] [--strict] [--out BENCHMARKS.md] \
-                     [--only echo,bulk,conc,profile,core] [--contenders ours,floor,py2,py3] \
+                     [--only echo,bulk,conc,profile,core] [--contenders ours,ours-pool,tokio,floor,py2,py3] \
                      [--conns 1000,10000] [--congestion cubic|bbr|...|system]"
                 );
                 return;

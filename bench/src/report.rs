@@ -203,6 +203,7 @@ impl Report {
                 });
             }
         }
+        v.extend(self.tokio_targets());
         if let Some(t) = find(&self.bulk, "One-way bulk: one single") {
             let limit = (self.single_size as f64) / f64::from(1 << 20) + 8.0;
             for (i, who) in [(1, "receiver"), (2, "sender")] {
@@ -291,6 +292,59 @@ impl Report {
                     met: r.map(|r| r <= 1.1),
                 });
             }
+        }
+        v
+    }
+
+    /// The targets of `tinyproto-tokio` (issue 10): lockstep echo ≥ 0.9 × the floor pinned
+    /// on two CPUs; with 1,000 connections all active, at least the echoes/s of
+    /// `tinyproto-std` inline; ≤ 16 KiB server RSS per idle connection.
+    fn tokio_targets(&self) -> Vec<Target> {
+        use crate::scenarios::echo::Pinning;
+        let tokio = (Contender::Tokio, Send::Direct);
+        let mut v = Vec::new();
+        for size in ["16 B", "1 MiB"] {
+            let title = format!("Lockstep echo, {size} messages, {}", Pinning::Split.label());
+            let Some(t) = self.echo.iter().find(|t| t.title == title) else {
+                continue;
+            };
+            let floor = t.reference(Contender::Floor, Send::Direct, 0);
+            let r = match (t.summary(tokio.0, tokio.1, 0).map(|s| s.median), floor) {
+                (Some(o), Some(f)) if f > 0.0 => Some(o / f),
+                _ => None,
+            };
+            v.push(Target {
+                what: format!(
+                    "echo {size} {}: tinyproto-tokio ≥ 0.9 × floor",
+                    Pinning::Split.label()
+                ),
+                measured: r.map_or("not measured".into(), |r| format!("{r:.3} × floor")),
+                met: r.map(|r| r >= 0.9),
+            });
+        }
+        for t in self.conc.iter().filter(|t| t.title.contains("burst")) {
+            let n = t.title.split_whitespace().next().unwrap_or("?");
+            // The target is set at 1,000 connections; other counts are shown for reference.
+            let echoes = |c| t.summary(c, Send::Direct, 7).map(|s| s.median);
+            let r = match (echoes(Contender::Tokio), echoes(Contender::Ours)) {
+                (Some(o), Some(s)) if s > 0.0 => Some(o / s),
+                _ => None,
+            };
+            v.push(Target {
+                what: format!(
+                    "tinyproto-tokio: {n} connections all active, echoes/s ≥ tinyproto-std inline"
+                ),
+                measured: r.map_or("not measured".into(), |r| format!("{r:.3} × tinyproto-std")),
+                met: r.map(|r| r >= 1.0),
+            });
+            let per = t.summary(Contender::Tokio, Send::Direct, 5).map(|s| s.max);
+            v.push(Target {
+                what: format!(
+                    "tinyproto-tokio: {n} connections, ≤ 16 KiB server RSS per idle connection"
+                ),
+                measured: per.map_or("not measured".into(), |p| format!("{p:.1} KiB")),
+                met: per.map(|p| p <= 16.0),
+            });
         }
         v
     }
@@ -386,7 +440,9 @@ impl Report {
         let mut v = Vec::new();
         for t in self.echo.iter().chain(&self.bulk).chain(&self.conc) {
             for row in &t.rows {
-                if !(row.contender.is_ours() || row.contender == Contender::Floor) {
+                if !(row.contender.is_ours()
+                    || matches!(row.contender, Contender::Tokio | Contender::Floor))
+                {
                     continue;
                 }
                 let applicable = !row.notes.iter().any(|n| n.starts_with("not applicable"));

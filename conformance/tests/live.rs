@@ -1,5 +1,6 @@
 //! Live runs over loopback TCP: the runner against both Python echo servers (default tier) and
-//! against our echo servers (default + strict), and the interop matrix. The tables are printed;
+//! against our echo servers (core, `tinyproto-std`, `tinyproto-tokio`; default + strict), and
+//! the interop matrix. The tables are printed;
 //! see them with `cargo test -p tinyproto-conformance --test live -- --nocapture`.
 
 use std::net::SocketAddr;
@@ -9,6 +10,22 @@ use tinyproto_conformance::net::{EchoConfig, EchoServer};
 use tinyproto_conformance::runner::{self, Report, Target, Verdict};
 use tinyproto_testkit::{Peer, PyVersion};
 
+/// Registers the named test plugins on a builder of either transport (both have the same
+/// `plugin` method).
+macro_rules! with_plugins {
+    ($builder:expr, $names:expr) => {{
+        let mut builder = $builder;
+        for name in $names {
+            builder = match *name {
+                "xor5a" => builder.plugin(|| tinyproto_testkit::Xor5a),
+                "bang" => builder.plugin(|| tinyproto_testkit::Bang),
+                other => panic!("unknown plugin {other}"),
+            };
+        }
+        builder
+    }};
+}
+
 /// The seed echo server and a lockstep client on `tinyproto-std`.
 mod std_echo {
     use std::net::SocketAddr;
@@ -17,22 +34,6 @@ mod std_echo {
     use tinyproto_std::{
         Conn, Handler, Received, Sent, Server, ServerBuilder, ServerHandle, TcpConnection,
     };
-    use tinyproto_testkit::{Bang, Xor5a};
-
-    /// Registers the named test plugins on a tinyproto-std builder.
-    macro_rules! with_plugins {
-        ($builder:expr, $names:expr) => {{
-            let mut builder = $builder;
-            for name in $names {
-                builder = match *name {
-                    "xor5a" => builder.plugin(|| Xor5a),
-                    "bang" => builder.plugin(|| Bang),
-                    other => panic!("unknown plugin {other}"),
-                };
-            }
-            builder
-        }};
-    }
 
     struct Echo;
 
@@ -103,6 +104,83 @@ const STD: RustImpl = RustImpl {
     client: std_echo::client,
 };
 
+/// The seed echo server and a lockstep client on `tinyproto-tokio`, each on a runtime of its
+/// own.
+mod tokio_echo {
+    use std::net::SocketAddr;
+    use tinyproto_conformance::matrix::{self, check_replies, messages, Scenario};
+    use tinyproto_tokio::{ConnectionBuilder, Listener, ListenerBuilder, Received, Sent};
+
+    /// Binds `builder` on a runtime that serves the echo (`QUIT` closes) until dropped.
+    pub fn start(
+        builder: ListenerBuilder,
+    ) -> Result<(SocketAddr, tokio::runtime::Runtime), String> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let mut listener = runtime
+            .block_on(builder.listen("127.0.0.1:0").bind())
+            .map_err(|e| e.to_string())?;
+        let addr = listener.local_addrs()[0];
+        runtime.spawn(async move {
+            while let Some(mut conn) = listener.accept().await {
+                tokio::spawn(async move {
+                    loop {
+                        match conn.recv().await {
+                            Ok(Some(Received::Message(msg))) if &msg[..] == b"QUIT" => break,
+                            Ok(Some(Received::Message(msg))) => {
+                                let reply = [&b"Echo back: "[..], &msg].concat();
+                                if conn.send(reply).await.is_err() {
+                                    break;
+                                }
+                            }
+                            Ok(Some(_refused_or_discarded)) => {}
+                            _ => break,
+                        }
+                    }
+                });
+            }
+        });
+        Ok((addr, runtime))
+    }
+
+    pub fn server(sc: &Scenario) -> Result<matrix::Running, String> {
+        let (addr, runtime) = start(with_plugins!(Listener::builder(), sc.plugins))?;
+        Ok((addr, Box::new(runtime)))
+    }
+
+    pub fn client(addr: SocketAddr, sc: &Scenario) -> Result<(), String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        runtime.block_on(async {
+            let builder = with_plugins!(ConnectionBuilder::new(), sc.plugins);
+            let mut conn = builder.connect(addr).await.map_err(|e| e.to_string())?;
+            let sent = messages(sc);
+            let mut received = Vec::new();
+            for msg in &sent {
+                let sent = conn.send(msg.clone()).await.map_err(|e| e.to_string())?;
+                if sent != Sent::Written {
+                    return Err(format!("{sent:?}"));
+                }
+                let reply = conn.recv().await.map_err(|e| e.to_string())?;
+                let reply = reply.and_then(|r| r.message()).ok_or("no reply")?;
+                received.push(reply.to_vec());
+            }
+            check_replies(&sent, &received)
+        })
+    }
+}
+
+const TOKIO: RustImpl = RustImpl {
+    name: "tinyproto-tokio",
+    server: tokio_echo::server,
+    client: tokio_echo::client,
+};
+
 fn print_and_check(report: &Report, title: &str) {
     println!("{}", report.table(title));
     assert!(report.passed(), "{title} fails the suite");
@@ -159,6 +237,23 @@ fn runner_default_and_strict_tiers_pass_against_tinyproto_std() {
     print_and_check(&report, "tinyproto-std echo server");
 }
 
+#[test]
+fn runner_default_and_strict_tiers_pass_against_tinyproto_tokio() {
+    let limit = Some(Duration::from_secs(1));
+    let timeouts = tinyproto_tokio::Timeouts {
+        handshake: limit,
+        status: limit,
+        stall: limit,
+        ..tinyproto_tokio::Timeouts::default()
+    };
+    let builder = tinyproto_tokio::Listener::builder()
+        .max_connections(8)
+        .timeouts(timeouts);
+    let (addr, _running) = tokio_echo::start(builder).unwrap();
+    let report = runner::run(&strict_target(addr), true);
+    print_and_check(&report, "tinyproto-tokio echo server");
+}
+
 /// A client-mode target for `command`.
 fn client_target(command: Vec<String>) -> Target {
     Target {
@@ -204,7 +299,7 @@ fn client_suite_default_and_strict_tiers_pass_against_our_echo_client() {
 
 #[test]
 fn interop_matrix() {
-    let (table, ok) = matrix::run(&[matrix::CORE, STD]);
+    let (table, ok) = matrix::run(&[matrix::CORE, STD, TOKIO]);
     println!("Interop matrix (each cell: one connection, every reply checked)\n\n{table}");
     assert!(ok, "some interop cells failed");
 }

@@ -6,14 +6,25 @@ use common::*;
 use tinyproto_testkit::{Peer, PyVersion};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_chat-server");
-const CLIENT: &str = env!("CARGO_BIN_EXE_chat-client");
+const TOKIO_SERVER: &str = env!("CARGO_BIN_EXE_tokio-chat-server");
 
-/// A chat client of either language.
-fn client(kind: Option<PyVersion>, port: u16) -> Peer {
-    let port_s = port.to_string();
+/// A chat client: ours on `tinyproto-std` or on `tinyproto-tokio`, or Python's.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Std,
+    Tokio,
+    Py(PyVersion),
+}
+
+fn client(kind: Kind, port: u16) -> Peer {
+    let addr = format!("127.0.0.1:{port}");
     match kind {
-        None => binary(CLIENT, &["--connect", &format!("127.0.0.1:{port}")]),
-        Some(version) => python(version, "chat_client.py", &["--port", &port_s]),
+        Kind::Std => binary(env!("CARGO_BIN_EXE_chat-client"), &["--connect", &addr]),
+        Kind::Tokio => binary(
+            env!("CARGO_BIN_EXE_tokio-chat-client"),
+            &["--connect", &addr],
+        ),
+        Kind::Py(version) => python(version, "chat_client.py", &["--port", &port.to_string()]),
     }
 }
 
@@ -23,7 +34,7 @@ fn relayed(line: &str, text: &str) -> bool {
 
 /// Three chatters join one by one, talk in turn (one sender at a time: tinyproto is
 /// half-duplex), and leave.
-fn chat(server: &mut Peer, port: u16, kinds: [Option<PyVersion>; 3]) {
+fn chat(server: &mut Peer, port: u16, kinds: [Kind; 3]) {
     let mut people: Vec<Peer> = Vec::new();
     for kind in kinds {
         people.push(client(kind, port));
@@ -57,13 +68,22 @@ fn chat(server: &mut Peer, port: u16, kinds: [Option<PyVersion>; 3]) {
 }
 
 #[test]
-fn rust_server_with_rust_and_python_clients() {
-    let (mut server, port) = server(binary(SERVER, &["--listen", "127.0.0.1:0"]));
-    chat(
-        &mut server,
-        port,
-        [None, Some(PyVersion::V2_0_1), Some(PyVersion::V3_0)],
-    );
+fn rust_servers_with_rust_and_python_clients() {
+    for program in [SERVER, TOKIO_SERVER] {
+        let start = || server(binary(program, &["--listen", "127.0.0.1:0"]));
+        let (mut server, port) = start();
+        chat(
+            &mut server,
+            port,
+            [
+                Kind::Tokio,
+                Kind::Py(PyVersion::V2_0_1),
+                Kind::Py(PyVersion::V3_0),
+            ],
+        );
+        let (mut server, port) = start();
+        chat(&mut server, port, [Kind::Std, Kind::Tokio, Kind::Std]);
+    }
 }
 
 #[test]
@@ -71,6 +91,10 @@ fn python_servers_with_rust_and_python_clients() {
     for version in PyVersion::ALL {
         let args = ["--host", "127.0.0.1", "--port", "0"];
         let (mut server, port) = server(python(version, "chat_server.py", &args));
-        chat(&mut server, port, [Some(version), None, None]);
+        chat(
+            &mut server,
+            port,
+            [Kind::Py(version), Kind::Std, Kind::Tokio],
+        );
     }
 }

@@ -143,6 +143,52 @@ impl Peer {
         (peer, port)
     }
 
+    /// Runs `examples/python/oversize_client.py` against a server on `port` (whose limit must
+    /// be below 2000 bytes): it prints `REJECTED ...` for the refused message, then `OK` when the
+    /// next one on the same connection is echoed.
+    pub fn python_oversize_client(version: PyVersion, port: u16) -> Peer {
+        Peer::python(
+            version,
+            "oversize_client.py",
+            &["--port", &port.to_string()],
+        )
+    }
+
+    /// Runs the Python echo client against a server on `port` that refuses it during init (at
+    /// its connection limit), waits at most `limit`, and returns its exit code and stderr.
+    pub fn python_client_refused_at_init(
+        version: PyVersion,
+        port: u16,
+        limit: Duration,
+    ) -> (Option<i32>, String) {
+        let port = port.to_string();
+        let mut command = Command::new(version.python());
+        command
+            .args([
+                "-u",
+                "echo_client.py",
+                "--port",
+                &port,
+                "--sizes",
+                "1",
+                "--wait",
+                "5",
+            ])
+            .current_dir(python_examples())
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut client = Peer::spawn(command);
+        let mut stderr = client.child_mut().stderr.take().expect("piped stderr");
+        let errors = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+            text
+        });
+        let code = client.wait_exit(limit);
+        drop(client);
+        (code, errors.join().unwrap_or_default())
+    }
+
     /// The next line of stdout, waiting at most `limit`; `None` at end of output or time out.
     pub fn next_line(&mut self, limit: Duration) -> Option<String> {
         self.lines.recv_timeout(limit).ok()

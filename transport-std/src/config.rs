@@ -44,8 +44,16 @@ impl Timeouts {
         stall: None,
     };
 
-    /// The core's timeouts (milliseconds), for the protocol phases.
-    pub(crate) fn core(&self) -> tinyproto_core::connection::Timeouts {
+    /// The core's timeouts (milliseconds) for the protocol phases: what a driver on the core
+    /// (this crate's, `tinyproto-tokio`'s) hands to `connection::Connection::set_timeouts`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tinyproto_std::Timeouts;
+    /// let t = Timeouts { stall: Some(Duration::from_millis(1500)), ..Timeouts::NONE };
+    /// assert_eq!(t.core().stall_ms(), Some(1500));
+    /// ```
+    pub fn core(&self) -> tinyproto_core::connection::Timeouts {
         let ms = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
         let mut t = tinyproto_core::connection::Timeouts::new();
         if let Some(d) = self.handshake {

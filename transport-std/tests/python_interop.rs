@@ -153,46 +153,14 @@ fn python_clients_to_a_rust_server_hook_in_lockstep() {
     server.stop();
 }
 
-/// Sends 2000 bytes (expects "Transmission rejected"), then 1000 bytes (expects the echo) on
-/// one connection, printing `REJECTED` and `OK`. It sends from `pre_loop`, on the connection's
-/// own thread: 2.0.1 selects on the socket outside its lock, so a transmit from another thread
-/// races the connection thread for the status byte (its reader then times out and delivers an
-/// empty message).
-const OVERSIZE_CLIENT: &str = r#"
-import os, sys, threading
-import tinyproto as tp
-from tpcompat import make_client, say, IS_V3
-done = threading.Event()
-class C(tp.TinyProtoConnection):
-    def pre_loop(self):
-        try:
-            self.transmit(b"x" * 2000)
-        except tp.TinyProtoError as e:
-            say("REJECTED", e)
-        self.transmit(b"y" * 1000)
-    def transmission_received(self, msg):
-        say("OK" if bytes(msg) == b"Echo back: " + b"y" * 1000 else "MISMATCH")
-        done.set()
-client = make_client(tp.TinyProtoClient, C)
-port = int(sys.argv[1])
-client.connect_to(tp.TinyProtoConnectionDetails("127.0.0.1", port)) if IS_V3 else client.connect_to("127.0.0.1", port)
-done.wait(20)
-os._exit(0)
-"#;
-
 #[test]
 fn python_clients_over_the_size_limit_are_refused_and_the_connection_goes_on() {
     let builder = Server::builder()
         .listen("127.0.0.1:0")
         .max_message_size(1000);
     let server = TestServer::start(builder, |_| Echo);
-    let port = server.addr.port().to_string();
     for version in PyVersion::ALL {
-        let mut command = std::process::Command::new(version.python());
-        command
-            .args(["-u", "-c", OVERSIZE_CLIENT, &port])
-            .current_dir(tinyproto_testkit::python_examples());
-        let mut client = Peer::spawn(command);
+        let mut client = Peer::python_oversize_client(version, server.addr.port());
         let rejected = client.next_line(WAIT).unwrap_or_default();
         assert!(rejected.starts_with("REJECTED"), "{version:?}: {rejected}");
         assert_eq!(client.next_line(WAIT).as_deref(), Some("OK"), "{version:?}");
@@ -206,36 +174,12 @@ fn connection_limits_across_languages() {
     let builder = Server::builder().listen("127.0.0.1:0").max_connections(1);
     let server = TestServer::start(builder, |_| Echo);
     let _first = TcpConnection::connect(server.addr).unwrap();
-    let port = server.addr.port().to_string();
     for version in PyVersion::ALL {
-        let mut command = std::process::Command::new(version.python());
-        command
-            .args([
-                "-u",
-                "echo_client.py",
-                "--port",
-                &port,
-                "--sizes",
-                "1",
-                "--wait",
-                "5",
-            ])
-            .current_dir(tinyproto_testkit::python_examples())
-            .stdin(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped());
-        let mut client = Peer::spawn(command);
-        let mut stderr = client.child_mut().stderr.take().unwrap();
-        let errors = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
-            text
-        });
-        let code = client.wait_exit(WAIT);
+        let (code, errors) = Peer::python_client_refused_at_init(version, server.addr.port(), WAIT);
         assert!(
             matches!(code, Some(c) if c != 0),
             "{version:?}: exit {code:?}"
         );
-        let errors = errors.join().unwrap();
         assert!(
             errors.contains("Initialisation error: bytearray(b'\\xfe')"),
             "{version:?}: {errors}"

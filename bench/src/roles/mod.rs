@@ -5,6 +5,7 @@
 
 pub mod floor;
 pub mod ours;
+pub mod tokio;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -102,6 +103,8 @@ pub fn run(name: &str, args: &[String]) -> Result<(), String> {
         "floor-client" => floor::client(&a),
         "ours-server" => ours::server(&a),
         "ours-client" => ours::client(&a),
+        "tokio-server" => tokio::server(&a),
+        "tokio-client" => tokio::client(&a),
         _ => return Err(format!("unknown role {name}")),
     };
     r.map_err(|e| format!("{name}: {e}"))

@@ -136,7 +136,7 @@ pub fn run(quick: bool, contenders: &[Contender], dir: &std::path::Path) -> Vec<
     let ours_floor: Vec<Contender> = contenders
         .iter()
         .copied()
-        .filter(|c| c.is_ours() || *c == Contender::Floor)
+        .filter(|c| c.is_ours() || matches!(c, Contender::Tokio | Contender::Floor))
         .collect();
     for &c in &ours_floor {
         for &send in c.sends() {

@@ -1,0 +1,94 @@
+//! Settings of a connection, shared by [`ConnectionBuilder`](crate::ConnectionBuilder) and
+//! [`ListenerBuilder`](crate::ListenerBuilder). The time limits and the defaults are
+//! `tinyproto-std`'s own ([`Timeouts`] is its type): a program moving between the two
+//! transports keeps its configuration.
+
+use std::sync::Arc;
+use tinyproto_core::Plugin;
+pub use tinyproto_std::{Timeouts, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REUSE_LIMIT};
+
+/// The core's time limits, or `None` when none is set (a connection then needs no timer).
+pub(crate) fn core_timeouts(timeouts: &Timeouts) -> Option<tinyproto_core::connection::Timeouts> {
+    let core = timeouts.core();
+    (core != tinyproto_core::connection::Timeouts::new()).then_some(core)
+}
+
+/// Makes a fresh plugin for each connection.
+pub(crate) type PluginFactory = Arc<dyn Fn() -> Box<dyn Plugin + Send> + Send + Sync>;
+
+/// What every connection is made with.
+#[derive(Clone)]
+pub(crate) struct Settings {
+    pub(crate) timeouts: Timeouts,
+    pub(crate) max_message_size: usize,
+    pub(crate) plugins: Vec<PluginFactory>,
+    pub(crate) nodelay: bool,
+    pub(crate) reuse_limit: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            timeouts: Timeouts::default(),
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            plugins: Vec::new(),
+            nodelay: true,
+            reuse_limit: DEFAULT_REUSE_LIMIT,
+        }
+    }
+}
+
+impl Settings {
+    pub(crate) fn plugins(&self) -> Vec<Box<dyn Plugin + Send>> {
+        self.plugins.iter().map(|make| make()).collect()
+    }
+}
+
+/// Builder methods for the settings of each connection, shared by both builders.
+macro_rules! settings_methods {
+    ($field:ident) => {
+        /// Sets the time limits (default [`Timeouts::default`](crate::Timeouts::default)).
+        pub fn timeouts(mut self, timeouts: $crate::Timeouts) -> Self {
+            self.$field.timeouts = timeouts;
+            self
+        }
+
+        /// Largest message accepted from the peer (default
+        /// [`DEFAULT_MAX_MESSAGE_SIZE`](crate::DEFAULT_MAX_MESSAGE_SIZE)). A longer one is
+        /// answered `0x00` and skipped, the stream stays in sync, and
+        /// [`recv`](crate::RecvHalf::recv) reports
+        /// [`Received::Refused`](crate::Received::Refused). Memory grows only as a message's bytes actually arrive.
+        pub fn max_message_size(mut self, bytes: usize) -> Self {
+            self.$field.max_message_size = bytes;
+            self
+        }
+
+        /// Adds a plugin, after those added before (Python's `register_plugin`). `make` is
+        /// called once per connection.
+        pub fn plugin<P, F>(mut self, make: F) -> Self
+        where
+            P: tinyproto_core::Plugin + Send + 'static,
+            F: Fn() -> P + Send + Sync + 'static,
+        {
+            self.$field
+                .plugins
+                .push(std::sync::Arc::new(move || Box::new(make())));
+            self
+        }
+
+        /// Sets `TCP_NODELAY` (default on: a 4-byte header must not wait behind Nagle's
+        /// algorithm).
+        pub fn nodelay(mut self, on: bool) -> Self {
+            self.$field.nodelay = on;
+            self
+        }
+
+        /// Most bytes of a sent message's memory kept to receive the next messages into
+        /// (default [`DEFAULT_REUSE_LIMIT`](crate::DEFAULT_REUSE_LIMIT)): a message received
+        /// into it costs no allocation and no zero-filling. 0 keeps nothing.
+        pub fn reuse_limit(mut self, bytes: usize) -> Self {
+            self.$field.reuse_limit = bytes;
+            self
+        }
+    };
+}
