@@ -2,9 +2,9 @@
 //! Python side's script (an echo server, or a lockstep client), through both drivers.
 //!
 //! The first byte picks the role, the plugins, the client's messages and the read size; the
-//! rest is the peer's stream. The blocking driver at that read size, the polled driver at that
-//! read size and the blocking driver reading everything at once must agree exactly: same
-//! messages delivered, same soft errors, same end, same bytes written. (The seed corpus holds
+//! rest is the peer's stream. Every driver (blocking, polled, async) at that read size and the
+//! blocking driver reading everything at once must agree exactly: same messages delivered, same
+//! soft errors, same end, same bytes written. (The seed corpus holds
 //! every transcript's streams as recorded, see `fuzz/README.md`.)
 
 use crate::input::Input;
@@ -39,7 +39,7 @@ pub fn check(data: &[u8]) {
     };
     let chunk = CHUNK_SIZES[usize::from(sel >> 5 & 3)];
     let reference = play_scripted(stream, &behaviour, Driver::Blocking, usize::MAX);
-    for driver in [Driver::Blocking, Driver::Polled] {
+    for driver in Driver::ALL {
         same(
             &reference,
             &play_scripted(stream, &behaviour, driver, chunk),
