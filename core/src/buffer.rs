@@ -375,7 +375,7 @@ mod tests {
     #[test]
     fn vec_buffer_grown_by_the_policy_prepares_little_ahead_of_the_bytes() {
         let mut rng = tinyproto_testkit::Rng(2);
-        let announced = if cfg!(miri) { 300_000 } else { 5 << 20 };
+        let announced = if cfg!(miri) { 100_000 } else { 5 << 20 };
         let mut buf = VecBuffer::new(announced);
         let mut filled = 0;
         while filled < announced {
