@@ -4,7 +4,7 @@
 //! The first byte picks the role, the plugins, the client's messages and the read size; the
 //! rest is the peer's stream. Every driver (blocking, polled, async) at that read size and the
 //! blocking driver reading everything at once must agree exactly: same messages delivered, same
-//! soft errors, same end, same bytes written. (The seed corpus holds
+//! failures, same end, same bytes written. (The seed corpus holds
 //! every transcript's streams as recorded, see `fuzz/README.md`.)
 
 use crate::input::Input;
@@ -52,7 +52,7 @@ pub fn check(data: &[u8]) {
 fn same(want: &Replay, got: &Replay, driver: Driver, chunk: usize) {
     let what = format!("{driver:?} driver reading {chunk} bytes at a time");
     assert_eq!(got.outcome.received, want.outcome.received, "{what}");
-    assert_eq!(got.outcome.soft_errors, want.outcome.soft_errors, "{what}");
+    assert_eq!(got.outcome.failures, want.outcome.failures, "{what}");
     assert_eq!(got.outcome.end, want.outcome.end, "{what}");
     assert_eq!(got.output, want.output, "{what}");
 }

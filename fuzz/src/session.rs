@@ -138,9 +138,9 @@ pub fn stream(input: &mut Input<'_>) {
         assert!(rx.reusable_len() <= stream.len() + stream.len() / 4 + (64 << 10));
         match result {
             Ok(Some(Event::Received)) => got.messages.push(conn.message().to_vec()),
+            Ok(Some(Event::Refused { len, .. })) => got.refused.push(len),
             Ok(Some(Event::HandshakeDone) | None) => {}
-            Ok(Some(Event::Sent)) => panic!("sent without a send"),
-            Err(Error::TooLarge { len, .. }) => got.refused.push(len),
+            Ok(Some(other)) => panic!("{other:?} without a send or plugins"),
             Err(e) => break e,
         }
     };
@@ -198,7 +198,7 @@ pub fn pair<P: Plugins>(input: &mut Input<'_>, chain: impl Fn() -> P) {
                 Ok(None) => break,
                 Ok(Some(Event::Received)) => delivered.push(ours.message().to_vec()),
                 Ok(Some(Event::HandshakeDone)) => {}
-                Err(Error::TooLarge { len, .. }) => refused.push(len as usize),
+                Ok(Some(Event::Refused { len, .. })) => refused.push(len as usize),
                 other => panic!("our side: {other:?}"),
             }
         }
@@ -213,7 +213,7 @@ pub fn pair<P: Plugins>(input: &mut Input<'_>, chain: impl Fn() -> P) {
             match peer.poll(&mut io, 0) {
                 Ok(None) => break,
                 Ok(Some(Event::Sent)) => outcomes.push(true),
-                Err(Error::Rejected { .. }) => outcomes.push(false),
+                Ok(Some(Event::Rejected { .. })) => outcomes.push(false),
                 Ok(Some(Event::HandshakeDone)) => {}
                 other => panic!("peer: {other:?}"),
             }
