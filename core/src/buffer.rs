@@ -160,6 +160,26 @@ impl<B: Buffer + ?Sized> Buffer for &mut B {
     }
 }
 
+/// Smallest window a receive buffer is prepared by (see [`receive_window`]).
+pub(crate) const GROW_STEP: usize = 64 * 1024;
+
+/// The sizing policy of a receive buffer: the length to prepare (zero-fill) a buffer to when
+/// the reads of a payload have filled it, given the bytes of the payload `filled` so far, the
+/// bytes still `remaining` and the buffer's [`Buffer::reusable_len`].
+///
+/// Memory the buffer already has ready is used as it is, up to the end of the payload. Past
+/// it, the window for the next reads is a quarter of what already arrived (at least
+/// [`GROW_STEP`]): the memory prepared never exceeds 1.25 × the bytes received plus
+/// `GROW_STEP`, whatever the length announced, and large messages are still read in large
+/// chunks.
+pub(crate) fn receive_window(filled: usize, remaining: usize, reusable: usize) -> usize {
+    let end = filled.saturating_add(remaining);
+    if reusable > filled {
+        return reusable.min(end);
+    }
+    filled + remaining.min((filled / 4).max(GROW_STEP))
+}
+
 #[cfg(feature = "alloc")]
 pub use self::vec::VecBuffer;
 
@@ -170,9 +190,11 @@ mod vec {
 
     /// A heap buffer with a configured maximum (feature `alloc`).
     ///
-    /// Memory is reserved exactly as the length grows, never ahead of it: the drivers grow a
-    /// receive buffer by at most what already arrived (plus one read chunk), so a header that
-    /// announces 4 GB costs nothing until 4 GB actually arrive.
+    /// Only the length is prepared (zero-filled), and the drivers prepare a receive buffer
+    /// by at most a quarter of what already arrived (plus one 64 KiB step), so a header that
+    /// announces 4 GB costs nothing until 4 GB actually arrive. The capacity doubles as the
+    /// length outgrows it (up to the limit), so a growing message is moved a few times only;
+    /// on a host with virtual memory, capacity never written is not resident.
     ///
     /// Memory once prepared stays prepared: emptying the buffer (or building it with
     /// [`VecBuffer::from_vec`] and [`Buffer::clear`]) keeps it, and the next message is read
@@ -258,8 +280,13 @@ mod vec {
             if len > self.limit {
                 return Err(capacity_error(len, self.limit));
             }
+            if len > self.bytes.capacity() {
+                let capacity = len
+                    .max(self.bytes.capacity().saturating_mul(2))
+                    .min(self.limit);
+                self.bytes.reserve_exact(capacity - self.bytes.len());
+            }
             if len > self.bytes.len() {
-                self.bytes.reserve_exact(len - self.bytes.len());
                 self.bytes.resize(len, 0);
             }
             self.len = len;
@@ -296,11 +323,71 @@ mod tests {
 
     #[cfg(feature = "alloc")]
     #[test]
-    fn vec_buffer_reserves_exactly() {
+    fn vec_buffer_stays_under_its_limit() {
         let mut buf = VecBuffer::new(8);
         exercise(&mut buf);
         buf.resize(3).unwrap();
-        assert!(buf.capacity() <= 8);
+        buf.resize(5).unwrap();
+        assert!(buf.capacity() <= 8, "doubling stops at the limit");
+    }
+
+    /// Reads of random sizes (up to the window offered) through the policy: before each read,
+    /// the memory prepared is at most 1.25 × what arrived + `GROW_STEP`, and every window
+    /// offers room for at least one byte.
+    #[test]
+    fn receive_window_prepares_at_most_a_quarter_more_than_received() {
+        let mut rng = tinyproto_testkit::Rng(1);
+        for announced in [1, 1000, GROW_STEP + 1, 3 << 20, 60 << 20, u32::MAX as usize] {
+            let (mut filled, mut prepared, mut windows) = (0, 0, 0);
+            while filled < announced && windows < 400 {
+                if prepared <= filled {
+                    prepared = receive_window(filled, announced - filled, prepared);
+                    windows += 1;
+                }
+                assert!(prepared > filled && prepared <= announced);
+                assert!(
+                    prepared <= filled + filled / 4 + GROW_STEP,
+                    "{prepared} for {filled}"
+                );
+                filled += 1 + rng.below(prepared - filled);
+            }
+            assert!(
+                windows < 400 || announced > 1 << 30,
+                "{announced}: {windows} windows"
+            );
+        }
+    }
+
+    #[test]
+    fn receive_window_uses_ready_memory_up_to_the_end_of_the_message() {
+        assert_eq!(receive_window(0, 100, 4096), 100);
+        assert_eq!(
+            receive_window(10, 1 << 20, 4096),
+            4096,
+            "all of it, at once"
+        );
+        assert_eq!(receive_window(4096, 1 << 20, 4096), 4096 + GROW_STEP);
+    }
+
+    /// The policy with a real `VecBuffer`: its prepared length follows the bound, and its
+    /// capacity (doubling) stays under twice the length and under the limit.
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn vec_buffer_grown_by_the_policy_prepares_little_ahead_of_the_bytes() {
+        let mut rng = tinyproto_testkit::Rng(2);
+        let announced = if cfg!(miri) { 100_000 } else { 5 << 20 };
+        let mut buf = VecBuffer::new(announced);
+        let mut filled = 0;
+        while filled < announced {
+            if buf.as_slice().len() <= filled {
+                let len = receive_window(filled, announced - filled, buf.reusable_len());
+                buf.resize(len).unwrap();
+            }
+            let prepared = buf.reusable_len();
+            assert!(prepared <= filled + filled / 4 + GROW_STEP);
+            assert!(buf.capacity() <= (2 * prepared).min(announced));
+            filled += 1 + rng.below(buf.as_slice().len() - filled);
+        }
     }
 
     #[cfg(feature = "alloc")]

@@ -10,14 +10,10 @@
 //! control output (init byte, status answer, header), the outgoing payload, then whatever the
 //! session asks to read (payloads go to the buffer, cleared when a new message is announced).
 
-use crate::buffer::{Buffer, CapacityError};
+use crate::buffer::{receive_window, Buffer, CapacityError};
 use crate::error::Error;
 use crate::session::{NextRead, Session, SessionEvent};
 use crate::wire::HEADER_LEN;
-
-/// Smallest step by which a receive buffer grows. A buffer grows by at most what already
-/// arrived (and at least this), so memory follows the bytes that really came.
-pub(crate) const GROW_STEP: usize = 16 * 1024;
 
 /// The I/O a session needs next.
 #[derive(Debug)]
@@ -120,20 +116,10 @@ impl Kernel {
             }
             NextRead::Payload(remaining) => {
                 // The buffer holds what arrived plus a window for the next reads, kept across
-                // reads (not prepared again for each one). A full window grows to all the memory
-                // the buffer has ready ([`Buffer::reusable_len`]), or else by at most what already
-                // arrived (and at least GROW_STEP): new memory follows the bytes that really
-                // came, and small reads cost no more than large ones.
+                // reads and prepared again only when they filled it.
                 let filled = session.payload_received();
                 if buf.as_slice().len() <= filled {
-                    let wanted = filled + remaining;
-                    let ready = buf.reusable_len().min(wanted);
-                    let grown = if ready > filled {
-                        ready
-                    } else {
-                        filled + remaining.min(filled.max(GROW_STEP))
-                    };
-                    buf.resize(grown)?;
+                    buf.resize(receive_window(filled, remaining, buf.reusable_len()))?;
                 }
                 let end = buf.as_slice().len().min(filled + remaining);
                 self.planned = Planned::ReadPayload;

@@ -379,6 +379,12 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
 }
 
 proptest! {
+    // A few cases under Miri, which checks memory safety rather than coverage.
+    #![proptest_config(ProptestConfig {
+        cases: if cfg!(miri) { 8 } else { 256 },
+        ..ProptestConfig::default()
+    })]
+
     #[test]
     fn same_bytes_out_and_messages_in_as_the_blocking_driver(
         input in peer_input(),

@@ -90,7 +90,7 @@ impl From<&str> for Message {
 /// Smallest growth for which a receive buffer looks for spare memory first.
 const SPARE_FROM: usize = 8 * 1024;
 
-/// A connection's receive or send buffer: owned bytes with a maximum that grow exactly as
+/// A connection's receive or send buffer: owned bytes with a maximum, prepared only as
 /// bytes arrive (the core's `VecBuffer`), or a shared message being sent. Changing a shared
 /// message (a plugin) copies it first.
 ///
