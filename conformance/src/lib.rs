@@ -7,7 +7,7 @@
 //! * [`replay`]: our core in the place of one recorded side, at any read size, either driver.
 //! * [`role`]: the scripts of those Python peers (lockstep client, echo server), played on
 //!   any of our drivers through the [`role::Link`] trait.
-//! * [`runner`]: the case suite that `tinyproto-conformance server HOST:PORT` runs against a
+//! * [`runner`]: the case suite that `tinyproto check HOST:PORT` (`tinyproto-cli`) runs against a
 //!   server with the seed README's echo semantics, and its table.
 //! * [`matrix`]: the live interop matrix, Rust ↔ Python 2.0.1 / 3.0 / Rust in both roles.
 //! * [`net`]: the core over `std::net::TcpStream`, and `serve-echo`, an echo server on the

@@ -1,18 +1,23 @@
-//! `tinyproto-conformance`: run the conformance suite against a server, serve the reference
-//! echo server, or print the interop matrix.
+//! `tinyproto-conformance`: the development tool of this crate. It serves the reference echo
+//! server and runs the reference echo client (both on our core, independent of
+//! `tinyproto-std`), and prints the live interop matrix.
+//!
+//! Checking a server or a client is `tinyproto check` (the `tinyproto-cli` crate), which runs
+//! this crate's [`runner`](tinyproto_conformance::runner).
 #![forbid(unsafe_code)]
 
 use clap::{Parser, Subcommand};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+use tinyproto_conformance::matrix;
 use tinyproto_conformance::net::{self, EchoConfig, EchoServer};
-use tinyproto_conformance::{matrix, runner};
+use tinyproto_testkit::PyVersion;
 
-/// Conformance suite for the tinyproto wire protocol.
+/// Reference peers on the tinyproto core, and the live interop matrix (to check a server or a
+/// client, use `tinyproto check`).
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -20,52 +25,6 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run the case suite against a server with the seed README's echo semantics
-    /// (each message m answered b"Echo back: " + m; QUIT closes the connection).
-    /// Exits 0 only when no case failed.
-    Server {
-        /// Address of the server under test.
-        addr: String,
-        /// Add the strict tier: clean EOF handling, sync after a refusal, timeouts.
-        #[arg(long)]
-        strict: bool,
-        /// Also write the results as JSON to this file.
-        #[arg(long)]
-        json: Option<PathBuf>,
-        /// The server's connection limit, if it has one (enables the conlimit cases).
-        #[arg(long)]
-        conlimit: Option<usize>,
-        /// Seconds to wait for any single answer.
-        #[arg(long, default_value_t = 5)]
-        patience: u64,
-        /// Seconds within which a stalled peer must be dropped (strict tier).
-        #[arg(long, default_value_t = 10)]
-        stall_limit: u64,
-    },
-    /// Run the client suite: start COMMAND once per case (`{port}` in an argument is replaced by
-    /// the runner's port; its input is `hello\n`), play a scripted server for it and check what
-    /// it does. The client must have the seed README's echo-client semantics. Exits 0 only when
-    /// no case failed.
-    Client {
-        /// The client's command line, after `--`.
-        #[arg(required = true, last = true)]
-        command: Vec<String>,
-        /// Add the strict tier: clean EOF handling, connection limit, timeouts.
-        #[arg(long)]
-        strict: bool,
-        /// Also write the results as JSON to this file.
-        #[arg(long)]
-        json: Option<PathBuf>,
-        /// Address the runner listens on.
-        #[arg(long, default_value = "127.0.0.1:0")]
-        listen: String,
-        /// Seconds to wait for any single action of the client.
-        #[arg(long, default_value_t = 5)]
-        patience: u64,
-        /// Seconds within which the client must give up on a stalled server (strict tier).
-        #[arg(long, default_value_t = 10)]
-        stall_limit: u64,
-    },
     /// The seed README's echo client on our core: sends each stdin line, prints
     /// `Response from server: <reply>`, closes at the end of input.
     EchoClient {
@@ -116,70 +75,19 @@ fn resolve(addr: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("{addr}: no address"))
 }
 
-/// Prints the table, writes the JSON if asked, and tells whether nothing failed.
-fn finish(report: &runner::Report, title: &str, json: Option<PathBuf>) -> Result<bool, String> {
-    println!("{}", report.table(title));
-    if let Some(path) = json {
-        std::fs::write(&path, report.json()).map_err(|e| format!("{}: {e}", path.display()))?;
-    }
-    Ok(report.passed())
-}
-
 fn main() -> ExitCode {
     match run(Cli::parse().command) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("tinyproto-conformance: {e}");
-            ExitCode::from(2)
+            ExitCode::FAILURE
         }
     }
 }
 
 fn run(cmd: Cmd) -> Result<bool, String> {
     match cmd {
-        Cmd::Server {
-            addr,
-            strict,
-            json,
-            conlimit,
-            patience,
-            stall_limit,
-        } => {
-            let target = runner::Target {
-                addr: resolve(&addr)?,
-                command: Vec::new(),
-                patience: Duration::from_secs(patience),
-                stall_limit: Duration::from_secs(stall_limit),
-                conlimit,
-            };
-            finish(
-                &runner::run(&target, strict),
-                "tinyproto conformance: server",
-                json,
-            )
-        }
-        Cmd::Client {
-            command,
-            strict,
-            json,
-            listen,
-            patience,
-            stall_limit,
-        } => {
-            let target = runner::Target {
-                addr: resolve(&listen)?,
-                command,
-                patience: Duration::from_secs(patience),
-                stall_limit: Duration::from_secs(stall_limit),
-                conlimit: None,
-            };
-            finish(
-                &runner::run_client(&target, strict),
-                "tinyproto conformance: client",
-                json,
-            )
-        }
         Cmd::EchoClient {
             connect,
             plugins,
@@ -216,12 +124,19 @@ fn run(cmd: Cmd) -> Result<bool, String> {
                     secs => Some(Duration::from_secs(secs)),
                 },
             };
-            let server = EchoServer::spawn(resolve(&listen)?, config).map_err(|e| e.to_string())?;
+            let addr = resolve(&listen)?;
+            let server = EchoServer::spawn(addr, config)
+                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
             println!("LISTENING {}", server.addr());
             server.join();
             Ok(true)
         }
         Cmd::Matrix => {
+            for version in PyVersion::ALL {
+                version
+                    .require()
+                    .map_err(|why| format!("the interop matrix cannot run: {why}"))?;
+            }
             let (table, ok) = matrix::run(&[matrix::CORE]);
             println!("{table}");
             Ok(ok)

@@ -190,7 +190,7 @@ fn print_and_check(report: &Report, title: &str) {
 fn runner_default_tier_passes_against_both_python_echo_servers() {
     for version in PyVersion::ALL {
         let (_server, port) = Peer::python_echo_server(version, &[]);
-        let report = runner::run(&Target::new(([127, 0, 0, 1], port).into()), false);
+        let report = runner::run(&Target::new(([127, 0, 0, 1], port).into()), false).unwrap();
         let title = format!("Python tinyproto {} echo server", version.as_str());
         print_and_check(&report, &title);
     }
@@ -214,7 +214,7 @@ fn runner_default_and_strict_tiers_pass_against_serve_echo() {
         ..EchoConfig::default()
     };
     let server = EchoServer::spawn("127.0.0.1:0", config).unwrap();
-    let report = runner::run(&strict_target(server.addr()), true);
+    let report = runner::run(&strict_target(server.addr()), true).unwrap();
     print_and_check(&report, "tinyproto-conformance serve-echo (our core)");
     assert!(report.results.iter().all(|r| r.verdict == Verdict::Pass));
 }
@@ -233,7 +233,7 @@ fn runner_default_and_strict_tiers_pass_against_tinyproto_std() {
         .max_connections(8)
         .timeouts(timeouts);
     let (addr, _running) = std_echo::start(builder).unwrap();
-    let report = runner::run(&strict_target(addr), true);
+    let report = runner::run(&strict_target(addr), true).unwrap();
     print_and_check(&report, "tinyproto-std echo server");
 }
 
@@ -275,7 +275,7 @@ fn client_suite_default_tier_passes_against_both_python_echo_clients() {
             "--wait".into(),
             "3".into(),
         ];
-        let report = runner::run_client(&client_target(command.to_vec()), false);
+        let report = runner::run_client(&client_target(command.to_vec()), false).unwrap();
         let title = format!("Python tinyproto {} echo client", version.as_str());
         print_and_check(&report, &title);
     }
@@ -292,9 +292,50 @@ fn client_suite_default_and_strict_tiers_pass_against_our_echo_client() {
         "2",
     ];
     let command = command.iter().map(|s| s.to_string()).collect();
-    let report = runner::run_client(&client_target(command), true);
+    let report = runner::run_client(&client_target(command), true).unwrap();
     print_and_check(&report, "tinyproto-conformance echo-client (our core)");
     assert!(report.results.iter().all(|r| r.verdict == Verdict::Pass));
+}
+
+#[test]
+fn the_runner_stops_at_a_closed_port_with_one_error() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    match runner::run(&Target::new(addr), true) {
+        Err(runner::RunError::Connect {
+            case: "handshake/1",
+            judged: 0,
+            source,
+            ..
+        }) => assert_eq!(source.kind(), std::io::ErrorKind::ConnectionRefused),
+        other => panic!("expected one connect error, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_default_stall_limit_is_tinyproto_std_s_stall_timeout() {
+    assert_eq!(
+        Some(runner::DEFAULT_STALL_LIMIT),
+        tinyproto_std::Timeouts::default().stall
+    );
+}
+
+/// The dev tool's `matrix` without the venvs: a clear error and exit 1, no panic.
+#[test]
+fn the_matrix_command_says_when_the_venvs_are_missing() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tinyproto-conformance"))
+        .arg("matrix")
+        .env("TINYPROTO_PYTHON_2_0_1", "/nonexistent/python")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Python tinyproto 2.0.1 not found")
+            && stderr.contains("bash .ci/setup-python"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -98,3 +98,29 @@ fn python_servers_with_rust_and_python_clients() {
         );
     }
 }
+
+#[test]
+fn chat_bind_and_connect_errors_name_the_address() {
+    let run = |path: &str, args: &[&str]| {
+        std::process::Command::new(path)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = run(SERVER, &["--listen", &addr]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        format!("chat-server: cannot listen on {addr}: address already in use")
+    );
+    drop(taken);
+    let out = run(CLIENT, &["--connect", &addr]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        format!("chat-client: cannot connect to {addr}: connection refused")
+    );
+}

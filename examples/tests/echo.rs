@@ -116,3 +116,67 @@ fn the_connection_limit_turns_a_second_client_away() {
         assert_eq!(first.wait_exit(WAIT), Some(0));
     }
 }
+
+/// Runs an example binary to completion with no input.
+fn run_to_end(path: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(path)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn echo_client_gives_up_on_a_server_that_never_replies() {
+    // A server that completes the handshake and reads, but never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let silent = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        std::io::Write::write_all(&mut stream, &[0xff]).unwrap();
+        let mut sink = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stream, &mut sink);
+    });
+    let mut client = binary(CLIENT, &["--connect", &addr, "--timeout", "1"]);
+    say(&mut client, "hello");
+    assert_eq!(client.wait_exit(WAIT), Some(1));
+    drop(client);
+    silent.join().unwrap();
+}
+
+#[test]
+fn bind_and_connect_errors_name_the_address() {
+    let (_server, port) = rust_server(&[]);
+    let taken = format!("127.0.0.1:{port}");
+    let out = run_to_end(SERVER, &["--listen", &taken]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        format!("echo-server: cannot listen on {taken}: address already in use")
+    );
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let out = run_to_end(CLIENT, &["--connect", &closed.to_string()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        format!("echo-client: cannot connect to {closed}: connection refused")
+    );
+
+    let out = run_to_end(SERVER, &["--listen", "nonsense"]);
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the port is missing"), "{err}");
+}
+
+#[test]
+fn demo_help_prints_usage_and_runs_nothing() {
+    let out = run_to_end(env!("CARGO_BIN_EXE_demo"), &["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Usage: demo"), "{text}");
+    assert!(!text.contains("→"), "the demo ran: {text}");
+}

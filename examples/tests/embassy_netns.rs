@@ -236,15 +236,15 @@ fn conformance_runner_passes_against_embassy_server() {
         &["--role", "server", "--port", PORT, "--connections", "2"],
     );
     expect_line(&mut server, "LISTENING ", "embassy server");
-    let runner = std::path::Path::new(env!("CARGO_BIN_EXE_embassy-echo"))
-        .with_file_name("tinyproto-conformance");
+    let runner =
+        std::path::Path::new(env!("CARGO_BIN_EXE_embassy-echo")).with_file_name("tinyproto");
     assert!(
         runner.exists(),
-        "build the runner first: cargo build -p tinyproto-conformance"
+        "build the runner first: cargo build -p tinyproto-cli --bin tinyproto"
     );
     let mut command = ns.command(runner);
     command
-        .args(["server", &format!("{EMBASSY_IP}:{PORT}"), "--strict"])
+        .args(["check", &format!("{EMBASSY_IP}:{PORT}"), "--strict"])
         .args(["--conlimit", "2", "--stall-limit", "12"])
         .stdin(Stdio::null());
     let mut runner = Peer::spawn(command);

@@ -80,3 +80,54 @@ fn python_clients_talk_to_smoltcp_echo_over_a_tap_device() {
         .expect("SRVQUIT stops the server");
     assert_eq!(server.wait_exit(LIMIT), Some(0));
 }
+
+/// `--run-for` ends the run even when no frame ever arrives (the wait for traffic has the
+/// deadline too).
+#[test]
+fn run_for_stops_smoltcp_echo_without_traffic() {
+    let Some(ns) = NetNs::create_or_skip("smoltcp-run-for") else {
+        return;
+    };
+    ns.add_tap("tap0", "192.168.69.100/24").expect("TAP device");
+    let mut command = ns.command(env!("CARGO_BIN_EXE_smoltcp-echo"));
+    command
+        .args(["--tap", "tap0", "--run-for", "1"])
+        .stdin(Stdio::null());
+    let mut server = Peer::spawn(command);
+    server
+        .wait_for_line(|l| l == "SERVER STOPPED", LIMIT)
+        .expect("smoltcp-echo stops after --run-for");
+    assert_eq!(server.wait_exit(LIMIT), Some(0));
+}
+
+/// A TAP device that is missing is an error (and is not created); one that is down too.
+#[test]
+fn smoltcp_echo_refuses_a_missing_or_down_tap_device() {
+    let Some(ns) = NetNs::create_or_skip("smoltcp-tap-check") else {
+        return;
+    };
+    let run = |tap: &str| {
+        let mut command = ns.command(env!("CARGO_BIN_EXE_smoltcp-echo"));
+        command.args(["--tap", tap, "--run-for", "5"]);
+        command.stdin(Stdio::null()).output().unwrap()
+    };
+    let out = run("doesnotexist");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "no LISTENING");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("TAP device doesnotexist does not exist"),
+        "{err}"
+    );
+    assert!(
+        ns.ip(&["link", "show", "doesnotexist"]).is_err(),
+        "the device was created"
+    );
+
+    ns.ip(&["tuntap", "add", "dev", "tapdown", "mode", "tap"])
+        .expect("TAP device");
+    let out = run("tapdown");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("TAP device tapdown is down"), "{err}");
+}

@@ -62,18 +62,24 @@ impl PyVersion {
         path.exists().then_some(path)
     }
 
-    /// The interpreter of this version's venv.
-    ///
-    /// # Panics
-    /// When it does not exist: the test cannot run, and says how to fix that.
-    pub fn python(self) -> PathBuf {
-        self.find_python().unwrap_or_else(|| {
-            panic!(
+    /// The interpreter of this version's venv, or a message that says it is missing and how
+    /// to install it.
+    pub fn require(self) -> Result<PathBuf, String> {
+        self.find_python().ok_or_else(|| {
+            format!(
                 "Python tinyproto {} not found (set {}, or run `bash .ci/setup-python`)",
                 self.as_str(),
                 self.env_var()
             )
         })
+    }
+
+    /// The interpreter of this version's venv.
+    ///
+    /// # Panics
+    /// When it does not exist: the test cannot run, and says how to fix that.
+    pub fn python(self) -> PathBuf {
+        self.require().unwrap_or_else(|why| panic!("{why}"))
     }
 }
 

@@ -1,6 +1,8 @@
 //! The cases, in the order they run.
 
-use super::{case, closed_within_stall_limit, Case, Check, Raw, Target, Tier, Verdict};
+use super::{
+    case, closed_within_stall_limit, Case, Check, Ending, Raw, Stop, Target, Tier, Verdict,
+};
 use crate::pyrandom::PyRandom;
 use tinyproto_core::wire::{SC_CONLIMIT, SC_GENERIC_ERROR, SC_OK};
 
@@ -173,8 +175,9 @@ fn maxsize(t: &Target) -> Check {
         SC_OK => Ok(()),
         SC_GENERIC_ERROR => Err(Verdict::Unsupported {
             reason: "answered 00: the server's configured limit is below the protocol maximum (allowed, PROTOCOL.md Q2)".into(),
-        }),
-        other => Err(Verdict::fail("ff", format!("{other:02x}"))),
+        }
+        .into()),
+        other => Err(Stop::fail("ff", format!("{other:02x}"))),
     }
 }
 
@@ -186,7 +189,7 @@ fn quit(t: &Target) -> Check {
 }
 
 /// Fills the server's connection slots, then opens one more and returns what it saw.
-fn beyond_limit(t: &Target) -> Result<super::Ending, Verdict> {
+fn beyond_limit(t: &Target) -> Result<Ending, Stop> {
     let limit = t.conlimit.unwrap_or(0);
     let held: Vec<Raw> = (0..limit)
         .map(|_| Raw::ready(t.addr, t.patience))
@@ -199,12 +202,8 @@ fn beyond_limit(t: &Target) -> Result<super::Ending, Verdict> {
 
 fn conlimit_refused(t: &Target) -> Check {
     match beyond_limit(t)? {
-        super::Ending::Closed(b) | super::Ending::Reset(b)
-            if b.first().is_some_and(|&x| x != SC_OK) =>
-        {
-            Ok(())
-        }
-        other => Err(Verdict::fail(
+        Ending::Closed(b) | Ending::Reset(b) if b.first().is_some_and(|&x| x != SC_OK) => Ok(()),
+        other => Err(Stop::fail(
             "a byte other than ff, then close",
             format!("{other:?}"),
         )),
@@ -213,8 +212,8 @@ fn conlimit_refused(t: &Target) -> Check {
 
 fn conlimit_exact(t: &Target) -> Check {
     match beyond_limit(t)? {
-        super::Ending::Closed(b) if b == [SC_CONLIMIT] => Ok(()),
-        other => Err(Verdict::fail("fe, then close", format!("{other:?}"))),
+        Ending::Closed(b) if b == [SC_CONLIMIT] => Ok(()),
+        other => Err(Stop::fail("fe, then close", format!("{other:?}"))),
     }
 }
 
@@ -258,8 +257,8 @@ fn bad_init(t: &Target) -> Check {
     raw.send(&[0x41])?;
     // The server's own init byte may come first.
     match raw.wait_close(t.patience) {
-        super::Ending::Closed(b) | super::Ending::Reset(b) if b.len() <= 1 => Ok(()),
-        other => Err(Verdict::fail(
+        Ending::Closed(b) | Ending::Reset(b) if b.len() <= 1 => Ok(()),
+        other => Err(Stop::fail(
             "close (after at most the server's ff)",
             format!("{other:?}"),
         )),

@@ -3,7 +3,10 @@
 //! reply, close at the end of input). Each case starts the client afresh with the input
 //! `hello\n`.
 
-use super::{case, closed_within_stall_limit, Case, Check, Raw, Target, Tier, Verdict};
+use super::{
+    case, closed_within_stall_limit, Case, Check, Ending, Raw, RunError, Stop, Target, Tier,
+    Verdict,
+};
 use std::io::Write as _;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -82,25 +85,39 @@ impl Drop for Started {
 
 /// Listens, starts the client with `{port}` filled in and the input `hello\n`, and accepts its
 /// connection.
-fn start(t: &Target) -> Result<(Raw, Started), Verdict> {
+fn start(t: &Target) -> Result<(Raw, Started), Stop> {
     let setup = |e: std::io::Error| Verdict::fail("to start the client", e.to_string());
-    let listener = TcpListener::bind(t.addr).map_err(setup)?;
+    let listener = TcpListener::bind(t.addr).map_err(|source| {
+        Stop::Abort(RunError::Listen {
+            addr: t.addr,
+            source,
+        })
+    })?;
     let port = listener.local_addr().map_err(setup)?.port().to_string();
     let args: Vec<String> = t
         .command
         .iter()
         .map(|a| a.replace("{port}", &port))
         .collect();
-    let (program, rest) = args
-        .split_first()
-        .ok_or_else(|| Verdict::fail("a client command", "none"))?;
+    let spawn_failed = |program: &str, source| {
+        Stop::Abort(RunError::Spawn {
+            program: program.to_owned(),
+            source,
+        })
+    };
+    let (program, rest) = args.split_first().ok_or_else(|| {
+        spawn_failed(
+            "",
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "no command"),
+        )
+    })?;
     let mut child = Command::new(program)
         .args(rest)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(setup)?;
+        .map_err(|e| spawn_failed(program, e))?;
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(b"hello\n");
     }
@@ -115,7 +132,7 @@ fn start(t: &Target) -> Result<(Raw, Started), Verdict> {
             }
             Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
             Err(_) => {
-                return Err(Verdict::fail(
+                return Err(Stop::fail(
                     "a connection from the client",
                     format!("none within {:?}", t.patience),
                 ))
@@ -130,7 +147,7 @@ fn handshake(t: &Target) -> Check {
 }
 
 /// Handshake, then the client's `hello` with its header answered `ff`.
-fn hello(t: &Target) -> Result<(Raw, Started), Verdict> {
+fn hello(t: &Target) -> Result<(Raw, Started), Stop> {
     let (mut raw, client) = start(t)?;
     raw.expect(&[SC_OK], "the client's init byte")?;
     raw.send(&[SC_OK])?;
@@ -145,7 +162,7 @@ fn message(t: &Target) -> Check {
 }
 
 /// `hello`, then our reply with the client's `ff` checked.
-fn replied(t: &Target) -> Result<(Raw, Started), Verdict> {
+fn replied(t: &Target) -> Result<(Raw, Started), Stop> {
     let (mut raw, client) = hello(t)?;
     let answer = b"Echo back: hello";
     raw.send(&(answer.len() as u32).to_be_bytes())?;
@@ -171,12 +188,8 @@ fn rejected(t: &Target) -> Check {
     raw.expect(&[0, 0, 0, 5], "the header of b'hello'")?;
     raw.send(&[SC_GENERIC_ERROR])?;
     match raw.wait_close(Duration::from_secs(1)) {
-        super::Ending::Closed(b) | super::Ending::Reset(b) | super::Ending::Open(b)
-            if b.is_empty() =>
-        {
-            Ok(())
-        }
-        other => Err(Verdict::fail("no payload", format!("{other:?}"))),
+        Ending::Closed(b) | Ending::Reset(b) | Ending::Open(b) if b.is_empty() => Ok(()),
+        other => Err(Stop::fail("no payload", format!("{other:?}"))),
     }
 }
 
@@ -199,13 +212,8 @@ fn conlimit(t: &Target) -> Check {
     raw.send(&[SC_CONLIMIT])?;
     raw.finish();
     match raw.wait_close(t.patience) {
-        super::Ending::Closed(b) | super::Ending::Reset(b) if b.is_empty() || b == [SC_OK] => {
-            Ok(())
-        }
-        other => Err(Verdict::fail(
-            "close after at most ff",
-            format!("{other:?}"),
-        )),
+        Ending::Closed(b) | Ending::Reset(b) if b.is_empty() || b == [SC_OK] => Ok(()),
+        other => Err(Stop::fail("close after at most ff", format!("{other:?}"))),
     }
 }
 

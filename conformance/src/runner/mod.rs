@@ -13,11 +13,12 @@ mod raw;
 
 pub use cases::CASES;
 pub use client::CLIENT_CASES;
-pub use raw::{Ending, Raw};
+use raw::{Ending, Raw};
 
 use crate::transcript::short_hex;
 use serde::Serialize;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
+use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -88,21 +89,109 @@ pub struct Target {
     pub conlimit: Option<usize>,
 }
 
+/// The stall limit [`Target::new`] assumes: 30 s, the default stall timeout of
+/// `tinyproto-std` (and so of its `echo-server` example), so that a server with the usual
+/// defaults passes the strict tier as it stands.
+pub const DEFAULT_STALL_LIMIT: Duration = Duration::from_secs(30);
+
 impl Target {
-    /// A target with the default limits: 5 s per answer, stalls dropped within 10 s.
+    /// A target with the default limits: 5 s per answer, stalls dropped within
+    /// [`DEFAULT_STALL_LIMIT`].
     pub fn new(addr: SocketAddr) -> Self {
         Self {
             addr,
             command: Vec::new(),
             patience: Duration::from_secs(5),
-            stall_limit: Duration::from_secs(10),
+            stall_limit: DEFAULT_STALL_LIMIT,
             conlimit: None,
         }
     }
 }
 
-/// What a case's check gives: `Ok` when the requirement holds, otherwise the verdict.
-type Check = Result<(), Verdict>;
+/// Why a run stopped before judging every case: nothing more could be judged.
+#[derive(Debug)]
+pub enum RunError {
+    /// The server under test accepted no connection (closed port, nothing listening, or a
+    /// server that died during the case before).
+    Connect {
+        /// The server's address.
+        addr: SocketAddr,
+        /// The case that could not connect.
+        case: &'static str,
+        /// How many cases were judged before (0: the server was never reached).
+        judged: usize,
+        /// What `connect` said.
+        source: io::Error,
+    },
+    /// Client mode: the runner could not listen for the client.
+    Listen {
+        /// Where it tried to listen.
+        addr: SocketAddr,
+        /// What `bind` said.
+        source: io::Error,
+    },
+    /// Client mode: the client's command could not be started.
+    Spawn {
+        /// The program.
+        program: String,
+        /// What the system said.
+        source: io::Error,
+    },
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Connect {
+                addr,
+                case,
+                judged,
+                source,
+            } => write!(
+                f,
+                "cannot connect to {addr} (case {case}, after {judged} cases): {source}"
+            ),
+            Self::Listen { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
+            Self::Spawn { program, source } => write!(f, "cannot start {program:?}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for RunError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Connect { source, .. }
+            | Self::Listen { source, .. }
+            | Self::Spawn { source, .. } => Some(source),
+        }
+    }
+}
+
+/// Why a case's check ended early.
+enum Stop {
+    /// The case is judged.
+    Judged(Verdict),
+    /// The server accepted no connection: the run stops ([`RunError::Connect`]).
+    Unreachable(io::Error),
+    /// The run cannot go on (client mode: no listener, no client).
+    Abort(RunError),
+}
+
+impl Stop {
+    /// A failed case: [`Verdict::fail`].
+    fn fail(expected: impl Into<String>, actual: impl Into<String>) -> Stop {
+        Stop::Judged(Verdict::fail(expected, actual))
+    }
+}
+
+impl From<Verdict> for Stop {
+    fn from(v: Verdict) -> Self {
+        Stop::Judged(v)
+    }
+}
+
+/// What a case's check gives: `Ok` when the requirement holds, otherwise why not.
+type Check = Result<(), Stop>;
 
 /// A case that needs no setting (both suites build their tables with it).
 const fn case(
@@ -134,8 +223,11 @@ impl Case {
 fn closed_within_stall_limit(t: &Target, raw: &mut Raw, verb: &str) -> Check {
     let limit = t.stall_limit + Duration::from_secs(1);
     match raw.wait_close(limit) {
-        Ending::Open(b) => Err(Verdict::fail(
-            format!("{verb} within {:?}", t.stall_limit),
+        Ending::Open(b) => Err(Stop::fail(
+            format!(
+                "{verb} within the stall limit, {:?} (assumed: --stall-limit sets it to the peer's stall timeout)",
+                t.stall_limit
+            ),
             format!("still open after {limit:?} ({})", short_hex(&b)),
         )),
         _ => Ok(()),
@@ -182,40 +274,80 @@ pub struct Report {
 
 /// Runs the server suite's default tier (and with `strict` the strict tier too) against
 /// `target`.
-pub fn run(target: &Target, strict: bool) -> Report {
-    run_cases(CASES, target, strict)
+///
+/// # Errors
+/// [`RunError::Connect`] at the first case that cannot connect: a closed port is one clear
+/// error, not every case failed.
+pub fn run(target: &Target, strict: bool) -> Result<Report, RunError> {
+    run_cases(CASES, target, strict, |_| {})
 }
 
 /// Runs the client suite against the client started by `target.command`.
-pub fn run_client(target: &Target, strict: bool) -> Report {
-    run_cases(CLIENT_CASES, target, strict)
+///
+/// # Errors
+/// [`RunError::Listen`] or [`RunError::Spawn`] when the runner cannot listen or start the
+/// client.
+pub fn run_client(target: &Target, strict: bool) -> Result<Report, RunError> {
+    run_cases(CLIENT_CASES, target, strict, |_| {})
 }
 
-fn run_cases(cases: &[Case], target: &Target, strict: bool) -> Report {
-    let results = cases
+/// Runs `cases` ([`CASES`] against a server, as [`run`]; [`CLIENT_CASES`] against a client,
+/// as [`run_client`]), calling `starting` before each case (for a progress display).
+///
+/// # Errors
+/// As [`run`] and [`run_client`].
+pub fn run_with(
+    cases: &[Case],
+    target: &Target,
+    strict: bool,
+    mut starting: impl FnMut(&Case),
+) -> Result<Report, RunError> {
+    run_cases(cases, target, strict, &mut starting)
+}
+
+fn run_cases(
+    cases: &[Case],
+    target: &Target,
+    strict: bool,
+    mut starting: impl FnMut(&Case),
+) -> Result<Report, RunError> {
+    let mut results = Vec::new();
+    let chosen = cases
         .iter()
         .filter(|c| c.tier == Tier::Default || strict)
-        .filter(|c| !c.needs_conlimit || target.conlimit.is_some())
-        .map(|case| CaseResult {
+        .filter(|c| !c.needs_conlimit || target.conlimit.is_some());
+    for case in chosen {
+        starting(case);
+        let verdict = match (case.run)(target) {
+            Ok(()) => Verdict::Pass,
+            Err(Stop::Judged(verdict)) => verdict,
+            Err(Stop::Unreachable(source)) => {
+                return Err(RunError::Connect {
+                    addr: target.addr,
+                    case: case.id,
+                    judged: results.len(),
+                    source,
+                })
+            }
+            Err(Stop::Abort(e)) => return Err(e),
+        };
+        results.push(CaseResult {
             id: case.id,
             tier: case.tier,
             requirement: case.requirement,
-            verdict: match (case.run)(target) {
-                Ok(()) => Verdict::Pass,
-                Err(verdict) => verdict,
-            },
-        })
-        .collect();
+            verdict,
+        });
+    }
     let tested = if target.command.is_empty() {
         target.addr.to_string()
     } else {
         target.command.join(" ")
     };
-    Report {
+    Ok(Report {
         tested,
         strict,
         results,
-    }
+    })
 }
 
 impl Report {

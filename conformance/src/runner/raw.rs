@@ -1,7 +1,7 @@
 //! A byte-level client for the runner's cases: it writes exactly what a case says (malformed
 //! bytes included) and reads with a deadline, reporting what it saw as a failed expectation.
 
-use super::Verdict;
+use super::Stop;
 use crate::transcript::short_hex;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -10,7 +10,7 @@ use tinyproto_core::wire::{LengthHeader, SC_CONLIMIT, SC_OK};
 
 /// How a connection ended, as seen by [`Raw::wait_close`].
 #[derive(Debug, PartialEq, Eq)]
-pub enum Ending {
+pub(super) enum Ending {
     /// The server closed (FIN) after sending these bytes.
     Closed(Vec<u8>),
     /// The server reset the connection after sending these bytes.
@@ -20,30 +20,30 @@ pub enum Ending {
 }
 
 /// One raw TCP connection to the server under test.
-pub struct Raw {
+pub(super) struct Raw {
     stream: TcpStream,
     limit: Duration,
 }
 
 impl Raw {
     /// Connects within `limit`; every later read waits at most `limit` too.
-    pub fn connect(addr: SocketAddr, limit: Duration) -> Result<Raw, Verdict> {
-        let stream = TcpStream::connect_timeout(&addr, limit)
-            .map_err(|e| Verdict::fail("a TCP connection", format!("connect failed: {e}")))?;
+    /// A connection that fails stops the run ([`Stop::Unreachable`]).
+    pub(super) fn connect(addr: SocketAddr, limit: Duration) -> Result<Raw, Stop> {
+        let stream = TcpStream::connect_timeout(&addr, limit).map_err(Stop::Unreachable)?;
         let _ = stream.set_nodelay(true);
         let _ = stream.set_write_timeout(Some(limit));
         Ok(Raw { stream, limit })
     }
 
     /// Wraps a connection accepted from a client under test.
-    pub fn accepted(stream: TcpStream, limit: Duration) -> Raw {
+    pub(super) fn accepted(stream: TcpStream, limit: Duration) -> Raw {
         let _ = stream.set_nodelay(true);
         let _ = stream.set_write_timeout(Some(limit));
         Raw { stream, limit }
     }
 
     /// Connects and completes the init handshake (see [`Raw::admitted`]).
-    pub fn ready(addr: SocketAddr, limit: Duration) -> Result<Raw, Verdict> {
+    pub(super) fn ready(addr: SocketAddr, limit: Duration) -> Result<Raw, Stop> {
         Raw::admitted(addr, limit, true)
     }
 
@@ -54,7 +54,11 @@ impl Raw {
     /// `limit` has passed: the runner's own connections of the case before (the `conlimit`
     /// cases hold as many as the limit) may not have been released yet, and a server may
     /// notice a close a little later. Only the `conlimit` cases judge the refusal itself.
-    pub fn admitted(addr: SocketAddr, limit: Duration, send_init: bool) -> Result<Raw, Verdict> {
+    pub(super) fn admitted(
+        addr: SocketAddr,
+        limit: Duration,
+        send_init: bool,
+    ) -> Result<Raw, Stop> {
         let deadline = Instant::now() + limit;
         loop {
             let mut raw = Raw::connect(addr, limit)?;
@@ -69,7 +73,7 @@ impl Raw {
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 _ => {
-                    return Err(Verdict::fail(
+                    return Err(Stop::fail(
                         "the server's init byte ff (ff)",
                         short_hex(&got),
                     ))
@@ -79,9 +83,9 @@ impl Raw {
     }
 
     /// Writes all of `bytes`.
-    pub fn send(&mut self, bytes: &[u8]) -> Result<(), Verdict> {
+    pub(super) fn send(&mut self, bytes: &[u8]) -> Result<(), Stop> {
         self.stream.write_all(bytes).map_err(|e| {
-            Verdict::fail(
+            Stop::fail(
                 format!("to write {}", short_hex(bytes)),
                 format!("write failed: {e}"),
             )
@@ -89,14 +93,14 @@ impl Raw {
     }
 
     /// Reads exactly `n` bytes within the deadline.
-    pub fn read(&mut self, n: usize, what: &str) -> Result<Vec<u8>, Verdict> {
+    pub(super) fn read(&mut self, n: usize, what: &str) -> Result<Vec<u8>, Stop> {
         let deadline = Instant::now() + self.limit;
         let mut buf = vec![0; n];
         let mut got = 0;
         while got < n {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(Verdict::fail(
+                return Err(Stop::fail(
                     what,
                     format!(
                         "{} of {n} bytes within {:?}: {}",
@@ -109,7 +113,7 @@ impl Raw {
             let _ = self.stream.set_read_timeout(Some(left));
             match self.stream.read(&mut buf[got..]) {
                 Ok(0) => {
-                    return Err(Verdict::fail(
+                    return Err(Stop::fail(
                         what,
                         format!("connection closed after {got} of {n} bytes"),
                     ))
@@ -117,19 +121,19 @@ impl Raw {
                 Ok(k) => got += k,
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(Verdict::fail(what, format!("{e} after {got} of {n} bytes"))),
+                Err(e) => return Err(Stop::fail(what, format!("{e} after {got} of {n} bytes"))),
             }
         }
         Ok(buf)
     }
 
     /// Reads `want.len()` bytes and checks them.
-    pub fn expect(&mut self, want: &[u8], what: &str) -> Result<(), Verdict> {
+    pub(super) fn expect(&mut self, want: &[u8], what: &str) -> Result<(), Stop> {
         let got = self.read(want.len(), what)?;
         if got == want {
             Ok(())
         } else {
-            Err(Verdict::fail(
+            Err(Stop::fail(
                 format!("{what} ({})", short_hex(want)),
                 short_hex(&got),
             ))
@@ -137,14 +141,14 @@ impl Raw {
     }
 
     /// Sends a whole message: header, the status byte `ff`, payload.
-    pub fn send_message(&mut self, msg: &[u8]) -> Result<(), Verdict> {
+    pub(super) fn send_message(&mut self, msg: &[u8]) -> Result<(), Stop> {
         self.send(&LengthHeader::new(msg.len() as u32).to_bytes())?;
         self.expect(&[SC_OK], "status ff for our header")?;
         self.send(msg)
     }
 
     /// Receives a whole message: header, we answer `ff`, payload.
-    pub fn receive_message(&mut self) -> Result<Vec<u8>, Verdict> {
+    pub(super) fn receive_message(&mut self) -> Result<Vec<u8>, Stop> {
         let header = self.read(4, "a length header")?;
         let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
         self.send(&[SC_OK])?;
@@ -152,23 +156,23 @@ impl Raw {
     }
 
     /// Sends `msg` and checks that the answer is `want`.
-    pub fn round_trip(&mut self, msg: &[u8], want: &[u8]) -> Result<(), Verdict> {
+    pub(super) fn round_trip(&mut self, msg: &[u8], want: &[u8]) -> Result<(), Stop> {
         self.send_message(msg)?;
         let got = self.receive_message()?;
         if got == want {
             Ok(())
         } else {
-            Err(Verdict::fail(short_hex(want), short_hex(&got)))
+            Err(Stop::fail(short_hex(want), short_hex(&got)))
         }
     }
 
     /// Half-closes: the server sees end of stream, we can still read.
-    pub fn finish(&mut self) {
+    pub(super) fn finish(&mut self) {
         let _ = self.stream.shutdown(Shutdown::Write);
     }
 
     /// Reads until the server closes or `limit` passes.
-    pub fn wait_close(&mut self, limit: Duration) -> Ending {
+    pub(super) fn wait_close(&mut self, limit: Duration) -> Ending {
         let deadline = Instant::now() + limit;
         let mut seen = Vec::new();
         let mut buf = [0u8; 4096];
@@ -191,22 +195,13 @@ impl Raw {
 
 impl Ending {
     /// Passes when the server closed (or reset) without sending anything.
-    pub fn closed_silently(self, what: &str) -> Result<(), Verdict> {
+    pub(super) fn closed_silently(self, what: &str) -> Result<(), Stop> {
         match self {
             Ending::Closed(b) | Ending::Reset(b) if b.is_empty() => Ok(()),
-            Ending::Closed(b) => Err(Verdict::fail(
-                what,
-                format!("{}, then close", short_hex(&b)),
-            )),
-            Ending::Reset(b) => Err(Verdict::fail(
-                what,
-                format!("{}, then reset", short_hex(&b)),
-            )),
-            Ending::Open(b) if b.is_empty() => Err(Verdict::fail(what, "still open, silent")),
-            Ending::Open(b) => Err(Verdict::fail(
-                what,
-                format!("{}, still open", short_hex(&b)),
-            )),
+            Ending::Closed(b) => Err(Stop::fail(what, format!("{}, then close", short_hex(&b)))),
+            Ending::Reset(b) => Err(Stop::fail(what, format!("{}, then reset", short_hex(&b)))),
+            Ending::Open(b) if b.is_empty() => Err(Stop::fail(what, "still open, silent")),
+            Ending::Open(b) => Err(Stop::fail(what, format!("{}, still open", short_hex(&b)))),
         }
     }
 }

@@ -8,6 +8,7 @@
 use clap::Parser;
 use std::io::BufRead;
 use std::process::ExitCode;
+use tinyproto_cli::{Error, HostPort};
 use tinyproto_std::{Client, Conn, Handler};
 
 #[derive(Parser)]
@@ -15,7 +16,7 @@ use tinyproto_std::{Client, Conn, Handler};
 struct Args {
     /// Server to connect to (host:port; host names are resolved).
     #[arg(long, default_value = "127.0.0.1:9123")]
-    connect: String,
+    connect: HostPort,
 }
 
 /// Prints what the others say.
@@ -28,8 +29,7 @@ impl Handler for Printer {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    match run(&args.connect) {
+    match run(Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("chat-client: {e}");
@@ -38,15 +38,24 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(addr: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let client = Client::builder().build(|_| Printer)?;
-    let conn = client.connect(addr)?;
+fn run(args: Args) -> Result<(), Error> {
+    let addr = &args.connect;
+    let connect_failed = |e| Error::connecting(addr, e);
+    let client = Client::builder()
+        .build(|_| Printer)
+        .map_err(connect_failed)?;
+    let conn = client
+        .connect(&addr.resolve()?[..])
+        .map_err(connect_failed)?;
     for line in std::io::stdin().lock().lines() {
-        let line = line?;
+        let line = line.map_err(Error::reading_stdin)?;
         if line == "quit" {
             break;
         }
-        conn.transmit(line.as_bytes())?;
+        conn.transmit(line.as_bytes()).map_err(|e| Error::Send {
+            addr: addr.to_string(),
+            source: e,
+        })?;
     }
     conn.close();
     Ok(())

@@ -12,6 +12,7 @@
 
 use clap::Parser;
 use std::process::ExitCode;
+use tinyproto_cli::{Error, HostPort};
 use tinyproto_std::{
     CloseReason, Conn, ConnId, ConnectionHandle, Handler, Server, ServerHandle, ServerHooks,
 };
@@ -21,7 +22,7 @@ use tinyproto_std::{
 struct Args {
     /// Address to listen on (host:port); repeat for several. Port 0 picks one.
     #[arg(long = "listen", default_value = "127.0.0.1:9123")]
-    listen: Vec<String>,
+    listen: Vec<HostPort>,
 }
 
 /// Relays `line` from `from` to everybody else.
@@ -62,25 +63,32 @@ impl ServerHooks for Lobby {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let builder = args
-        .listen
-        .iter()
-        .fold(Server::builder(), |b, addr| b.listen(addr.as_str()));
-    let result = builder.bind().and_then(|server| {
-        let handle = server.handle();
-        server.run(
-            move |_| Chatter {
-                server: handle.clone(),
-            },
-            Lobby,
-        )
-    });
-    match result {
+    match run(Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("chat-server: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn run(args: Args) -> Result<(), Error> {
+    let mut builder = Server::builder();
+    for addr in &args.listen {
+        builder = builder.listen(&addr.resolve()?[..]);
+    }
+    let listen = tinyproto_cli::addr::list(&args.listen);
+    let server = builder.bind().map_err(|e| Error::listening(&listen, e))?;
+    let handle = server.handle();
+    server
+        .run(
+            move |_| Chatter {
+                server: handle.clone(),
+            },
+            Lobby,
+        )
+        .map_err(|source| Error::Server {
+            addr: listen,
+            source,
+        })
 }

@@ -1,6 +1,7 @@
 //! The seed README's echo client: sends each line of standard input and prints each reply as
 //! `Response from server: <reply>`. After sending `QUIT` or `SRVQUIT`, or at the end of input,
-//! it closes and exits 0.
+//! it closes and exits 0. A server that does not answer within `--timeout` (10 s) is an error
+//! (exit 1).
 //!
 //! ```text
 //! printf 'hello\nQUIT\n' | cargo run -p tinyproto-examples --bin echo-client -- --connect 127.0.0.1:9123
@@ -9,19 +10,22 @@
 use clap::Parser;
 use std::io::BufRead;
 use std::process::ExitCode;
-use tinyproto_std::{Received, Sent, TcpConnection};
+use tinyproto_cli::opts::TimeoutOpt;
+use tinyproto_cli::{exchange, Error, HostPort};
+use tinyproto_std::TcpConnection;
 
 #[derive(Parser)]
 #[command(about = "tinyproto echo client (the seed README's example)")]
 struct Args {
     /// Server to connect to (host:port; host names are resolved).
     #[arg(long, default_value = "127.0.0.1:9123")]
-    connect: String,
+    connect: HostPort,
+    #[command(flatten)]
+    timeout: TimeoutOpt,
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    match run(&args.connect) {
+    match run(Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("echo-client: {e}");
@@ -30,27 +34,25 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(addr: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let mut conn = TcpConnection::connect(addr)?;
+fn run(args: Args) -> Result<(), Error> {
+    let limit = args.timeout.timeout;
+    let addr = &args.connect;
+    let mut conn = TcpConnection::builder()
+        .timeouts(args.timeout.timeouts())
+        .connect(&addr.resolve()?[..])
+        .map_err(|e| Error::connecting(addr, e))?;
     for line in std::io::stdin().lock().lines() {
-        let line = line?;
-        let sent = conn.transmit(line.as_bytes())?;
+        let line = line.map_err(Error::reading_stdin)?;
+        exchange::send(&mut conn, addr, line.clone().into_bytes(), || {
+            format!("sending {line:?}")
+        })?;
         if line == "QUIT" || line == "SRVQUIT" {
             break;
         }
-        if let Sent::Rejected { len } = sent {
-            println!("The server refused our line of {len} bytes as too large");
-            continue;
-        }
-        match conn.receive()? {
-            Received::Message(reply) => {
-                println!("Response from server: {}", String::from_utf8_lossy(&reply))
-            }
-            Received::Refused { len, limit } => {
-                println!("Refused a reply of {len} bytes (limit {limit})")
-            }
-            Received::Discarded(e) => println!("Discarded a reply: {e}"),
-        }
+        let reply = exchange::receive(&mut conn, addr, limit, || {
+            format!("waiting for the reply to {line:?}")
+        })?;
+        println!("Response from server: {}", String::from_utf8_lossy(&reply));
     }
     Ok(())
 }

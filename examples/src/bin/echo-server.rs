@@ -12,6 +12,7 @@
 
 use clap::Parser;
 use std::process::ExitCode;
+use tinyproto_cli::{Error, HostPort};
 use tinyproto_std::{
     CloseReason, Conn, ConnectionHandle, Handler, Server, ServerHandle, ServerHooks,
 };
@@ -21,7 +22,7 @@ use tinyproto_std::{
 struct Args {
     /// Address to listen on (host:port); repeat for several. Port 0 picks one.
     #[arg(long = "listen", default_value = "127.0.0.1:9123")]
-    listen: Vec<String>,
+    listen: Vec<HostPort>,
     /// Most connections at once; one more is answered 0xfe and closed.
     #[arg(long)]
     max_connections: Option<usize>,
@@ -69,29 +70,7 @@ impl ServerHooks for Announce {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let mut builder = args
-        .listen
-        .iter()
-        .fold(Server::builder(), |b, addr| b.listen(addr.as_str()))
-        .inline_hooks(!args.hook_threads);
-    if let Some(n) = args.max_connections {
-        builder = builder.max_connections(n);
-    }
-    let server = match builder.bind() {
-        Ok(server) => server,
-        Err(e) => {
-            eprintln!("echo-server: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let handle = server.handle();
-    match server.run(
-        move |_| Echo {
-            server: handle.clone(),
-        },
-        Announce,
-    ) {
+    match run(Args::parse()) {
         Ok(()) => {
             println!("SERVER STOPPED");
             ExitCode::SUCCESS
@@ -101,4 +80,28 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn run(args: Args) -> Result<(), Error> {
+    let mut builder = Server::builder().inline_hooks(!args.hook_threads);
+    for addr in &args.listen {
+        builder = builder.listen(&addr.resolve()?[..]);
+    }
+    if let Some(n) = args.max_connections {
+        builder = builder.max_connections(n);
+    }
+    let listen = tinyproto_cli::addr::list(&args.listen);
+    let server = builder.bind().map_err(|e| Error::listening(&listen, e))?;
+    let handle = server.handle();
+    server
+        .run(
+            move |_| Echo {
+                server: handle.clone(),
+            },
+            Announce,
+        )
+        .map_err(|source| Error::Server {
+            addr: listen,
+            source,
+        })
 }

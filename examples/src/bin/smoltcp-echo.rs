@@ -42,7 +42,7 @@ const CONNECTIONS: usize = 4;
 #[derive(Parser)]
 #[command(about = "tinyproto echo server on smoltcp over a TAP device")]
 struct Args {
-    /// TAP device to open (it must exist and be up).
+    /// TAP device to open (it must exist and be up; it is checked, never created).
     #[arg(long, default_value = "tap0")]
     tap: String,
     /// Address of the smoltcp interface, with its prefix.
@@ -126,8 +126,40 @@ fn tcp_socket(size: usize) -> tcp::Socket<'static> {
     )
 }
 
+/// Checks that `name` is a TAP device that exists and is up: opening a missing one would
+/// create it, down, and the server would listen where nothing can reach it.
+fn check_tap(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+        return Err(format!("`{name}` is not a network device name"));
+    }
+    let dev = std::path::Path::new("/sys/class/net").join(name);
+    if !dev.exists() {
+        return Err(format!(
+            "TAP device {name} does not exist (create it: ip tuntap add dev {name} mode tap; ip link set {name} up)"
+        ));
+    }
+    if !dev.join("tun_flags").exists() {
+        return Err(format!("{name} is not a TAP device"));
+    }
+    let flags = std::fs::read_to_string(dev.join("flags"))
+        .map_err(|e| format!("cannot read the flags of {name}: {e}"))?;
+    let flags = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16)
+        .map_err(|_| format!("unreadable flags of {name}: {flags:?}"))?;
+    const IFF_UP: u32 = 0x1;
+    if flags & IFF_UP == 0 {
+        return Err(format!(
+            "TAP device {name} is down (bring it up: ip link set {name} up)"
+        ));
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Err(why) = check_tap(&args.tap) {
+        eprintln!("smoltcp-echo: {why}");
+        return ExitCode::FAILURE;
+    }
     let mut device = match TunTapInterface::new(&args.tap, Medium::Ethernet) {
         Ok(device) => device,
         Err(e) => {
@@ -175,7 +207,7 @@ fn main() -> ExitCode {
         quit: false,
     };
 
-    let started = std::time::Instant::now();
+    let stop_at = (args.run_for > 0).then(|| Instant::now() + Duration::from_secs(args.run_for));
     let mut announced = false;
     loop {
         let now = Instant::now();
@@ -189,13 +221,19 @@ fn main() -> ExitCode {
         if status.is_stopped() {
             break;
         }
-        if args.run_for > 0 && started.elapsed().as_secs() >= args.run_for {
+        if stop_at.is_some_and(|at| now >= at) {
             server.control().stop();
         }
-        let delay = [iface.poll_delay(now, &sockets), status.poll_delay(now)]
-            .into_iter()
-            .flatten()
-            .min();
+        // The wait ends at the --run-for deadline too, traffic or not.
+        let until_stop = stop_at.map(|at| if at > now { at - now } else { Duration::ZERO });
+        let delay = [
+            iface.poll_delay(now, &sockets),
+            status.poll_delay(now),
+            until_stop,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         if let Err(e) = phy::wait(fd, delay) {
             eprintln!("wait on {}: {e}", args.tap);
             return ExitCode::FAILURE;
