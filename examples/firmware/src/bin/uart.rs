@@ -15,8 +15,8 @@ use tinyproto_core::BlockingConnection;
 use tinyproto_firmware::uart::{Uart, UartError};
 
 use tinyproto_firmware::workload::{
-    client_done, echo_step, parse_batches, server_done, uart_buffers, ArgError, Failure, Next,
-    Script, ECHO_PREFIX, SRVQUIT, UART_MAX_MESSAGE,
+    client_done, echo_step, parse_batches, reply_sent, server_done, uart_buffers, ArgError,
+    Failure, Next, Script, ECHO_PREFIX, SRVQUIT, UART_MAX_MESSAGE,
 };
 use tinyproto_firmware::{boot, finish};
 
@@ -50,10 +50,10 @@ fn main() -> ! {
 fn client(conn: &mut Conn, mut script: Script, scratch: &mut [u8]) -> ! {
     let mut run = || -> Result<u32, Failure<UartError>> {
         while let Some(msg) = script.message(scratch) {
-            conn.transmit(msg)?;
-            script.check_reply(conn.receive()?)?;
+            script.sent(conn.transmit(msg))?;
+            script.received(conn.receive())?;
         }
-        conn.transmit(SRVQUIT)?;
+        script.sent(conn.transmit(SRVQUIT))?;
         Ok(script.answered())
     };
     client_done(run())
@@ -65,8 +65,8 @@ fn server(conn: &mut Conn, reply: &mut [u8]) -> ! {
     let mut served = 0u32;
     let outcome = loop {
         match echo_step(conn.receive(), reply) {
-            Next::Reply(len) => match conn.transmit(&reply[..len]) {
-                Ok(()) => served += 1,
+            Next::Reply(len) => match reply_sent(conn.transmit(&reply[..len])) {
+                Ok(written) => served += u32::from(written),
                 Err(e) => break Err(e.into()),
             },
             Next::Skip => {}
