@@ -7,8 +7,8 @@
 use crate::clock;
 use core::fmt;
 use cortex_m_semihosting::hprintln;
-use tinyproto_core::connection::Failure as Lost;
-use tinyproto_core::{Received, SendError, Sent, TransmitError};
+use tinyproto_core::connection;
+use tinyproto_core::{Received, Sent, TransmitError};
 
 /// The echo server's reply prefix (the seed README's server, and ours).
 pub const ECHO_PREFIX: &[u8] = b"Echo back: ";
@@ -123,6 +123,24 @@ impl fmt::Display for Mismatch {
 
 impl core::error::Error for Mismatch {}
 
+/// A message of the script that did not make it, on a connection that goes on: the peer
+/// rejected it, it could not be sent, or we refused or discarded its reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lost {
+    /// Which message (0 is `hello`).
+    pub index: u32,
+    /// What became of it.
+    pub why: connection::Failure,
+}
+
+impl fmt::Display for Lost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "message {} did not make it: {}", self.index, self.why)
+    }
+}
+
+impl core::error::Error for Lost {}
+
 /// The client's plan, one message at a time: `hello`, the batches, then `SRVQUIT`.
 pub struct Script {
     batches: heapless::Vec<Batch, MAX_BATCHES>,
@@ -219,6 +237,43 @@ impl Script {
     pub fn answered(&self) -> u32 {
         self.index
     }
+
+    /// The message in flight did not make it, because of `why`.
+    pub fn lost(&self, why: connection::Failure) -> Lost {
+        Lost {
+            index: self.index,
+            why,
+        }
+    }
+
+    /// What a UART client's `transmit` of the message in flight returned: a message the peer
+    /// rejected, or one that could not be sent, is lost and ends the run.
+    pub fn sent<E>(&self, sent: Result<Sent, TransmitError<E>>) -> Result<(), Failure<E>> {
+        match sent {
+            Ok(Sent::Written) => Ok(()),
+            Ok(Sent::Rejected { len }) => {
+                Err(self.lost(connection::Failure::Rejected { len }).into())
+            }
+            Err(TransmitError::Send(e)) => Err(self.lost(connection::Failure::Send(e)).into()),
+            Err(TransmitError::Connection(e)) => Err(e.into()),
+        }
+    }
+
+    /// What a UART client's `receive` returned for the message in flight: checks the reply
+    /// ([`Script::check_reply`]); a reply we refused (above our limit) or discarded ends the
+    /// run.
+    pub fn received<E>(
+        &mut self,
+        received: Result<Received<&[u8]>, tinyproto_core::Error<E>>,
+    ) -> Result<(), Failure<E>> {
+        match received? {
+            Received::Message(reply) => Ok(self.check_reply(reply)?),
+            Received::Refused { len, limit } => Err(self
+                .lost(connection::Failure::Refused { len, limit })
+                .into()),
+            Received::Discarded(e) => Err(self.lost(connection::Failure::Discarded(e)).into()),
+        }
+    }
 }
 
 /// Why a UART run failed.
@@ -226,27 +281,15 @@ impl Script {
 pub enum Failure<E> {
     /// The tinyproto connection failed.
     Link(tinyproto_core::Error<E>),
-    /// A message could not be sent (nothing was).
-    NotSent(SendError),
-    /// A message of the script did not make it: the peer rejected ours, or we refused or
-    /// discarded its reply.
-    Lost(Lost),
     /// A reply was not the echo of its message.
     Mismatch(Mismatch),
+    /// A message did not make it (the connection went on, the run cannot).
+    Lost(Lost),
 }
 
 impl<E> From<tinyproto_core::Error<E>> for Failure<E> {
     fn from(e: tinyproto_core::Error<E>) -> Self {
         Self::Link(e)
-    }
-}
-
-impl<E> From<TransmitError<E>> for Failure<E> {
-    fn from(e: TransmitError<E>) -> Self {
-        match e {
-            TransmitError::Send(e) => Self::NotSent(e),
-            TransmitError::Connection(e) => Self::Link(e),
-        }
     }
 }
 
@@ -256,31 +299,19 @@ impl<E> From<Mismatch> for Failure<E> {
     }
 }
 
+impl<E> From<Lost> for Failure<E> {
+    fn from(l: Lost) -> Self {
+        Self::Lost(l)
+    }
+}
+
 impl<E: fmt::Display> fmt::Display for Failure<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Link(e) => write!(f, "tinyproto over the UART: {e}"),
-            Self::NotSent(e) => write!(f, "tinyproto over the UART: {e}"),
-            Self::Lost(lost) => write!(f, "tinyproto over the UART: {lost}"),
             Self::Mismatch(m) => m.fmt(f),
+            Self::Lost(l) => l.fmt(f),
         }
-    }
-}
-
-/// A client's check that its message was written whole.
-pub fn written<E>(sent: Sent) -> Result<(), Failure<E>> {
-    match sent {
-        Sent::Written => Ok(()),
-        Sent::Rejected { len } => Err(Failure::Lost(Lost::Rejected { len })),
-    }
-}
-
-/// A client's check that a reply arrived whole: the reply.
-pub fn message<E>(received: Received<&[u8]>) -> Result<&[u8], Failure<E>> {
-    match received {
-        Received::Message(msg) => Ok(msg),
-        Received::Refused { len, limit } => Err(Failure::Lost(Lost::Refused { len, limit })),
-        Received::Discarded(e) => Err(Failure::Lost(Lost::Discarded(e))),
     }
 }
 
@@ -288,7 +319,7 @@ pub fn message<E>(received: Received<&[u8]>) -> Result<&[u8], Failure<E>> {
 pub enum Next<E> {
     /// Send the first `len` bytes of the reply buffer.
     Reply(usize),
-    /// Nothing to answer (a message refused as too large: the stream is in sync).
+    /// Nothing to answer: a message refused as too large, or discarded (the stream is in sync).
     Skip,
     /// End the run: `QUIT` or `SRVQUIT` (a UART has no close), or a failure.
     Stop(Result<(), Failure<E>>),
@@ -308,8 +339,8 @@ pub fn echo_step<E>(
             reply[ECHO_PREFIX.len()..len].copy_from_slice(msg);
             Next::Reply(len)
         }
-        Ok(Received::Refused { len, .. }) => {
-            hprintln!("refused a message of {} B", len);
+        Ok(Received::Refused { len, limit }) => {
+            hprintln!("refused a message of {} B (limit {} B)", len, limit);
             Next::Skip
         }
         Ok(Received::Discarded(e)) => {
@@ -317,6 +348,26 @@ pub fn echo_step<E>(
             Next::Skip
         }
         Err(e) => Next::Stop(Err(e.into())),
+    }
+}
+
+/// What the echo server's `transmit` of a reply returned: `true` once written. A reply the
+/// peer rejected, or one that could not be sent, is reported and the server goes on (the
+/// stream is in sync); only the end of the connection is an error.
+pub fn reply_sent<E>(
+    sent: Result<Sent, TransmitError<E>>,
+) -> Result<bool, tinyproto_core::Error<E>> {
+    match sent {
+        Ok(Sent::Written) => Ok(true),
+        Ok(Sent::Rejected { len }) => {
+            hprintln!("peer rejected our reply of {} B", len);
+            Ok(false)
+        }
+        Err(TransmitError::Send(e)) => {
+            hprintln!("reply not sent: {}", e);
+            Ok(false)
+        }
+        Err(TransmitError::Connection(e)) => Err(e),
     }
 }
 

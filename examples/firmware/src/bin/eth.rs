@@ -20,7 +20,7 @@ use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr, IpEndpoint};
 use tinyproto_core::buffer::SliceBuffer;
 use tinyproto_firmware::lan9118::Lan9118;
 use tinyproto_firmware::workload::{
-    parse_batches, ArgError, Mismatch, Script, ECHO_PREFIX, QUIT, SRVQUIT,
+    parse_batches, ArgError, Lost, Mismatch, Script, ECHO_PREFIX, QUIT, SRVQUIT,
 };
 use tinyproto_firmware::{boot, clock, finish};
 use tinyproto_smoltcp::{
@@ -220,7 +220,7 @@ impl Handler for EchoServer {
             self.reply[ECHO_PREFIX.len()..len].copy_from_slice(msg);
             match conn.transmit(&self.reply[..len]) {
                 Ok(()) => self.served += 1,
-                Err(e) => hprintln!("{}: reply not sent: {:?}", conn.id(), e),
+                Err(e) => hprintln!("{}: reply not sent: {}", conn.id(), e),
             }
         }
     }
@@ -237,8 +237,10 @@ impl Handler for EchoServer {
         }
     }
 
+    /// A message refused as too large (we answered `0x00`), a reply the peer rejected: the
+    /// connection goes on.
     fn transmission_failed(&mut self, conn: &mut Conn<'_>, failure: &tinyproto_smoltcp::Failure) {
-        hprintln!("{}: message failed: {}", conn.id(), failure);
+        hprintln!("{}: {}", conn.id(), failure);
     }
 
     fn conn_shutdown(&mut self, id: ConnId, why: &Shutdown) {
@@ -271,9 +273,15 @@ impl EchoClient {
             }
         };
         if let Err(e) = sent {
-            self.outcome = Some(Err(Failure::Send(e)));
-            conn.shutdown();
+            self.lost(conn, tinyproto_smoltcp::Failure::Send(e));
         }
+    }
+
+    /// The message in flight did not make it: the run fails (overriding a success, when it
+    /// is `SRVQUIT`) and the connection closes.
+    fn lost(&mut self, conn: &mut Conn<'_>, why: tinyproto_smoltcp::Failure) {
+        self.outcome = Some(Err(Failure::Lost(self.script.lost(why))));
+        conn.shutdown();
     }
 }
 
@@ -292,6 +300,11 @@ impl Handler for EchoClient {
         }
     }
 
+    /// The peer rejected our message, or we refused or discarded its reply.
+    fn transmission_failed(&mut self, conn: &mut Conn<'_>, failure: &tinyproto_smoltcp::Failure) {
+        self.lost(conn, *failure);
+    }
+
     fn loop_pass(&mut self, ctl: &mut Control<'_>) {
         if self.outcome.is_some() {
             ctl.stop();
@@ -308,7 +321,7 @@ impl Handler for EchoClient {
 /// Why a run failed.
 enum Failure {
     Args(ArgError),
-    Send(tinyproto_core::session::SendError),
+    Lost(Lost),
     Mismatch(Mismatch),
     Closed(Shutdown),
     Stopped,
@@ -318,7 +331,7 @@ impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Args(e) => e.fmt(f),
-            Self::Send(e) => write!(f, "transmit refused: {e:?}"),
+            Self::Lost(l) => l.fmt(f),
             Self::Mismatch(m) => m.fmt(f),
             Self::Closed(why) => write!(f, "connection ended early: {why}"),
             Self::Stopped => f.write_str("stopped without an outcome"),

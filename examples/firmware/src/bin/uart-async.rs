@@ -9,10 +9,10 @@
 use cortex_m_semihosting::hprintln;
 use panic_semihosting as _;
 use tinyproto_core::buffer::SliceBuffer;
-use tinyproto_core::{AsyncConnection, Sent};
+use tinyproto_core::AsyncConnection;
 use tinyproto_firmware::uart::{AsyncUart, UartError};
 use tinyproto_firmware::workload::{
-    client_done, echo_step, message, parse_batches, server_done, uart_buffers, written, ArgError,
+    client_done, echo_step, parse_batches, reply_sent, server_done, uart_buffers, ArgError,
     Failure, Next, Script, ECHO_PREFIX, SRVQUIT, UART_MAX_MESSAGE,
 };
 use tinyproto_firmware::{boot, finish};
@@ -41,10 +41,10 @@ async fn main(_spawner: embassy_executor::Spawner) {
 async fn client(conn: &mut Conn, mut script: Script, scratch: &mut [u8]) {
     let run = async {
         while let Some(msg) = script.message(scratch) {
-            written(conn.transmit(msg).await?)?;
-            script.check_reply(message(conn.receive().await?)?)?;
+            script.sent(conn.transmit(msg).await)?;
+            script.received(conn.receive().await)?;
         }
-        written(conn.transmit(SRVQUIT).await?)?;
+        script.sent(conn.transmit(SRVQUIT).await)?;
         Ok::<_, Failure<UartError>>(script.answered())
     };
     client_done(run.await)
@@ -56,9 +56,8 @@ async fn server(conn: &mut Conn, reply: &mut [u8]) {
     let mut served = 0u32;
     let outcome = loop {
         match echo_step(conn.receive().await, reply) {
-            Next::Reply(len) => match conn.transmit(&reply[..len]).await {
-                Ok(Sent::Written) => served += 1,
-                Ok(Sent::Rejected { len }) => hprintln!("the peer rejected a reply of {} B", len),
+            Next::Reply(len) => match reply_sent(conn.transmit(&reply[..len]).await) {
+                Ok(written) => served += u32::from(written),
                 Err(e) => break Err(e.into()),
             },
             Next::Skip => {}

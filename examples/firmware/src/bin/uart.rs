@@ -11,11 +11,11 @@ use cortex_m_rt::entry;
 use cortex_m_semihosting::hprintln;
 use panic_semihosting as _;
 use tinyproto_core::buffer::SliceBuffer;
-use tinyproto_core::{BlockingConnection, Sent};
+use tinyproto_core::BlockingConnection;
 use tinyproto_firmware::uart::{Uart, UartError};
 
 use tinyproto_firmware::workload::{
-    client_done, echo_step, message, parse_batches, server_done, uart_buffers, written, ArgError,
+    client_done, echo_step, parse_batches, reply_sent, server_done, uart_buffers, ArgError,
     Failure, Next, Script, ECHO_PREFIX, SRVQUIT, UART_MAX_MESSAGE,
 };
 use tinyproto_firmware::{boot, finish};
@@ -50,10 +50,10 @@ fn main() -> ! {
 fn client(conn: &mut Conn, mut script: Script, scratch: &mut [u8]) -> ! {
     let mut run = || -> Result<u32, Failure<UartError>> {
         while let Some(msg) = script.message(scratch) {
-            written(conn.transmit(msg)?)?;
-            script.check_reply(message(conn.receive()?)?)?;
+            script.sent(conn.transmit(msg))?;
+            script.received(conn.receive())?;
         }
-        written(conn.transmit(SRVQUIT)?)?;
+        script.sent(conn.transmit(SRVQUIT))?;
         Ok(script.answered())
     };
     client_done(run())
@@ -65,9 +65,8 @@ fn server(conn: &mut Conn, reply: &mut [u8]) -> ! {
     let mut served = 0u32;
     let outcome = loop {
         match echo_step(conn.receive(), reply) {
-            Next::Reply(len) => match conn.transmit(&reply[..len]) {
-                Ok(Sent::Written) => served += 1,
-                Ok(Sent::Rejected { len }) => hprintln!("the peer rejected a reply of {} B", len),
+            Next::Reply(len) => match reply_sent(conn.transmit(&reply[..len])) {
+                Ok(written) => served += u32::from(written),
                 Err(e) => break Err(e.into()),
             },
             Next::Skip => {}
