@@ -250,7 +250,7 @@ fn runner_default_and_strict_tiers_pass_against_tinyproto_tokio() {
         .max_connections(8)
         .timeouts(timeouts);
     let (addr, _running) = tokio_echo::start(builder).unwrap();
-    let report = runner::run(&strict_target(addr), true);
+    let report = runner::run(&strict_target(addr), true).unwrap();
     print_and_check(&report, "tinyproto-tokio echo server");
 }
 

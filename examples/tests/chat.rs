@@ -7,6 +7,7 @@ use tinyproto_testkit::{Peer, PyVersion};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_chat-server");
 const TOKIO_SERVER: &str = env!("CARGO_BIN_EXE_tokio-chat-server");
+const CLIENT: &str = env!("CARGO_BIN_EXE_chat-client");
 
 /// A chat client: ours on `tinyproto-std` or on `tinyproto-tokio`, or Python's.
 #[derive(Clone, Copy, Debug)]
@@ -19,7 +20,7 @@ enum Kind {
 fn client(kind: Kind, port: u16) -> Peer {
     let addr = format!("127.0.0.1:{port}");
     match kind {
-        Kind::Std => binary(env!("CARGO_BIN_EXE_chat-client"), &["--connect", &addr]),
+        Kind::Std => binary(CLIENT, &["--connect", &addr]),
         Kind::Tokio => binary(
             env!("CARGO_BIN_EXE_tokio-chat-client"),
             &["--connect", &addr],

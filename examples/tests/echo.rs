@@ -13,11 +13,15 @@ struct Programs {
     client: &'static str,
 }
 
+/// The std echo pair, whose error messages the tests below check.
+const SERVER: &str = env!("CARGO_BIN_EXE_echo-server");
+const CLIENT: &str = env!("CARGO_BIN_EXE_echo-client");
+
 /// `tinyproto-std`'s, then `tinyproto-tokio`'s.
 const PROGRAMS: [Programs; 2] = [
     Programs {
-        server: env!("CARGO_BIN_EXE_echo-server"),
-        client: env!("CARGO_BIN_EXE_echo-client"),
+        server: SERVER,
+        client: CLIENT,
     },
     Programs {
         server: env!("CARGO_BIN_EXE_tokio-echo-server"),
@@ -146,7 +150,7 @@ fn echo_client_gives_up_on_a_server_that_never_replies() {
 
 #[test]
 fn bind_and_connect_errors_name_the_address() {
-    let (_server, port) = rust_server(&[]);
+    let (_server, port) = rust_server(SERVER, &[]);
     let taken = format!("127.0.0.1:{port}");
     let out = run_to_end(SERVER, &["--listen", &taken]);
     assert_eq!(out.status.code(), Some(1));
