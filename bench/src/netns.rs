@@ -6,6 +6,9 @@
 //! timers, and a lockstep echo then measures pacing more than either program: the floor itself
 //! runs about twice as slow and the ratios swing from run to run. Most Linux systems default
 //! to CUBIC, which is what the report uses unless told otherwise (`--congestion system`).
+//! Some kernels do not let a new namespace choose CUBIC (`tcp_allowed_congestion_control` is
+//! then e.g. `reno bbr`): the harness falls back to Reno, also not paced, and the report says
+//! so.
 
 use std::path::Path;
 
@@ -14,6 +17,8 @@ const INSIDE: &str = "TINYPROTO_BENCH_NETNS";
 /// Set in the re-executed harness: the machine's own congestion control.
 const HOST_CC: &str = "TINYPROTO_BENCH_HOST_CC";
 const CC_PATH: &str = "/proc/sys/net/ipv4/tcp_congestion_control";
+/// The non-paced algorithm every Linux kernel allows, used when CUBIC is refused.
+const FALLBACK_CC: &str = "reno";
 
 fn current_cc() -> String {
     std::fs::read_to_string(CC_PATH)
@@ -40,13 +45,26 @@ pub fn enter(cc: &str, exe: &Path, args: &[String]) -> Place {
         return Place::Here(format!("{} (the machine's, as asked)", current_cc()));
     }
     if let Ok(name) = std::env::var(INSIDE) {
+        let mut note = String::new();
         if let Err(e) = std::fs::write(CC_PATH, cc) {
-            eprintln!("[bench] cannot set the congestion control to {cc} in {name}: {e}");
-            return Place::Done(2);
+            if cc != "cubic" || std::fs::write(CC_PATH, FALLBACK_CC).is_err() {
+                eprintln!("[bench] cannot set the congestion control to {cc} in {name}: {e}");
+                return Place::Done(2);
+            }
+            let allowed =
+                std::fs::read_to_string("/proc/sys/net/ipv4/tcp_allowed_congestion_control")
+                    .map(|s| s.trim().to_string())
+                    .unwrap_or_else(|_| "unknown".into());
+            eprintln!(
+                "[bench] {cc} is not allowed in {name} ({e}); using {FALLBACK_CC}, also not paced"
+            );
+            note = format!(
+                "; {cc} is not allowed here (allowed: {allowed}), so {FALLBACK_CC}, also not paced"
+            );
         }
         let host = std::env::var(HOST_CC).unwrap_or_else(|_| "unknown".into());
         return Place::Here(format!(
-            "{}, in a network namespace the harness created (the machine's default: {host})",
+            "{}, in a network namespace the harness created (the machine's default: {host}{note})",
             current_cc()
         ));
     }
