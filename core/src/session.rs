@@ -282,16 +282,16 @@ impl Session {
     }
 
     /// Changes the largest message accepted (capped at [`MSG_MAX_SIZE`]), from the next
-    /// header on: a larger one is answered `0x00` and skipped ([`Event::Refused`]). A server
+    /// header on: a larger one is answered `0x00` and skipped ([`SessionEvent::Refused`]). A server
     /// lowers it while its memory for messages runs short.
     ///
     /// ```
-    /// use tinyproto_core::session::{Event, Session};
+    /// use tinyproto_core::session::{Session, SessionEvent};
     /// let mut s = Session::new(100);
     /// s.output_written(1);
     /// s.handle_control(&[0xff]).unwrap();
     /// s.set_max_recv(4);
-    /// assert_eq!(s.handle_control(&[0, 0, 0, 5]), Ok(Some(Event::Refused { len: 5 })));
+    /// assert_eq!(s.handle_control(&[0, 0, 0, 5]), Ok(Some(SessionEvent::Refused { len: 5 })));
     /// assert_eq!(s.pending_output(), &[0x00]);
     /// ```
     pub fn set_max_recv(&mut self, max_recv: u32) {
