@@ -9,7 +9,8 @@
 //!   any of our drivers through the [`role::Link`] trait.
 //! * [`runner`]: the case suite that `tinyproto check HOST:PORT` (`tinyproto-cli`) runs against a
 //!   server with the seed README's echo semantics, and its table.
-//! * [`matrix`]: the live interop matrix, Rust ↔ Python 2.0.1 / 3.0 / Rust in both roles.
+//! * the live interop matrix, Rust ↔ Python 2.0.1 / 3.0 / Rust in both roles, is a test of this
+//!   crate (`tests/live.rs`, `tests/matrix/`): it needs the Python venvs of the repository.
 //! * [`net`]: the core over `std::net::TcpStream`, and `serve-echo`, an echo server on the
 //!   core (independent of `tinyproto-std`).
 //!
@@ -17,7 +18,6 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
-pub mod matrix;
 pub mod net;
 pub mod plugins;
 pub mod pyrandom;

@@ -1,6 +1,7 @@
 //! `tinyproto-conformance`: the development tool of this crate. It serves the reference echo
 //! server and runs the reference echo client (both on our core, independent of
-//! `tinyproto-std`), and prints the live interop matrix.
+//! `tinyproto-std`). The live interop matrix against the Python package is a test:
+//! `cargo test -p tinyproto-conformance --test live -- interop_matrix --nocapture`.
 //!
 //! Checking a server or a client is `tinyproto check` (the `tinyproto-cli` crate), which runs
 //! this crate's [`runner`](tinyproto_conformance::runner).
@@ -10,12 +11,9 @@ use clap::{Parser, Subcommand};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::Duration;
-use tinyproto_conformance::matrix;
 use tinyproto_conformance::net::{self, EchoConfig, EchoServer};
-use tinyproto_testkit::PyVersion;
 
-/// Reference peers on the tinyproto core, and the live interop matrix (to check a server or a
-/// client, use `tinyproto check`).
+/// Reference peers on the tinyproto core (to check a server or a client, use `tinyproto check`).
 #[derive(Parser)]
 #[command(version)]
 struct Cli {
@@ -63,9 +61,6 @@ enum Cmd {
         #[arg(long)]
         idle: Option<u64>,
     },
-    /// Run the live interop matrix (needs the Python venvs: `bash .ci/setup-python`) and print
-    /// it as a markdown table. Exits 0 only when every cell passed.
-    Matrix,
 }
 
 fn resolve(addr: &str) -> Result<SocketAddr, String> {
@@ -130,16 +125,6 @@ fn run(cmd: Cmd) -> Result<bool, String> {
             println!("LISTENING {}", server.addr());
             server.join();
             Ok(true)
-        }
-        Cmd::Matrix => {
-            for version in PyVersion::ALL {
-                version
-                    .require()
-                    .map_err(|why| format!("the interop matrix cannot run: {why}"))?;
-            }
-            let (table, ok) = matrix::run(&[matrix::CORE]);
-            println!("{table}");
-            Ok(ok)
         }
     }
 }

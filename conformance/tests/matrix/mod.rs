@@ -1,15 +1,15 @@
 //! The live interop matrix: our core against the real Python package (2.0.1 and 3.0) and
 //! against itself, each in both roles, over the echo scenarios.
 
-use crate::net::{self, EchoConfig, EchoServer};
-use crate::pyrandom::PyRandom;
-use crate::role::{play, Behaviour};
 use std::any::Any;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
+use tinyproto_conformance::net::{self, EchoConfig, EchoServer};
+use tinyproto_conformance::pyrandom::PyRandom;
+use tinyproto_conformance::role::{play, Behaviour};
 use tinyproto_testkit::{python_examples, Peer, PyVersion};
 
 /// One column of the matrix: what the client sends (each answered by the echo server).
