@@ -435,13 +435,16 @@ impl Report {
         }
     }
 
-    /// Rows of ours or the floor that failed or were not measured.
+    /// Rows of ours or the floor that failed or were not measured, and rows of any contender
+    /// whose program did not start (a broken harness, not a measurement).
     pub fn broken(&self) -> Vec<String> {
         let mut v = Vec::new();
         for t in self.echo.iter().chain(&self.bulk).chain(&self.conc) {
             for row in &t.rows {
+                let did_not_start = row.notes.iter().any(|n| n.contains("did not start"));
                 if !(row.contender.is_ours()
-                    || matches!(row.contender, Contender::Tokio | Contender::Floor))
+                    || matches!(row.contender, Contender::Tokio | Contender::Floor)
+                    || did_not_start)
                 {
                     continue;
                 }
