@@ -57,19 +57,6 @@ fn a_peer_that_stops_reading_an_echo_is_closed_after() {
     server.stop();
 }
 
-/// A field of `/proc/self/status`, in bytes.
-fn status_bytes(key: &str) -> usize {
-    let text = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = text.lines().find(|l| l.starts_with(key)).unwrap();
-    let kb: usize = line[key.len()..]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    kb * 1024
-}
-
 /// Forty peers each announce a 60 MiB message, send 8 MiB of it and stall.
 #[test]
 #[ignore = "a measurement: run by hand"]

@@ -8,19 +8,6 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use tinyproto_std::Server;
 
-/// A field of `/proc/self/status`, in bytes.
-fn status_bytes(key: &str) -> usize {
-    let text = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = text.lines().find(|l| l.starts_with(key)).unwrap();
-    let kb: usize = line[key.len()..]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    kb * 1024
-}
-
 #[test]
 fn a_256_mib_send_costs_the_message_and_little_more() {
     const LEN: usize = 256 << 20;

@@ -109,3 +109,16 @@ impl Drop for TestServer {
         }
     }
 }
+
+/// A field of `/proc/self/status`, in bytes.
+pub fn status_bytes(key: &str) -> usize {
+    let text = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = text.lines().find(|l| l.starts_with(key)).unwrap();
+    let kb: usize = line[key.len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    kb * 1024
+}
