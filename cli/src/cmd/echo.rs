@@ -21,9 +21,30 @@ pub struct Args {
     pub conn: ConnOpts,
 }
 
-/// One connection: `Echo back: ` + message, or quit.
-struct Echo {
+/// The seed README's echo, one per connection: answers `Echo back: ` + message; `QUIT` closes
+/// the connection, `SRVQUIT` shuts the server down. A failed answer is logged (`log` warning).
+///
+/// Used by `tinyproto echo` and by the `echo-server` example:
+///
+/// ```no_run
+/// use tinyproto_cli::cmd::echo::Echo;
+/// use tinyproto_std::Server;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = Server::builder().listen("127.0.0.1:9123").inline_hooks(true).bind()?;
+/// let handle = server.handle();
+/// server.run(move |_| Echo::new(handle.clone()), ())?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Echo {
     server: ServerHandle,
+}
+
+impl Echo {
+    /// An echo whose `SRVQUIT` shuts down `server`.
+    pub fn new(server: ServerHandle) -> Self {
+        Self { server }
+    }
 }
 
 impl Handler for Echo {
@@ -65,12 +86,7 @@ pub fn run(args: Args) -> Result<bool, Error> {
         .map_err(|e| Error::listening(&args.addr, e))?;
     let handle = server.handle();
     server
-        .run(
-            move |_| Echo {
-                server: handle.clone(),
-            },
-            Announce,
-        )
+        .run(move |_| Echo::new(handle.clone()), Announce)
         .map_err(|source| Error::Server {
             addr: args.addr.to_string(),
             source,

@@ -12,10 +12,9 @@
 
 use clap::Parser;
 use std::process::ExitCode;
+use tinyproto_cli::cmd::echo::Echo;
 use tinyproto_cli::{Error, HostPort};
-use tinyproto_std::{
-    CloseReason, Conn, ConnectionHandle, Handler, Server, ServerHandle, ServerHooks,
-};
+use tinyproto_std::{CloseReason, ConnectionHandle, Server, ServerHandle, ServerHooks};
 
 #[derive(Parser)]
 #[command(about = "tinyproto echo server (the seed README's example)")]
@@ -29,25 +28,6 @@ struct Args {
     /// Run the hooks on hook threads rather than inline on the I/O thread.
     #[arg(long)]
     hook_threads: bool,
-}
-
-/// One connection: echo, or quit.
-struct Echo {
-    server: ServerHandle,
-}
-
-impl Handler for Echo {
-    fn transmission_received(&mut self, conn: &mut Conn, msg: Vec<u8>) {
-        match &msg[..] {
-            b"QUIT" => conn.shutdown(),
-            b"SRVQUIT" => self.server.shutdown(),
-            _ => {
-                if let Err(e) = conn.transmit([b"Echo back: ", &msg[..]].concat()) {
-                    eprintln!("connection {}: {e}", conn.id());
-                }
-            }
-        }
-    }
 }
 
 /// Announces the listeners and every connection.
@@ -70,6 +50,8 @@ impl ServerHooks for Announce {
 }
 
 fn main() -> ExitCode {
+    // The echo's warnings (an answer that could not be sent) go to stderr.
+    tinyproto_cli::logger::init(0);
     match run(Args::parse()) {
         Ok(()) => {
             println!("SERVER STOPPED");
@@ -94,12 +76,7 @@ fn run(args: Args) -> Result<(), Error> {
     let server = builder.bind().map_err(|e| Error::listening(&listen, e))?;
     let handle = server.handle();
     server
-        .run(
-            move |_| Echo {
-                server: handle.clone(),
-            },
-            Announce,
-        )
+        .run(move |_| Echo::new(handle.clone()), Announce)
         .map_err(|source| Error::Server {
             addr: listen,
             source,
