@@ -1,14 +1,16 @@
 //! The client: connections with hooks, like the server's, plus the optional client loop.
 
 use crate::config::EngineSettings;
+use crate::dial::connect_stream;
 use crate::error::StartError;
 use crate::handle::ConnectionHandle;
 use crate::hooks::{ClientHooks, Handler};
-use crate::reactor::{Command, HandlerFactory, Reactor};
+use crate::mailbox::{Command, Link};
+use crate::reactor::{HandlerFactory, Reactor, Registry};
 use crate::sync::{lock, on_io_thread};
 use std::fmt;
 use std::io::ErrorKind;
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::ToSocketAddrs;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
@@ -133,8 +135,8 @@ impl Drop for Client {
 }
 
 struct ClientInner {
-    link: crate::handle::Link,
-    registry: crate::reactor::Registry,
+    link: Link,
+    registry: Registry,
     connect_timeout: Option<Duration>,
     stopping: AtomicBool,
     wake: Mutex<mpsc::Sender<()>>,
@@ -167,7 +169,8 @@ impl ClientHandle {
         if !self.inner.link.send(Command::Adopt { stream, reply }) {
             return Err(StartError::Stopped);
         }
-        answer.recv().unwrap_or(Err(StartError::Stopped))
+        let shared = answer.recv().unwrap_or(Err(StartError::Stopped))?;
+        Ok(ConnectionHandle { shared })
     }
 
     /// The open connections (Python's `active_connections`).
@@ -193,31 +196,4 @@ impl fmt::Debug for ClientHandle {
             .field("shutting_down", &self.is_shutting_down())
             .finish()
     }
-}
-
-/// Resolves `addr` and connects to the first address that answers.
-pub(crate) fn connect_stream(
-    addr: impl ToSocketAddrs + fmt::Debug,
-    timeout: Option<Duration>,
-) -> Result<TcpStream, StartError> {
-    let addrs: Vec<SocketAddr> = addr
-        .to_socket_addrs()
-        .map_err(|source| StartError::Resolve {
-            addr: format!("{addr:?}"),
-            source,
-        })?
-        .collect();
-    let mut last = None;
-    for addr in addrs {
-        let attempt = match timeout {
-            Some(t) => TcpStream::connect_timeout(&addr, t),
-            None => TcpStream::connect(addr),
-        };
-        match attempt {
-            Ok(stream) => return Ok(stream),
-            Err(e) if e.kind() == ErrorKind::TimedOut => last = Some(StartError::ConnectTimeout),
-            Err(e) => last = Some(StartError::Io(e)),
-        }
-    }
-    Err(last.unwrap_or(StartError::NoAddress))
 }

@@ -1,23 +1,25 @@
-//! One connection inside the reactor: its socket, protocol state, queues and hook state.
+//! One connection with hooks, as a sans-IO state machine: its lifecycle ([`Life`]), protocol
+//! state, queues and hook state.
 //!
-//! An [`Entry`] does no I/O of its own choosing and reads no clock: the reactor hands it the
-//! time and drives it when its socket is ready, and it moves bytes only through its
-//! [`Stream`] (a non-blocking `mio` socket, or a script in the unit tests below). Hook calls
-//! come out of [`Entry::next_call`] and their end goes back in through [`Entry::hook_done`]:
-//! the reactor runs them on hook threads or inline, the tests run them directly.
+//! An [`Entry`] does no I/O of its own choosing and reads no clock: its driver (the reactor)
+//! hands it the time and drives it when its stream is ready, and it moves bytes only through
+//! its [`Stream`] (a non-blocking `mio` socket, or a script in the unit tests below). Hook
+//! calls come out of [`Entry::next_call`] and their end goes back in through
+//! [`Entry::hook_done`]: the reactor runs them on hook threads or inline, the tests run them
+//! directly.
 
 use crate::budget::Budget;
 use crate::error::{CloseReason, ConnError, StartError};
 use crate::handle::ConnectionHandle;
 use crate::hooks::{Conn, Handler};
+use crate::mailbox::{ConnectReply, SendReply};
 use crate::message::Message;
 use crate::protocol::{shrink_tx, ProtoConnection};
-use crate::reply::{HookAnswer, SendReply};
+use crate::reply::HookAnswer;
 use crate::transport::{ReadAhead, SocketIo};
 use mio::net::TcpStream;
 use std::collections::VecDeque;
 use std::io::{Read, Write};
-use std::sync::mpsc;
 use tinyproto_core::buffer::Buffer;
 use tinyproto_core::connection::Event;
 use tinyproto_core::session::Phase;
@@ -25,8 +27,6 @@ use tinyproto_core::session::Phase;
 /// Most protocol events (messages, refusals, sends) one drive handles before the other
 /// connections get their turn: a peer streaming refused headers cannot hold the I/O thread.
 const EVENTS_PER_DRIVE: usize = 32;
-
-pub(crate) type ConnectReply = mpsc::Sender<Result<ConnectionHandle, StartError>>;
 
 /// A hook call waiting for its turn.
 pub(crate) enum Call {
@@ -50,11 +50,43 @@ impl Call {
     }
 }
 
+/// Where a connection is in its life. The stream exists only while it is open, a message
+/// flies and a hook waits in `receive` only once the handshake is done, and a closed
+/// connection keeps only why it closed.
+enum Life<S> {
+    /// Waiting for the peer's init byte; `connected`: a client's `connect` waits for the end.
+    Handshaking {
+        stream: S,
+        connected: Option<ConnectReply>,
+    },
+    /// The handshake is done (`pre_loop` was queued): messages flow both ways.
+    Open {
+        stream: S,
+        flight: Flight,
+        /// A hook waits in `receive` (answered on its connection's hook slot).
+        receiving: bool,
+    },
+    /// Closed (the stream handed back to be closed); hooks may still run (`post_loop`, or one
+    /// that ran at the close) until [`Entry::finished`].
+    Closed { reason: CloseReason },
+}
+
+/// Our message on its way out, and who waits for its end.
+enum Flight {
+    Idle,
+    /// A message is being sent; `None`: nobody waits (a failure goes to
+    /// `transmission_failed`).
+    Sending(Option<SendReply>),
+}
+
 enum HandlerState {
     /// Not made yet: the first hook call makes it, on a hook thread.
     Unmade,
     Idle(Box<dyn Handler>),
-    Running,
+    /// A hook runs; `len`: the message it was handed, which still counts in the budget.
+    Running {
+        len: usize,
+    },
     /// A hook panicked: no more calls.
     Gone,
 }
@@ -71,25 +103,16 @@ impl<S: Read + Write> Stream for S {}
 
 pub(crate) struct Entry<S: Stream = TcpStream> {
     pub(crate) handle: ConnectionHandle,
-    stream: Option<S>,
+    life: Life<S>,
     conn: ProtoConnection,
     handler: HandlerState,
     calls: VecDeque<Call>,
     outbox: VecDeque<Outgoing>,
-    /// The reply for the message in flight (`Some(None)`: a send nobody waits for).
-    sending: Option<Option<SendReply>>,
-    /// A hook waits in `receive` (answered on its connection's hook slot).
-    receiving: bool,
     read_ahead: ReadAhead,
-    connected: Option<ConnectReply>,
-    opened: bool,
-    reason: Option<CloseReason>,
     /// Largest message accepted from the peer while the server's budget has room.
     max_message_size: usize,
     /// Bytes of the server's message budget this connection holds ([`Entry::budget_held`]).
     held: usize,
-    /// Length of the message whose `transmission_received` runs now.
-    running: usize,
     /// The earliest timer queued for this entry.
     pub(crate) timer_at: Option<u64>,
     /// When the next connection tick is due.
@@ -97,6 +120,8 @@ pub(crate) struct Entry<S: Stream = TcpStream> {
 }
 
 impl<S: Stream> Entry<S> {
+    /// A connection over `stream` that starts with the init handshake; `connected` learns
+    /// how the handshake ended.
     pub(crate) fn new(
         handle: ConnectionHandle,
         stream: S,
@@ -106,26 +131,26 @@ impl<S: Stream> Entry<S> {
         Self {
             max_message_size: conn.rx_buffer_mut().limit(),
             held: 0,
-            running: 0,
             handle,
-            stream: Some(stream),
+            life: Life::Handshaking { stream, connected },
             conn,
             handler: HandlerState::Unmade,
             calls: VecDeque::new(),
             outbox: VecDeque::new(),
-            sending: None,
-            receiving: false,
             read_ahead: ReadAhead::default(),
-            connected,
-            opened: false,
-            reason: None,
             timer_at: None,
             tick_at: None,
         }
     }
 
+    /// Not closed yet.
     pub(crate) fn is_open(&self) -> bool {
-        self.stream.is_some()
+        !matches!(self.life, Life::Closed { .. })
+    }
+
+    /// The handshake is done and the connection not closed: its hooks may tick.
+    pub(crate) fn is_established(&self) -> bool {
+        matches!(self.life, Life::Open { .. })
     }
 
     /// A readiness event said new bytes may have arrived (`ended`: and the peer's close or an
@@ -134,17 +159,13 @@ impl<S: Stream> Entry<S> {
         self.read_ahead.readable(ended);
     }
 
-    pub(crate) fn opened(&self) -> bool {
-        self.opened
-    }
-
     /// When the protocol wants to be polled again (a timeout, or at once).
     pub(crate) fn poll_at(&self) -> Option<u64> {
-        self.stream.as_ref().and(self.conn.poll_at())
+        self.is_open().then(|| self.conn.poll_at()).flatten()
     }
 
     /// Moves what can move now, handling at most [`EVENTS_PER_DRIVE`] events; an error is why
-    /// the connection must close. `Ok(true)`: the budget ran out with work left, so the reactor
+    /// the connection must close. `Ok(true)`: the budget ran out with work left, so the driver
     /// must drive this connection again after the others had their turn.
     ///
     /// A header is accepted only if its message fits in what `budget` has left (else it is
@@ -162,8 +183,9 @@ impl<S: Stream> Entry<S> {
             self.conn
                 .set_receive_limit(self.max_message_size.min(budget.room()));
             let reads = self.may_read();
-            let Some(stream) = self.stream.as_mut() else {
-                return Ok(false);
+            let stream = match &mut self.life {
+                Life::Handshaking { stream, .. } | Life::Open { stream, .. } => stream,
+                Life::Closed { .. } => return Ok(false),
             };
             let mut io = SocketIo::reading_ahead(stream, reads, &mut self.read_ahead);
             match self.conn.poll(&mut io, now) {
@@ -189,7 +211,11 @@ impl<S: Stream> Entry<S> {
                 _ => 0,
             })
             .sum();
-        arriving + queued + self.running
+        let running = match self.handler {
+            HandlerState::Running { len } => len,
+            _ => 0,
+        };
+        arriving + queued + running
     }
 
     fn settle(&mut self, budget: &mut Budget) {
@@ -210,14 +236,25 @@ impl<S: Stream> Entry<S> {
     fn may_read(&self) -> bool {
         let hooks_free = matches!(self.handler, HandlerState::Idle(_) | HandlerState::Unmade)
             && self.calls.is_empty();
-        self.conn.session().phase() != Phase::Idle
-            || self.sending.is_some()
-            || self.receiving
-            || hooks_free
+        let waiting = match &self.life {
+            Life::Open {
+                flight, receiving, ..
+            } => *receiving || matches!(flight, Flight::Sending(_)),
+            _ => false,
+        };
+        self.conn.session().phase() != Phase::Idle || waiting || hooks_free
     }
 
+    /// Starts sending the next queued message if none is on its way.
     fn start_send(&mut self) {
-        while self.sending.is_none() && self.conn.can_send() {
+        while self.conn.can_send() {
+            let Life::Open {
+                flight: flight @ Flight::Idle,
+                ..
+            } = &mut self.life
+            else {
+                return;
+            };
             let Some(out) = self.outbox.pop_front() else {
                 return;
             };
@@ -225,7 +262,7 @@ impl<S: Stream> Entry<S> {
             // Sent from where it is: an owned or shared message is not copied.
             self.conn.tx_buffer_mut().load(out.msg);
             match self.conn.send_buffered() {
-                Ok(()) => self.sending = Some(out.reply),
+                Ok(()) => *flight = Flight::Sending(out.reply),
                 Err(e) => {
                     shrink_tx(&mut self.conn);
                     self.failed(out.reply, ConnError::Send(e));
@@ -236,13 +273,7 @@ impl<S: Stream> Entry<S> {
 
     fn on_event(&mut self, event: Event) {
         match event {
-            Event::HandshakeDone => {
-                self.opened = true;
-                self.calls.push_back(Call::PreLoop);
-                if let Some(connected) = self.connected.take() {
-                    let _ = connected.send(Ok(self.handle.clone()));
-                }
-            }
+            Event::HandshakeDone => self.established(),
             Event::Sent => self.sent(Ok(())),
             Event::Rejected { len } => self.sent(Err(ConnError::Rejected { len })),
             // We refused an oversize message (answered `0x00`), or a receive plugin refused
@@ -255,12 +286,36 @@ impl<S: Stream> Entry<S> {
         }
     }
 
+    /// The handshake is done: `pre_loop` is queued and a waiting `connect` answered.
+    fn established(&mut self) {
+        let placeholder = Life::Closed {
+            reason: CloseReason::Local,
+        };
+        self.life = match std::mem::replace(&mut self.life, placeholder) {
+            Life::Handshaking { stream, connected } => {
+                if let Some(connected) = connected {
+                    let _ = connected.send(Ok(self.handle.shared.clone()));
+                }
+                self.calls.push_back(Call::PreLoop);
+                Life::Open {
+                    stream,
+                    flight: Flight::Idle,
+                    receiving: false,
+                }
+            }
+            other => other,
+        };
+    }
+
     fn sent(&mut self, result: Result<(), ConnError>) {
         shrink_tx(&mut self.conn);
-        match (self.sending.take(), result) {
-            (Some(waiting), Err(e)) => self.failed(waiting, e),
-            (Some(waiting), ok) => reply(waiting, ok),
-            (None, _) => {}
+        let Life::Open { flight, .. } = &mut self.life else {
+            return;
+        };
+        match (std::mem::replace(flight, Flight::Idle), result) {
+            (Flight::Sending(waiting), Err(e)) => self.failed(waiting, e),
+            (Flight::Sending(waiting), ok) => reply(waiting, ok),
+            (Flight::Idle, _) => {}
         }
     }
 
@@ -276,36 +331,53 @@ impl<S: Stream> Entry<S> {
     /// Hands a message to a hook waiting in `receive`, or queues it for
     /// `transmission_received`.
     fn deliver(&mut self, msg: Vec<u8>) {
-        if std::mem::take(&mut self.receiving) {
-            self.answer_receive(Ok(msg));
-        } else {
-            self.calls.push_back(Call::Received(msg));
+        match &mut self.life {
+            Life::Open { receiving, .. } if *receiving => {
+                *receiving = false;
+                self.answer_receive(Ok(msg));
+            }
+            _ => self.calls.push_back(Call::Received(msg)),
         }
     }
 
+    /// Queues `msg` to be sent after those queued before; on a closed connection, `reply`
+    /// learns it at once. The message is counted in the connection's queue (`reserve`d).
     pub(crate) fn queue(&mut self, msg: Message, reply: Option<SendReply>) {
+        if let Life::Closed { reason } = &self.life {
+            self.handle.shared.release(msg.len());
+            if let Some(reply) = reply {
+                reply.send(Err(ConnError::Closed(reason.clone())));
+            }
+            return;
+        }
         self.outbox.push_back(Outgoing { msg, reply });
     }
 
     /// A hook waits in `receive`: give it a queued message, or let the next one through.
     pub(crate) fn receive(&mut self) {
-        if let Some(reason) = &self.reason {
-            self.answer_receive(Err(ConnError::Closed(reason.clone())));
-            return;
-        }
-        let queued = self
-            .calls
-            .iter()
-            .position(|c| matches!(c, Call::Received(_)));
-        match queued.and_then(|i| self.calls.remove(i)) {
-            Some(Call::Received(msg)) => self.answer_receive(Ok(msg)),
-            _ => self.receiving = true,
-        }
+        let error = match &mut self.life {
+            Life::Open { receiving, .. } => {
+                let queued = (self.calls.iter()).position(|c| matches!(c, Call::Received(_)));
+                match queued.and_then(|i| self.calls.remove(i)) {
+                    Some(Call::Received(msg)) => self.answer_receive(Ok(msg)),
+                    _ => *receiving = true,
+                }
+                return;
+            }
+            // Hooks run only after the handshake: no receive comes before it.
+            Life::Handshaking { .. } => ConnError::Closed(CloseReason::Local),
+            Life::Closed { reason } => ConnError::Closed(reason.clone()),
+        };
+        self.answer_receive(Err(error));
     }
 
+    /// A hook's `receive` timed out: it is answered [`ConnError::Timeout`], unless a message
+    /// answered it first.
     pub(crate) fn cancel_receive(&mut self) {
-        if std::mem::take(&mut self.receiving) {
-            self.answer_receive(Err(ConnError::Timeout));
+        if let Life::Open { receiving, .. } = &mut self.life {
+            if std::mem::take(receiving) {
+                self.answer_receive(Err(ConnError::Timeout));
+            }
         }
     }
 
@@ -323,24 +395,19 @@ impl<S: Stream> Entry<S> {
 
     /// The next hook call, if the handler is free: `None` inside means "make the handler".
     pub(crate) fn next_call(&mut self) -> Option<(Option<Box<dyn Handler>>, Call)> {
-        let handler = match &self.handler {
-            HandlerState::Idle(_) | HandlerState::Unmade if !self.calls.is_empty() => {
-                std::mem::replace(&mut self.handler, HandlerState::Running)
-            }
-            _ => return None,
-        };
+        if !matches!(self.handler, HandlerState::Idle(_) | HandlerState::Unmade) {
+            return None;
+        }
         let call = self.calls.pop_front()?;
-        self.running = match &call {
+        let len = match &call {
             Call::Received(msg) => msg.len(),
             _ => 0,
         };
-        Some((
-            match handler {
-                HandlerState::Idle(h) => Some(h),
-                _ => None,
-            },
-            call,
-        ))
+        let handler = match std::mem::replace(&mut self.handler, HandlerState::Running { len }) {
+            HandlerState::Idle(handler) => Some(handler),
+            _ => None,
+        };
+        Some((handler, call))
     }
 
     /// A hook returned (`None`: it panicked); an error is why the connection must close.
@@ -349,7 +416,6 @@ impl<S: Stream> Entry<S> {
         handler: Option<Box<dyn Handler>>,
         shutdown: bool,
     ) -> Option<CloseReason> {
-        self.running = 0;
         match handler {
             Some(handler) => {
                 self.handler = HandlerState::Idle(handler);
@@ -363,48 +429,67 @@ impl<S: Stream> Entry<S> {
         }
     }
 
-    /// Fails everything waiting and queues `post_loop` if `pre_loop` ran; the stream is handed
-    /// back to be closed (`None`: it was closed before).
+    /// Fails everything waiting and queues `post_loop` if `pre_loop` was queued; the stream
+    /// is handed back to be closed (`None`: it was closed before).
     #[must_use = "the stream is closed by dropping it (after deregistering it)"]
     pub(crate) fn close(&mut self, reason: CloseReason) -> Option<S> {
-        let stream = self.stream.take()?;
+        if !self.is_open() {
+            return None;
+        }
+        let closed = Life::Closed {
+            reason: reason.clone(),
+        };
+        let life = std::mem::replace(&mut self.life, closed);
         self.conn.close();
         let _ = self.handle.shared.closed.set(reason.clone());
-        let closed = || ConnError::Closed(reason.clone());
+        let error = || ConnError::Closed(reason.clone());
         for out in self.outbox.drain(..) {
             self.handle.shared.release(out.msg.len());
-            reply(out.reply, Err(closed()));
+            reply(out.reply, Err(error()));
         }
-        if let Some(waiting) = self.sending.take() {
-            reply(waiting, Err(closed()));
-        }
-        if std::mem::take(&mut self.receiving) {
-            self.answer_receive(Err(closed()));
-        }
-        if let Some(connected) = self.connected.take() {
-            let _ = connected.send(Err(StartError::Handshake(reason.clone())));
-        }
+        let (stream, established) = match life {
+            Life::Handshaking { stream, connected } => {
+                if let Some(connected) = connected {
+                    let _ = connected.send(Err(StartError::Handshake(reason.clone())));
+                }
+                (stream, false)
+            }
+            Life::Open {
+                stream,
+                flight,
+                receiving,
+            } => {
+                if let Flight::Sending(waiting) = flight {
+                    reply(waiting, Err(error()));
+                }
+                if receiving {
+                    self.answer_receive(Err(error()));
+                }
+                (stream, true)
+            }
+            Life::Closed { .. } => return None,
+        };
         match self.handler {
             HandlerState::Gone => {}
-            _ if self.opened => self.calls.push_back(Call::PostLoop),
+            _ if established => self.calls.push_back(Call::PostLoop),
             _ => self.calls.clear(),
         }
-        self.reason = Some(reason);
         Some(stream)
     }
 
     /// Why it closed, even while a hook still runs.
-    pub(crate) fn finished_or_not(&self) -> Option<CloseReason> {
-        self.reason.clone()
+    pub(crate) fn close_reason(&self) -> Option<&CloseReason> {
+        match &self.life {
+            Life::Closed { reason } => Some(reason),
+            _ => None,
+        }
     }
 
     /// Closed, and no hook runs or waits: the entry can go, with this reason.
     pub(crate) fn finished(&self) -> Option<&CloseReason> {
-        let idle = !matches!(self.handler, HandlerState::Running);
-        match &self.reason {
-            Some(reason) if idle && self.calls.is_empty() => Some(reason),
-            _ => None,
-        }
+        let idle = !matches!(self.handler, HandlerState::Running { .. });
+        self.close_reason()
+            .filter(|_| idle && self.calls.is_empty())
     }
 }
 
@@ -415,17 +500,23 @@ fn reply(to: Option<SendReply>, result: Result<(), ConnError>) {
 }
 
 impl<S: Stream> Drop for Entry<S> {
-    /// A hook still waiting (only if the I/O thread dies) gets an answer rather than none.
+    /// A caller still waiting (only if the I/O thread dies, or a shutdown gave up on a stuck
+    /// hook) gets an answer rather than none.
     fn drop(&mut self) {
         let stopped = || ConnError::Closed(CloseReason::Shutdown);
-        if let Some(Some(waiting)) = self.sending.take() {
-            waiting.send(Err(stopped()));
-        }
         for out in self.outbox.drain(..) {
             reply(out.reply, Err(stopped()));
         }
-        if self.receiving {
-            self.answer_receive(Err(stopped()));
+        if let Life::Open {
+            flight, receiving, ..
+        } = &mut self.life
+        {
+            if let Flight::Sending(waiting) = std::mem::replace(flight, Flight::Idle) {
+                reply(waiting, Err(stopped()));
+            }
+            if std::mem::take(receiving) {
+                self.answer_receive(Err(stopped()));
+            }
         }
     }
 }

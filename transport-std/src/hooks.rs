@@ -2,10 +2,11 @@
 //! as a hook sees it.
 
 use crate::error::{CloseReason, ConnError};
-use crate::handle::{ConnId, ConnectionHandle};
+use crate::handle::ConnectionHandle;
+use crate::id::ConnId;
+use crate::mailbox::{Command, SendReply};
 use crate::message::Message;
-use crate::reactor::Command;
-use crate::reply::{HookAnswer, SendReply};
+use crate::reply::HookAnswer;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 

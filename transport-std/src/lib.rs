@@ -65,10 +65,13 @@
 mod config;
 mod budget;
 mod client;
+mod dial;
 mod entry;
 mod error;
 mod handle;
 mod hooks;
+mod id;
+mod mailbox;
 mod message;
 mod protocol;
 mod reactor;
@@ -86,8 +89,9 @@ pub use config::{
     MIN_DEFAULT_BUFFERED_BYTES,
 };
 pub use error::{CloseReason, ConnError, Error, StartError, TransmitError};
-pub use handle::{ConnId, ConnectionHandle};
+pub use handle::ConnectionHandle;
 pub use hooks::{ClientHooks, Conn, Handler, ServerHooks};
+pub use id::ConnId;
 pub use message::Message;
 pub use server::{Server, ServerBuilder, ServerHandle, DEFAULT_BACKLOG};
 pub use tcp::{TcpConnection, TcpConnectionBuilder};

@@ -1,10 +1,10 @@
-//! How the I/O thread answers a caller waiting for a send or a receive: a channel for any
-//! thread, or, for hooks, one reusable slot per connection (the hooks of a connection run one
-//! at a time, so at most one of them waits), which costs no allocation per call.
+//! How the I/O thread answers a connection's hook waiting for a send or a receive: one
+//! reusable slot per connection (the hooks of a connection run one at a time, so at most one
+//! of them waits), which costs no allocation per call.
 
 use crate::error::{CloseReason, ConnError};
 use crate::sync::lock;
-use std::sync::{mpsc, Condvar, Mutex};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// What a waiting hook gets.
@@ -53,23 +53,6 @@ impl HookSlot {
         match self.wait(None) {
             Some(HookAnswer::Sent(result)) => result,
             _ => Err(ConnError::Closed(CloseReason::Shutdown)),
-        }
-    }
-}
-
-/// Who waits for a send: a thread on a channel, or the connection's hook on its slot.
-pub(crate) enum SendReply {
-    Channel(mpsc::Sender<Result<(), ConnError>>),
-    Hook(std::sync::Arc<crate::handle::Shared>),
-}
-
-impl SendReply {
-    pub(crate) fn send(self, result: Result<(), ConnError>) {
-        match self {
-            Self::Channel(to) => {
-                let _ = to.send(result);
-            }
-            Self::Hook(shared) => shared.hook_slot.put(HookAnswer::Sent(result)),
         }
     }
 }

@@ -3,9 +3,11 @@
 
 use crate::config::EngineSettings;
 use crate::error::{ConnError, StartError};
-use crate::handle::{ConnId, ConnectionHandle, Link};
+use crate::handle::ConnectionHandle;
 use crate::hooks::{Handler, ServerHooks};
-use crate::reactor::{Command, HandlerFactory, Notice, Notices, Reactor, Registry};
+use crate::id::ConnId;
+use crate::mailbox::{Command, Link};
+use crate::reactor::{HandlerFactory, Notice, Notices, Reactor, Registry};
 use crate::sync::lock;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::fmt;

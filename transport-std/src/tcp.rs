@@ -4,8 +4,8 @@
 //! message costs the same system calls as a hand-written blocking program: no readiness
 //! polling, no `EAGAIN` round trips.
 
-use crate::client::connect_stream;
 use crate::config::{ConnSettings, Timeouts};
+use crate::dial::connect_stream;
 use crate::error::{Error, StartError, TransmitError};
 use crate::message::Message;
 use crate::protocol::{protocol, shrink_tx, ProtoConnection};

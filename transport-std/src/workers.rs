@@ -4,16 +4,19 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
-/// One hook call, with everything it needs: sent to a hook thread as it is (no box per call).
+/// One hook call: sent to a hook thread as it is (no box per call), and run with what every
+/// thread keeps (its context).
 pub(crate) trait Job: Send + 'static {
-    fn run(self);
+    type Context: Clone + Send + 'static;
+    fn run(self, context: &Self::Context);
 }
 
-pub(crate) struct Workers<J> {
+pub(crate) struct Workers<J: Job> {
     /// Dropping it ends every thread once it is done with its job; nobody waits for them (a
     /// hook stuck past the shutdown grace period must not hold the shutdown).
     jobs: mpsc::Sender<J>,
     queue: Arc<Mutex<mpsc::Receiver<J>>>,
+    context: J::Context,
     /// Jobs submitted and not finished: when they outnumber the threads, one more starts.
     outstanding: Arc<AtomicUsize>,
     threads: usize,
@@ -21,11 +24,13 @@ pub(crate) struct Workers<J> {
 }
 
 impl<J: Job> Workers<J> {
-    pub(crate) fn new(initial: usize, max: usize) -> std::io::Result<Self> {
+    /// A pool of `initial` threads, growing up to `max`, each keeping a clone of `context`.
+    pub(crate) fn new(initial: usize, max: usize, context: J::Context) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel();
         let mut workers = Self {
             jobs,
             queue: Arc::new(Mutex::new(queue)),
+            context,
             outstanding: Arc::new(AtomicUsize::new(0)),
             threads: 0,
             max: max.max(initial),
@@ -50,12 +55,13 @@ impl<J: Job> Workers<J> {
     fn spawn(&mut self) -> std::io::Result<()> {
         let queue = self.queue.clone();
         let outstanding = self.outstanding.clone();
+        let context = self.context.clone();
         let thread = std::thread::Builder::new()
             .name("tinyproto-hook".into())
             .spawn(move || loop {
                 let job = queue.lock().map(|q| q.recv());
                 match job {
-                    Ok(Ok(job)) => job.run(),
+                    Ok(Ok(job)) => job.run(&context),
                     _ => return,
                 }
                 outstanding.fetch_sub(1, Ordering::AcqRel);
@@ -78,14 +84,15 @@ mod tests {
     /// Waits at the barrier.
     struct Meet(Arc<Barrier>);
     impl Job for Meet {
-        fn run(self) {
+        type Context = ();
+        fn run(self, (): &()) {
             self.0.wait();
         }
     }
 
     #[test]
     fn grows_while_all_threads_are_blocked() {
-        let mut workers = Workers::new(1, 4).unwrap();
+        let mut workers = Workers::new(1, 4, ()).unwrap();
         let barrier = Arc::new(Barrier::new(4));
         for _ in 0..3 {
             workers.submit(Meet(barrier.clone()));

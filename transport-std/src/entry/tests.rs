@@ -4,14 +4,15 @@
 use super::*;
 use crate::config::{ConnSettings, Timeouts};
 use crate::error::Error;
-use crate::handle::{ConnId, Link, Shared};
+use crate::id::ConnId;
+use crate::mailbox::{Link, Shared};
 use crate::protocol::protocol;
 use crate::spares::Spares;
 use std::cell::RefCell;
 use std::io::{self, ErrorKind, IoSliceMut};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 /// The peer's side of the socket: what it sent and we did not read yet, what we wrote, and how
@@ -299,7 +300,7 @@ fn a_connection_closed_while_its_hook_runs_is_finished_only_when_the_hook_return
     assert!(matches!(call, Call::PreLoop));
     assert!(h.entry.close(CloseReason::Shutdown).is_some());
     assert!(h.entry.finished().is_none(), "pre_loop still runs");
-    assert!(h.entry.finished_or_not().is_some());
+    assert!(h.entry.close_reason().is_some());
     assert!(h
         .entry
         .hook_done(handler.or(Some(Box::new(Echo))), false)

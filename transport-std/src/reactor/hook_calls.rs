@@ -1,11 +1,14 @@
 //! Where hooks run: on a hook thread ([`HookJob`]), or inline on the I/O thread; either way a
 //! panic closes only its connection.
 
-use super::{Command, HandlerFactory, Slot, State};
+use super::{HandlerFactory, Slot, State};
 use crate::entry::Call;
 use crate::handle::ConnectionHandle;
 use crate::hooks::{Conn, Handler};
+use crate::mailbox::Shared;
+use crate::workers::Job;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{mpsc, Arc};
 
 impl State {
     /// Runs one hook call on this thread (inline hooks), then does what `HookDone` does.
@@ -25,14 +28,8 @@ impl State {
         let Some(Slot::Conn(entry)) = self.slots.get_mut(key) else {
             return;
         };
-        if entry.is_open() {
-            for msg in sent.drain(..) {
-                entry.queue(msg, None);
-            }
-        } else {
-            for msg in sent.drain(..) {
-                handle.shared.release(msg.len());
-            }
+        for msg in sent.drain(..) {
+            entry.queue(msg, None);
         }
         self.inline_outbox = sent;
         if let Some(reason) = entry.hook_done(outcome.ok(), shutdown) {
@@ -41,35 +38,55 @@ impl State {
     }
 }
 
-/// One hook call for a hook thread; the handler comes back with `HookDone` (or not, after a
+/// One hook call for a hook thread; the handler comes back with [`HookDone`] (or not, after a
 /// panic, which closes the connection).
 pub(crate) struct HookJob {
     pub(super) handle: ConnectionHandle,
     pub(super) handler: Option<Box<dyn Handler>>,
     pub(super) call: Call,
-    pub(super) factory: HandlerFactory,
 }
 
-impl crate::workers::Job for HookJob {
-    fn run(self) {
+/// The end of a hook call, on the reactor's own channel: the handler back (`None`: the hook
+/// panicked) and whether the hook asked to close.
+pub(crate) struct HookDone {
+    pub(super) conn: Arc<Shared>,
+    pub(super) handler: Option<Box<dyn Handler>>,
+    pub(super) shutdown: bool,
+}
+
+/// What every hook thread keeps: how to make a connection's handler, and where a call's end
+/// goes.
+#[derive(Clone)]
+pub(crate) struct HookContext {
+    pub(super) factory: HandlerFactory,
+    pub(super) done: mpsc::Sender<HookDone>,
+}
+
+impl Job for HookJob {
+    type Context = HookContext;
+
+    fn run(self, context: &HookContext) {
         let Self {
             handle,
             handler,
             call,
-            factory,
         } = self;
         let mut conn = Conn::new(handle.clone());
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            let mut handler = handler.unwrap_or_else(|| factory(&handle));
+            let mut handler = handler.unwrap_or_else(|| (context.factory)(&handle));
             call.run(&mut *handler, &mut conn);
             handler
         }));
-        let shared = handle.shared.clone();
-        shared.link.clone().send(Command::HookDone {
+        let shared = handle.shared;
+        let link = shared.link.clone();
+        let done = HookDone {
             conn: shared,
             handler: outcome.ok(),
             shutdown: conn.finish().0,
-        });
+        };
+        if context.done.send(done).is_ok() {
+            link.wake();
+        }
     }
 }
 

@@ -13,18 +13,19 @@ pub(crate) use notices::{Notice, Notices};
 
 use crate::budget::Budget;
 use crate::config::EngineSettings;
-use crate::entry::{ConnectReply, Entry};
+use crate::entry::Entry;
 use crate::error::{CloseReason, ConnError, StartError};
-use crate::handle::{ConnId, ConnectionHandle, Link, Shared};
+use crate::handle::ConnectionHandle;
 use crate::hooks::Handler;
+use crate::id::ConnId;
+use crate::mailbox::{Command, ConnectReply, Link, Shared};
 use crate::message::Message;
 use crate::protocol::protocol;
 use crate::reply::HookAnswer;
-use crate::reply::SendReply;
 use crate::spares::Spares;
-use crate::sync::lock;
+use crate::sync::{lock, mark_io_thread};
 use crate::workers::Workers;
-use hook_calls::{drop_quietly, HookJob};
+use hook_calls::{drop_quietly, HookContext, HookDone, HookJob};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use notices::StoppedGuard;
@@ -48,40 +49,6 @@ pub(crate) type HandlerFactory = Arc<dyn Fn(&ConnectionHandle) -> Box<dyn Handle
 /// The live connections by id, for listing from any thread.
 pub(crate) type Registry = Arc<Mutex<BTreeMap<ConnId, ConnectionHandle>>>;
 
-/// What hooks and handles ask of the I/O thread.
-pub(crate) enum Command {
-    Send {
-        conn: Arc<Shared>,
-        msg: Message,
-        reply: Option<SendReply>,
-    },
-    Broadcast {
-        msg: Arc<[u8]>,
-        except: Option<ConnId>,
-    },
-    /// A hook waits in `receive`; answered on the connection's hook slot.
-    Receive {
-        conn: Arc<Shared>,
-    },
-    CancelReceive {
-        conn: Arc<Shared>,
-    },
-    Close {
-        conn: Arc<Shared>,
-        reason: CloseReason,
-    },
-    HookDone {
-        conn: Arc<Shared>,
-        handler: Option<Box<dyn Handler>>,
-        shutdown: bool,
-    },
-    Adopt {
-        stream: std::net::TcpStream,
-        reply: ConnectReply,
-    },
-    Shutdown,
-}
-
 /// A running I/O thread.
 pub(crate) struct Reactor {
     pub(crate) link: Link,
@@ -103,12 +70,18 @@ impl Reactor {
         let (commands_tx, commands) = mpsc::channel();
         let (link, woken) = Link::new(commands_tx, waker);
         let registry = Registry::default();
-        let workers = Workers::new(settings.workers, settings.max_workers)?;
+        let (done_tx, done) = mpsc::channel();
+        let context = HookContext {
+            factory: factory.clone(),
+            done: done_tx,
+        };
+        let workers = Workers::new(settings.workers, settings.max_workers, context)?;
         let mut state = State {
             poll,
             listeners,
             slots: Slab::new(),
             commands,
+            done,
             woken,
             link: link.clone(),
             workers,
@@ -139,7 +112,7 @@ impl Reactor {
         let thread = std::thread::Builder::new()
             .name("tinyproto-io".into())
             .spawn(move || {
-                crate::sync::mark_io_thread();
+                mark_io_thread();
                 state.run();
             })?;
         Ok(Self {
@@ -179,6 +152,8 @@ struct State {
     listeners: Vec<TcpListener>,
     slots: Slab<Slot>,
     commands: mpsc::Receiver<Command>,
+    /// Hook calls that ended on hook threads.
+    done: mpsc::Receiver<HookDone>,
     woken: Arc<AtomicBool>,
     link: Link,
     workers: Workers<HookJob>,
@@ -324,22 +299,47 @@ impl State {
     fn commands(&mut self) {
         // Cleared before draining: a command queued after the drain wakes us again.
         self.woken.store(false, Ordering::Release);
-        while let Ok(command) = self.commands.try_recv() {
-            self.command(command);
+        loop {
+            while let Ok(command) = self.commands.try_recv() {
+                self.command(command);
+            }
+            // The commands a hook queued before it returned are all in by now (they were sent
+            // before its end): they are handled before the end, as the hook made them.
+            let Ok(done) = self.done.try_recv() else {
+                return;
+            };
+            self.hook_done(done);
         }
+    }
+
+    /// A hook call ended on a hook thread.
+    fn hook_done(&mut self, done: HookDone) {
+        let HookDone {
+            conn,
+            handler,
+            shutdown,
+        } = done;
+        let Some(entry) = self.entry(&conn) else {
+            drop_quietly(handler);
+            return;
+        };
+        if let Some(reason) = entry.hook_done(handler, shutdown) {
+            self.close(conn.key, conn.id, reason);
+        }
+        self.drive(conn.key);
     }
 
     fn command(&mut self, command: Command) {
         match command {
             Command::Send { conn, msg, reply } => match self.entry(&conn) {
-                Some(entry) if entry.is_open() => {
+                Some(entry) => {
                     entry.queue(msg, reply);
                     self.drive(conn.key);
                 }
-                _ => {
+                None => {
                     conn.release(msg.len());
                     if let Some(reply) = reply {
-                        reply.send(Err(ConnError::Closed(closed_reason(&conn))));
+                        reply.send(Err(ConnError::Closed(conn.closed_reason())));
                     }
                 }
             },
@@ -350,7 +350,7 @@ impl State {
                     self.drive(conn.key);
                 }
                 None => {
-                    let closed = Err(ConnError::Closed(closed_reason(&conn)));
+                    let closed = Err(ConnError::Closed(conn.closed_reason()));
                     conn.hook_slot.put(HookAnswer::Received(closed));
                 }
             },
@@ -360,20 +360,6 @@ impl State {
                 }
             }
             Command::Close { conn, reason } => self.close(conn.key, conn.id, reason),
-            Command::HookDone {
-                conn,
-                handler,
-                shutdown,
-            } => {
-                let Some(entry) = self.entry(&conn) else {
-                    drop_quietly(handler);
-                    return;
-                };
-                if let Some(reason) = entry.hook_done(handler, shutdown) {
-                    self.close(conn.key, conn.id, reason);
-                }
-                self.drive(conn.key);
-            }
             Command::Adopt { stream, reply } => self.adopt(stream, reply),
             Command::Shutdown => self.shutdown(),
         }
@@ -457,7 +443,8 @@ impl State {
                 entry.release_budget(&mut self.budget);
                 let handle = entry.handle.clone();
                 lock(&self.registry).remove(&handle.id());
-                let reason = entry.finished_or_not().unwrap_or(CloseReason::Shutdown);
+                let reason = entry.close_reason().cloned();
+                let reason = reason.unwrap_or(CloseReason::Shutdown);
                 drop_quietly(entry);
                 self.notify(Notice::Closed(handle, reason));
             }
@@ -513,8 +500,7 @@ impl State {
                 false
             }
         };
-        if let (Some(every), true, None) = (tick, entry.is_open() && entry.opened(), entry.tick_at)
-        {
+        if let (Some(every), true, None) = (tick, entry.is_established(), entry.tick_at) {
             let at = now + u64::try_from(every.as_millis()).unwrap_or(u64::MAX).max(1);
             entry.tick_at = Some(at);
             self.timers.push(Reverse((at, key)));
@@ -545,7 +531,6 @@ impl State {
                     handle: entry.handle.clone(),
                     handler,
                     call,
-                    factory: self.factory.clone(),
                 });
                 return;
             }
@@ -589,8 +574,4 @@ impl State {
             notices.send(notice);
         }
     }
-}
-
-fn closed_reason(conn: &Shared) -> CloseReason {
-    conn.closed.get().cloned().unwrap_or(CloseReason::Shutdown)
 }

@@ -1,0 +1,174 @@
+//! The reactor's mailbox: what handles and hooks on other threads ask of the I/O thread
+//! ([`Command`]), the way in ([`Link`]), the state a connection shares with its handles
+//! ([`Shared`]), and where answers go ([`SendReply`], [`ConnectReply`]).
+//!
+//! A leaf of the crate's imports: handles, hooks and the reactor all speak it, and it names
+//! none of them (a hook call's end, which carries the handler back, travels on the reactor's
+//! own channel).
+
+use crate::error::{CloseReason, ConnError, StartError};
+use crate::id::ConnId;
+use crate::message::Message;
+use crate::reply::{HookAnswer, HookSlot};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, OnceLock};
+
+/// What hooks and handles ask of the I/O thread.
+pub(crate) enum Command {
+    Send {
+        conn: Arc<Shared>,
+        msg: Message,
+        reply: Option<SendReply>,
+    },
+    Broadcast {
+        msg: Arc<[u8]>,
+        except: Option<ConnId>,
+    },
+    /// A hook waits in `receive`; answered on the connection's hook slot.
+    Receive {
+        conn: Arc<Shared>,
+    },
+    CancelReceive {
+        conn: Arc<Shared>,
+    },
+    Close {
+        conn: Arc<Shared>,
+        reason: CloseReason,
+    },
+    /// A client's connected socket, to run the handshake on; answered once it is done.
+    Adopt {
+        stream: std::net::TcpStream,
+        reply: ConnectReply,
+    },
+    Shutdown,
+}
+
+/// Where a client's `connect` waits for the end of the handshake.
+pub(crate) type ConnectReply = mpsc::Sender<Result<Arc<Shared>, StartError>>;
+
+/// The way into the reactor thread: a command queue and a waker, woken once per batch.
+#[derive(Clone)]
+pub(crate) struct Link {
+    commands: mpsc::Sender<Command>,
+    waker: Arc<mio::Waker>,
+    woken: Arc<AtomicBool>,
+}
+
+impl Link {
+    /// A link over `commands` and `waker`, and the flag the reactor clears before it drains
+    /// its queues (a command queued after the drain wakes it again).
+    pub(crate) fn new(
+        commands: mpsc::Sender<Command>,
+        waker: Arc<mio::Waker>,
+    ) -> (Self, Arc<AtomicBool>) {
+        let woken = Arc::new(AtomicBool::new(false));
+        let link = Self {
+            commands,
+            waker,
+            woken: woken.clone(),
+        };
+        (link, woken)
+    }
+
+    /// Queues a command; false when the reactor is gone.
+    pub(crate) fn send(&self, command: Command) -> bool {
+        if self.commands.send(command).is_err() {
+            return false;
+        }
+        self.wake();
+        true
+    }
+
+    /// Wakes the reactor, unless it was woken since it last drained its queues.
+    pub(crate) fn wake(&self) {
+        if !self.woken.swap(true, Ordering::AcqRel) {
+            // A failed wake means the reactor is gone; whatever was queued is then moot.
+            let _ = self.waker.wake();
+        }
+    }
+}
+
+/// What a connection shares with its handles on every thread.
+pub(crate) struct Shared {
+    pub(crate) id: ConnId,
+    pub(crate) key: usize,
+    pub(crate) peer: SocketAddr,
+    pub(crate) local: SocketAddr,
+    queued: AtomicUsize,
+    max_queued: usize,
+    queued_bytes: AtomicUsize,
+    max_queued_bytes: usize,
+    pub(crate) closed: OnceLock<CloseReason>,
+    pub(crate) link: Link,
+    /// Where the I/O thread answers this connection's waiting hook.
+    pub(crate) hook_slot: HookSlot,
+}
+
+impl Shared {
+    /// The state of connection `id` (slab `key`), as yet with nothing queued; sends to it are
+    /// bounded by `max_queued` messages and `max_queued_bytes`.
+    pub(crate) fn new(
+        (id, key): (ConnId, usize),
+        (peer, local): (SocketAddr, SocketAddr),
+        (max_queued, max_queued_bytes): (usize, usize),
+        link: Link,
+    ) -> Self {
+        Self {
+            id,
+            key,
+            peer,
+            local,
+            queued: AtomicUsize::new(0),
+            max_queued,
+            queued_bytes: AtomicUsize::new(0),
+            max_queued_bytes,
+            closed: OnceLock::new(),
+            link,
+            hook_slot: HookSlot::default(),
+        }
+    }
+
+    /// Counts a message of `len` bytes into the queue, within both limits.
+    pub(crate) fn reserve(&self, len: usize) -> Result<(), ConnError> {
+        if self.queued.fetch_add(1, Ordering::AcqRel) >= self.max_queued {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(ConnError::QueueFull);
+        }
+        let before = self.queued_bytes.fetch_add(len, Ordering::AcqRel);
+        if before > 0 && before.saturating_add(len) > self.max_queued_bytes {
+            self.release(len);
+            return Err(ConnError::QueueFull);
+        }
+        Ok(())
+    }
+
+    /// Counts a message of `len` bytes out of the queue.
+    pub(crate) fn release(&self, len: usize) {
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+        self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+    }
+
+    /// Why the connection closed; a connection the I/O thread no longer knows without a
+    /// reason went with a shutdown.
+    pub(crate) fn closed_reason(&self) -> CloseReason {
+        self.closed.get().cloned().unwrap_or(CloseReason::Shutdown)
+    }
+}
+
+/// Who waits for a send: a thread on a channel, or the connection's hook on its slot.
+pub(crate) enum SendReply {
+    Channel(mpsc::Sender<Result<(), ConnError>>),
+    Hook(Arc<Shared>),
+}
+
+impl SendReply {
+    pub(crate) fn send(self, result: Result<(), ConnError>) {
+        match self {
+            Self::Channel(to) => {
+                let _ = to.send(result);
+            }
+            Self::Hook(shared) => shared.hook_slot.put(HookAnswer::Sent(result)),
+        }
+    }
+}
