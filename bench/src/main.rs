@@ -121,7 +121,7 @@ impl Config {
             reps: 1,
             echo_secs: 0.2,
             echo_sizes: vec![16, MIB],
-            unpinned_sizes: vec![16],
+            unpinned_sizes: vec![16, MIB],
             bulk_reps: 1,
             bulk_total: 8 * MIB,
             bulk_msg: MIB,
@@ -294,7 +294,7 @@ fn main() {
     }
     let started = Instant::now();
     let mut machine = machine();
-    machine.push(("TCP congestion control".into(), network));
+    machine.push(("TCP congestion control".into(), network.description.clone()));
     let (mut contenders, missing) = Contender::available();
     if let Some(p) = &pick {
         contenders.retain(|c| p.iter().any(|x| *x == c.key()));
@@ -318,7 +318,7 @@ fn main() {
         command.push_str(&format!(" --congestion {congestion}"));
     }
     let (echo, points) = if wants("echo") {
-        scenarios::echo::run(&cfg, &contenders)
+        scenarios::echo::run(&cfg, &contenders, &network)
     } else {
         (Vec::new(), Vec::new())
     };
@@ -381,6 +381,7 @@ fn main() {
         profile,
         plot,
         single_size: cfg.single,
+        ccs: network.echo_ccs(),
         minutes: started.elapsed().as_secs_f64() / 60.0,
     };
     let md = report.markdown();

@@ -9,6 +9,10 @@
 //! Some kernels do not let a new namespace choose CUBIC (`tcp_allowed_congestion_control` is
 //! then e.g. `reno bbr`): the harness falls back to Reno, also not paced, and the report says
 //! so.
+//!
+//! The echo tables are measured under both: the run's non-paced algorithm and the machine's
+//! default (when it differs), switched inside the namespace between tables
+//! ([`Network::set`]); a new socket takes the namespace's setting when it is made.
 
 use std::path::Path;
 
@@ -26,11 +30,39 @@ fn current_cc() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
+/// The congestion controls of a run.
+#[derive(Clone, Debug)]
+pub struct Network {
+    /// How the report describes the setting, e.g. "cubic, in a network namespace the harness
+    /// created (the machine's default: bbr)".
+    pub description: String,
+    /// The algorithm in force for the run (the non-paced one, unless asked otherwise).
+    pub run: String,
+    /// The machine's default, when it differs from `run` and the harness may switch to it.
+    pub machine: Option<String>,
+}
+
+impl Network {
+    /// The algorithms the echo tables are measured under: the run's, then the machine's.
+    pub fn echo_ccs(&self) -> Vec<String> {
+        std::iter::once(self.run.clone())
+            .chain(self.machine.clone())
+            .collect()
+    }
+
+    /// Makes `cc` the namespace's algorithm for the sockets made from now on.
+    pub fn set(&self, cc: &str) -> Result<(), String> {
+        if current_cc() == cc {
+            return Ok(());
+        }
+        std::fs::write(CC_PATH, cc).map_err(|e| format!("setting {cc}: {e}"))
+    }
+}
+
 /// Where the run takes place.
 pub enum Place {
-    /// In this process; the setting as the report describes it, e.g. "cubic, in a network
-    /// namespace the harness created (the machine's default: bbr)".
-    Here(String),
+    /// In this process, with this setting.
+    Here(Network),
     /// Nothing more to run here: end with this exit code (the copy of the harness run in a
     /// namespace has ended, or the namespace could not be set up).
     Done(i32),
@@ -41,8 +73,13 @@ pub enum Place {
 /// sets its congestion control. A machine that cannot make namespaces (not root, no `ip`)
 /// runs here with a warning, and the report says so.
 pub fn enter(cc: &str, exe: &Path, args: &[String]) -> Place {
+    let only = |description: String| Network {
+        description,
+        run: current_cc(),
+        machine: None,
+    };
     if cc == "system" {
-        return Place::Here(format!("{} (the machine's, as asked)", current_cc()));
+        return Place::Here(only(format!("{} (the machine's, as asked)", current_cc())));
     }
     if let Ok(name) = std::env::var(INSIDE) {
         let mut note = String::new();
@@ -63,19 +100,30 @@ pub fn enter(cc: &str, exe: &Path, args: &[String]) -> Place {
             );
         }
         let host = std::env::var(HOST_CC).unwrap_or_else(|_| "unknown".into());
-        return Place::Here(format!(
-            "{}, in a network namespace the harness created (the machine's default: {host}{note})",
-            current_cc()
-        ));
+        let run = current_cc();
+        // The echo tables switch to the machine's default when the namespace allows it.
+        let machine = (host != run && std::fs::write(CC_PATH, &host).is_ok()).then_some(host.clone());
+        let _ = std::fs::write(CC_PATH, &run);
+        let also = machine.as_ref().map_or(String::new(), |m| {
+            format!("; the echo tables are measured under {m} too")
+        });
+        return Place::Here(Network {
+            description: format!(
+                "{run}, in a network namespace the harness created (the machine's default: \
+                 {host}{note}){also}"
+            ),
+            run,
+            machine,
+        });
     }
     let ns = match tinyproto_testkit::NetNs::create("bench") {
         Ok(ns) => ns,
         Err(why) => {
             eprintln!("[bench] WARNING: runs with the machine's congestion control: {why}");
-            return Place::Here(format!(
+            return Place::Here(only(format!(
                 "{} (the machine's: no network namespace could be created for {cc}: {why})",
                 current_cc()
-            ));
+            )));
         }
     };
     let status = ns

@@ -21,6 +21,8 @@ pub struct Report {
     pub plot: Option<String>,
     pub single_size: usize,
     pub minutes: f64,
+    /// The congestion controls of the echo tables, the run's first.
+    pub ccs: Vec<String>,
 }
 
 fn fmt(v: f64, digits: usize) -> String {
@@ -175,32 +177,40 @@ fn find<'a>(tables: &'a [Table], prefix: &str) -> Option<&'a Table> {
 }
 
 impl Report {
+    /// The congestion control of the run (the first of the echo tables').
+    fn run_cc(&self) -> &str {
+        self.ccs.first().map_or("", String::as_str)
+    }
+
     fn targets(&self) -> Vec<Target> {
         let mut v = Vec::new();
-        use crate::scenarios::echo::Pinning;
-        for size in ["16 B", "1 MiB"] {
-            for pinning in [Pinning::Split, Pinning::Same, Pinning::None] {
-                let pin = pinning.label();
-                let title = format!("Lockstep echo, {size} messages, {pin}");
-                let Some(t) = self.echo.iter().find(|t| t.title == title) else {
-                    continue;
-                };
-                let floor = t.reference(Contender::Floor, Send::Direct, 0);
-                // The floor's pattern: a lockstep client against our server.
-                let (ours_c, send) = (Contender::Ours, Send::Direct);
-                let ours = t.summary(ours_c, send, 0).map(|s| s.median);
-                let r = match (ours, floor) {
-                    (Some(o), Some(f)) if f > 0.0 => Some(o / f),
-                    _ => None,
-                };
-                v.push(Target {
-                    what: format!(
-                        "echo {size} {pin}: {} ≥ 0.95 × floor",
-                        variant_label(ours_c, send)
-                    ),
-                    measured: r.map_or("not measured".into(), |r| format!("{r:.3} × floor")),
-                    met: r.map(|r| r >= 0.95),
-                });
+        use crate::scenarios::echo::{target_rows, title, PLACEMENTS};
+        for cc in &self.ccs {
+            for size in ["16 B", "1 MiB"] {
+                for pinning in PLACEMENTS {
+                    let Some(t) = self.echo.iter().find(|t| t.title == title(size, pinning, cc))
+                    else {
+                        continue;
+                    };
+                    let floor = t.reference(Contender::Floor, Send::Direct, 0);
+                    for (ours_c, send) in target_rows() {
+                        let ours = t.summary(ours_c, send, 0).map(|s| s.median);
+                        let r = match (ours, floor) {
+                            (Some(o), Some(f)) if f > 0.0 => Some(o / f),
+                            _ => None,
+                        };
+                        v.push(Target {
+                            what: format!(
+                                "echo {size} {}, {cc}: {} ≥ 0.95 × floor",
+                                pinning.label(),
+                                variant_label(ours_c, send)
+                            ),
+                            measured: r
+                                .map_or("not measured".into(), |r| format!("{r:.3} × floor")),
+                            met: r.map(|r| r >= 0.95),
+                        });
+                    }
+                }
             }
         }
         v.extend(self.tokio_targets());
@@ -304,7 +314,7 @@ impl Report {
         let tokio = (Contender::Tokio, Send::Direct);
         let mut v = Vec::new();
         for size in ["16 B", "1 MiB"] {
-            let title = format!("Lockstep echo, {size} messages, {}", Pinning::Split.label());
+            let title = crate::scenarios::echo::title(size, Pinning::Split, self.run_cc());
             let Some(t) = self.echo.iter().find(|t| t.title == title) else {
                 continue;
             };
@@ -355,7 +365,7 @@ impl Report {
         let mut lines = Vec::new();
         for size in ["16 B", "1 MiB"] {
             for pinning in [Pinning::Split, Pinning::None] {
-                let title = format!("Lockstep echo, {size} messages, {}", pinning.label());
+                let title = crate::scenarios::echo::title(size, pinning, self.run_cc());
                 let Some(t) = self.echo.iter().find(|t| t.title == title) else {
                     continue;
                 };
@@ -406,7 +416,7 @@ impl Report {
     fn wakeup_note(&self, out: &mut String) {
         use crate::scenarios::echo::Pinning;
         let floor = |p: Pinning| {
-            let title = format!("Lockstep echo, 16 B messages, {}", p.label());
+            let title = crate::scenarios::echo::title("16 B", p, self.run_cc());
             self.echo
                 .iter()
                 .find(|t| t.title == title)?
@@ -507,11 +517,14 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "\nThe echo targets compare like with like: our server with our lockstep client \
-             (the blocking `TcpConnection`), against the floor's server and client. The other \
-             ways our clients send (from a hook, from another thread) add a client-side \
-             reactor or thread hand-offs that the floor does not have; their ratios to the \
-             floor are in the tables below, and their ratios to Python in the next section.\n\n\
+            "\nThe echo targets compare our server, with our blocking client (`TcpConnection`) \
+             and with our `Client` sending from its hook (inline hooks), against the floor's \
+             server and client, in three placements (two CPUs, one CPU, wherever the \
+             scheduler puts them) and under each congestion control of the run: the \
+             non-paced one every table uses, and the machine's default where it differs \
+             (BBR paces even loopback traffic with timers). Our `Client` sending from another \
+             thread adds thread hand-offs that the floor does not have; its ratios are in the \
+             tables below, and its ratios to Python in the next section.\n\n\
              Where our server trails the floor with both processes on one CPU, the cause is \
              the readiness loop that lets one thread serve 10,000 connections: each time the \
              peer answers, the server waits in `epoll_wait` and then reads, where the floor's \

@@ -1,7 +1,13 @@
 //! Lockstep echo: the client sends a message, waits for its echo, repeats (time-bounded).
+//!
+//! Every table is measured under the run's congestion control (not paced) with every
+//! contender; the sizes of the targets (16 B, 1 MiB) in every placement also under the
+//! machine's default (BBR here, paced), with only the rows the targets judge, to keep the
+//! run short.
 
 use super::{progress, size_label, variants};
 use crate::contenders::{pin, Contender, Send};
+use crate::netns::Network;
 use crate::results::{Metric, Table};
 use crate::roles::RoleArgs;
 use crate::Config;
@@ -40,36 +46,73 @@ impl Pinning {
 /// One point of the plot: (variant label, message size, MB/s median).
 pub type Point = (String, usize, f64);
 
-pub fn run(cfg: &Config, contenders: &[Contender]) -> (Vec<Table>, Vec<Point>) {
+/// The placements every target size is measured in.
+pub const PLACEMENTS: [Pinning; 3] = [Pinning::Split, Pinning::Same, Pinning::None];
+
+/// The title of the echo table of `size` (as [`size_label`] names it), `pinning` and
+/// congestion control `cc`; the targets find their tables by it.
+pub fn title(size: &str, pinning: Pinning, cc: &str) -> String {
+    format!("Lockstep echo, {size} messages, {}, {cc}", pinning.label())
+}
+
+/// The rows the echo targets judge: our server with our blocking client and with our
+/// hook-sending client, against the floor.
+pub fn target_rows() -> [(Contender, Send); 2] {
+    [(Contender::Ours, Send::Direct), (Contender::Ours, Send::Hook)]
+}
+
+pub fn run(
+    cfg: &Config,
+    contenders: &[Contender],
+    network: &Network,
+) -> (Vec<Table>, Vec<Point>) {
     let mut tables = Vec::new();
     let mut points = Vec::new();
-    for &size in &cfg.echo_sizes {
-        let mut pins = vec![Pinning::Split];
-        if cfg.unpinned_sizes.contains(&size) {
-            pins.extend([Pinning::Same, Pinning::None]);
+    let all = variants(contenders);
+    let judged: Vec<(Contender, Send)> = all
+        .iter()
+        .copied()
+        .filter(|&(c, s)| c == Contender::Floor || target_rows().contains(&(c, s)))
+        .collect();
+    for (i, cc) in network.echo_ccs().iter().enumerate() {
+        if let Err(e) = network.set(cc) {
+            eprintln!("[bench] echo under {cc} skipped: {e}");
+            continue;
         }
-        for pinning in pins {
-            let t = one(cfg, contenders, size, pinning);
-            if pinning == Pinning::Split {
-                for row in &t.rows {
-                    if let Some(s) = crate::measure::Summary::of(&row.samples[1]) {
-                        points.push((row.label(), size, s.median));
+        for &size in &cfg.echo_sizes {
+            let mut pins = vec![Pinning::Split];
+            if cfg.unpinned_sizes.contains(&size) {
+                pins.extend([Pinning::Same, Pinning::None]);
+            } else if i > 0 {
+                continue;
+            }
+            let rows = if i == 0 { &all } else { &judged };
+            for pinning in pins {
+                let t = one(cfg, rows, size, pinning, cc);
+                if pinning == Pinning::Split && i == 0 {
+                    for row in &t.rows {
+                        if let Some(s) = crate::measure::Summary::of(&row.samples[1]) {
+                            points.push((row.label(), size, s.median));
+                        }
                     }
                 }
+                tables.push(t);
             }
-            tables.push(t);
         }
     }
+    let _ = network.set(&network.run);
     (tables, points)
 }
 
-fn one(cfg: &Config, contenders: &[Contender], size: usize, pinning: Pinning) -> Table {
+fn one(
+    cfg: &Config,
+    rows: &[(Contender, Send)],
+    size: usize,
+    pinning: Pinning,
+    cc: &str,
+) -> Table {
     let mut t = Table::new(
-        format!(
-            "Lockstep echo, {} messages, {}",
-            size_label(size),
-            pinning.label()
-        ),
+        title(&size_label(size), pinning, cc),
         vec![
             Metric::ratio("echoes/s", 0),
             Metric::new("MB/s (one way)", 1),
@@ -88,7 +131,7 @@ fn one(cfg: &Config, contenders: &[Contender], size: usize, pinning: Pinning) ->
     ));
     let (server_cpu, client_cpu) = pinning.cpus();
     for rep in 0..reps {
-        for (c, send) in variants(contenders) {
+        for &(c, send) in rows {
             progress(&format!("{} rep {}: {}", t.title, rep + 1, label(c, send)));
             match run_once(cfg, c, send, size, server_cpu, client_cpu) {
                 Ok((ops, secs)) => t.record(

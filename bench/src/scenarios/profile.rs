@@ -117,16 +117,25 @@ fn traced(
     ))
 }
 
+/// The lockstep echoes profiled: (size, echoes in a quick run, echoes in a full run).
+const ECHOES: [(usize, u64, u64); 2] = [(16, 500, 20_000), (1 << 20, 10, 500)];
+
 pub fn run(quick: bool, contenders: &[Contender], dir: &std::path::Path) -> Vec<Section> {
     let _ = std::fs::create_dir_all(dir);
-    let echoes = if quick { 500 } else { 20_000 };
     let messages = if quick { 16 } else { 512 };
-    let mut echo = Section {
-        title: format!("Lockstep echo of 16 B ({echoes} echoes), system calls per echo"),
-        unit: "per echo".into(),
-        rows: Vec::new(),
-        notes: Vec::new(),
-    };
+    let mut echoes: Vec<Section> = ECHOES
+        .iter()
+        .map(|&(size, q, full)| Section {
+            title: format!(
+                "Lockstep echo of {} ({} echoes), system calls per echo",
+                super::size_label(size),
+                if quick { q } else { full }
+            ),
+            unit: "per echo".into(),
+            rows: Vec::new(),
+            notes: Vec::new(),
+        })
+        .collect();
     let mut bulk = Section {
         title: format!("One-way bulk, {messages} × 1 MiB, system calls per message"),
         unit: "per message".into(),
@@ -139,24 +148,30 @@ pub fn run(quick: bool, contenders: &[Contender], dir: &std::path::Path) -> Vec<
         .filter(|c| c.is_ours() || matches!(c, Contender::Tokio | Contender::Floor))
         .collect();
     for &c in &ours_floor {
-        for &send in c.sends() {
-            progress(&format!("profile: echo, {} {send:?}", c.name()));
-            let args = RoleArgs {
-                task: "echo".into(),
-                size: 16,
-                count: echoes,
-                seconds: 120.0,
-                send: send.arg().into(),
-                ..RoleArgs::parse(&[]).expect("defaults")
-            };
-            match traced(c, send, "echo", args, dir) {
-                Ok((s, cl)) => {
-                    if send == c.sends()[0] {
-                        echo.rows.push(s);
+        for (&(size, q, full), echo) in ECHOES.iter().zip(&mut echoes) {
+            for &send in c.sends() {
+                progress(&format!(
+                    "profile: echo {}, {} {send:?}",
+                    super::size_label(size),
+                    c.name()
+                ));
+                let args = RoleArgs {
+                    task: "echo".into(),
+                    size,
+                    count: if quick { q } else { full },
+                    seconds: 120.0,
+                    send: send.arg().into(),
+                    ..RoleArgs::parse(&[]).expect("defaults")
+                };
+                match traced(c, send, "echo", args, dir) {
+                    Ok((s, cl)) => {
+                        if send == c.sends()[0] {
+                            echo.rows.push(s);
+                        }
+                        echo.rows.push(cl);
                     }
-                    echo.rows.push(cl);
+                    Err(e) => echo.notes.push(format!("{} {send:?}: {e}", c.name())),
                 }
-                Err(e) => echo.notes.push(format!("{} {send:?}: {e}", c.name())),
             }
         }
         progress(&format!("profile: bulk, {}", c.name()));
@@ -177,7 +192,8 @@ pub fn run(quick: bool, contenders: &[Contender], dir: &std::path::Path) -> Vec<
             Err(e) => bulk.notes.push(format!("{}: {e}", c.name())),
         }
     }
-    vec![echo, bulk]
+    echoes.push(bulk);
+    echoes
 }
 
 #[cfg(test)]
