@@ -125,6 +125,7 @@ pub(crate) struct EngineSettings {
     pub(crate) max_queued: usize,
     pub(crate) max_queued_bytes: usize,
     pub(crate) inline_hooks: bool,
+    pub(crate) threads_per_connection: bool,
     pub(crate) shutdown_grace: Duration,
     /// `None`: [`EngineSettings::max_buffered_bytes`] derives it from the message limit.
     pub(crate) max_buffered_bytes: Option<usize>,
@@ -152,6 +153,7 @@ impl Default for EngineSettings {
             max_queued: 1024,
             max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
             inline_hooks: false,
+            threads_per_connection: false,
             shutdown_grace: Duration::from_secs(5),
             max_buffered_bytes: None,
         }
@@ -242,6 +244,28 @@ macro_rules! engine_settings {
         /// default for hooks that transmit and receive in lockstep.
         pub fn inline_hooks(mut self, on: bool) -> Self {
             self.$($field).+.inline_hooks = on;
+            self
+        }
+
+        /// Gives each connection a thread of its own (default off: one I/O thread serves all
+        /// connections), as the Python package does: the thread blocks in `read` on its socket
+        /// and runs the connection's hooks itself, which may block there
+        /// ([`Conn::transmit`](crate::Conn::transmit) and [`Conn::receive`](crate::Conn::receive)
+        /// wait in lockstep). [`inline_hooks`](Self::inline_hooks), [`workers`](Self::workers)
+        /// and [`max_workers`](Self::max_workers) do not apply.
+        ///
+        /// For a few connections with the least latency: a lockstep message costs the system
+        /// calls of a hand-written blocking program (no readiness wait before each read), which
+        /// matters most when both ends share a CPU. The price: a thread (and its stack) per
+        /// connection, and an idle connection's thread wakes every 100 ms. Timeouts, limits and
+        /// hooks behave as in the default mode. Inside a hook,
+        /// [`ConnectionHandle::transmit`](crate::ConnectionHandle::transmit) and
+        /// [`ClientHandle::connect`](crate::ClientHandle::connect) answer
+        /// [`ConnError::WouldBlockInline`](crate::ConnError::WouldBlockInline) as in an inline
+        /// hook; use [`Conn::transmit`](crate::Conn::transmit) or
+        /// [`ConnectionHandle::send`](crate::ConnectionHandle::send).
+        pub fn threads_per_connection(mut self, on: bool) -> Self {
+            self.$($field).+.threads_per_connection = on;
             self
         }
 

@@ -148,6 +148,22 @@ impl<S: Stream> Entry<S> {
         !matches!(self.life, Life::Closed { .. })
     }
 
+    /// The stream, while open.
+    pub(crate) fn stream_mut(&mut self) -> Option<&mut S> {
+        match &mut self.life {
+            Life::Handshaking { stream, .. } | Life::Open { stream, .. } => Some(stream),
+            Life::Closed { .. } => None,
+        }
+    }
+
+    /// Takes the handler out, to drop it where the driver chooses (no more hooks run).
+    pub(crate) fn take_handler(&mut self) -> Option<Box<dyn Handler>> {
+        match std::mem::replace(&mut self.handler, HandlerState::Gone) {
+            HandlerState::Idle(handler) => Some(handler),
+            _ => None,
+        }
+    }
+
     /// The handshake is done and the connection not closed: its hooks may tick.
     pub(crate) fn is_established(&self) -> bool {
         matches!(self.life, Life::Open { .. })

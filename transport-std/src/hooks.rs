@@ -4,7 +4,7 @@
 use crate::error::{CloseReason, ConnError};
 use crate::handle::ConnectionHandle;
 use crate::id::ConnId;
-use crate::mailbox::{Command, SendReply};
+use crate::mailbox::{Command, Pump, SendReply};
 use crate::message::Message;
 use crate::reply::HookAnswer;
 use std::net::SocketAddr;
@@ -156,6 +156,8 @@ pub struct Conn {
     /// Inline hooks (on the I/O thread): the messages transmitted, queued when the hook
     /// returns. `None` on a hook thread.
     inline: Option<Vec<Message>>,
+    /// Thread-per-connection mode: the connection this hook's thread drives while it waits.
+    pump: Option<std::sync::Arc<dyn Pump>>,
 }
 
 impl Conn {
@@ -165,6 +167,26 @@ impl Conn {
             handle,
             shutdown: false,
             inline: None,
+            pump: None,
+        }
+    }
+
+    /// The connection as a hook on its own connection thread sees it.
+    pub(crate) fn threaded(handle: ConnectionHandle, pump: std::sync::Arc<dyn Pump>) -> Self {
+        Self {
+            handle,
+            shutdown: false,
+            inline: None,
+            pump: Some(pump),
+        }
+    }
+
+    /// Waits for the answer to this hook's send or receive, at most until `deadline`: on a
+    /// connection thread by driving the connection, elsewhere by waiting for the I/O thread.
+    fn wait(&self, deadline: Option<Instant>) -> Option<HookAnswer> {
+        match &self.pump {
+            Some(pump) => pump.wait_answer(deadline),
+            None => self.handle.shared.hook_slot.wait(deadline),
         }
     }
 
@@ -174,6 +196,7 @@ impl Conn {
             handle,
             shutdown: false,
             inline: Some(outbox),
+            pump: None,
         }
     }
 
@@ -223,7 +246,10 @@ impl Conn {
         let shared = &self.handle.shared;
         self.handle
             .send_shared(msg, Some(SendReply::Hook(shared.clone())))?;
-        shared.hook_slot.wait_sent()
+        match self.wait(None) {
+            Some(HookAnswer::Sent(result)) => result,
+            _ => Err(ConnError::Closed(CloseReason::Shutdown)),
+        }
     }
 
     /// Waits for the next message from the peer and returns it, like Python's `receive`.
@@ -252,7 +278,7 @@ impl Conn {
         }) {
             return Err(ConnError::Closed(CloseReason::Shutdown));
         }
-        let answer = match shared.hook_slot.wait(limit.map(|l| Instant::now() + l)) {
+        let answer = match self.wait(limit.map(|l| Instant::now() + l)) {
             Some(answer) => answer,
             None => {
                 // The reactor answers the cancel with `Timeout` unless a message went out
@@ -260,7 +286,7 @@ impl Conn {
                 shared.link.send(Command::CancelReceive {
                     conn: shared.clone(),
                 });
-                match shared.hook_slot.wait(None) {
+                match self.wait(None) {
                     Some(answer) => answer,
                     None => return Err(ConnError::Closed(CloseReason::Shutdown)),
                 }

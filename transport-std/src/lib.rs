@@ -80,6 +80,7 @@ mod server;
 mod spares;
 mod sync;
 mod tcp;
+mod threads;
 mod transport;
 mod workers;
 

@@ -12,7 +12,8 @@ use crate::message::Message;
 use crate::reply::{HookAnswer, HookSlot};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, OnceLock};
+use std::sync::{mpsc, Arc, OnceLock, Weak};
+use std::time::Instant;
 
 /// What hooks and handles ask of the I/O thread.
 pub(crate) enum Command {
@@ -47,12 +48,30 @@ pub(crate) enum Command {
 /// Where a client's `connect` waits for the end of the handshake.
 pub(crate) type ConnectReply = mpsc::Sender<Result<Arc<Shared>, StartError>>;
 
-/// The way into the reactor thread: a command queue and a waker, woken once per batch.
+/// Runs commands at once, on the caller's thread: a connection of the thread-per-connection
+/// mode, or such a server or client as a whole.
+pub(crate) trait Mailbox: Send + Sync {
+    /// Runs `command`; false when it has no meaning here or the receiver is gone.
+    fn command(&self, command: Command) -> bool;
+}
+
+/// A connection that the waiting hook's own thread drives (thread-per-connection mode).
+pub(crate) trait Pump: Send + Sync {
+    /// Moves the connection's bytes until the hook's answer is there; `None` once `deadline`
+    /// passed.
+    fn wait_answer(&self, deadline: Option<Instant>) -> Option<HookAnswer>;
+}
+
+/// The way to whoever runs commands: the reactor thread (a command queue and a waker, woken
+/// once per batch), or a [`Mailbox`] that runs them on the caller's thread.
 #[derive(Clone)]
-pub(crate) struct Link {
-    commands: mpsc::Sender<Command>,
-    waker: Arc<mio::Waker>,
-    woken: Arc<AtomicBool>,
+pub(crate) enum Link {
+    Reactor {
+        commands: mpsc::Sender<Command>,
+        waker: Arc<mio::Waker>,
+        woken: Arc<AtomicBool>,
+    },
+    Direct(Weak<dyn Mailbox>),
 }
 
 impl Link {
@@ -63,7 +82,7 @@ impl Link {
         waker: Arc<mio::Waker>,
     ) -> (Self, Arc<AtomicBool>) {
         let woken = Arc::new(AtomicBool::new(false));
-        let link = Self {
+        let link = Self::Reactor {
             commands,
             waker,
             woken: woken.clone(),
@@ -71,20 +90,27 @@ impl Link {
         (link, woken)
     }
 
-    /// Queues a command; false when the reactor is gone.
+    /// Queues (or runs) a command; false when its reactor or mailbox is gone.
     pub(crate) fn send(&self, command: Command) -> bool {
-        if self.commands.send(command).is_err() {
-            return false;
+        match self {
+            Self::Reactor { commands, .. } => {
+                if commands.send(command).is_err() {
+                    return false;
+                }
+                self.wake();
+                true
+            }
+            Self::Direct(mailbox) => mailbox.upgrade().is_some_and(|m| m.command(command)),
         }
-        self.wake();
-        true
     }
 
     /// Wakes the reactor, unless it was woken since it last drained its queues.
     pub(crate) fn wake(&self) {
-        if !self.woken.swap(true, Ordering::AcqRel) {
-            // A failed wake means the reactor is gone; whatever was queued is then moot.
-            let _ = self.waker.wake();
+        if let Self::Reactor { waker, woken, .. } = self {
+            if !woken.swap(true, Ordering::AcqRel) {
+                // A failed wake means the reactor is gone; whatever was queued is then moot.
+                let _ = waker.wake();
+            }
         }
     }
 }

@@ -19,6 +19,12 @@ pub(crate) fn mark_io_thread() {
     ON_IO_THREAD.set(true);
 }
 
+/// Marks the calling thread as a connection's own thread (thread-per-connection mode): like an
+/// I/O thread, it must not wait for an answer that only it can bring.
+pub(crate) fn mark_conn_thread() {
+    ON_IO_THREAD.set(true);
+}
+
 /// Whether the caller runs on an I/O thread (inside an inline hook).
 pub(crate) fn on_io_thread() -> bool {
     ON_IO_THREAD.get()

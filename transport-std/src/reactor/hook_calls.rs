@@ -92,6 +92,6 @@ impl Job for HookJob {
 
 /// Drops user code (a handler, plugins) on the I/O thread, surviving a panicking `Drop`;
 /// false when it panicked.
-pub(super) fn drop_quietly<T>(value: T) -> bool {
+pub(crate) fn drop_quietly<T>(value: T) -> bool {
     catch_unwind(AssertUnwindSafe(move || drop(value))).is_ok()
 }

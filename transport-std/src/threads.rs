@@ -1,0 +1,534 @@
+//! The thread-per-connection mode ([`threads_per_connection`](crate::ServerBuilder::threads_per_connection)):
+//! each connection has a thread of its own that blocks in `read` on its socket and runs its
+//! hooks, as the Python package does. A lockstep message then costs the system calls of a
+//! hand-written blocking program (no `epoll_wait` before each read), which is what reaches the
+//! raw floor's latency when both ends share one CPU; the price is a thread per connection.
+//!
+//! The connection logic is the reactor's [`Entry`], over a [`Fed`] stream: the thread reads the
+//! socket without holding the entry's lock and feeds the bytes in, so another thread may take
+//! the lock meanwhile to queue a message (it writes the header itself; the answer wakes the
+//! blocked read). A hook's [`Conn::transmit`](crate::Conn::transmit) and
+//! [`Conn::receive`](crate::Conn::receive) pump the connection on the hook's own thread until
+//! their answer is there.
+
+mod accept;
+
+pub(crate) use accept::Acceptor;
+
+use crate::budget::Budget;
+use crate::config::EngineSettings;
+use crate::entry::Entry;
+use crate::error::CloseReason;
+use crate::handle::ConnectionHandle;
+use crate::hooks::Conn;
+use crate::id::ConnId;
+use crate::mailbox::{Command, ConnectReply, Link, Mailbox, Pump, Shared};
+use crate::protocol::protocol;
+use crate::reactor::{HandlerFactory, Notice, Notices, Registry};
+use crate::reply::HookAnswer;
+use crate::spares::Spares;
+use crate::sync::lock;
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+/// The longest a connection thread blocks in one read when no timeout of the protocol is
+/// sooner: it then looks at its connection again (a safety net for work another thread left,
+/// such as a write that did not fit in the socket at once). Idle, a connection thread wakes
+/// this often; the socket's read timeout changes only when a protocol timeout is sooner, so
+/// the usual wait costs no extra system call.
+const SLICE: Duration = Duration::from_millis(100);
+
+/// Bytes the first read of a connection thread may take from the socket; a read that fills
+/// its buffer makes the next one 4 times larger, up to [`MAX_READ`] (large messages then cost
+/// as few reads as a blocking program's).
+const FIRST_READ: usize = 4 * 1024;
+/// The largest read buffer of a connection thread.
+const MAX_READ: usize = 256 * 1024;
+
+/// A connection's bytes as its [`Entry`] sees them: what the connection thread read, and the
+/// socket to write to (blocking, with the write timeout of [`SLICE`]: a write the peer does not
+/// take in time reports `WouldBlock` and is finished on a later drive).
+pub(crate) struct Fed {
+    /// Bytes read, `pos..end` of them not yet taken.
+    inbox: Vec<u8>,
+    pos: usize,
+    end: usize,
+    /// The end of the peer's bytes: `Ok` for its close, or the error that broke the socket.
+    ended: Option<io::Result<()>>,
+    socket: TcpStream,
+}
+
+impl Fed {
+    fn new(socket: TcpStream) -> Self {
+        Self {
+            inbox: Vec::new(),
+            pos: 0,
+            end: 0,
+            ended: None,
+            socket,
+        }
+    }
+
+    /// Takes the first `n` bytes of `buf`, read from the socket: by swapping buffers when
+    /// everything before was taken (no copy), else after what is left.
+    fn feed(&mut self, buf: &mut Vec<u8>, n: usize) {
+        if self.pos == self.end {
+            std::mem::swap(&mut self.inbox, buf);
+            (self.pos, self.end) = (0, n);
+            if buf.len() < self.inbox.len() {
+                buf.resize(self.inbox.len(), 0);
+            }
+        } else {
+            self.inbox.truncate(self.end);
+            self.inbox.extend_from_slice(&buf[..n]);
+            self.end = self.inbox.len();
+        }
+    }
+}
+
+impl Read for Fed {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_vectored(&mut [io::IoSliceMut::new(buf)])
+    }
+
+    /// Fills the buffers in turn, as a socket's `readv` does: the entry's read-ahead learns
+    /// from a short read that nothing is left.
+    fn read_vectored(&mut self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
+        if self.pos < self.end {
+            let mut n = 0;
+            for buf in bufs {
+                let left = &self.inbox[self.pos..self.end];
+                let take = buf.len().min(left.len());
+                buf[..take].copy_from_slice(&left[..take]);
+                self.pos += take;
+                n += take;
+            }
+            return Ok(n);
+        }
+        match &self.ended {
+            None => Err(ErrorKind::WouldBlock.into()),
+            Some(Ok(())) => Ok(0),
+            Some(Err(e)) => Err(io::Error::new(e.kind(), e.to_string())),
+        }
+    }
+}
+
+impl Write for Fed {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.socket.write(buf) {
+            // The write timeout (`SLICE`) passed: not ready, as for a non-blocking socket.
+            Err(e) if e.kind() == ErrorKind::TimedOut => Err(ErrorKind::WouldBlock.into()),
+            other => other,
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What the connections of one server or client share.
+pub(crate) struct Common {
+    pub(crate) settings: EngineSettings,
+    pub(crate) factory: HandlerFactory,
+    pub(crate) registry: Registry,
+    pub(crate) notices: Option<Notices>,
+    pub(crate) budget: Mutex<Budget>,
+    pub(crate) spares: Spares,
+    pub(crate) start: Instant,
+    next_id: Mutex<u64>,
+    /// Signalled (with the registry's lock) whenever a connection leaves the registry.
+    left: Condvar,
+}
+
+impl Common {
+    pub(crate) fn new(
+        settings: EngineSettings,
+        factory: HandlerFactory,
+        notices: Option<Notices>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            budget: Mutex::new(Budget::new(settings.max_buffered_bytes())),
+            spares: Spares::new(settings.conn.reuse_limit),
+            settings,
+            factory,
+            registry: Registry::default(),
+            notices,
+            start: Instant::now(),
+            next_id: Mutex::new(0),
+            left: Condvar::new(),
+        })
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The connections open now.
+    pub(crate) fn live(&self) -> usize {
+        lock(&self.registry).len()
+    }
+
+    /// Waits until no connection is left, at most `limit`.
+    fn wait_all_closed(&self, limit: Duration) {
+        let give_up = Instant::now() + limit;
+        let mut registry = lock(&self.registry);
+        while !registry.is_empty() {
+            let left = give_up.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            registry = match self.left.wait_timeout(registry, left) {
+                Ok((registry, _)) => registry,
+                Err(e) => e.into_inner().0,
+            };
+        }
+    }
+
+    fn notify(&self, notice: Notice) {
+        if let Some(notices) = &self.notices {
+            notices.send(notice);
+        }
+    }
+
+    /// Starts the thread of a connected socket; `connected` learns when its handshake is done.
+    pub(crate) fn start(
+        self: &Arc<Self>,
+        stream: TcpStream,
+        connected: Option<ConnectReply>,
+    ) -> io::Result<()> {
+        if self.settings.conn.nodelay {
+            stream.set_nodelay(true)?;
+        }
+        stream.set_nonblocking(false)?;
+        stream.set_write_timeout(Some(SLICE))?;
+        stream.set_read_timeout(Some(SLICE))?;
+        let (peer, local) = (stream.peer_addr()?, stream.local_addr()?);
+        let writer = stream.try_clone()?;
+        let id = {
+            let mut next = lock(&self.next_id);
+            *next += 1;
+            ConnId(*next)
+        };
+        let conn = Arc::new_cyclic(|me: &Weak<ThreadConn>| {
+            let handle = ConnectionHandle {
+                shared: Arc::new(Shared::new(
+                    (id, 0),
+                    (peer, local),
+                    (self.settings.max_queued, self.settings.max_queued_bytes),
+                    Link::Direct(me.clone() as Weak<dyn Mailbox>),
+                )),
+            };
+            let proto = protocol(&self.settings.conn, &self.spares);
+            ThreadConn {
+                entry: Mutex::new(Entry::new(handle, Fed::new(writer), proto, connected)),
+                socket: stream,
+                common: self.clone(),
+            }
+        });
+        let handle = lock(&conn.entry).handle.clone();
+        lock(&self.registry).insert(id, handle.clone());
+        self.notify(Notice::Opened(handle));
+        let spawned = std::thread::Builder::new()
+            .name("tinyproto-conn".into())
+            .spawn({
+                let conn = conn.clone();
+                move || conn.run()
+            });
+        if let Err(e) = spawned {
+            let mut entry = lock(&conn.entry);
+            conn.close(&mut entry, CloseReason::Local);
+            drop(entry);
+            conn.finish();
+            return Err(e);
+        }
+        Ok(())
+    }
+}
+
+/// One connection of the thread-per-connection mode.
+pub(crate) struct ThreadConn {
+    entry: Mutex<Entry<Fed>>,
+    /// The socket the connection thread reads (its clone in [`Fed`] writes).
+    socket: TcpStream,
+    common: Arc<Common>,
+}
+
+/// What a connection thread keeps between reads.
+struct Reader {
+    buf: Vec<u8>,
+    /// The socket's read timeout now.
+    timeout: Option<Duration>,
+    tick_at: Option<u64>,
+    /// The last pump drove without reading, because the protocol was due at once.
+    drove: bool,
+}
+
+thread_local! {
+    /// The read buffer of this connection thread.
+    static READER: std::cell::RefCell<Reader> = std::cell::RefCell::new(Reader {
+        buf: vec![0; FIRST_READ],
+        timeout: Some(SLICE),
+        tick_at: None,
+        drove: false,
+    });
+}
+
+impl Mailbox for ThreadConn {
+    /// Runs a command of a handle or a hook (from any thread).
+    fn command(&self, command: Command) -> bool {
+        let mut entry = lock(&self.entry);
+        match command {
+            Command::Send { msg, reply, .. } => {
+                // A closed entry answers the send itself.
+                entry.queue(msg, reply);
+                self.drive(&mut entry);
+            }
+            Command::Receive { .. } => {
+                entry.receive();
+                self.drive(&mut entry);
+            }
+            Command::CancelReceive { .. } => entry.cancel_receive(),
+            Command::Close { reason, .. } => self.close(&mut entry, reason),
+            // Commands of the server or client as a whole have no meaning for one connection.
+            Command::Broadcast { .. } | Command::Adopt { .. } | Command::Shutdown => return false,
+        }
+        true
+    }
+}
+
+impl Pump for ThreadConn {
+    fn wait_answer(&self, deadline: Option<Instant>) -> Option<HookAnswer> {
+        let shared = lock(&self.entry).handle.shared.clone();
+        loop {
+            if let Some(answer) = shared.hook_slot.try_take() {
+                return Some(answer);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return None;
+            }
+            self.pump();
+        }
+    }
+}
+
+impl ThreadConn {
+    /// Moves what can move now; closes on error.
+    fn drive(&self, entry: &mut Entry<Fed>) {
+        loop {
+            let now = self.common.now();
+            let driven = {
+                let mut budget = lock(&self.common.budget);
+                // Plugins run inside: one that panics closes only its connection.
+                catch_unwind(AssertUnwindSafe(|| entry.drive(now, &mut budget)))
+            };
+            match driven.unwrap_or(Err(CloseReason::PluginPanicked)) {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(reason) => return self.close(entry, reason),
+            }
+        }
+    }
+
+    fn close(&self, entry: &mut Entry<Fed>, reason: CloseReason) {
+        if entry.close(reason).is_some() {
+            // Wakes the connection thread's read, and tells the peer.
+            let _ = self.socket.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// Waits for the peer's next bytes (without holding the lock), feeds them in and drives.
+    fn pump(&self) {
+        READER.with_borrow_mut(|reader| {
+            let Some(wait) = self.wait(reader) else {
+                // The protocol is due now (once: then it reads, at least 1 ms).
+                reader.drove = true;
+                return self.drive(&mut lock(&self.entry));
+            };
+            reader.drove = false;
+            if Some(wait) != reader.timeout {
+                if self.socket.set_read_timeout(Some(wait)).is_err() {
+                    return;
+                }
+                reader.timeout = Some(wait);
+            }
+            let read = (&self.socket).read(&mut reader.buf);
+            let mut entry = lock(&self.entry);
+            let mut ended = false;
+            if let Some(fed) = entry.stream_mut() {
+                match read {
+                    Ok(0) => fed.ended = Some(Ok(())),
+                    Ok(n) => {
+                        let full = n == reader.buf.len();
+                        fed.feed(&mut reader.buf, n);
+                        if full && reader.buf.len() < MAX_READ {
+                            reader.buf.resize(reader.buf.len() * 4, 0);
+                        }
+                    }
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                        ) => {}
+                    Err(e) => fed.ended = Some(Err(e)),
+                }
+                ended = fed.ended.is_some();
+            }
+            entry.readable(ended);
+            let now = self.common.now();
+            if reader.tick_at.is_some_and(|at| at <= now) {
+                reader.tick_at = None;
+                entry.tick();
+            }
+            self.drive(&mut entry);
+            self.arm_tick(&entry, reader, now);
+        });
+    }
+
+    fn arm_tick(&self, entry: &Entry<Fed>, reader: &mut Reader, now: u64) {
+        let every = self.common.settings.connection_tick;
+        if let (Some(every), true, None) = (every, entry.is_established(), reader.tick_at) {
+            reader.tick_at =
+                Some(now + u64::try_from(every.as_millis()).unwrap_or(u64::MAX).max(1));
+        }
+    }
+
+    /// How long the next read may block: [`SLICE`], or less when a timeout of the protocol or
+    /// the connection tick is sooner (at least 1 ms: a zero timeout would block forever);
+    /// `None` when the protocol is due now and was not just driven for that.
+    fn wait(&self, reader: &Reader) -> Option<Duration> {
+        let poll_at = lock(&self.entry).poll_at();
+        let now = self.common.now();
+        if poll_at.is_some_and(|at| at <= now) && !reader.drove {
+            return None;
+        }
+        Some(
+            match [poll_at, reader.tick_at].into_iter().flatten().min() {
+                Some(at) if at.saturating_sub(now) < SLICE.as_millis() as u64 => {
+                    Duration::from_millis(at.saturating_sub(now).max(1))
+                }
+                _ => SLICE,
+            },
+        )
+    }
+
+    /// The connection thread: pumps and runs the hooks until the connection is closed and its
+    /// last hook has run.
+    fn run(self: Arc<Self>) {
+        crate::sync::mark_conn_thread();
+        {
+            let mut entry = lock(&self.entry);
+            self.drive(&mut entry);
+        }
+        loop {
+            self.run_hooks();
+            if lock(&self.entry).finished().is_some() {
+                break;
+            }
+            self.pump();
+        }
+        self.finish();
+    }
+
+    fn run_hooks(self: &Arc<Self>) {
+        loop {
+            let (handle, next) = {
+                let mut entry = lock(&self.entry);
+                (entry.handle.clone(), entry.next_call())
+            };
+            let Some((handler, call)) = next else {
+                return;
+            };
+            let mut conn = Conn::threaded(handle.clone(), self.clone() as Arc<dyn Pump>);
+            let factory = &self.common.factory;
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                let mut handler = handler.unwrap_or_else(|| factory(&handle));
+                call.run(&mut *handler, &mut conn);
+                handler
+            }));
+            let (shutdown, _) = conn.finish();
+            let mut entry = lock(&self.entry);
+            if let Some(reason) = entry.hook_done(outcome.ok(), shutdown) {
+                self.close(&mut entry, reason);
+            }
+            self.drive(&mut entry);
+        }
+    }
+
+    /// The connection is over: the server hears of it, then it leaves the registry (a
+    /// shutdown waits for the registry to empty, so every close is told before the stop).
+    fn finish(&self) {
+        let mut entry = lock(&self.entry);
+        let handle = entry.handle.clone();
+        let mut reason = entry
+            .close_reason()
+            .cloned()
+            .unwrap_or(CloseReason::Shutdown);
+        entry.release_budget(&mut lock(&self.common.budget));
+        // The handler and the plugins are dropped here.
+        let handler = entry.take_handler();
+        drop(entry);
+        if !crate::reactor::drop_quietly(handler) && reason.is_normal() {
+            reason = CloseReason::HookPanicked;
+        }
+        self.common.notify(Notice::Closed(handle.clone(), reason));
+        lock(&self.common.registry).remove(&handle.id());
+        self.common.left.notify_all();
+    }
+}
+
+/// What serves the connections of a server or client: the reactor, or a thread per
+/// connection ([`EngineSettings::threads_per_connection`]).
+pub(crate) enum Engine {
+    Reactor(crate::reactor::Reactor),
+    Threads(Acceptor),
+}
+
+impl Engine {
+    /// Starts serving; `listeners` is empty for a client.
+    pub(crate) fn start(
+        settings: EngineSettings,
+        listeners: Vec<mio::net::TcpListener>,
+        max_connections: Option<usize>,
+        factory: HandlerFactory,
+        notices: Option<Notices>,
+    ) -> io::Result<Self> {
+        Ok(if settings.threads_per_connection {
+            let common = Common::new(settings, factory, notices);
+            Self::Threads(Acceptor::start(common, listeners, max_connections)?)
+        } else {
+            Self::Reactor(crate::reactor::Reactor::start(
+                settings,
+                listeners,
+                max_connections,
+                factory,
+                notices,
+            )?)
+        })
+    }
+
+    pub(crate) fn link(&self) -> &Link {
+        match self {
+            Self::Reactor(r) => &r.link,
+            Self::Threads(a) => &a.link,
+        }
+    }
+
+    pub(crate) fn registry(&self) -> &Registry {
+        match self {
+            Self::Reactor(r) => &r.registry,
+            Self::Threads(a) => &a.registry,
+        }
+    }
+
+    /// Closes everything and waits; false when the engine's thread had died instead.
+    pub(crate) fn stop(&mut self) -> bool {
+        match self {
+            Self::Reactor(r) => r.stop(),
+            Self::Threads(a) => a.stop(),
+        }
+    }
+}
