@@ -13,6 +13,8 @@ pub enum Contender {
     Ours,
     /// This implementation with its default hook threads.
     OursPool,
+    /// This implementation with a thread per connection (`threads_per_connection(true)`).
+    OursThreads,
     /// `tinyproto-tokio`: a `Listener` on tokio's multi-threaded runtime, a lockstep client.
     Tokio,
     /// The raw floor: the same bytes with blocking sockets and no library.
@@ -47,6 +49,7 @@ impl Contender {
         match self {
             Contender::Ours => "ours".into(),
             Contender::OursPool => "ours (hook threads)".into(),
+            Contender::OursThreads => "ours (thread per connection)".into(),
             Contender::Tokio => "tinyproto-tokio".into(),
             Contender::Floor => "raw floor".into(),
             Contender::Python(v) => format!("Python {}", v.as_str()),
@@ -58,6 +61,7 @@ impl Contender {
         match self {
             Contender::Ours => "ours",
             Contender::OursPool => "ours-pool",
+            Contender::OursThreads => "ours-threads",
             Contender::Tokio => "tokio",
             Contender::Floor => "floor",
             Contender::Python(PyVersion::V2_0_1) => "py2",
@@ -67,7 +71,16 @@ impl Contender {
 
     /// This implementation, in either mode.
     pub fn is_ours(self) -> bool {
-        matches!(self, Contender::Ours | Contender::OursPool)
+        matches!(
+            self,
+            Contender::Ours | Contender::OursPool | Contender::OursThreads
+        )
+    }
+
+    /// Measured for latency only (lockstep echo and its profile): the thread-per-connection
+    /// mode is for a few connections, not for bulk or thousands of connections.
+    pub fn latency_only(self) -> bool {
+        self == Contender::OursThreads
     }
 
     /// The ways its users send.
@@ -75,6 +88,7 @@ impl Contender {
         match self {
             Contender::Ours => crate::OURS_SENDS,
             Contender::OursPool => &[Send::Hook, Send::Thread],
+            Contender::OursThreads => &[Send::Direct, Send::Hook],
             Contender::Tokio | Contender::Floor => &[Send::Direct],
             Contender::Python(_) => &[Send::Hook, Send::Thread],
         }
@@ -85,6 +99,7 @@ impl Contender {
         let mut v = vec![
             Contender::Ours,
             Contender::OursPool,
+            Contender::OursThreads,
             Contender::Tokio,
             Contender::Floor,
         ];
@@ -128,7 +143,7 @@ impl Contender {
                 };
                 c.arg("-u").arg(bench_dir().join("python").join(script));
             }
-            Contender::Ours | Contender::OursPool => {
+            Contender::Ours | Contender::OursPool | Contender::OursThreads => {
                 c.args(["role", &format!("ours-{side}")]);
             }
             Contender::Tokio => {
@@ -139,10 +154,10 @@ impl Contender {
             }
         }
         let args = RoleArgs {
-            hooks: if self == Contender::OursPool {
-                "pool"
-            } else {
-                "inline"
+            hooks: match self {
+                Contender::OursPool => "pool",
+                Contender::OursThreads => "threads",
+                _ => "inline",
             }
             .into(),
             ..args.clone()

@@ -43,6 +43,13 @@ pub fn describe(c: Contender) -> String {
             (moved), as the floor reuses its buffers"
                 .into()
         }
+        Contender::OursThreads => "the same with `threads_per_connection(true)` on both sides: \
+            each connection has a thread that blocks in `read` and runs its hooks (the Python \
+            package's model), echoing with `Conn::transmit(msg)` (which waits until the message \
+            is written); clients: the blocking `TcpConnection`, and a `Client` in the same mode \
+            sending from `transmission_received`. Measured in the lockstep echo only: it is meant \
+            for a few connections"
+            .into(),
         Contender::Tokio => "`tinyproto-tokio` as a tokio user writes it: a `Listener` on tokio's \
             multi-threaded runtime (one worker per CPU) with a task per connection echoing the \
             `Bytes` it received (`conn.send(msg)`: moved back out, its memory receives the next \
@@ -262,7 +269,7 @@ fn main() {
             "-h" | "--help" => {
                 println!(
                     "tinyproto-bench [--quick] [--strict] [--out BENCHMARKS.md] \
-                     [--only echo,bulk,conc,profile,core] [--contenders ours,ours-pool,tokio,floor,py2,py3] \
+                     [--only echo,bulk,conc,profile,core] [--contenders ours,ours-pool,ours-threads,tokio,floor,py2,py3] \
                      [--conns 1000,10000] [--congestion cubic|bbr|...|system]"
                 );
                 return;
@@ -322,13 +329,19 @@ fn main() {
     } else {
         (Vec::new(), Vec::new())
     };
+    // The thread-per-connection mode is measured for latency only.
+    let many: Vec<Contender> = contenders
+        .iter()
+        .copied()
+        .filter(|c| !c.latency_only())
+        .collect();
     let bulk = if wants("bulk") {
-        scenarios::bulk::run(&cfg, &contenders)
+        scenarios::bulk::run(&cfg, &many)
     } else {
         Vec::new()
     };
     let conc = if wants("conc") {
-        scenarios::concurrency::run(&cfg, &contenders)
+        scenarios::concurrency::run(&cfg, &many)
     } else {
         Vec::new()
     };

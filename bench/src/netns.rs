@@ -102,7 +102,8 @@ pub fn enter(cc: &str, exe: &Path, args: &[String]) -> Place {
         let host = std::env::var(HOST_CC).unwrap_or_else(|_| "unknown".into());
         let run = current_cc();
         // The echo tables switch to the machine's default when the namespace allows it.
-        let machine = (host != run && std::fs::write(CC_PATH, &host).is_ok()).then_some(host.clone());
+        let machine =
+            (host != run && std::fs::write(CC_PATH, &host).is_ok()).then_some(host.clone());
         let _ = std::fs::write(CC_PATH, &run);
         let also = machine.as_ref().map_or(String::new(), |m| {
             format!("; the echo tables are measured under {m} too")

@@ -188,7 +188,10 @@ impl Report {
         for cc in &self.ccs {
             for size in ["16 B", "1 MiB"] {
                 for pinning in PLACEMENTS {
-                    let Some(t) = self.echo.iter().find(|t| t.title == title(size, pinning, cc))
+                    let Some(t) = self
+                        .echo
+                        .iter()
+                        .find(|t| t.title == title(size, pinning, cc))
                     else {
                         continue;
                     };

@@ -55,7 +55,9 @@ pub fn variant_label(contender: Contender, send: Send) -> String {
 impl Row {
     pub fn label(&self) -> String {
         match self.send {
-            Send::Direct if self.contender.is_ours() => "ours, blocking TcpConnection".into(),
+            Send::Direct if self.contender.is_ours() => {
+                format!("{}, blocking TcpConnection", self.contender.name())
+            }
             Send::Direct => self.contender.name(),
             Send::Hook => format!("{}, sends in hook", self.contender.name()),
             Send::Thread => format!("{}, sends from thread", self.contender.name()),

@@ -33,7 +33,8 @@ pub struct RoleArgs {
     /// Client: `hook` (send from the connection's own callbacks) or `thread` (from the main
     /// thread). The floor and the blocking contenders have one way only.
     pub send: String,
-    /// Ours: `inline` (hooks on the I/O thread) or `pool` (hook threads).
+    /// Ours: `inline` (hooks on the I/O thread), `pool` (hook threads) or `threads` (a thread
+    /// per connection).
     pub hooks: String,
 }
 

@@ -1,5 +1,6 @@
 //! Our contender: `tinyproto-std`'s server (mio reactor; hooks inline on the I/O thread with
-//! `--hooks inline`, on hook threads with `--hooks pool`) and, on the client side, the three
+//! `--hooks inline`, on hook threads with `--hooks pool`; a thread per connection with
+//! `--hooks threads`) and, on the client side, the three
 //! ways its users send (outgoing messages are passed as owned or shared buffers, which the
 //! crate sends without copying):
 //! * `direct`: the blocking [`TcpConnection`] (`transmit`, then `receive_into` one reused
@@ -56,6 +57,7 @@ pub fn server(a: &RoleArgs) -> io::Result<()> {
         .max_message_size(a.max)
         .timeouts(TIMEOUTS)
         .inline_hooks(a.hooks == "inline")
+        .threads_per_connection(a.hooks == "threads")
         .bind()
         .map_err(err)?;
     println!("LISTENING {}", server.local_addrs()[0].port());
@@ -174,6 +176,7 @@ fn hook(a: &RoleArgs) -> io::Result<()> {
         .max_message_size(a.size.max(1))
         .timeouts(TIMEOUTS)
         .inline_hooks(a.hooks == "inline")
+        .threads_per_connection(a.hooks == "threads")
         .build(move |_| HookSender {
             a: shared.clone(),
             payload: payload.clone(),
@@ -206,6 +209,7 @@ fn thread(a: &RoleArgs) -> io::Result<()> {
         .max_message_size(a.size.max(1))
         .timeouts(TIMEOUTS)
         .inline_hooks(a.hooks == "inline")
+        .threads_per_connection(a.hooks == "threads")
         .build(move |_| Forward(tx.clone()))
         .map_err(err)?;
     let conn = client.connect(("127.0.0.1", a.port)).map_err(err)?;

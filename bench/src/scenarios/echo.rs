@@ -56,16 +56,18 @@ pub fn title(size: &str, pinning: Pinning, cc: &str) -> String {
 }
 
 /// The rows the echo targets judge: our server with our blocking client and with our
-/// hook-sending client, against the floor.
-pub fn target_rows() -> [(Contender, Send); 2] {
-    [(Contender::Ours, Send::Direct), (Contender::Ours, Send::Hook)]
+/// hook-sending client, in the reactor mode (inline hooks) and the thread-per-connection mode,
+/// against the floor.
+pub fn target_rows() -> [(Contender, Send); 4] {
+    [
+        (Contender::Ours, Send::Direct),
+        (Contender::Ours, Send::Hook),
+        (Contender::OursThreads, Send::Direct),
+        (Contender::OursThreads, Send::Hook),
+    ]
 }
 
-pub fn run(
-    cfg: &Config,
-    contenders: &[Contender],
-    network: &Network,
-) -> (Vec<Table>, Vec<Point>) {
+pub fn run(cfg: &Config, contenders: &[Contender], network: &Network) -> (Vec<Table>, Vec<Point>) {
     let mut tables = Vec::new();
     let mut points = Vec::new();
     let all = variants(contenders);
@@ -104,13 +106,7 @@ pub fn run(
     (tables, points)
 }
 
-fn one(
-    cfg: &Config,
-    rows: &[(Contender, Send)],
-    size: usize,
-    pinning: Pinning,
-    cc: &str,
-) -> Table {
+fn one(cfg: &Config, rows: &[(Contender, Send)], size: usize, pinning: Pinning, cc: &str) -> Table {
     let mut t = Table::new(
         title(&size_label(size), pinning, cc),
         vec![

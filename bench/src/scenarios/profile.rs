@@ -174,6 +174,9 @@ pub fn run(quick: bool, contenders: &[Contender], dir: &std::path::Path) -> Vec<
                 }
             }
         }
+        if c.latency_only() {
+            continue;
+        }
         progress(&format!("profile: bulk, {}", c.name()));
         let send = c.sends()[0];
         let args = RoleArgs {
