@@ -26,6 +26,11 @@
 //! about a kilobyte of memory; buffers grow only as a message's bytes arrive and are freed
 //! after it.
 //!
+//! With [`threads_per_connection`](ServerBuilder::threads_per_connection), each connection has
+//! a thread of its own instead (the Python package's model): it blocks in `read` on its socket
+//! and runs the connection's hooks, which may block there too — the least latency for a few
+//! connections, at the price of a thread each.
+//!
 //! # Limits
 //! A message above [`max_message_size`](ServerBuilder::max_message_size) is answered `0x00`
 //! and skipped. All connections of a server (or client) share one budget for received
