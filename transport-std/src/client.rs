@@ -6,9 +6,8 @@ use crate::error::StartError;
 use crate::handle::ConnectionHandle;
 use crate::hooks::{ClientHooks, Handler};
 use crate::mailbox::{Command, Link};
-use crate::reactor::{HandlerFactory, Registry};
+use crate::reactor::{HandlerFactory, Reactor, Registry};
 use crate::sync::{lock, on_io_thread};
-use crate::threads::Engine;
 use std::fmt;
 use std::io::ErrorKind;
 use std::net::ToSocketAddrs;
@@ -32,12 +31,13 @@ impl ClientBuilder {
         F: Fn(&ConnectionHandle) -> H + Send + Sync + 'static,
     {
         let factory: HandlerFactory = Arc::new(move |conn| Box::new(factory(conn)));
-        let reactor = Engine::start(self.settings.clone(), Vec::new(), None, factory, None)?;
+        let reactor =
+            crate::threads::start(self.settings.clone(), Vec::new(), None, factory, None)?;
         let (wake, woken) = mpsc::channel();
         let handle = ClientHandle {
             inner: Arc::new(ClientInner {
-                link: reactor.link().clone(),
-                registry: reactor.registry().clone(),
+                link: reactor.link.clone(),
+                registry: reactor.registry.clone(),
                 connect_timeout: self.settings.conn.timeouts.connect,
                 stopping: AtomicBool::new(false),
                 wake: Mutex::new(wake),
@@ -90,7 +90,7 @@ pub struct Client {
     handle: ClientHandle,
     woken: mpsc::Receiver<()>,
     tick: Duration,
-    reactor: Engine,
+    reactor: Reactor,
 }
 
 impl Client {

@@ -9,7 +9,6 @@ use crate::id::ConnId;
 use crate::mailbox::{Command, Link};
 use crate::reactor::{HandlerFactory, Notice, Notices, Registry};
 use crate::sync::lock;
-use crate::threads::Engine;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::fmt;
 use std::io;
@@ -178,7 +177,7 @@ impl Server {
     {
         let factory: HandlerFactory = Arc::new(move |conn| Box::new(factory(conn)));
         let handle = self.handle;
-        let mut reactor = Engine::start(
+        let mut reactor = crate::threads::start(
             self.settings.clone(),
             self.listeners,
             self.max_connections,
@@ -188,7 +187,7 @@ impl Server {
         let _ = handle
             .inner
             .engine
-            .set((reactor.link().clone(), reactor.registry().clone()));
+            .set((reactor.link.clone(), reactor.registry.clone()));
         hooks.pre_loop(&handle);
         let tick = self.settings.tick;
         let mut next_tick = Instant::now() + tick;
@@ -196,7 +195,7 @@ impl Server {
         loop {
             if !stopping && handle.is_shutting_down() {
                 stopping = true;
-                reactor.link().send(Command::Shutdown);
+                reactor.link.send(Command::Shutdown);
             }
             let now = Instant::now();
             if now >= next_tick {

@@ -13,8 +13,6 @@
 
 mod accept;
 
-pub(crate) use accept::Acceptor;
-
 use crate::budget::Budget;
 use crate::config::EngineSettings;
 use crate::entry::Entry;
@@ -24,7 +22,7 @@ use crate::hooks::Conn;
 use crate::id::ConnId;
 use crate::mailbox::{Command, ConnectReply, Link, Mailbox, Pump, Shared};
 use crate::protocol::protocol;
-use crate::reactor::{HandlerFactory, Notice, Notices, Registry};
+use crate::reactor::{HandlerFactory, Notice, Notices, Reactor, Registry};
 use crate::reply::HookAnswer;
 use crate::spares::Spares;
 use crate::sync::lock;
@@ -480,55 +478,20 @@ impl ThreadConn {
     }
 }
 
-/// What serves the connections of a server or client: the reactor, or a thread per
-/// connection ([`EngineSettings::threads_per_connection`]).
-pub(crate) enum Engine {
-    Reactor(crate::reactor::Reactor),
-    Threads(Acceptor),
-}
-
-impl Engine {
-    /// Starts serving; `listeners` is empty for a client.
-    pub(crate) fn start(
-        settings: EngineSettings,
-        listeners: Vec<mio::net::TcpListener>,
-        max_connections: Option<usize>,
-        factory: HandlerFactory,
-        notices: Option<Notices>,
-    ) -> io::Result<Self> {
-        Ok(if settings.threads_per_connection {
-            let common = Common::new(settings, factory, notices);
-            Self::Threads(Acceptor::start(common, listeners, max_connections)?)
-        } else {
-            Self::Reactor(crate::reactor::Reactor::start(
-                settings,
-                listeners,
-                max_connections,
-                factory,
-                notices,
-            )?)
-        })
-    }
-
-    pub(crate) fn link(&self) -> &Link {
-        match self {
-            Self::Reactor(r) => &r.link,
-            Self::Threads(a) => &a.link,
-        }
-    }
-
-    pub(crate) fn registry(&self) -> &Registry {
-        match self {
-            Self::Reactor(r) => &r.registry,
-            Self::Threads(a) => &a.registry,
-        }
-    }
-
-    /// Closes everything and waits; false when the engine's thread had died instead.
-    pub(crate) fn stop(&mut self) -> bool {
-        match self {
-            Self::Reactor(r) => r.stop(),
-            Self::Threads(a) => a.stop(),
-        }
+/// Starts what serves the connections of a server or client: the reactor's I/O thread, or
+/// with [`EngineSettings::threads_per_connection`] the acceptor of a thread per connection;
+/// `listeners` is empty for a client.
+pub(crate) fn start(
+    settings: EngineSettings,
+    listeners: Vec<mio::net::TcpListener>,
+    max_connections: Option<usize>,
+    factory: HandlerFactory,
+    notices: Option<Notices>,
+) -> io::Result<Reactor> {
+    if settings.threads_per_connection {
+        let common = Common::new(settings, factory, notices);
+        accept::start(common, listeners, max_connections)
+    } else {
+        Reactor::start(settings, listeners, max_connections, factory, notices)
     }
 }

@@ -1,4 +1,5 @@
-//! Rust client ↔ Rust server over real loopback sockets.
+//! Rust client ↔ Rust server over real loopback sockets; most tests in both ways of serving
+//! (one I/O thread, a thread per connection).
 
 mod common;
 
@@ -14,247 +15,294 @@ use tinyproto_testkit::{Bang, Xor5a};
 
 const MIB: usize = 1 << 20;
 
+/// The tests that loop over these run with one I/O thread (the default), then with a thread
+/// per connection (`threads_per_connection(true)`) on both sides.
+const MODES: [bool; 2] = [false, true];
+
 #[test]
 fn echoes_empty_tiny_large_and_huge_messages() {
-    let server = TestServer::start(Server::builder().listen("127.0.0.1:0"), |_| Echo);
-    let mut conn = TcpConnection::connect(server.addr).unwrap();
-    for len in [0, 1, 70_000, 5 * MIB] {
-        let msg = message(len, 3);
-        assert_eq!(conn.transmit(&msg).unwrap(), Sent::Written);
-        assert_eq!(
-            conn.receive().unwrap().message().unwrap(),
-            echo(&msg),
-            "{len} bytes"
+    for threads in MODES {
+        let server = TestServer::start(
+            Server::builder()
+                .threads_per_connection(threads)
+                .listen("127.0.0.1:0"),
+            |_| Echo,
         );
+        let mut conn = TcpConnection::connect(server.addr).unwrap();
+        for len in [0, 1, 70_000, 5 * MIB] {
+            let msg = message(len, 3);
+            assert_eq!(conn.transmit(&msg).unwrap(), Sent::Written);
+            assert_eq!(
+                conn.receive().unwrap().message().unwrap(),
+                echo(&msg),
+                "{len} bytes"
+            );
+        }
+        drop(conn);
+        let (_, why) = server.next_shutdown();
+        assert!(matches!(why, CloseReason::PeerClosed), "{why}");
+        server.stop();
     }
-    drop(conn);
-    let (_, why) = server.next_shutdown();
-    assert!(matches!(why, CloseReason::PeerClosed), "{why}");
-    server.stop();
 }
 
 #[test]
 fn oversize_is_refused_both_ways_and_the_connection_goes_on() {
-    /// Replies with a message too large for the client, then a small one.
-    struct TwoReplies;
-    impl Handler for TwoReplies {
-        fn transmission_received(&mut self, conn: &mut tinyproto_std::Conn, msg: Vec<u8>) {
-            let big = conn.transmit(&[0u8; 500]);
-            assert!(
-                matches!(big, Err(ConnError::Rejected { len: 500 })),
-                "{big:?}"
-            );
-            conn.transmit(&msg).unwrap();
+    for threads in MODES {
+        /// Replies with a message too large for the client, then a small one.
+        struct TwoReplies;
+        impl Handler for TwoReplies {
+            fn transmission_received(&mut self, conn: &mut tinyproto_std::Conn, msg: Vec<u8>) {
+                let big = conn.transmit(&[0u8; 500]);
+                assert!(
+                    matches!(big, Err(ConnError::Rejected { len: 500 })),
+                    "{big:?}"
+                );
+                conn.transmit(&msg).unwrap();
+            }
         }
+        let builder = Server::builder()
+            .threads_per_connection(threads)
+            .listen("127.0.0.1:0")
+            .max_message_size(1000);
+        let server = TestServer::start(builder, |_| TwoReplies);
+        let mut conn = TcpConnection::builder()
+            .max_message_size(100)
+            .connect(server.addr)
+            .unwrap();
+        let rejected = conn.transmit(&[1u8; 1001]).unwrap();
+        assert_eq!(rejected, Sent::Rejected { len: 1001 });
+        assert_eq!(conn.transmit(b"small").unwrap(), Sent::Written);
+        let refused = conn.receive().unwrap();
+        assert_eq!(
+            refused,
+            Received::Refused {
+                len: 500,
+                limit: 100
+            }
+        );
+        assert_eq!(conn.receive().unwrap().message().unwrap(), b"small");
+        server.stop();
     }
-    let builder = Server::builder()
-        .listen("127.0.0.1:0")
-        .max_message_size(1000);
-    let server = TestServer::start(builder, |_| TwoReplies);
-    let mut conn = TcpConnection::builder()
-        .max_message_size(100)
-        .connect(server.addr)
-        .unwrap();
-    let rejected = conn.transmit(&[1u8; 1001]).unwrap();
-    assert_eq!(rejected, Sent::Rejected { len: 1001 });
-    assert_eq!(conn.transmit(b"small").unwrap(), Sent::Written);
-    let refused = conn.receive().unwrap();
-    assert_eq!(
-        refused,
-        Received::Refused {
-            len: 500,
-            limit: 100
-        }
-    );
-    assert_eq!(conn.receive().unwrap().message().unwrap(), b"small");
-    server.stop();
 }
 
 #[test]
 fn connection_limit_answers_0xfe_and_frees_up() {
-    let builder = Server::builder().listen("127.0.0.1:0").max_connections(1);
-    let server = TestServer::start(builder, |_| Echo);
-    let first = TcpConnection::connect(server.addr).unwrap();
-    let err = TcpConnection::connect(server.addr)
-        .err()
-        .expect("at the limit");
-    let StartError::Handshake(why) = err else {
-        panic!("{err}")
-    };
-    assert!(
-        matches!(
-            why.error(),
-            Some(Error::Protocol(ProtocolError::ConnectionLimit))
-        ),
-        "{why}"
-    );
-    drop(first);
-    server.next_shutdown();
-    let mut again = TcpConnection::connect(server.addr).unwrap();
-    assert_eq!(again.transmit(b"x").unwrap(), Sent::Written);
-    assert_eq!(again.receive().unwrap().message().unwrap(), echo(b"x"));
-    server.stop();
+    for threads in MODES {
+        let builder = Server::builder()
+            .threads_per_connection(threads)
+            .listen("127.0.0.1:0")
+            .max_connections(1);
+        let server = TestServer::start(builder, |_| Echo);
+        let first = TcpConnection::connect(server.addr).unwrap();
+        let err = TcpConnection::connect(server.addr)
+            .err()
+            .expect("at the limit");
+        let StartError::Handshake(why) = err else {
+            panic!("{err}")
+        };
+        assert!(
+            matches!(
+                why.error(),
+                Some(Error::Protocol(ProtocolError::ConnectionLimit))
+            ),
+            "{why}"
+        );
+        drop(first);
+        server.next_shutdown();
+        let mut again = TcpConnection::connect(server.addr).unwrap();
+        assert_eq!(again.transmit(b"x").unwrap(), Sent::Written);
+        assert_eq!(again.receive().unwrap().message().unwrap(), echo(b"x"));
+        server.stop();
+    }
 }
 
 #[test]
 fn plugins_on_both_sides() {
-    let builder = Server::builder()
-        .listen("127.0.0.1:0")
-        .plugin(|| Xor5a)
-        .plugin(|| Bang);
-    let server = TestServer::start(builder, |_| Echo);
-    let mut conn = TcpConnection::builder()
-        .plugin(|| Xor5a)
-        .plugin(|| Bang)
-        .connect(server.addr)
-        .unwrap();
-    for len in [0, 1, 70_000] {
-        let msg = message(len, 9);
-        assert_eq!(conn.transmit(&msg).unwrap(), Sent::Written);
-        assert_eq!(conn.receive().unwrap().message().unwrap(), echo(&msg));
+    for threads in MODES {
+        let builder = Server::builder()
+            .threads_per_connection(threads)
+            .listen("127.0.0.1:0")
+            .plugin(|| Xor5a)
+            .plugin(|| Bang);
+        let server = TestServer::start(builder, |_| Echo);
+        let mut conn = TcpConnection::builder()
+            .plugin(|| Xor5a)
+            .plugin(|| Bang)
+            .connect(server.addr)
+            .unwrap();
+        for len in [0, 1, 70_000] {
+            let msg = message(len, 9);
+            assert_eq!(conn.transmit(&msg).unwrap(), Sent::Written);
+            assert_eq!(conn.receive().unwrap().message().unwrap(), echo(&msg));
+        }
+        server.stop();
     }
-    server.stop();
 }
 
 /// A file-transfer style exchange inside hooks: the client's `pre_loop` sends 4 MiB chunks and
 /// waits for each acknowledgement; the server's hook receives the following chunks itself.
 #[test]
 fn lockstep_transmit_and_receive_inside_hooks_with_4_mib() {
-    struct Receiver;
-    impl Handler for Receiver {
-        fn transmission_received(&mut self, conn: &mut tinyproto_std::Conn, first: Vec<u8>) {
-            let mut chunk = first;
-            loop {
-                conn.transmit(format!("ack {}", chunk.len()).as_bytes())
-                    .unwrap();
-                match conn.receive() {
-                    Ok(next) if next == b"done" => return,
-                    Ok(next) => chunk = next,
-                    Err(e) => panic!("{e}"),
+    // Each side in either mode, and the two modes against each other.
+    for (server_threads, client_threads) in
+        [(false, false), (true, true), (false, true), (true, false)]
+    {
+        struct Receiver;
+        impl Handler for Receiver {
+            fn transmission_received(&mut self, conn: &mut tinyproto_std::Conn, first: Vec<u8>) {
+                let mut chunk = first;
+                loop {
+                    conn.transmit(format!("ack {}", chunk.len()).as_bytes())
+                        .unwrap();
+                    match conn.receive() {
+                        Ok(next) if next == b"done" => return,
+                        Ok(next) => chunk = next,
+                        Err(e) => panic!("{e}"),
+                    }
                 }
             }
         }
-    }
-    struct Sender(mpsc::Sender<Vec<Vec<u8>>>);
-    impl Handler for Sender {
-        fn pre_loop(&mut self, conn: &mut tinyproto_std::Conn) {
-            let mut acks = Vec::new();
-            for i in 0..3 {
-                conn.transmit(message(4 * MIB, i)).unwrap();
-                acks.push(conn.receive().unwrap());
+        struct Sender(mpsc::Sender<Vec<Vec<u8>>>);
+        impl Handler for Sender {
+            fn pre_loop(&mut self, conn: &mut tinyproto_std::Conn) {
+                let mut acks = Vec::new();
+                for i in 0..3 {
+                    conn.transmit(message(4 * MIB, i)).unwrap();
+                    acks.push(conn.receive().unwrap());
+                }
+                conn.transmit(b"done").unwrap();
+                self.0.send(acks).unwrap();
             }
-            conn.transmit(b"done").unwrap();
-            self.0.send(acks).unwrap();
         }
+        let server = TestServer::start(
+            Server::builder()
+                .threads_per_connection(server_threads)
+                .listen("127.0.0.1:0"),
+            |_| Receiver,
+        );
+        let (tx, rx) = mpsc::channel();
+        let client = Client::builder()
+            .threads_per_connection(client_threads)
+            .build(move |_| Sender(tx.clone()))
+            .unwrap();
+        client.connect(server.addr).unwrap();
+        let acks = rx.recv_timeout(WAIT).unwrap();
+        let want = format!("ack {}", 4 * MIB).into_bytes();
+        assert_eq!(acks, vec![want.clone(), want.clone(), want]);
+        drop(client);
+        server.stop();
     }
-    let server = TestServer::start(Server::builder().listen("127.0.0.1:0"), |_| Receiver);
-    let (tx, rx) = mpsc::channel();
-    let client = Client::builder()
-        .build(move |_| Sender(tx.clone()))
-        .unwrap();
-    client.connect(server.addr).unwrap();
-    let acks = rx.recv_timeout(WAIT).unwrap();
-    let want = format!("ack {}", 4 * MIB).into_bytes();
-    assert_eq!(acks, vec![want.clone(), want.clone(), want]);
-    drop(client);
-    server.stop();
 }
 
 #[test]
 fn handles_send_from_other_threads_and_broadcast() {
-    /// Forwards every message it receives to the test, with the receiving connection's local
-    /// port (the server's peer port); then `closed` once it closes.
-    struct Collect(mpsc::Sender<(u16, Vec<u8>)>);
-    impl Handler for Collect {
-        fn transmission_received(&mut self, conn: &mut tinyproto_std::Conn, msg: Vec<u8>) {
-            let _ = self.0.send((conn.handle().local_addr().port(), msg));
+    for threads in MODES {
+        /// Forwards every message it receives to the test, with the receiving connection's local
+        /// port (the server's peer port); then `closed` once it closes.
+        struct Collect(mpsc::Sender<(u16, Vec<u8>)>);
+        impl Handler for Collect {
+            fn transmission_received(&mut self, conn: &mut tinyproto_std::Conn, msg: Vec<u8>) {
+                let _ = self.0.send((conn.handle().local_addr().port(), msg));
+            }
+            fn post_loop(&mut self, conn: &mut tinyproto_std::Conn) {
+                let _ = self
+                    .0
+                    .send((conn.handle().local_addr().port(), b"closed".to_vec()));
+            }
         }
-        fn post_loop(&mut self, conn: &mut tinyproto_std::Conn) {
-            let _ = self
-                .0
-                .send((conn.handle().local_addr().port(), b"closed".to_vec()));
+        let server = TestServer::start(
+            Server::builder()
+                .threads_per_connection(threads)
+                .listen("127.0.0.1:0"),
+            |_| (),
+        );
+        let (tx, rx) = mpsc::channel();
+        let client = Client::builder()
+            .threads_per_connection(threads)
+            .build(move |_| Collect(tx.clone()))
+            .unwrap();
+        let a = client.connect(server.addr).unwrap();
+        let b = client.connect(server.addr).unwrap();
+        assert_eq!(client.handle().connections().len(), 2);
+        // Wait until the server lists both.
+        for _ in 0..2 {
+            assert!(matches!(server.seen.recv_timeout(WAIT), Ok(Seen::Init(..))));
         }
+        let conns = server.handle.connections();
+        assert_eq!(conns.len(), 2);
+        let (first, second) = (conns[0].clone(), conns[1].clone());
+        let first_port = first.peer_addr().port();
+        std::thread::spawn(move || first.send(b"from a thread").unwrap())
+            .join()
+            .unwrap();
+        assert_eq!(
+            rx.recv_timeout(WAIT).unwrap(),
+            (first_port, b"from a thread".to_vec())
+        );
+        server.handle.broadcast(b"to all");
+        assert_eq!(rx.recv_timeout(WAIT).unwrap().1, b"to all");
+        assert_eq!(rx.recv_timeout(WAIT).unwrap().1, b"to all");
+        server.handle.broadcast_except(second.id(), b"not to b");
+        // A sentinel to the excluded one: its messages arrive in order, so had it been sent the
+        // broadcast, that would arrive first.
+        second.send(b"sentinel").unwrap();
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            got.push(rx.recv_timeout(WAIT).unwrap());
+        }
+        got.sort();
+        let mut want = vec![
+            (first_port, b"not to b".to_vec()),
+            (second.peer_addr().port(), b"sentinel".to_vec()),
+        ];
+        want.sort();
+        assert_eq!(got, want);
+        // Close one from the server: the client sees it close.
+        assert!(server.handle.close(second.id()));
+        server.next_shutdown();
+        assert_eq!(
+            rx.recv_timeout(WAIT).unwrap(),
+            (second.peer_addr().port(), b"closed".to_vec())
+        );
+        assert!(a.is_open() != b.is_open(), "exactly one closed");
+        server.stop();
     }
-    let server = TestServer::start(Server::builder().listen("127.0.0.1:0"), |_| ());
-    let (tx, rx) = mpsc::channel();
-    let client = Client::builder()
-        .build(move |_| Collect(tx.clone()))
-        .unwrap();
-    let a = client.connect(server.addr).unwrap();
-    let b = client.connect(server.addr).unwrap();
-    assert_eq!(client.handle().connections().len(), 2);
-    // Wait until the server lists both.
-    for _ in 0..2 {
-        assert!(matches!(server.seen.recv_timeout(WAIT), Ok(Seen::Init(..))));
-    }
-    let conns = server.handle.connections();
-    assert_eq!(conns.len(), 2);
-    let (first, second) = (conns[0].clone(), conns[1].clone());
-    let first_port = first.peer_addr().port();
-    std::thread::spawn(move || first.send(b"from a thread").unwrap())
-        .join()
-        .unwrap();
-    assert_eq!(
-        rx.recv_timeout(WAIT).unwrap(),
-        (first_port, b"from a thread".to_vec())
-    );
-    server.handle.broadcast(b"to all");
-    assert_eq!(rx.recv_timeout(WAIT).unwrap().1, b"to all");
-    assert_eq!(rx.recv_timeout(WAIT).unwrap().1, b"to all");
-    server.handle.broadcast_except(second.id(), b"not to b");
-    // A sentinel to the excluded one: its messages arrive in order, so had it been sent the
-    // broadcast, that would arrive first.
-    second.send(b"sentinel").unwrap();
-    let mut got = Vec::new();
-    while got.len() < 2 {
-        got.push(rx.recv_timeout(WAIT).unwrap());
-    }
-    got.sort();
-    let mut want = vec![
-        (first_port, b"not to b".to_vec()),
-        (second.peer_addr().port(), b"sentinel".to_vec()),
-    ];
-    want.sort();
-    assert_eq!(got, want);
-    // Close one from the server: the client sees it close.
-    assert!(server.handle.close(second.id()));
-    server.next_shutdown();
-    assert_eq!(
-        rx.recv_timeout(WAIT).unwrap(),
-        (second.peer_addr().port(), b"closed".to_vec())
-    );
-    assert!(a.is_open() != b.is_open(), "exactly one closed");
-    server.stop();
 }
 
 #[test]
 fn shutdown_from_a_hook_ends_run_and_closes_everyone() {
-    struct Quitter(tinyproto_std::ServerHandle);
-    impl Handler for Quitter {
-        fn transmission_received(&mut self, _: &mut tinyproto_std::Conn, msg: Vec<u8>) {
-            if msg == b"SRVQUIT" {
-                self.0.shutdown();
+    for threads in MODES {
+        struct Quitter(tinyproto_std::ServerHandle);
+        impl Handler for Quitter {
+            fn transmission_received(&mut self, _: &mut tinyproto_std::Conn, msg: Vec<u8>) {
+                if msg == b"SRVQUIT" {
+                    self.0.shutdown();
+                }
             }
         }
+        let server = Server::builder()
+            .threads_per_connection(threads)
+            .listen("127.0.0.1:0")
+            .bind()
+            .unwrap();
+        let addr = server.local_addrs()[0];
+        let handle = server.handle();
+        let (tx, seen) = mpsc::channel();
+        let thread =
+            std::thread::spawn(move || server.run(move |_| Quitter(handle.clone()), Report(tx)));
+        let mut bystander = TcpConnection::connect(addr).unwrap();
+        let mut quitter = TcpConnection::connect(addr).unwrap();
+        assert_eq!(quitter.transmit(b"SRVQUIT").unwrap(), Sent::Written);
+        thread.join().unwrap().unwrap();
+        let notices: Vec<Seen> = seen.try_iter().collect();
+        let shutdowns = notices
+            .iter()
+            .filter(|s| matches!(s, Seen::Shutdown(_, CloseReason::Shutdown)))
+            .count();
+        assert_eq!(shutdowns, 2, "{notices:?}");
+        assert!(matches!(notices.last(), Some(Seen::PostLoop)));
+        assert!(matches!(bystander.receive(), Err(Error::Closed)));
     }
-    let server = Server::builder().listen("127.0.0.1:0").bind().unwrap();
-    let addr = server.local_addrs()[0];
-    let handle = server.handle();
-    let (tx, seen) = mpsc::channel();
-    let thread =
-        std::thread::spawn(move || server.run(move |_| Quitter(handle.clone()), Report(tx)));
-    let mut bystander = TcpConnection::connect(addr).unwrap();
-    let mut quitter = TcpConnection::connect(addr).unwrap();
-    assert_eq!(quitter.transmit(b"SRVQUIT").unwrap(), Sent::Written);
-    thread.join().unwrap().unwrap();
-    let notices: Vec<Seen> = seen.try_iter().collect();
-    let shutdowns = notices
-        .iter()
-        .filter(|s| matches!(s, Seen::Shutdown(_, CloseReason::Shutdown)))
-        .count();
-    assert_eq!(shutdowns, 2, "{notices:?}");
-    assert!(matches!(notices.last(), Some(Seen::PostLoop)));
-    assert!(matches!(bystander.receive(), Err(Error::Closed)));
 }
 
 #[test]
@@ -300,45 +348,57 @@ fn many_connections_at_once_are_all_accepted() {
 
 #[test]
 fn receive_timeout_in_a_hook_times_out_then_receives_the_next_message() {
-    struct Patient(mpsc::Sender<Vec<u8>>);
-    impl Handler for Patient {
-        fn pre_loop(&mut self, conn: &mut tinyproto_std::Conn) {
-            let first = conn.receive_timeout(Duration::from_millis(50));
-            assert!(matches!(first, Err(ConnError::Timeout)), "{first:?}");
-            conn.transmit(b"go").unwrap();
-            let _ = self.0.send(conn.receive_timeout(WAIT).unwrap());
+    for threads in MODES {
+        struct Patient(mpsc::Sender<Vec<u8>>);
+        impl Handler for Patient {
+            fn pre_loop(&mut self, conn: &mut tinyproto_std::Conn) {
+                let first = conn.receive_timeout(Duration::from_millis(50));
+                assert!(matches!(first, Err(ConnError::Timeout)), "{first:?}");
+                conn.transmit(b"go").unwrap();
+                let _ = self.0.send(conn.receive_timeout(WAIT).unwrap());
+            }
         }
+        let (tx, rx) = mpsc::channel();
+        let server = TestServer::start(
+            Server::builder()
+                .threads_per_connection(threads)
+                .listen("127.0.0.1:0"),
+            move |_| Patient(tx.clone()),
+        );
+        let mut conn = TcpConnection::connect(server.addr).unwrap();
+        assert_eq!(conn.receive().unwrap().message().unwrap(), b"go");
+        assert_eq!(conn.transmit(b"late").unwrap(), Sent::Written);
+        assert_eq!(rx.recv_timeout(WAIT).unwrap(), b"late");
+        server.stop();
     }
-    let (tx, rx) = mpsc::channel();
-    let server = TestServer::start(Server::builder().listen("127.0.0.1:0"), move |_| {
-        Patient(tx.clone())
-    });
-    let mut conn = TcpConnection::connect(server.addr).unwrap();
-    assert_eq!(conn.receive().unwrap().message().unwrap(), b"go");
-    assert_eq!(conn.transmit(b"late").unwrap(), Sent::Written);
-    assert_eq!(rx.recv_timeout(WAIT).unwrap(), b"late");
-    server.stop();
 }
 
 #[test]
 fn a_panicking_hook_closes_only_its_connection() {
-    struct Fragile;
-    impl Handler for Fragile {
-        fn transmission_received(&mut self, conn: &mut tinyproto_std::Conn, msg: Vec<u8>) {
-            assert_ne!(msg, b"boom", "the test's deliberate panic");
-            conn.transmit(echo(&msg)).unwrap();
+    for threads in MODES {
+        struct Fragile;
+        impl Handler for Fragile {
+            fn transmission_received(&mut self, conn: &mut tinyproto_std::Conn, msg: Vec<u8>) {
+                assert_ne!(msg, b"boom", "the test's deliberate panic");
+                conn.transmit(echo(&msg)).unwrap();
+            }
         }
+        let server = TestServer::start(
+            Server::builder()
+                .threads_per_connection(threads)
+                .listen("127.0.0.1:0"),
+            |_| Fragile,
+        );
+        let mut good = TcpConnection::connect(server.addr).unwrap();
+        let mut bad = TcpConnection::connect(server.addr).unwrap();
+        assert_eq!(bad.transmit(b"boom").unwrap(), Sent::Written);
+        let (_, why) = server.next_shutdown();
+        assert!(matches!(why, CloseReason::HookPanicked), "{why}");
+        assert!(matches!(bad.receive(), Err(Error::Closed)));
+        assert_eq!(good.transmit(b"fine").unwrap(), Sent::Written);
+        assert_eq!(good.receive().unwrap().message().unwrap(), echo(b"fine"));
+        server.stop();
     }
-    let server = TestServer::start(Server::builder().listen("127.0.0.1:0"), |_| Fragile);
-    let mut good = TcpConnection::connect(server.addr).unwrap();
-    let mut bad = TcpConnection::connect(server.addr).unwrap();
-    assert_eq!(bad.transmit(b"boom").unwrap(), Sent::Written);
-    let (_, why) = server.next_shutdown();
-    assert!(matches!(why, CloseReason::HookPanicked), "{why}");
-    assert!(matches!(bad.receive(), Err(Error::Closed)));
-    assert_eq!(good.transmit(b"fine").unwrap(), Sent::Written);
-    assert_eq!(good.receive().unwrap().message().unwrap(), echo(b"fine"));
-    server.stop();
 }
 
 #[test]

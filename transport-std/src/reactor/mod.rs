@@ -123,6 +123,16 @@ impl Reactor {
         })
     }
 
+    /// The engine of another mode, on a thread that ends once it has closed everything after
+    /// [`Command::Shutdown`] (the thread-per-connection mode's acceptor).
+    pub(crate) fn with_thread(link: Link, registry: Registry, thread: JoinHandle<()>) -> Self {
+        Self {
+            link,
+            registry,
+            thread: Some(thread),
+        }
+    }
+
     /// Asks the I/O thread to close everything and stop, and waits for it; false when it had
     /// died (panicked) instead.
     pub(crate) fn stop(&mut self) -> bool {

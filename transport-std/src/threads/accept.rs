@@ -4,7 +4,7 @@
 
 use super::Common;
 use crate::mailbox::{Command, Link, Mailbox};
-use crate::reactor::Notice;
+use crate::reactor::{Notice, Reactor};
 use crate::sync::lock;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -13,7 +13,6 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tinyproto_core::wire::SC_CONLIMIT;
 
@@ -60,60 +59,35 @@ impl Mailbox for Control {
     }
 }
 
-/// The running acceptor (for a client: no listeners, it only waits for the shutdown).
-pub(crate) struct Acceptor {
-    /// Reaches the acceptor's mailbox while its thread runs.
-    pub(crate) link: Link,
-    pub(crate) registry: crate::reactor::Registry,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Acceptor {
-    pub(crate) fn start(
-        common: Arc<Common>,
-        mut listeners: Vec<TcpListener>,
-        max_connections: Option<usize>,
-    ) -> io::Result<Self> {
-        let poll = Poll::new()?;
-        let control = Arc::new(Control {
-            waker: Waker::new(poll.registry(), WAKER)?,
-            stop: AtomicBool::new(false),
-            common: common.clone(),
-        });
-        for (i, listener) in listeners.iter_mut().enumerate() {
-            poll.registry()
-                .register(listener, Token(i), Interest::READABLE)?;
-        }
-        let state = State {
-            poll,
-            listeners,
-            refusals: Slab::new(),
-            max_connections,
-            control: control.clone(),
-        };
-        let thread = std::thread::Builder::new()
-            .name("tinyproto-accept".into())
-            .spawn(move || state.run())?;
-        Ok(Self {
-            link: Link::Direct(Arc::downgrade(&control) as Weak<dyn Mailbox>),
-            registry: common.registry.clone(),
-            thread: Some(thread),
-        })
+/// Starts the acceptor's thread over `listeners` (for a client: none; it then only waits for
+/// the shutdown); it is stopped like the reactor.
+pub(crate) fn start(
+    common: Arc<Common>,
+    mut listeners: Vec<TcpListener>,
+    max_connections: Option<usize>,
+) -> io::Result<Reactor> {
+    let poll = Poll::new()?;
+    let control = Arc::new(Control {
+        waker: Waker::new(poll.registry(), WAKER)?,
+        stop: AtomicBool::new(false),
+        common: common.clone(),
+    });
+    for (i, listener) in listeners.iter_mut().enumerate() {
+        poll.registry()
+            .register(listener, Token(i), Interest::READABLE)?;
     }
-
-    /// Closes everything and waits for the acceptor; false when it had died (panicked).
-    pub(crate) fn stop(&mut self) -> bool {
-        self.link.send(Command::Shutdown);
-        self.thread
-            .take()
-            .is_none_or(|thread| thread.join().is_ok())
-    }
-}
-
-impl Drop for Acceptor {
-    fn drop(&mut self) {
-        let _ = self.stop();
-    }
+    let link = Link::Direct(Arc::downgrade(&control) as Weak<dyn Mailbox>);
+    let state = State {
+        poll,
+        listeners,
+        refusals: Slab::new(),
+        max_connections,
+        control,
+    };
+    let thread = std::thread::Builder::new()
+        .name("tinyproto-accept".into())
+        .spawn(move || state.run())?;
+    Ok(Reactor::with_thread(link, common.registry.clone(), thread))
 }
 
 struct State {
