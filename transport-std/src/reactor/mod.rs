@@ -9,7 +9,7 @@ mod accept;
 mod hook_calls;
 mod notices;
 
-pub(crate) use notices::{Notice, Notices};
+pub(crate) use notices::{Notice, Notices, StoppedGuard};
 
 use crate::budget::Budget;
 use crate::config::EngineSettings;
@@ -29,7 +29,6 @@ pub(crate) use hook_calls::drop_quietly;
 use hook_calls::{HookContext, HookDone, HookJob};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
-use notices::StoppedGuard;
 use slab::Slab;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};

@@ -53,7 +53,7 @@ impl Notices {
 }
 
 /// Sends [`Notice::Stopped`] when the I/O thread ends, however it ends.
-pub(super) struct StoppedGuard(pub(super) Option<Notices>);
+pub(crate) struct StoppedGuard(pub(crate) Option<Notices>);
 
 impl Drop for StoppedGuard {
     fn drop(&mut self) {

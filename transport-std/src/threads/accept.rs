@@ -4,7 +4,7 @@
 
 use super::Common;
 use crate::mailbox::{Command, Link, Mailbox};
-use crate::reactor::{Notice, Reactor};
+use crate::reactor::{Reactor, StoppedGuard};
 use crate::sync::lock;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -101,6 +101,8 @@ struct State {
 
 impl State {
     fn run(mut self) {
+        // Tells the server it stopped even if this thread dies: `Server::run` then returns.
+        let _stopped = StoppedGuard(self.control.common.notices.clone());
         let mut events = Events::with_capacity(64);
         while !self.control.stop.load(Ordering::Acquire) {
             let timeout = self
@@ -191,7 +193,7 @@ impl State {
     }
 
     /// Stops accepting, closes every connection and waits for their threads (at most the
-    /// shutdown grace), then tells the server it stopped.
+    /// shutdown grace); the server then hears that it stopped.
     fn shut_down(self) {
         drop(self.listeners);
         drop(self.refusals);
@@ -204,8 +206,5 @@ impl State {
             });
         }
         common.wait_all_closed(common.settings.shutdown_grace);
-        if let Some(notices) = &common.notices {
-            notices.send(Notice::Stopped);
-        }
     }
 }
