@@ -533,7 +533,10 @@ impl Report {
              peer answers, the server waits in `epoll_wait` and then reads, where the floor's \
              thread-per-connection server blocks in the read itself (one system call more per \
              hand-off, three per echo; see *Where the time goes*). On one CPU every system \
-             call is on the critical path; on two CPUs it overlaps the peer's work."
+             call is on the critical path; on two CPUs it overlaps the peer's work. The \
+             thread-per-connection mode (`threads_per_connection(true)`, rows \
+             \"thread per connection\") blocks in the read itself, as the floor does, and \
+             makes the floor's system calls per echo."
         );
         out.push('\n');
         self.python_ratios(&mut out);
