@@ -156,6 +156,11 @@ impl<S: Stream> Entry<S> {
         }
     }
 
+    /// A message's payload is arriving: its next bytes are all the peer may send now.
+    pub(crate) fn receiving_payload(&self) -> bool {
+        self.conn.session().phase() == Phase::ReceivingPayload
+    }
+
     /// Takes the handler out, to drop it where the driver chooses (no more hooks run).
     pub(crate) fn take_handler(&mut self) -> Option<Box<dyn Handler>> {
         match std::mem::replace(&mut self.handler, HandlerState::Gone) {

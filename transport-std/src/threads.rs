@@ -56,6 +56,10 @@ pub(crate) struct Fed {
     end: usize,
     /// The end of the peer's bytes: `Ok` for its close, or the error that broke the socket.
     ended: Option<io::Result<()>>,
+    /// One read may go to the socket itself (blocking), straight into the protocol's buffer:
+    /// set by the connection thread while a payload arrives, so a large message is not copied
+    /// twice.
+    direct: bool,
     socket: TcpStream,
 }
 
@@ -66,6 +70,7 @@ impl Fed {
             pos: 0,
             end: 0,
             ended: None,
+            direct: false,
             socket,
         }
     }
@@ -106,6 +111,14 @@ impl Read for Fed {
             }
             return Ok(n);
         }
+        if std::mem::take(&mut self.direct) && self.ended.is_none() {
+            match (&self.socket).read_vectored(bufs) {
+                Ok(0) => self.ended = Some(Ok(())),
+                Ok(n) => return Ok(n),
+                Err(e) if is_wait(&e) => {}
+                Err(e) => self.ended = Some(Err(io::Error::new(e.kind(), e.to_string()))),
+            }
+        }
         match &self.ended {
             None => Err(ErrorKind::WouldBlock.into()),
             Some(Ok(())) => Ok(0),
@@ -126,6 +139,14 @@ impl Write for Fed {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// A read or write that timed out or was interrupted: nothing happened, try again.
+fn is_wait(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+    )
 }
 
 /// What the connections of one server or client share.
@@ -353,6 +374,21 @@ impl ThreadConn {
                 }
                 reader.timeout = Some(wait);
             }
+            let mut entry = lock(&self.entry);
+            if entry.receiving_payload() {
+                // Straight into the message: one read, with the lock held (it returns as
+                // soon as payload bytes are there, or after the read timeout).
+                if let Some(fed) = entry.stream_mut().filter(|fed| fed.pos == fed.end) {
+                    fed.direct = true;
+                    entry.readable(false);
+                    self.drive(&mut entry);
+                    if let Some(fed) = entry.stream_mut() {
+                        fed.direct = false;
+                    }
+                    return self.after_read(&mut entry, reader);
+                }
+            }
+            drop(entry);
             let read = (&self.socket).read(&mut reader.buf);
             let mut entry = lock(&self.entry);
             let mut ended = false;
@@ -366,24 +402,26 @@ impl ThreadConn {
                             reader.buf.resize(reader.buf.len() * 4, 0);
                         }
                     }
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
-                        ) => {}
+                    Err(e) if is_wait(&e) => {}
                     Err(e) => fed.ended = Some(Err(e)),
                 }
                 ended = fed.ended.is_some();
             }
             entry.readable(ended);
-            let now = self.common.now();
-            if reader.tick_at.is_some_and(|at| at <= now) {
-                reader.tick_at = None;
-                entry.tick();
-            }
             self.drive(&mut entry);
-            self.arm_tick(&entry, reader, now);
+            self.after_read(&mut entry, reader);
         });
+    }
+
+    /// After a read: the connection tick, if due.
+    fn after_read(&self, entry: &mut Entry<Fed>, reader: &mut Reader) {
+        let now = self.common.now();
+        if reader.tick_at.is_some_and(|at| at <= now) {
+            reader.tick_at = None;
+            entry.tick();
+            self.drive(entry);
+        }
+        self.arm_tick(entry, reader, now);
     }
 
     fn arm_tick(&self, entry: &Entry<Fed>, reader: &mut Reader, now: u64) {
