@@ -8,9 +8,9 @@
 //! socket without holding the entry's lock and feeds the bytes in, so another thread may take
 //! the lock meanwhile to queue a message (it writes the header itself; the answer wakes the
 //! blocked read); while a payload arrives, one read at a time goes straight into the message
-//! with the lock held, so a large message is copied once. A hook's [`Conn::transmit`](crate::Conn::transmit) and
-//! [`Conn::receive`](crate::Conn::receive) pump the connection on the hook's own thread until
-//! their answer is there.
+//! with the lock held, so a large message is copied once. A hook's
+//! [`Conn::transmit`](crate::Conn::transmit) and [`Conn::receive`](crate::Conn::receive) pump
+//! the connection on the hook's own thread until their answer is there.
 
 mod accept;
 
