@@ -32,13 +32,14 @@ use notices::StoppedGuard;
 use slab::Slab;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
-use std::io::{self, ErrorKind, Read};
+use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use tinyproto_core::refusal::Refusal;
 
 const WAKER: Token = Token(usize::MAX);
 /// Listener `i` has token `LISTENERS - i`.
@@ -140,10 +141,10 @@ impl Drop for Reactor {
 
 enum Slot {
     Conn(Box<Entry>),
-    /// Refused at the connection limit: `0xfe` written, waiting for the peer to close.
+    /// Refused at the connection limit: answered `0xfe`, waiting for the peer to close.
     Refusing {
         stream: TcpStream,
-        until: u64,
+        refusal: Refusal,
     },
 }
 
@@ -280,18 +281,7 @@ impl State {
                 }
                 self.drive(key);
             }
-            Some(Slot::Refusing { stream, .. }) => {
-                let mut sink = [0u8; 64];
-                loop {
-                    match stream.read(&mut sink) {
-                        Ok(n) if n > 0 => continue,
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                        Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                        _ => break, // closed or failed: done
-                    }
-                }
-                self.remove_refusal(key);
-            }
+            Some(Slot::Refusing { .. }) => self.poll_refusal(key),
             None => {}
         }
     }
@@ -469,8 +459,8 @@ impl State {
                     }
                     self.drive(key);
                 }
-                Some(Slot::Refusing { until, .. }) if *until <= now => self.remove_refusal(key),
-                _ => {}
+                Some(Slot::Refusing { .. }) => self.poll_refusal(key),
+                None => {}
             }
         }
     }
