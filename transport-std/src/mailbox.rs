@@ -47,11 +47,24 @@ pub(crate) enum Command {
 /// Where a client's `connect` waits for the end of the handshake.
 pub(crate) type ConnectReply = mpsc::Sender<Result<Arc<Shared>, StartError>>;
 
+/// Wakes the thread that drives the connections when a command waits: the reactor's
+/// `mio::Waker`, or whatever another driver of [`Entry`](crate::entry::Entry) sleeps on.
+pub(crate) trait Wake: Send + Sync {
+    fn wake(&self);
+}
+
+impl Wake for mio::Waker {
+    fn wake(&self) {
+        // A failed wake means the reactor is gone; whatever was queued is then moot.
+        let _ = mio::Waker::wake(self);
+    }
+}
+
 /// The way into the reactor thread: a command queue and a waker, woken once per batch.
 #[derive(Clone)]
 pub(crate) struct Link {
     commands: mpsc::Sender<Command>,
-    waker: Arc<mio::Waker>,
+    waker: Arc<dyn Wake>,
     woken: Arc<AtomicBool>,
 }
 
@@ -60,7 +73,7 @@ impl Link {
     /// its queues (a command queued after the drain wakes it again).
     pub(crate) fn new(
         commands: mpsc::Sender<Command>,
-        waker: Arc<mio::Waker>,
+        waker: Arc<dyn Wake>,
     ) -> (Self, Arc<AtomicBool>) {
         let woken = Arc::new(AtomicBool::new(false));
         let link = Self {
@@ -83,8 +96,7 @@ impl Link {
     /// Wakes the reactor, unless it was woken since it last drained its queues.
     pub(crate) fn wake(&self) {
         if !self.woken.swap(true, Ordering::AcqRel) {
-            // A failed wake means the reactor is gone; whatever was queued is then moot.
-            let _ = self.waker.wake();
+            self.waker.wake();
         }
     }
 }
