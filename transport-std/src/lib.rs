@@ -85,8 +85,8 @@ mod workers;
 
 pub use client::{Client, ClientBuilder, ClientHandle};
 pub use config::{
-    Timeouts, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_QUEUED_BYTES, DEFAULT_REUSE_LIMIT,
-    MIN_DEFAULT_BUFFERED_BYTES,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_QUEUED_BYTES,
+    DEFAULT_REUSE_LIMIT, DEFAULT_TIMEOUTS, MIN_DEFAULT_BUFFERED_BYTES,
 };
 pub use error::{CloseReason, ConnError, Error, StartError, TransmitError};
 pub use handle::ConnectionHandle;
@@ -95,5 +95,6 @@ pub use id::ConnId;
 pub use message::Message;
 pub use server::{Server, ServerBuilder, ServerHandle, DEFAULT_BACKLOG};
 pub use tcp::{TcpConnection, TcpConnectionBuilder};
+pub use tinyproto_core::connection::Timeouts;
 pub use tinyproto_core::{self as core, Plugin};
 pub use tinyproto_core::{Received, Sent};

@@ -9,16 +9,13 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::mpsc;
 use std::time::Duration;
 use tinyproto_std::core::session::{Phase, ProtocolError};
-use tinyproto_std::{CloseReason, Conn, Error, Handler, Sent, Server, TcpConnection, Timeouts};
+use tinyproto_std::{
+    CloseReason, Conn, Error, Handler, Sent, Server, TcpConnection, Timeouts, DEFAULT_TIMEOUTS,
+};
 
 /// A server with short timeouts, and a good client connected to it.
 fn setup() -> (TestServer, TcpConnection) {
-    let timeouts = Timeouts {
-        handshake: Some(Duration::from_millis(300)),
-        status: Some(Duration::from_millis(300)),
-        stall: Some(Duration::from_millis(300)),
-        ..Timeouts::default()
-    };
+    let timeouts = Timeouts::new().handshake(300).status(300).stall(300);
     let builder = Server::builder().listen("127.0.0.1:0").timeouts(timeouts);
     let server = TestServer::start(builder, |_| Echo);
     let good = TcpConnection::connect(server.addr).unwrap();
@@ -314,10 +311,7 @@ fn raw_server(script: Vec<u8>) -> (SocketAddr, mpsc::Sender<()>) {
 fn receive_timeout_does_not_spin_while_a_message_stalls() {
     // Init byte, a 10-byte header and 4 bytes of its payload, then silence.
     let (addr, _hold) = raw_server([&[0xff, 0, 0, 0, 10][..], b"abcd"].concat());
-    let limits = Timeouts {
-        stall: Some(Duration::from_millis(1000)),
-        ..Timeouts::default()
-    };
+    let limits = DEFAULT_TIMEOUTS.stall(1_000);
     let mut conn = TcpConnection::builder()
         .timeouts(limits)
         .connect(addr)

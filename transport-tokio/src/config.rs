@@ -1,16 +1,18 @@
 //! Settings of a connection, shared by [`ConnectionBuilder`](crate::ConnectionBuilder) and
-//! [`ListenerBuilder`](crate::ListenerBuilder). The time limits and the defaults are
-//! `tinyproto-std`'s own ([`Timeouts`] is its type): a program moving between the two
-//! transports keeps its configuration.
+//! [`ListenerBuilder`](crate::ListenerBuilder). The time limits are the core's [`Timeouts`],
+//! and the defaults `tinyproto-std`'s: a program moving between the two transports keeps its
+//! configuration.
 
 use std::sync::Arc;
 use tinyproto_core::Plugin;
-pub use tinyproto_std::{Timeouts, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REUSE_LIMIT};
+pub use tinyproto_std::{
+    Timeouts, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REUSE_LIMIT,
+    DEFAULT_TIMEOUTS,
+};
 
-/// The core's time limits, or `None` when none is set (a connection then needs no timer).
-pub(crate) fn core_timeouts(timeouts: &Timeouts) -> Option<tinyproto_core::connection::Timeouts> {
-    let core = timeouts.core();
-    (core != tinyproto_core::connection::Timeouts::new()).then_some(core)
+/// The time limits, or `None` when none is set (a connection then needs no timer).
+pub(crate) fn core_timeouts(timeouts: &Timeouts) -> Option<Timeouts> {
+    (*timeouts != Timeouts::new()).then_some(*timeouts)
 }
 
 /// Makes a fresh plugin for each connection.
@@ -20,6 +22,8 @@ pub(crate) type PluginFactory = Arc<dyn Fn() -> Box<dyn Plugin + Send> + Send + 
 #[derive(Clone)]
 pub(crate) struct Settings {
     pub(crate) timeouts: Timeouts,
+    /// Establishing a client's TCP connection.
+    pub(crate) connect: Option<std::time::Duration>,
     pub(crate) max_message_size: usize,
     pub(crate) plugins: Vec<PluginFactory>,
     pub(crate) nodelay: bool,
@@ -29,7 +33,8 @@ pub(crate) struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            timeouts: Timeouts::default(),
+            timeouts: DEFAULT_TIMEOUTS,
+            connect: Some(DEFAULT_CONNECT_TIMEOUT),
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             plugins: Vec::new(),
             nodelay: true,
@@ -47,7 +52,9 @@ impl Settings {
 /// Builder methods for the settings of each connection, shared by both builders.
 macro_rules! settings_methods {
     ($field:ident) => {
-        /// Sets the time limits (default [`Timeouts::default`](crate::Timeouts::default)).
+        /// Sets the protocol's time limits (default
+        /// [`DEFAULT_TIMEOUTS`](crate::DEFAULT_TIMEOUTS); [`Timeouts::new`](crate::Timeouts::new)
+        /// has none).
         pub fn timeouts(mut self, timeouts: $crate::Timeouts) -> Self {
             self.$field.timeouts = timeouts;
             self

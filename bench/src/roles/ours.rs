@@ -32,10 +32,8 @@ fn err(e: impl std::fmt::Display) -> io::Error {
 }
 
 /// Long transfers must not trip the stall timeouts; the harness bounds every run itself.
-const TIMEOUTS: Timeouts = Timeouts {
-    connect: Some(Duration::from_secs(10)),
-    ..Timeouts::NONE
-};
+const TIMEOUTS: Timeouts = Timeouts::new();
+const CONNECT: Option<Duration> = Some(Duration::from_secs(10));
 
 struct Echo {
     echo_all: bool,
@@ -75,6 +73,7 @@ fn direct(a: &RoleArgs) -> io::Result<()> {
     let mut conn = TcpConnection::builder()
         .max_message_size(a.size.max(1))
         .timeouts(TIMEOUTS)
+        .connect_timeout(CONNECT)
         .connect(("127.0.0.1", a.port))
         .map_err(err)?;
     let payload = shared_payload(a.size);
@@ -173,6 +172,7 @@ fn hook(a: &RoleArgs) -> io::Result<()> {
     let client = Client::builder()
         .max_message_size(a.size.max(1))
         .timeouts(TIMEOUTS)
+        .connect_timeout(CONNECT)
         .inline_hooks(a.hooks == "inline")
         .build(move |_| HookSender {
             a: shared.clone(),
@@ -205,6 +205,7 @@ fn thread(a: &RoleArgs) -> io::Result<()> {
     let client = Client::builder()
         .max_message_size(a.size.max(1))
         .timeouts(TIMEOUTS)
+        .connect_timeout(CONNECT)
         .inline_hooks(a.hooks == "inline")
         .build(move |_| Forward(tx.clone()))
         .map_err(err)?;

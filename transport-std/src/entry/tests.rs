@@ -2,7 +2,7 @@
 //! time, and its hooks run by a direct call where the reactor would hand them to a hook thread.
 
 use super::*;
-use crate::config::{ConnSettings, Timeouts};
+use crate::config::ConnSettings;
 use crate::error::Error;
 use crate::id::ConnId;
 use crate::mailbox::{Link, Shared, Wake};
@@ -13,7 +13,8 @@ use std::io::{self, ErrorKind, IoSliceMut};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
+use tinyproto_core::connection::Timeouts;
 
 /// The peer's side of the socket: what it sent and we did not read yet, what we wrote, and how
 /// much more the socket takes.
@@ -134,10 +135,7 @@ impl Harness {
     fn new(limit: usize) -> Self {
         let settings = ConnSettings {
             max_message_size: limit,
-            timeouts: Timeouts {
-                stall: Some(Duration::from_millis(300)),
-                ..Timeouts::NONE
-            },
+            timeouts: Timeouts::new().stall(300),
             ..ConnSettings::default()
         };
         let peer = Script::default();
