@@ -7,9 +7,9 @@
 //! own channel).
 
 use crate::error::{CloseReason, ConnError, StartError};
-use crate::id::ConnId;
 use crate::message::Message;
 use crate::reply::{HookAnswer, HookSlot};
+use crate::serial::ConnSerial;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, OnceLock};
@@ -23,7 +23,7 @@ pub(crate) enum Command {
     },
     Broadcast {
         msg: Arc<[u8]>,
-        except: Option<ConnId>,
+        except: Option<ConnSerial>,
     },
     /// A hook waits in `receive`; answered on the connection's hook slot.
     Receive {
@@ -103,7 +103,7 @@ impl Link {
 
 /// What a connection shares with its handles on every thread.
 pub(crate) struct Shared {
-    pub(crate) id: ConnId,
+    pub(crate) id: ConnSerial,
     pub(crate) key: usize,
     pub(crate) peer: SocketAddr,
     pub(crate) local: SocketAddr,
@@ -121,7 +121,7 @@ impl Shared {
     /// The state of connection `id` (slab `key`), as yet with nothing queued; sends to it are
     /// bounded by `max_queued` messages and `max_queued_bytes`.
     pub(crate) fn new(
-        (id, key): (ConnId, usize),
+        (id, key): (ConnSerial, usize),
         (peer, local): (SocketAddr, SocketAddr),
         (max_queued, max_queued_bytes): (usize, usize),
         link: Link,

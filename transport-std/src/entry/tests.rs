@@ -4,9 +4,9 @@
 use super::*;
 use crate::config::ConnSettings;
 use crate::error::Error;
-use crate::id::ConnId;
 use crate::mailbox::{Link, Shared, Wake};
 use crate::protocol::protocol;
+use crate::serial::ConnSerial;
 use crate::spares::Spares;
 use std::cell::RefCell;
 use std::io::{self, ErrorKind, IoSliceMut};
@@ -123,7 +123,7 @@ fn handle() -> ConnectionHandle {
     let (commands, _) = mpsc::channel();
     let (link, _) = Link::new(commands, Arc::new(NoDriver));
     let addr = "127.0.0.1:1".parse().unwrap();
-    let shared = Shared::new((ConnId(1), 0), (addr, addr), (16, 1 << 20), link);
+    let shared = Shared::new((ConnSerial(1), 0), (addr, addr), (16, 1 << 20), link);
     ConnectionHandle {
         shared: Arc::new(shared),
     }

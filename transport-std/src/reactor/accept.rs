@@ -3,7 +3,7 @@
 //! run by the core's [`Refusal`] (the same machine as every transport's), of which only a few
 //! may linger.
 
-use super::{Notices, Slot, State};
+use super::{Notice, Notices, Slot, State};
 use crate::transport::SocketIo;
 use mio::net::TcpStream;
 use mio::{Interest, Token};
@@ -37,6 +37,7 @@ impl State {
                 Ok((stream, peer)) => {
                     if self.max_connections.is_some_and(|max| self.live >= max) {
                         self.refuse(stream);
+                        self.notify(Notice::Refused(peer));
                     } else {
                         self.add(stream, peer, None);
                     }

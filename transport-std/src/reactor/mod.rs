@@ -17,11 +17,11 @@ use crate::entry::Entry;
 use crate::error::{CloseReason, ConnError, StartError};
 use crate::handle::ConnectionHandle;
 use crate::hooks::Handler;
-use crate::id::ConnId;
 use crate::mailbox::{Command, ConnectReply, Link, Shared};
 use crate::message::Message;
 use crate::protocol::protocol;
 use crate::reply::HookAnswer;
+use crate::serial::ConnSerial;
 use crate::spares::Spares;
 use crate::sync::{lock, mark_io_thread};
 use crate::workers::Workers;
@@ -48,7 +48,7 @@ const LISTENERS: usize = usize::MAX - 1;
 pub(crate) type HandlerFactory = Arc<dyn Fn(&ConnectionHandle) -> Box<dyn Handler> + Send + Sync>;
 
 /// The live connections by id, for listing from any thread.
-pub(crate) type Registry = Arc<Mutex<BTreeMap<ConnId, ConnectionHandle>>>;
+pub(crate) type Registry = Arc<Mutex<BTreeMap<ConnSerial, ConnectionHandle>>>;
 
 /// A running I/O thread.
 pub(crate) struct Reactor {
@@ -252,7 +252,7 @@ impl State {
         self.next_id += 1;
         let handle = ConnectionHandle {
             shared: Arc::new(Shared::new(
-                (ConnId(self.next_id), key),
+                (ConnSerial(self.next_id), key),
                 (peer, local),
                 (self.settings.max_queued, self.settings.max_queued_bytes),
                 self.link.clone(),
@@ -380,7 +380,7 @@ impl State {
         self.add(TcpStream::from_std(stream), peer, Some(reply));
     }
 
-    fn broadcast(&mut self, msg: Arc<[u8]>, except: Option<ConnId>) {
+    fn broadcast(&mut self, msg: Arc<[u8]>, except: Option<ConnSerial>) {
         let keys: Vec<usize> = self
             .slots
             .iter_mut()
@@ -547,7 +547,7 @@ impl State {
         }
     }
 
-    fn close(&mut self, key: usize, id: ConnId, reason: CloseReason) {
+    fn close(&mut self, key: usize, id: ConnSerial, reason: CloseReason) {
         match self.slots.get_mut(key) {
             Some(Slot::Conn(entry)) if entry.handle.id() == id => {
                 if let Some(mut stream) = entry.close(reason) {
