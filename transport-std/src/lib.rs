@@ -4,12 +4,14 @@
 //! # Pieces
 //! * [`Server`] (built by [`ServerBuilder`]): listen addresses (IPv4, IPv6, host names), a
 //!   connection limit, a maximum message size, per-connection plugins, server hooks
-//!   ([`ServerHooks`]) and a [`ServerHandle`] to list, send to, close and shut down from any
-//!   thread.
+//!   ([`ServerHooks`]: `pre_loop`, `loop_pass`, `post_loop`, `conn_init`, `conn_shutdown`,
+//!   `conn_refused`) and a [`ServerHandle`] to list, send to, close and shut down from any
+//!   thread. Connections are named by [`ConnSerial`].
 //! * [`Client`] (built by [`ClientBuilder`]): several connections with hooks, and the optional
 //!   client loop ([`ClientHooks`]).
 //! * [`Handler`]: the hooks of one connection (`pre_loop`, `transmission_received`,
-//!   `loop_pass`, `post_loop`); inside them [`Conn::transmit`] and [`Conn::receive`] block in
+//!   `loop_pass`, `post_loop`, `transmission_failed`: the names and meanings of every
+//!   transport's hooks, see the core's glossary); inside them [`Conn::transmit`] and [`Conn::receive`] block in
 //!   lockstep like Python's. [`ConnectionHandle`] sends from any thread.
 //! * [`TcpConnection`]: one blocking connection for scripts and tests.
 //!
@@ -26,13 +28,20 @@
 //! about a kilobyte of memory; buffers grow only as a message's bytes arrive and are freed
 //! after it.
 //!
+//! Each connection is a sans-IO state machine (one lifecycle enum: handshaking, open, closed;
+//! a stream trait; the time passed in) that the I/O thread drives, unit-tested with a scripted
+//! stream and a fake clock. Handles and hooks reach the I/O thread through its mailbox of
+//! commands; a connection over the limit is refused by the core's
+//! [`Refusal`](tinyproto_core::refusal::Refusal). The README draws a message's path through it
+//! all, and lists the modules in import order.
+//!
 //! # Limits
 //! A message above [`max_message_size`](ServerBuilder::max_message_size) is answered `0x00`
 //! and skipped. All connections of a server (or client) share one budget for received
 //! messages, [`max_buffered_bytes`](ServerBuilder::max_buffered_bytes): a header that does not
 //! fit in what is left is refused the same way, so the peer sees a normal refusal and the
 //! stream stays in sync. A header or payload that makes no progress for the whole stall limit
-//! ([`Timeouts::stall`]) closes its connection, within 1/32 of the limit after it.
+//! ([`Timeouts::stall`], default [`DEFAULT_TIMEOUTS`]) closes its connection, within 1/32 of the limit after it.
 //!
 //! # Example
 //! ```
