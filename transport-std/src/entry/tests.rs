@@ -204,6 +204,22 @@ impl Harness {
         panic!("still open at {} ms", self.now);
     }
 
+    /// The peer stops reading and sends an empty message: we owe it `0xff`.
+    fn owe_an_answer(&mut self, budget: &mut Budget) {
+        self.drive(budget).unwrap();
+        self.written();
+        self.peer.0.borrow_mut().room = 0;
+        self.send(&header(0));
+        self.drive(budget).unwrap();
+    }
+
+    /// Queues `msg` for a caller that waits for its end; where the end comes.
+    fn queue_waited(&mut self, msg: Vec<u8>) -> mpsc::Receiver<Result<(), ConnError>> {
+        let (tx, rx) = mpsc::channel();
+        self.entry.queue(msg.into(), Some(SendReply::Channel(tx)));
+        rx
+    }
+
     /// A connection whose hooks are [`Recorder`]s, past its handshake; the calls it records.
     fn recording(limit: usize) -> (Self, Arc<Mutex<Vec<String>>>) {
         let calls = Arc::new(Mutex::new(Vec::new()));
@@ -266,11 +282,7 @@ fn an_oversize_message_is_refused_and_the_next_one_accepted() {
 #[test]
 fn an_answer_owed_to_a_peer_that_reads_nothing_goes_out_when_it_reads() {
     let (mut h, mut budget) = (Harness::new(64), budget());
-    h.drive(&mut budget).unwrap();
-    h.written();
-    h.peer.0.borrow_mut().room = 0;
-    h.send(&header(0)); // an empty message: we owe `0xff`
-    h.drive(&mut budget).unwrap();
+    h.owe_an_answer(&mut budget);
     assert_eq!(h.written(), b"");
     assert!(
         h.entry.poll_at().is_some_and(|at| at < 300),
@@ -378,11 +390,7 @@ fn a_connection_closed_while_its_hook_runs_is_finished_only_when_the_hook_return
 #[test]
 fn an_answer_owed_to_a_peer_that_never_reads_closes_at_the_stall_limit() {
     let (mut h, mut budget) = (Harness::new(64), budget());
-    h.drive(&mut budget).unwrap();
-    h.written();
-    h.peer.0.borrow_mut().room = 0;
-    h.send(&header(0));
-    h.drive(&mut budget).unwrap();
+    h.owe_an_answer(&mut budget);
     let (reason, at) = h.wait_for_close(&mut budget, 10_000);
     assert!(matches!(error(&reason), Error::Timeout { .. }), "{reason}");
     assert_eq!(at, 301, "the first moment past the 300 ms limit");
@@ -470,9 +478,7 @@ fn a_message_in_flight_is_read_to_its_end_while_a_tick_hook_runs() {
 fn a_rejected_send_goes_to_its_waiter_or_else_to_transmission_failed() {
     let (mut h, calls) = Harness::recording(64);
     let mut budget = budget();
-    let (tx, rx) = mpsc::channel();
-    h.entry
-        .queue(vec![1; 8].into(), Some(SendReply::Channel(tx)));
+    let rx = h.queue_waited(vec![1; 8]);
     h.entry.queue(vec![2; 9].into(), None);
     h.drive(&mut budget).unwrap();
     assert_eq!(h.written(), header(8));
@@ -588,13 +594,9 @@ fn a_client_learns_the_end_of_the_handshake_and_a_close_before_it_runs_no_hook()
 fn what_waits_is_answered_at_a_close_and_at_a_shutdown_that_gives_up_on_a_hook() {
     let (mut h, _) = Harness::recording(64);
     let mut budget = budget();
-    let (tx, rx) = mpsc::channel();
-    h.entry
-        .queue(vec![1; 4].into(), Some(SendReply::Channel(tx)));
+    let rx = h.queue_waited(vec![1; 4]);
     h.drive(&mut budget).unwrap();
-    let (queued, queued_rx) = mpsc::channel();
-    h.entry
-        .queue(vec![2; 4].into(), Some(SendReply::Channel(queued)));
+    let queued_rx = h.queue_waited(vec![2; 4]);
     assert!(h.entry.close(CloseReason::Local).is_some());
     for rx in [rx, queued_rx] {
         assert!(matches!(
@@ -602,16 +604,12 @@ fn what_waits_is_answered_at_a_close_and_at_a_shutdown_that_gives_up_on_a_hook()
             Ok(Err(ConnError::Closed(CloseReason::Local)))
         ));
     }
-    let (late, late_rx) = mpsc::channel();
-    h.entry
-        .queue(vec![3].into(), Some(SendReply::Channel(late)));
+    let late_rx = h.queue_waited(vec![3]);
     assert!(matches!(late_rx.try_recv(), Ok(Err(ConnError::Closed(_)))));
 
     // The end of a shutdown's grace drops the entry while its hook still waits.
     let (mut h, _) = Harness::recording(64);
-    let (tx, rx) = mpsc::channel();
-    h.entry
-        .queue(vec![1; 4].into(), Some(SendReply::Channel(tx)));
+    let rx = h.queue_waited(vec![1; 4]);
     h.drive(&mut budget).unwrap();
     h.entry.tick();
     let _running = h.entry.next_call().expect("a hook that does not return");
