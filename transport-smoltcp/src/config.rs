@@ -126,6 +126,11 @@ impl Config {
         self.linger
     }
 
+    /// The linger time in milliseconds, as the core's clocks count.
+    pub(crate) fn linger_millis(&self) -> u32 {
+        self.linger.total_millis().min(u32::MAX.into()) as u32
+    }
+
     pub(crate) fn apply(&self, socket: &mut tcp::Socket<'_>) {
         socket.set_timeout(self.tcp_timeout);
         socket.set_keep_alive(self.keep_alive);

@@ -109,7 +109,7 @@ mod server;
 pub use client::Client;
 pub use config::Config;
 pub use error::{ConnectError, Error, Shutdown, TcpError};
-pub use handler::{Conn, Control, Handler};
+pub use handler::{ClientHooks, Conn, Control, Handler, ServerHooks};
 pub use pool::{Slot, Status};
 pub use server::Server;
 pub use tinyproto_core;
