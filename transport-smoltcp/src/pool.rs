@@ -24,8 +24,8 @@ const EVENTS_PER_POLL: usize = 32;
 /// `rx` (of type `R`) bounds the largest message accepted (a larger one is answered `0x00`
 /// and skipped), `tx` (of type `T`) the largest one sent (after plugins): firmware that
 /// receives large messages and answers short ones gives the slot a large `R` and a small `T`.
-/// Use `heapless::Vec<u8, N>` buffers, or
-/// [`SliceBuffer`](tinyproto_core::buffer::SliceBuffer)s over memory the firmware places itself.
+/// Use `heapless::Vec<u8, N>` buffers, or [`SliceBuffer`](tinyproto_core::buffer::SliceBuffer)s
+/// over memory the firmware places itself.
 #[derive(Debug)]
 pub struct Slot<R, T = R, P = ()> {
     handle: SocketHandle,

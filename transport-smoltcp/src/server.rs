@@ -178,9 +178,8 @@ impl Extra for Listener {
 impl<R: Buffer + Default, T: Buffer + Default, P: Plugins + Default, const N: usize>
     Server<R, T, P, N>
 {
-    /// A server on `port` whose slots use default buffers (e.g. `heapless::Vec<u8, M>` to receive and a
-    /// smaller one to send) and
-    /// plugins, one per socket handle.
+    /// A server on `port` whose slots use default buffers (e.g. `heapless::Vec<u8, M>` to
+    /// receive and a smaller one to send) and plugins, one per socket handle.
     pub fn with_sockets(
         port: u16,
         handles: [SocketHandle; N],
