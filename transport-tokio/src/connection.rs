@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use tinyproto_core::connection::{Connection as CoreConnection, Event, Received, Sent};
 use tinyproto_core::session::Phase;
+use tinyproto_core::transport::ReadAhead;
 use tinyproto_core::wire::MSG_MAX_SIZE;
 use tinyproto_core::Plugin;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -100,6 +101,7 @@ struct State<S> {
     timer: Option<Pin<Box<Sleep>>>,
     timer_at: Option<u64>,
     unflushed: bool,
+    ahead: ReadAhead,
     /// What arrived (a message, or one refused or discarded), not yet handed to `recv`.
     inbox: Option<Received<Bytes>>,
     /// The ticket of the message of ours in the core (its send future may be gone).
@@ -134,6 +136,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> State<S> {
                 io: &mut self.io,
                 cx: &mut cx,
                 unflushed: &mut self.unflushed,
+                ahead: &mut self.ahead,
             };
             match self.core.poll(&mut io, now) {
                 Ok(None) => {
@@ -292,6 +295,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                 timer: None,
                 timer_at: None,
                 unflushed: false,
+                ahead: ReadAhead::default(),
                 inbox: None,
                 in_flight: None,
                 outcome: None,

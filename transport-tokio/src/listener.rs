@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tinyproto_core::refusal::{Refusal, RefusalStep, LINGER_MS};
+use tinyproto_core::transport::ReadAhead;
 use tokio::io::AsyncWrite;
 use tokio::net::{lookup_host, TcpListener, TcpSocket, TcpStream};
 use tokio::sync::Semaphore;
@@ -280,13 +281,14 @@ impl Listener {
             let mut deadline = Box::pin(tokio::time::sleep_until(
                 clock + Duration::from_millis(u64::from(linger_ms)),
             ));
-            let mut unflushed = false;
+            let (mut unflushed, mut ahead) = (false, ReadAhead::default());
             poll_fn(|cx| {
                 let now = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
                 let mut io = PollIo {
                     io: &mut stream,
                     cx,
                     unflushed: &mut unflushed,
+                    ahead: &mut ahead,
                 };
                 match refusal.poll(&mut io, now) {
                     RefusalStep::Done { .. } => return Poll::Ready(()),
