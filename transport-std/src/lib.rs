@@ -81,6 +81,8 @@ mod transport;
 mod workers;
 
 pub use client::{Client, ClientBuilder, ClientHandle};
+#[doc(hidden)]
+pub use config::{ConnSettings, PluginFactory};
 pub use config::{
     Timeouts, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_QUEUED_BYTES, DEFAULT_REUSE_LIMIT,
     MIN_DEFAULT_BUFFERED_BYTES,

@@ -20,7 +20,7 @@
 //! by one message waiting and one arriving.
 
 use crate::buffer::MessageBuffer;
-use crate::config::Settings;
+use crate::config::ConnSettings;
 use crate::io::PollIo;
 use crate::{Error, TransmitError};
 use bytes::Bytes;
@@ -277,7 +277,7 @@ fn replay(e: &Error) -> Error {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
-    fn new(io: S, settings: &Settings, permit: Option<OwnedSemaphorePermit>) -> Self {
+    fn new(io: S, settings: &ConnSettings, permit: Option<OwnedSemaphorePermit>) -> Self {
         let mut core = Core::with_plugins(
             MessageBuffer::new(settings.max_message_size),
             MessageBuffer::new(MSG_MAX_SIZE as usize),
@@ -433,7 +433,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Completes the init handshake over `io` (the handshake timeout applies).
     pub(crate) async fn handshake(
         io: S,
-        settings: &Settings,
+        settings: &ConnSettings,
         permit: Option<OwnedSemaphorePermit>,
     ) -> Result<Self, Error> {
         let shared = Arc::new(Shared::new(io, settings, permit));

@@ -1,7 +1,7 @@
 //! Servers: a [`Listener`] that accepts connections, does their init handshakes concurrently,
 //! answers the connection limit, and stops on a [`CancellationToken`].
 
-use crate::config::Settings;
+use crate::config::ConnSettings;
 use crate::error::BindError;
 use crate::io::PollIo;
 use crate::Connection;
@@ -48,7 +48,7 @@ const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 #[derive(Clone)]
 pub struct ListenerBuilder {
     addrs: Vec<String>,
-    settings: Settings,
+    settings: ConnSettings,
     max_connections: Option<usize>,
     backlog: u32,
     shutdown: CancellationToken,
@@ -153,7 +153,7 @@ fn listen(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
 /// ```
 pub struct Listener {
     listeners: Vec<TcpListener>,
-    settings: Arc<Settings>,
+    settings: Arc<ConnSettings>,
     limit: Option<Arc<Semaphore>>,
     refusals: Arc<Semaphore>,
     shutdown: CancellationToken,
@@ -173,7 +173,7 @@ impl Listener {
     pub fn builder() -> ListenerBuilder {
         ListenerBuilder {
             addrs: Vec::new(),
-            settings: Settings::default(),
+            settings: ConnSettings::default(),
             max_connections: None,
             backlog: DEFAULT_BACKLOG,
             shutdown: CancellationToken::new(),
