@@ -31,18 +31,29 @@ pub(crate) fn millis(ms: u32) -> Duration {
 
 /// Makes a fresh plugin for each connection (Python shares one instance; per-connection state
 /// is safer, and a factory can still hand out clones of shared state).
-pub(crate) type PluginFactory = Arc<dyn Fn() -> Box<dyn Plugin + Send> + Send + Sync>;
+#[doc(hidden)]
+pub type PluginFactory = Arc<dyn Fn() -> Box<dyn Plugin + Send> + Send + Sync>;
 
-/// What every connection is made with.
+/// What every connection is made with: set by the builders' connection methods
+/// (`conn_settings!`), read when a connection starts.
+///
+/// Public but hidden, and not a stable API: `tinyproto-tokio` makes its connections with the
+/// same settings (one type for both transports), through its own builder methods.
+#[doc(hidden)]
 #[derive(Clone)]
-pub(crate) struct ConnSettings {
-    pub(crate) timeouts: Timeouts,
+pub struct ConnSettings {
+    /// The time limits.
+    pub timeouts: Timeouts,
     /// Establishing a client's TCP connection.
-    pub(crate) connect: Option<Duration>,
-    pub(crate) max_message_size: usize,
-    pub(crate) plugins: Vec<PluginFactory>,
-    pub(crate) nodelay: bool,
-    pub(crate) reuse_limit: usize,
+    pub connect: Option<Duration>,
+    /// Largest message accepted from the peer.
+    pub max_message_size: usize,
+    /// Plugins, in the order they were added.
+    pub plugins: Vec<PluginFactory>,
+    /// `TCP_NODELAY`.
+    pub nodelay: bool,
+    /// Most bytes of sent messages' memory kept to receive into.
+    pub reuse_limit: usize,
 }
 
 impl Default for ConnSettings {
@@ -59,7 +70,8 @@ impl Default for ConnSettings {
 }
 
 impl ConnSettings {
-    pub(crate) fn plugins(&self) -> Vec<Box<dyn Plugin + Send>> {
+    /// A fresh plugin of each factory, in the order they were added.
+    pub fn plugins(&self) -> Vec<Box<dyn Plugin + Send>> {
         self.plugins.iter().map(|make| make()).collect()
     }
 }

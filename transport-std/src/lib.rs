@@ -93,6 +93,8 @@ mod transport;
 mod workers;
 
 pub use client::{Client, ClientBuilder, ClientHandle};
+#[doc(hidden)]
+pub use config::{ConnSettings, PluginFactory};
 pub use config::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_QUEUED_BYTES,
     DEFAULT_REUSE_LIMIT, DEFAULT_TIMEOUTS, MIN_DEFAULT_BUFFERED_BYTES,

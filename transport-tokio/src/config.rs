@@ -1,10 +1,9 @@
 //! Settings of a connection, shared by [`ConnectionBuilder`](crate::ConnectionBuilder) and
-//! [`ListenerBuilder`](crate::ListenerBuilder). The time limits are the core's [`Timeouts`],
-//! and the defaults `tinyproto-std`'s: a program moving between the two transports keeps its
-//! configuration.
+//! [`ListenerBuilder`](crate::ListenerBuilder). They are `tinyproto-std`'s own (its
+//! `ConnSettings`, the core's [`Timeouts`] and std's defaults): a program moving between the
+//! two transports keeps its configuration.
 
-use std::sync::Arc;
-use tinyproto_core::Plugin;
+pub(crate) use tinyproto_std::ConnSettings;
 pub use tinyproto_std::{
     Timeouts, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REUSE_LIMIT,
     DEFAULT_TIMEOUTS,
@@ -13,40 +12,6 @@ pub use tinyproto_std::{
 /// The time limits, or `None` when none is set (a connection then needs no timer).
 pub(crate) fn core_timeouts(timeouts: &Timeouts) -> Option<Timeouts> {
     (*timeouts != Timeouts::new()).then_some(*timeouts)
-}
-
-/// Makes a fresh plugin for each connection.
-pub(crate) type PluginFactory = Arc<dyn Fn() -> Box<dyn Plugin + Send> + Send + Sync>;
-
-/// What every connection is made with.
-#[derive(Clone)]
-pub(crate) struct Settings {
-    pub(crate) timeouts: Timeouts,
-    /// Establishing a client's TCP connection.
-    pub(crate) connect: Option<std::time::Duration>,
-    pub(crate) max_message_size: usize,
-    pub(crate) plugins: Vec<PluginFactory>,
-    pub(crate) nodelay: bool,
-    pub(crate) reuse_limit: usize,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            timeouts: DEFAULT_TIMEOUTS,
-            connect: Some(DEFAULT_CONNECT_TIMEOUT),
-            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
-            plugins: Vec::new(),
-            nodelay: true,
-            reuse_limit: DEFAULT_REUSE_LIMIT,
-        }
-    }
-}
-
-impl Settings {
-    pub(crate) fn plugins(&self) -> Vec<Box<dyn Plugin + Send>> {
-        self.plugins.iter().map(|make| make()).collect()
-    }
 }
 
 /// Builder methods for the settings of each connection, shared by both builders.

@@ -1,6 +1,6 @@
 //! Clients: [`connect`] and the [`ConnectionBuilder`] behind it.
 
-use crate::config::Settings;
+use crate::config::ConnSettings;
 use crate::error::ConnectError;
 use crate::{Connection, Error};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -29,7 +29,7 @@ pub async fn connect(addr: impl ToSocketAddrs) -> Result<Connection<TcpStream>, 
 /// ```
 #[derive(Clone, Default)]
 pub struct ConnectionBuilder {
-    settings: Settings,
+    settings: ConnSettings,
 }
 
 impl ConnectionBuilder {
