@@ -50,7 +50,8 @@ impl fmt::Display for AcceptError {
 impl fmt::Display for ConnectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Connect(e) => write!(f, "TCP connect failed: {e}"),
+            // embassy-net's own `Display` says only "ConnectError": name the variant.
+            Self::Connect(e) => write!(f, "TCP connect failed: {e:?}"),
             Self::Handshake(e) => write!(f, "init handshake failed: {e}"),
         }
     }

@@ -92,7 +92,10 @@ mod tests {
         assert!(!timed_out, "the peer closed within the linger");
         assert_eq!(io.output, [SC_CONLIMIT]);
         assert_eq!(io.half_closed_after, Some(1), "FIN right after the answer");
-        assert!(io.input.is_empty(), "everything it sent was read and dropped");
+        assert!(
+            io.input.is_empty(),
+            "everything it sent was read and dropped"
+        );
     }
 
     #[test]

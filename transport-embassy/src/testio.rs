@@ -81,4 +81,3 @@ pub(crate) fn peer(input: &'static [u8], closes: bool) -> Peer {
         half_closed_after: None,
     }
 }
-

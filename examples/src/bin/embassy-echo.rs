@@ -326,7 +326,8 @@ async fn run_client(stack: Stack<'static>, args: &Args) -> i32 {
     }
 }
 
-type ClientConn<'s> = tinyproto_embassy::Conn<'static, &'s mut TcpSocket<'static>, VecBuffer, Chain>;
+type ClientConn<'s> =
+    tinyproto_embassy::Conn<'static, &'s mut TcpSocket<'static>, VecBuffer, Chain>;
 
 /// A send that was not written whole, as text.
 fn sent(result: Result<Sent, TransmitError<embassy_net::tcp::Error>>) -> Result<(), String> {
