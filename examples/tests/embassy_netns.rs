@@ -12,7 +12,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use tinyproto_testkit::TAP_STACK_IP as EMBASSY_IP;
-use tinyproto_testkit::{NetNs, Peer, PyVersion, TAP, TAP_KERNEL_IP as KERNEL_IP};
+use tinyproto_testkit::{
+    per_python_version, NetNs, Peer, PyVersion, TAP, TAP_KERNEL_IP as KERNEL_IP,
+};
 
 const PORT: &str = "9123";
 /// 0 B, 1 B, 70,000 B (above one 64 KiB socket buffer) and 5 MiB.
@@ -96,15 +98,11 @@ fn python_clients_talk_to_embassy_server(version: PyVersion) {
     assert_eq!(server.wait_exit(LIMIT), Some(0));
 }
 
-#[test]
-fn python_2_0_1_clients_talk_to_embassy_server() {
-    python_clients_talk_to_embassy_server(PyVersion::V2_0_1);
-}
-
-#[test]
-fn python_3_0_clients_talk_to_embassy_server() {
-    python_clients_talk_to_embassy_server(PyVersion::V3_0);
-}
+per_python_version!(
+    python_clients_talk_to_embassy_server:
+    python_2_0_1_clients_talk_to_embassy_server,
+    python_3_0_clients_talk_to_embassy_server
+);
 
 /// The embassy client against a Python echo server: messages of every size, then the seed
 /// README's session.
@@ -148,15 +146,11 @@ fn embassy_client_talks_to_python_server(version: PyVersion) {
     assert_eq!(client.wait_exit(LIMIT), Some(0));
 }
 
-#[test]
-fn embassy_client_talks_to_python_2_0_1_server() {
-    embassy_client_talks_to_python_server(PyVersion::V2_0_1);
-}
-
-#[test]
-fn embassy_client_talks_to_python_3_0_server() {
-    embassy_client_talks_to_python_server(PyVersion::V3_0);
-}
+per_python_version!(
+    embassy_client_talks_to_python_server:
+    embassy_client_talks_to_python_2_0_1_server,
+    embassy_client_talks_to_python_3_0_server
+);
 
 /// A reply above the embassy client's limit is refused with 0x00 and nothing of it is
 /// delivered. (The Python server's connection thread then dies of "Transmission rejected", so
@@ -191,15 +185,11 @@ fn embassy_client_refuses_an_oversize_reply(version: PyVersion) {
     assert_eq!(client.wait_exit(LIMIT), Some(0));
 }
 
-#[test]
-fn embassy_client_refuses_an_oversize_reply_from_python_2_0_1() {
-    embassy_client_refuses_an_oversize_reply(PyVersion::V2_0_1);
-}
-
-#[test]
-fn embassy_client_refuses_an_oversize_reply_from_python_3_0() {
-    embassy_client_refuses_an_oversize_reply(PyVersion::V3_0);
-}
+per_python_version!(
+    embassy_client_refuses_an_oversize_reply:
+    embassy_client_refuses_an_oversize_reply_from_python_2_0_1,
+    embassy_client_refuses_an_oversize_reply_from_python_3_0
+);
 
 /// The conformance runner, default and strict tiers, against the embassy server with a
 /// connection limit of 2: oversize refused with the stream in sync, the limit answered with a
@@ -286,15 +276,11 @@ fn python_clients_with_xor5a_talk_to_embassy_server(version: PyVersion) {
     assert_eq!(server.wait_exit(LIMIT), Some(0));
 }
 
-#[test]
-fn python_2_0_1_clients_with_xor5a_talk_to_embassy_server() {
-    python_clients_with_xor5a_talk_to_embassy_server(PyVersion::V2_0_1);
-}
-
-#[test]
-fn python_3_0_clients_with_xor5a_talk_to_embassy_server() {
-    python_clients_with_xor5a_talk_to_embassy_server(PyVersion::V3_0);
-}
+per_python_version!(
+    python_clients_with_xor5a_talk_to_embassy_server:
+    python_2_0_1_clients_with_xor5a_talk_to_embassy_server,
+    python_3_0_clients_with_xor5a_talk_to_embassy_server
+);
 
 /// The embassy client with `xor5a` against a Python echo server with it: every size.
 fn embassy_client_with_xor5a_talks_to_python_server(version: PyVersion) {
@@ -320,15 +306,11 @@ fn embassy_client_with_xor5a_talks_to_python_server(version: PyVersion) {
     assert_eq!(client.wait_exit(LIMIT), Some(0));
 }
 
-#[test]
-fn embassy_client_with_xor5a_talks_to_python_2_0_1_server() {
-    embassy_client_with_xor5a_talks_to_python_server(PyVersion::V2_0_1);
-}
-
-#[test]
-fn embassy_client_with_xor5a_talks_to_python_3_0_server() {
-    embassy_client_with_xor5a_talks_to_python_server(PyVersion::V3_0);
-}
+per_python_version!(
+    embassy_client_with_xor5a_talks_to_python_server:
+    embassy_client_with_xor5a_talks_to_python_2_0_1_server,
+    embassy_client_with_xor5a_talks_to_python_3_0_server
+);
 
 /// A Python echo server inside `ns` on an ephemeral port, listening: itself and `HOST:PORT`.
 fn python_server(ns: &NetNs, version: PyVersion, extra: &[&str]) -> (Peer, String) {
@@ -420,15 +402,11 @@ fn embassy_server_refuses_python_client_at_its_limit(version: PyVersion) {
     expect_line(&mut server, "STOPPED", "SRVQUIT");
 }
 
-#[test]
-fn embassy_server_refuses_python_2_0_1_client_at_its_limit() {
-    embassy_server_refuses_python_client_at_its_limit(PyVersion::V2_0_1);
-}
-
-#[test]
-fn embassy_server_refuses_python_3_0_client_at_its_limit() {
-    embassy_server_refuses_python_client_at_its_limit(PyVersion::V3_0);
-}
+per_python_version!(
+    embassy_server_refuses_python_client_at_its_limit:
+    embassy_server_refuses_python_2_0_1_client_at_its_limit,
+    embassy_server_refuses_python_3_0_client_at_its_limit
+);
 
 /// A Python 2.0.1 server at its limit of one: the embassy client's handshake fails with the
 /// typed `InitRefused`, and it exits cleanly.
@@ -547,12 +525,8 @@ fn embassy_server_refuses_an_oversize_message(version: PyVersion) {
     assert!(refused.contains("(limit 1000)"), "{refused}");
 }
 
-#[test]
-fn embassy_server_refuses_an_oversize_message_from_python_2_0_1() {
-    embassy_server_refuses_an_oversize_message(PyVersion::V2_0_1);
-}
-
-#[test]
-fn embassy_server_refuses_an_oversize_message_from_python_3_0() {
-    embassy_server_refuses_an_oversize_message(PyVersion::V3_0);
-}
+per_python_version!(
+    embassy_server_refuses_an_oversize_message:
+    embassy_server_refuses_an_oversize_message_from_python_2_0_1,
+    embassy_server_refuses_an_oversize_message_from_python_3_0
+);

@@ -393,3 +393,26 @@ fn run_ip(args: &[&str]) -> Result<(), String> {
         ))
     }
 }
+
+/// One `#[test]` per Python version for a scenario `fn(PyVersion)`: names the 2.0.1 test and
+/// the 3.0 test.
+///
+/// ```ignore
+/// fn client_talks_to_server(version: PyVersion) { /* … */ }
+/// tinyproto_testkit::per_python_version!(client_talks_to_server:
+///     client_talks_to_python_2_0_1_server, client_talks_to_python_3_0_server);
+/// ```
+#[macro_export]
+macro_rules! per_python_version {
+    ($scenario:ident: $v2_0_1:ident, $v3_0:ident) => {
+        #[test]
+        fn $v2_0_1() {
+            $scenario($crate::PyVersion::V2_0_1);
+        }
+
+        #[test]
+        fn $v3_0() {
+            $scenario($crate::PyVersion::V3_0);
+        }
+    };
+}
