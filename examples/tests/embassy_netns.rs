@@ -8,7 +8,7 @@
 //! created (not root, no iproute2) the tests say so loudly and end; under CI they fail.
 
 use std::io::Write as _;
-use std::process::Stdio;
+use std::process::{ChildStdin, Stdio};
 use std::time::Duration;
 
 use tinyproto_testkit::TAP_STACK_IP as EMBASSY_IP;
@@ -44,6 +44,50 @@ fn tag(what: &str, version: PyVersion) -> String {
     format!("{what}{}", version.as_str().replace('.', ""))
 }
 
+/// The Python echo client with `extra` arguments sends messages of every size ([`SIZES`]) to
+/// the embassy server and checks each reply.
+fn python_sizes_client(ns: &NetNs, version: PyVersion, extra: &[&str]) {
+    let mut args = vec!["--host", EMBASSY_IP, "--port", PORT, "--sizes", SIZES];
+    args.extend_from_slice(extra);
+    let mut client = ns.python(version, "echo_client.py", &args);
+    let line = client.wait_for_line(
+        |l| l.starts_with("OK ") || l.contains("MISMATCH") || l.contains("NO REPLY"),
+        LIMIT,
+    );
+    let version = version.as_str();
+    assert_eq!(line.as_deref(), Some("OK 4"), "Python {version} client");
+    assert_eq!(client.wait_exit(LIMIT), Some(0), "Python {version} client");
+}
+
+/// The embassy client with `extra` arguments sends messages of every size ([`SIZES`]) to the
+/// server at `connect` and checks each reply.
+fn embassy_sizes_client(ns: &NetNs, connect: &str, extra: &[&str]) {
+    let mut args = vec!["--role", "client", "--connect", connect, "--sizes", SIZES];
+    args.extend_from_slice(extra);
+    let mut client = embassy(ns, &args);
+    let line = client.wait_for_line(|l| l.starts_with("OK ") || l.starts_with("FAILED"), LIMIT);
+    assert_eq!(line.as_deref(), Some("OK 4"));
+    assert_eq!(client.wait_exit(LIMIT), Some(0));
+}
+
+/// The Python echo client in line mode inside `ns`, connected to `host:port`, and its stdin:
+/// it sends each line written there and holds its connection until QUIT or the end of input.
+fn python_line_client(
+    ns: &NetNs,
+    version: PyVersion,
+    host: &str,
+    port: &str,
+) -> (Peer, ChildStdin) {
+    let mut command = ns.command(version.python());
+    command
+        .args(["-u", "echo_client.py", "--host", host, "--port", port])
+        .current_dir(tinyproto_testkit::python_examples())
+        .stdin(Stdio::piped());
+    let mut client = Peer::spawn(command);
+    let stdin = client.child_mut().stdin.take().expect("piped stdin");
+    (client, stdin)
+}
+
 /// Python echo clients against the embassy server: messages of every size, then the seed
 /// README's session (a line, QUIT), then SRVQUIT, which stops the server.
 fn python_clients_talk_to_embassy_server(version: PyVersion) {
@@ -53,21 +97,7 @@ fn python_clients_talk_to_embassy_server(version: PyVersion) {
     let mut server = embassy(&ns, &["--role", "server", "--port", PORT]);
     expect_line(&mut server, "LISTENING ", "embassy server");
 
-    let mut client = ns.python(
-        version,
-        "echo_client.py",
-        &["--host", EMBASSY_IP, "--port", PORT, "--sizes", SIZES],
-    );
-    let line = client.wait_for_line(
-        |l| l.starts_with("OK ") || l.contains("MISMATCH") || l.contains("NO REPLY"),
-        LIMIT,
-    );
-    assert_eq!(
-        line.as_deref(),
-        Some("OK 4"),
-        "Python {} client",
-        version.as_str()
-    );
+    python_sizes_client(&ns, version, &[]);
     expect_line(&mut server, "CLOSED ", "the Python client's close");
 
     for (input, want, end) in [
@@ -78,13 +108,7 @@ fn python_clients_talk_to_embassy_server(version: PyVersion) {
         ),
         ("SRVQUIT\n", None, "SRVQUIT"),
     ] {
-        let mut command = ns.command(version.python());
-        command
-            .args(["-u", "echo_client.py", "--host", EMBASSY_IP, "--port", PORT])
-            .current_dir(tinyproto_testkit::python_examples())
-            .stdin(Stdio::piped());
-        let mut client = Peer::spawn(command);
-        let mut stdin = client.child_mut().stdin.take().unwrap();
+        let (mut client, mut stdin) = python_line_client(&ns, version, EMBASSY_IP, PORT);
         stdin.write_all(input.as_bytes()).unwrap();
         drop(stdin);
         if let Some(want) = want {
@@ -112,18 +136,7 @@ fn embassy_client_talks_to_python_server(version: PyVersion) {
     };
     let (_server, connect) = python_server(&ns, version, &[]);
 
-    let mut client = embassy(
-        &ns,
-        &["--role", "client", "--connect", &connect, "--sizes", SIZES],
-    );
-    let line = client.wait_for_line(|l| l.starts_with("OK ") || l.starts_with("FAILED"), LIMIT);
-    assert_eq!(
-        line.as_deref(),
-        Some("OK 4"),
-        "against Python {}",
-        version.as_str()
-    );
-    assert_eq!(client.wait_exit(LIMIT), Some(0));
+    embassy_sizes_client(&ns, &connect, &[]);
 
     let mut client = embassy(
         &ns,
@@ -250,24 +263,7 @@ fn python_clients_with_xor5a_talk_to_embassy_server(version: PyVersion) {
         &["--role", "server", "--port", PORT, "--plugin", "xor5a"],
     );
     expect_line(&mut server, "LISTENING ", "embassy server");
-    let mut client = ns.python(
-        version,
-        "echo_client.py",
-        &[
-            "--host",
-            EMBASSY_IP,
-            "--port",
-            PORT,
-            "--plugin",
-            "xor5a",
-            "--sizes",
-            SIZES,
-            "--finally",
-            "SRVQUIT",
-        ],
-    );
-    let line = client.wait_for_line(|l| !l.is_empty(), LIMIT);
-    assert_eq!(line.as_deref(), Some("OK 4"), "Python {}", version.as_str());
+    python_sizes_client(&ns, version, &["--plugin", "xor5a", "--finally", "SRVQUIT"]);
     expect_line(
         &mut server,
         "STOPPED",
@@ -288,22 +284,7 @@ fn embassy_client_with_xor5a_talks_to_python_server(version: PyVersion) {
         return;
     };
     let (_server, connect) = python_server(&ns, version, &["--plugin", "xor5a"]);
-    let mut client = embassy(
-        &ns,
-        &[
-            "--role",
-            "client",
-            "--connect",
-            &connect,
-            "--plugin",
-            "xor5a",
-            "--sizes",
-            SIZES,
-        ],
-    );
-    let line = client.wait_for_line(|l| l.starts_with("OK ") || l.starts_with("FAILED"), LIMIT);
-    assert_eq!(line.as_deref(), Some("OK 4"), "Python {}", version.as_str());
-    assert_eq!(client.wait_exit(LIMIT), Some(0));
+    embassy_sizes_client(&ns, &connect, &["--plugin", "xor5a"]);
 }
 
 per_python_version!(
@@ -337,12 +318,7 @@ fn embassy_server_refuses_python_client_at_its_limit(version: PyVersion) {
     );
     expect_line(&mut server, "LISTENING ", "embassy server");
     // The first client holds the one connection until its stdin says QUIT.
-    let mut command = ns.command(version.python());
-    command
-        .args(["-u", "echo_client.py", "--host", EMBASSY_IP, "--port", PORT])
-        .current_dir(tinyproto_testkit::python_examples())
-        .stdin(Stdio::piped());
-    let mut first = Peer::spawn(command);
+    let (mut first, mut stdin) = python_line_client(&ns, version, EMBASSY_IP, PORT);
     expect_line(&mut server, "Connection opened from: ", "the first client");
 
     let (code, errors) =
@@ -377,7 +353,6 @@ fn embassy_server_refuses_python_client_at_its_limit(version: PyVersion) {
         "the refusal",
     );
 
-    let mut stdin = first.child_mut().stdin.take().unwrap();
     stdin.write_all(b"QUIT\n").unwrap();
     drop(stdin);
     assert_eq!(first.wait_exit(LIMIT), Some(0));
@@ -417,13 +392,7 @@ fn embassy_client_is_refused_by_python_2_0_1_server_at_its_limit() {
     };
     let (_server, connect) = python_server(&ns, PyVersion::V2_0_1, &["--limit", "1"]);
     let (host, port) = connect.split_once(':').unwrap();
-    let mut command = ns.command(PyVersion::V2_0_1.python());
-    command
-        .args(["-u", "echo_client.py", "--host", host, "--port", port])
-        .current_dir(tinyproto_testkit::python_examples())
-        .stdin(Stdio::piped());
-    let mut first = Peer::spawn(command);
-    let mut stdin = first.child_mut().stdin.take().unwrap();
+    let (mut first, mut stdin) = python_line_client(&ns, PyVersion::V2_0_1, host, port);
     stdin.write_all(b"hello\n").unwrap();
     assert_eq!(
         first.next_line(LIMIT).as_deref(),
