@@ -20,13 +20,8 @@ pub struct TimeoutOpt {
 impl TimeoutOpt {
     /// Every protocol timeout of tinyproto-std set to `--timeout`.
     pub fn timeouts(&self) -> Timeouts {
-        let t = Some(self.timeout);
-        Timeouts {
-            connect: t,
-            handshake: t,
-            status: t,
-            stall: t,
-        }
+        let ms = u32::try_from(self.timeout.as_millis()).unwrap_or(u32::MAX);
+        Timeouts::new().handshake(ms).status(ms).stall(ms)
     }
 }
 
@@ -93,6 +88,7 @@ impl ConnOpts {
     /// A connection builder with these settings.
     pub fn client(&self) -> TcpConnectionBuilder {
         configure!(tinyproto_std::TcpConnection::builder(), self)
+            .connect_timeout(Some(self.timeout.timeout))
     }
 }
 

@@ -223,13 +223,10 @@ fn runner_default_and_strict_tiers_pass_against_serve_echo() {
 
 #[test]
 fn runner_default_and_strict_tiers_pass_against_tinyproto_std() {
-    let limit = Some(Duration::from_secs(1));
-    let timeouts = tinyproto_std::Timeouts {
-        handshake: limit,
-        status: limit,
-        stall: limit,
-        ..tinyproto_std::Timeouts::default()
-    };
+    let timeouts = tinyproto_std::Timeouts::new()
+        .handshake(1_000)
+        .status(1_000)
+        .stall(1_000);
     let builder = tinyproto_std::Server::builder()
         .listen("127.0.0.1:0")
         .max_connections(8)
@@ -241,13 +238,10 @@ fn runner_default_and_strict_tiers_pass_against_tinyproto_std() {
 
 #[test]
 fn runner_default_and_strict_tiers_pass_against_tinyproto_tokio() {
-    let limit = Some(Duration::from_secs(1));
-    let timeouts = tinyproto_tokio::Timeouts {
-        handshake: limit,
-        status: limit,
-        stall: limit,
-        ..tinyproto_tokio::Timeouts::default()
-    };
+    let timeouts = tinyproto_tokio::Timeouts::new()
+        .handshake(1_000)
+        .status(1_000)
+        .stall(1_000);
     let builder = tinyproto_tokio::Listener::builder()
         .max_connections(8)
         .timeouts(timeouts);
@@ -318,8 +312,8 @@ fn the_runner_stops_at_a_closed_port_with_one_error() {
 #[test]
 fn the_default_stall_limit_is_tinyproto_std_s_stall_timeout() {
     assert_eq!(
-        Some(runner::DEFAULT_STALL_LIMIT),
-        tinyproto_std::Timeouts::default().stall
+        u32::try_from(runner::DEFAULT_STALL_LIMIT.as_millis()).ok(),
+        tinyproto_std::DEFAULT_TIMEOUTS.stall_ms()
     );
 }
 

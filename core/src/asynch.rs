@@ -181,6 +181,13 @@ impl<T: Read + Write, B: Buffer, P: Plugins> AsyncConnection<T, B, P> {
         &self.session
     }
 
+    /// The buffer: after a [`receive`](Self::receive) that returned a message, that message
+    /// (plugins applied) until the next call. A caller that bounds `receive()` with a timeout
+    /// in a loop keeps no borrow across the loop and reads the message here.
+    pub fn buffer(&self) -> &B {
+        &self.buf
+    }
+
     /// The transport.
     pub fn io_mut(&mut self) -> &mut T {
         &mut self.io

@@ -56,6 +56,16 @@ impl Timeouts {
         self
     }
 
+    /// The handshake limit.
+    pub const fn handshake_ms(&self) -> Option<u32> {
+        self.handshake
+    }
+
+    /// The status-byte limit.
+    pub const fn status_ms(&self) -> Option<u32> {
+        self.status
+    }
+
     /// The stall limit.
     pub const fn stall_ms(&self) -> Option<u32> {
         self.stall

@@ -75,7 +75,8 @@
 //!   stall), in the milliseconds of `now`. A transport that takes `Duration`s converts them to
 //!   these; other limits (TCP connect, linger) are the transport's own settings.
 //! * **ConnId** ([`ConnId`]): names one connection of a server or client for its whole life;
-//!   an id kept after its connection ended addresses nothing.
+//!   an id kept after its connection ended addresses nothing. (`tinyproto-std`, with no fixed
+//!   pool of slots, names its connections by a serial number, `ConnSerial`.)
 //! * **Handler**: the application's hooks, named after the Python package's. Connection
 //!   hooks: `pre_loop` (handshake done), `transmission_received`, `loop_pass`, `post_loop`
 //!   (the connection ended), `transmission_failed`. Server hooks: `pre_loop`, `loop_pass`,

@@ -5,6 +5,7 @@ use crate::buffer::Buffer;
 use crate::error::Error;
 use crate::kernel::{Io, Kernel, Outgoing, Step};
 use crate::session::Session;
+use crate::wire::HEADER_LEN;
 
 /// A byte pipe that may not be ready: what a transport gives the protocol.
 ///
@@ -38,6 +39,57 @@ impl<T: Transport + ?Sized> Transport for &mut T {
     }
     fn flush(&mut self) -> Result<(), Self::Error> {
         (**self).flush()
+    }
+}
+
+/// Most bytes a [`ReadAhead`] holds: a header's worth, which is all a peer may send before it
+/// must wait for our answer.
+pub const READ_AHEAD: usize = HEADER_LEN;
+
+/// Bytes a transport read beyond what the protocol asked for, handed out before it reads again.
+///
+/// A socket read that asks for a few bytes more than the protocol needs and gets fewer shows
+/// that the socket is empty, which saves the next read (the one that would only find nothing)
+/// in a readiness-driven driver: one system call per header, status byte and small payload.
+/// The bytes it got beyond the request wait here.
+///
+/// ```
+/// use tinyproto_core::transport::ReadAhead;
+/// let mut ahead = ReadAhead::default();
+/// ahead.keep(b"\xff\0\0");
+/// let mut status = [0u8; 1];
+/// assert_eq!(ahead.take(&mut status), Some(1));
+/// let mut header = [0u8; 4];
+/// assert_eq!(ahead.take(&mut header), Some(2), "what is held, no more");
+/// assert_eq!(ahead.take(&mut header), None, "the transport reads next");
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ReadAhead {
+    bytes: [u8; READ_AHEAD],
+    pos: u8,
+    len: u8,
+}
+
+impl ReadAhead {
+    /// Moves held bytes into `buf`: how many, or `None` when none is held.
+    pub fn take(&mut self, buf: &mut [u8]) -> Option<usize> {
+        let (pos, len) = (usize::from(self.pos), usize::from(self.len));
+        if pos == len {
+            return None;
+        }
+        let n = buf.len().min(len - pos);
+        buf[..n].copy_from_slice(&self.bytes[pos..pos + n]);
+        self.pos += n as u8;
+        Some(n)
+    }
+
+    /// Holds `extra` (what a read got beyond the request) in place of what was held.
+    ///
+    /// # Panics
+    /// If `extra` is longer than [`READ_AHEAD`]: read at most that many bytes ahead.
+    pub fn keep(&mut self, extra: &[u8]) {
+        self.bytes[..extra.len()].copy_from_slice(extra);
+        (self.pos, self.len) = (0, extra.len() as u8);
     }
 }
 

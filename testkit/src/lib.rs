@@ -167,23 +167,25 @@ impl Peer {
         port: u16,
         limit: Duration,
     ) -> (Option<i32>, String) {
+        Peer::client_refused_at_init(Command::new(version.python()), "127.0.0.1", port, limit)
+    }
+
+    /// [`Peer::python_client_refused_at_init`] with `python` (a command that runs an
+    /// interpreter, e.g. inside a namespace) against `host`.
+    fn client_refused_at_init(
+        mut python: Command,
+        host: &str,
+        port: u16,
+        limit: Duration,
+    ) -> (Option<i32>, String) {
         let port = port.to_string();
-        let mut command = Command::new(version.python());
-        command
-            .args([
-                "-u",
-                "echo_client.py",
-                "--port",
-                &port,
-                "--sizes",
-                "1",
-                "--wait",
-                "5",
-            ])
+        python
+            .args(["-u", "echo_client.py", "--host", host, "--port", &port])
+            .args(["--sizes", "1", "--wait", "5"])
             .current_dir(python_examples())
             .stdin(Stdio::null())
             .stderr(Stdio::piped());
-        let mut client = Peer::spawn(command);
+        let mut client = Peer::spawn(python);
         let mut stderr = client.child_mut().stderr.take().expect("piped stderr");
         let errors = std::thread::spawn(move || {
             let mut text = String::new();
@@ -193,6 +195,13 @@ impl Peer {
         let code = client.wait_exit(limit);
         drop(client);
         (code, errors.join().unwrap_or_default())
+    }
+
+    /// Waits at most `limit` for a line that starts with `prefix` and returns it; panics
+    /// naming `what` when none comes.
+    pub fn expect_line(&mut self, prefix: &str, limit: Duration, what: &str) -> String {
+        self.wait_for_line(|l| l.starts_with(prefix), limit)
+            .unwrap_or_else(|| panic!("{what}: no `{prefix}` line in time"))
     }
 
     /// The next line of stdout, waiting at most `limit`; `None` at end of output or time out.
@@ -252,6 +261,13 @@ fn forward_lines(stdout: ChildStdout) -> mpsc::Receiver<String> {
     });
     rx
 }
+
+/// The TAP device of [`NetNs::with_tap_or_skip`].
+pub const TAP: &str = "tap0";
+/// The kernel's address on [`TAP`] (a /24), where its TCP stack and the Python peers are.
+pub const TAP_KERNEL_IP: &str = "192.168.69.100";
+/// The address the user-space stack on [`TAP`] takes (in the same /24).
+pub const TAP_STACK_IP: &str = "192.168.69.1";
 
 /// A network namespace made for one test and deleted when dropped, so that real traffic (a
 /// TAP device, the kernel's TCP stack, Python peers) stays inside it: no address outside the
@@ -314,6 +330,29 @@ impl NetNs {
         self.ip(&["addr", "add", kernel_cidr, "dev", tap])
     }
 
+    /// Creates a namespace for a user-space TCP stack (smoltcp, embassy-net) on a TAP device:
+    /// [`TAP`] inside it, up, with the kernel's side at [`TAP_KERNEL_IP`]/24; the stack opens
+    /// [`TAP`] and takes [`TAP_STACK_IP`]. `None` where no namespace can be made (see
+    /// [`NetNs::create_or_skip`]).
+    pub fn with_tap_or_skip(tag: &str) -> Option<NetNs> {
+        let ns = NetNs::create_or_skip(tag)?;
+        ns.add_tap(TAP, &format!("{TAP_KERNEL_IP}/24"))
+            .expect("TAP device inside the namespace");
+        Some(ns)
+    }
+
+    /// Runs the Python echo client of `version` inside the namespace against `host:port`, a
+    /// server at its connection limit, as [`Peer::python_client_refused_at_init`] does.
+    pub fn python_client_refused_at_init(
+        &self,
+        version: PyVersion,
+        host: &str,
+        port: u16,
+        limit: Duration,
+    ) -> (Option<i32>, String) {
+        Peer::client_refused_at_init(self.command(version.python()), host, port, limit)
+    }
+
     /// A command that runs `program` inside the namespace (`ip netns exec <ns> <program>`).
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut command = Command::new("ip");
@@ -353,4 +392,27 @@ fn run_ip(args: &[&str]) -> Result<(), String> {
             String::from_utf8_lossy(&out.stderr).trim()
         ))
     }
+}
+
+/// One `#[test]` per Python version for a scenario `fn(PyVersion)`: names the 2.0.1 test and
+/// the 3.0 test.
+///
+/// ```ignore
+/// fn client_talks_to_server(version: PyVersion) { /* … */ }
+/// tinyproto_testkit::per_python_version!(client_talks_to_server:
+///     client_talks_to_python_2_0_1_server, client_talks_to_python_3_0_server);
+/// ```
+#[macro_export]
+macro_rules! per_python_version {
+    ($scenario:ident: $v2_0_1:ident, $v3_0:ident) => {
+        #[test]
+        fn $v2_0_1() {
+            $scenario($crate::PyVersion::V2_0_1);
+        }
+
+        #[test]
+        fn $v3_0() {
+            $scenario($crate::PyVersion::V3_0);
+        }
+    };
 }

@@ -2,7 +2,7 @@
 
 use crate::config::Config;
 use crate::error::ConnectError;
-use crate::handler::{Control, Handler};
+use crate::handler::{AsClient, ClientHooks, Control, Handler};
 use crate::pool::{millis, Pool, Slot, Status};
 use smoltcp::iface::{Context, SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
@@ -13,20 +13,22 @@ use tinyproto_core::plugin::Plugins;
 use tinyproto_core::ConnId;
 
 /// A tinyproto client on a smoltcp interface (Python's `TinyProtoClient`): up to `N`
-/// connections at once, each on its own socket.
+/// connections at once, each on its own socket. `R`, `T` and `P` are a slot's receive buffer,
+/// send buffer and plugins; [`Client::poll`] takes one value that is both the connections'
+/// [`Handler`] and the [`ClientHooks`].
 ///
 /// A connection that fails to come up (refused, timed out, or refused by the server's
-/// connection limit) ends with [`Handler::conn_shutdown`] and its socket is free again: nothing
+/// connection limit) ends with [`ClientHooks::conn_shutdown`] and its socket is free again: nothing
 /// leaks. Call [`Client::poll`] after every `Interface::poll`.
 #[derive(Debug)]
-pub struct Client<B, P, const N: usize> {
-    pool: Pool<B, P, N>,
+pub struct Client<R, T, P, const N: usize> {
+    pool: Pool<R, T, P, N>,
     next_port: u16,
 }
 
-impl<B: Buffer, P: Plugins, const N: usize> Client<B, P, N> {
+impl<R: Buffer, T: Buffer, P: Plugins, const N: usize> Client<R, T, P, N> {
     /// A client with the given slots.
-    pub fn new(slots: [Slot<B, P>; N], config: Config) -> Self {
+    pub fn new(slots: [Slot<R, T, P>; N], config: Config) -> Self {
         let next_port = config.first_local_port.max(1);
         Self {
             pool: Pool::new(slots, config),
@@ -36,7 +38,7 @@ impl<B: Buffer, P: Plugins, const N: usize> Client<B, P, N> {
 
     /// Starts connecting to `remote` from a free socket (Python's `connect_to`). The TCP
     /// connect and the init handshake then proceed in [`Client::poll`];
-    /// [`Handler::conn_init`] reports success, [`Handler::conn_shutdown`] failure.
+    /// [`Handler::pre_loop`] reports success, [`ClientHooks::conn_shutdown`] failure.
     pub fn connect(
         &mut self,
         cx: &mut Context,
@@ -67,17 +69,20 @@ impl<B: Buffer, P: Plugins, const N: usize> Client<B, P, N> {
 
     /// Drives every connection: connects, handshakes, moves messages, calls the hooks and
     /// closes sockets. Does what can be done without blocking and says when to come back.
-    pub fn poll<H: Handler + ?Sized>(
+    pub fn poll<H: Handler + ClientHooks + ?Sized>(
         &mut self,
         now: Instant,
         sockets: &mut SocketSet<'_>,
-        handler: &mut H,
+        hooks: &mut H,
     ) -> Status {
-        self.pool.poll(now, sockets, &mut (), handler)
+        self.pool
+            .poll::<AsClient, _, _>(now, sockets, &mut (), hooks)
     }
 }
 
-impl<B: Buffer + Default, P: Plugins + Default, const N: usize> Client<B, P, N> {
+impl<R: Buffer + Default, T: Buffer + Default, P: Plugins + Default, const N: usize>
+    Client<R, T, P, N>
+{
     /// A client whose slots use default buffers (e.g. `heapless::Vec<u8, M>`) and plugins,
     /// one per socket handle.
     pub fn with_sockets(handles: [SocketHandle; N], config: Config) -> Self {

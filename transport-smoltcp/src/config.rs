@@ -27,7 +27,8 @@ pub struct Config {
     pub(crate) keep_alive: Option<Duration>,
     pub(crate) nagle: bool,
     pub(crate) ack_delay: Option<Duration>,
-    pub(crate) linger: Duration,
+    /// The linger in milliseconds, as the core's clocks count (converted once, here).
+    linger_ms: u32,
     pub(crate) first_local_port: u16,
 }
 
@@ -59,7 +60,7 @@ impl Config {
             keep_alive: None,
             nagle: false,
             ack_delay: Some(Duration::from_millis(10)),
-            linger: Duration::from_secs(5),
+            linger_ms: 5_000,
             first_local_port: 49152,
         }
     }
@@ -101,9 +102,17 @@ impl Config {
 
     /// How long a closed connection may take to finish its TCP close (FIN exchange) before
     /// its socket is aborted and re-armed. Bounds how long a vanished or silent peer holds a
-    /// socket of the pool.
+    /// socket of the pool, and how long a peer refused at the connection limit may take to
+    /// read the `0xfe` and close.
+    ///
+    /// Counted in whole milliseconds, at most `u32::MAX` (49 days).
     pub const fn linger(mut self, linger: Duration) -> Self {
-        self.linger = linger;
+        let ms = linger.total_millis();
+        self.linger_ms = if ms > u32::MAX as u64 {
+            u32::MAX
+        } else {
+            ms as u32
+        };
         self
     }
 
@@ -123,7 +132,12 @@ impl Config {
 
     /// The linger time.
     pub const fn linger_time(&self) -> Duration {
-        self.linger
+        Duration::from_millis(self.linger_ms as u64)
+    }
+
+    /// The linger time in milliseconds, as the core's clocks count.
+    pub(crate) fn linger_millis(&self) -> u32 {
+        self.linger_ms
     }
 
     pub(crate) fn apply(&self, socket: &mut tcp::Socket<'_>) {

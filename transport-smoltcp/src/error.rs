@@ -87,7 +87,9 @@ impl core::error::Error for ConnectError {
     }
 }
 
-/// Why a connection ended, as reported to [`Handler::conn_shutdown`](crate::Handler::conn_shutdown).
+/// Why a connection ended, as reported to
+/// [`ServerHooks::conn_shutdown`](crate::ServerHooks::conn_shutdown) and
+/// [`ClientHooks::conn_shutdown`](crate::ClientHooks::conn_shutdown).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]

@@ -7,12 +7,52 @@ use tinyproto_core::connection::Failure;
 use tinyproto_core::session::{Phase, SendError};
 use tinyproto_core::ConnId;
 
-/// The hooks, called from [`Server::poll`](crate::Server::poll) and
-/// [`Client::poll`](crate::Client::poll). Every method has an empty default.
+/// The hooks of the connections (Python's `TinyProtoConnection`), called from
+/// [`Server::poll`](crate::Server::poll) and [`Client::poll`](crate::Client::poll). Every
+/// method has an empty default.
 ///
-/// They are the hooks of the Python package, without threads: all run inside `poll`, one at
-/// a time, and must not block.
+/// The same names and meaning as in the other transports, without threads: all run inside
+/// `poll`, one at a time, and must not block. One value serves every connection of a pool:
+/// [`Conn::id`] tells them apart (its [`index`](ConnId::index) is the slot's, for per-slot
+/// state in an array). For one connection the order is `pre_loop` once the init handshake is
+/// done; `transmission_received` for each message and `loop_pass` on every `poll`;
+/// `post_loop` once it has closed.
 pub trait Handler {
+    /// A connection finished its init handshake and can transmit (Python's `pre_loop`).
+    fn pre_loop(&mut self, conn: &mut Conn<'_>) {
+        let _ = conn;
+    }
+
+    /// A whole message arrived, plugins applied; it is [`Conn::message`] (Python's
+    /// `transmission_received`). A reply may be transmitted from here.
+    fn transmission_received(&mut self, conn: &mut Conn<'_>) {
+        let _ = conn;
+    }
+
+    /// On every `poll`, for each connection whose handshake is done (Python's per-connection
+    /// `loop_pass`).
+    fn loop_pass(&mut self, conn: &mut Conn<'_>) {
+        let _ = conn;
+    }
+
+    /// Once a connection whose `pre_loop` ran has closed (Python's `post_loop`); the reason
+    /// goes to the server's or client's `conn_shutdown`, which follows.
+    fn post_loop(&mut self, id: ConnId) {
+        let _ = id;
+    }
+
+    /// A message could not be delivered or sent, and the connection goes on: the peer
+    /// announced a message above our capacity (we answered `0x00`), the peer refused ours,
+    /// or a receive plugin refused a message.
+    fn transmission_failed(&mut self, conn: &mut Conn<'_>, failure: &Failure) {
+        let _ = (conn, failure);
+    }
+}
+
+/// The server's own hooks (Python's `TinyProtoServer`), called from
+/// [`Server::poll`](crate::Server::poll) with the same value as its [`Handler`]. Every method
+/// has an empty default.
+pub trait ServerHooks {
     /// Once, in the first `poll`, before anything else (Python's `pre_loop`).
     fn pre_loop(&mut self, ctl: &mut Control<'_>) {
         let _ = ctl;
@@ -28,34 +68,100 @@ pub trait Handler {
     /// closed (Python's `post_loop`).
     fn post_loop(&mut self) {}
 
-    /// A connection finished its init handshake and can transmit (Python's `conn_init`).
+    /// A peer connected (TCP is up); its init handshake runs next (Python's `conn_init`).
     fn conn_init(&mut self, conn: &mut Conn<'_>) {
         let _ = conn;
     }
 
-    /// A whole message arrived, plugins applied; it is [`Conn::message`] (Python's
-    /// `transmission_received`). A reply may be transmitted from here.
-    fn transmission_received(&mut self, conn: &mut Conn<'_>) {
-        let _ = conn;
-    }
-
-    /// A message could not be delivered or sent, and the connection goes on: the peer
-    /// announced a message above our capacity (we answered `0x00`), the peer refused ours,
-    /// or a receive plugin refused a message.
-    fn transmission_failed(&mut self, conn: &mut Conn<'_>, failure: &Failure) {
-        let _ = (conn, failure);
-    }
-
-    /// A connection ended (Python's `conn_shutdown`). Also called for a client connection
-    /// that never came up, with the reason.
+    /// A connection ended, after its [`Handler::post_loop`] (Python's `conn_shutdown`).
     fn conn_shutdown(&mut self, id: ConnId, why: &Shutdown) {
         let _ = (id, why);
     }
 
-    /// The server was at its connection limit: it answered this peer `0xfe` and closed.
+    /// The server was at its connection limit: it answered this peer `0xfe` and lets it go.
     fn conn_refused(&mut self, remote: IpEndpoint) {
         let _ = remote;
     }
+}
+
+/// The client's own hooks (Python's `TinyProtoClient`), called from
+/// [`Client::poll`](crate::Client::poll) with the same value as its [`Handler`]. Every method
+/// has an empty default.
+pub trait ClientHooks {
+    /// Once, in the first `poll`, before anything else.
+    fn pre_loop(&mut self, ctl: &mut Control<'_>) {
+        let _ = ctl;
+    }
+
+    /// At the end of every `poll`: the place to transmit on any connection or to stop.
+    fn loop_pass(&mut self, ctl: &mut Control<'_>) {
+        let _ = ctl;
+    }
+
+    /// Once, when a stop has completed and every socket is closed.
+    fn post_loop(&mut self) {}
+
+    /// A connection ended, after its [`Handler::post_loop`] if it came up. smoltcp connects
+    /// without blocking, so this is also where a connection that never came up (refused,
+    /// timed out, refused at the server's limit) is reported, with the reason.
+    fn conn_shutdown(&mut self, id: ConnId, why: &Shutdown) {
+        let _ = (id, why);
+    }
+}
+
+/// Which hooks a pool calls besides the [`Handler`]: a server's or a client's, told apart by
+/// the role `R` ([`AsServer`], [`AsClient`]).
+pub(crate) trait Hooks<R>: Handler {
+    fn started(&mut self, ctl: &mut Control<'_>);
+    fn passed(&mut self, ctl: &mut Control<'_>);
+    fn stopped(&mut self);
+    fn accepted(&mut self, conn: &mut Conn<'_>);
+    fn ended(&mut self, id: ConnId, why: &Shutdown);
+    fn refused(&mut self, remote: IpEndpoint);
+}
+
+/// The server role of [`Hooks`].
+pub(crate) enum AsServer {}
+
+/// The client role of [`Hooks`].
+pub(crate) enum AsClient {}
+
+impl<H: Handler + ServerHooks + ?Sized> Hooks<AsServer> for H {
+    fn started(&mut self, ctl: &mut Control<'_>) {
+        ServerHooks::pre_loop(self, ctl);
+    }
+    fn passed(&mut self, ctl: &mut Control<'_>) {
+        ServerHooks::loop_pass(self, ctl);
+    }
+    fn stopped(&mut self) {
+        ServerHooks::post_loop(self);
+    }
+    fn accepted(&mut self, conn: &mut Conn<'_>) {
+        self.conn_init(conn);
+    }
+    fn ended(&mut self, id: ConnId, why: &Shutdown) {
+        ServerHooks::conn_shutdown(self, id, why);
+    }
+    fn refused(&mut self, remote: IpEndpoint) {
+        self.conn_refused(remote);
+    }
+}
+
+impl<H: Handler + ClientHooks + ?Sized> Hooks<AsClient> for H {
+    fn started(&mut self, ctl: &mut Control<'_>) {
+        ClientHooks::pre_loop(self, ctl);
+    }
+    fn passed(&mut self, ctl: &mut Control<'_>) {
+        ClientHooks::loop_pass(self, ctl);
+    }
+    fn stopped(&mut self) {
+        ClientHooks::post_loop(self);
+    }
+    fn accepted(&mut self, _: &mut Conn<'_>) {}
+    fn ended(&mut self, id: ConnId, why: &Shutdown) {
+        ClientHooks::conn_shutdown(self, id, why);
+    }
+    fn refused(&mut self, _: IpEndpoint) {}
 }
 
 /// One live connection, as the hooks see it.
@@ -99,7 +205,7 @@ impl Conn<'_> {
     }
 
     /// Closes this connection (Python's `conn.shutdown = True`) once the message we are
-    /// sending, if any, is out. [`Handler::conn_shutdown`] follows with [`Shutdown::Local`].
+    /// sending, if any, is out. `conn_shutdown` follows with [`Shutdown::Local`].
     pub fn shutdown(&mut self) {
         self.link.request_shutdown();
     }
@@ -115,7 +221,7 @@ pub struct Control<'a> {
 
 impl<'a> Control<'a> {
     /// Stops the server or client: no new connection is accepted, every connection is shut
-    /// down, and once the sockets are closed [`Handler::post_loop`] runs and `poll` reports
+    /// down, and once the sockets are closed `post_loop` runs and `poll` reports
     /// [`Status::Stopped`](crate::Status::Stopped) (Python's `shutdown = True`).
     pub fn stop(&mut self) {
         *self.stop = true;

@@ -9,7 +9,14 @@
 //! TCP socket per connection it wants to serve at once. A [`Server`] (or [`Client`]) takes the
 //! socket handles, each with its message buffers, as a fixed pool of [`Slot`]s. Each pass of
 //! the loop calls `Interface::poll`, then [`Server::poll`], which drives every connection and
-//! calls the [`Handler`] hooks, and returns a [`Status`] saying when to poll again.
+//! calls the hooks, and returns a [`Status`] saying when to poll again.
+//!
+//! The hooks have the names and meaning of the other transports (and of the Python
+//! package): [`Handler`] holds a connection's (`pre_loop` once its handshake is done,
+//! `transmission_received`, `loop_pass`, `post_loop`, `transmission_failed`), [`ServerHooks`]
+//! the server's (`pre_loop`, `loop_pass`, `post_loop`, `conn_init`, `conn_shutdown`,
+//! `conn_refused`) and [`ClientHooks`] the client's. One value implements both traits, and
+//! serves every connection of the pool.
 //!
 //! ```
 //! use smoltcp::iface::{Config as IfaceConfig, Interface, SocketSet};
@@ -17,7 +24,7 @@
 //! use smoltcp::socket::tcp;
 //! use smoltcp::time::Instant;
 //! use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr};
-//! use tinyproto_smoltcp::{Client, Config, Conn, Control, Handler, Server, Shutdown};
+//! use tinyproto_smoltcp::{Client, ClientHooks, Config, Conn, Control, Handler, Server, ServerHooks};
 //!
 //! type Buf = heapless::Vec<u8, 256>;
 //!
@@ -31,18 +38,21 @@
 //!         conn.transmit(&self.scratch).unwrap();
 //!     }
 //! }
+//! impl ServerHooks for Echo {}
 //!
 //! /// Sends one message when connected, stops at the reply.
 //! #[derive(Default)]
 //! struct Ask { reply: Option<Vec<u8>> }
 //! impl Handler for Ask {
-//!     fn conn_init(&mut self, conn: &mut Conn<'_>) {
+//!     fn pre_loop(&mut self, conn: &mut Conn<'_>) {
 //!         conn.transmit(b"hello").unwrap();
 //!     }
 //!     fn transmission_received(&mut self, conn: &mut Conn<'_>) {
 //!         self.reply = Some(conn.message().to_vec());
 //!         conn.shutdown();
 //!     }
+//! }
+//! impl ClientHooks for Ask {
 //!     fn loop_pass(&mut self, ctl: &mut Control<'_>) {
 //!         if self.reply.is_some() { ctl.stop(); }
 //!     }
@@ -61,8 +71,8 @@
 //! let server_socket = sockets.add(socket());
 //! let client_socket = sockets.add(socket());
 //!
-//! let mut server = Server::<Buf, (), 1>::with_sockets(7000, [server_socket], Config::new())?;
-//! let mut client = Client::<Buf, (), 1>::with_sockets([client_socket], Config::new());
+//! let mut server = Server::<Buf, Buf, (), 1>::with_sockets(7000, [server_socket], Config::new())?;
+//! let mut client = Client::<Buf, Buf, (), 1>::with_sockets([client_socket], Config::new());
 //! let (mut echo, mut ask) = (Echo { scratch: Buf::new() }, Ask::default());
 //!
 //! let mut now = Instant::ZERO;
@@ -80,10 +90,13 @@
 //!
 //! # Semantics
 //! * Connection limit: the pool size `N`. With [`Server::with_limit_socket`] a peer above it
-//!   is answered `0xfe` and closed; a slot is re-armed once its connection has closed.
-//! * Capacities: a slot's receive buffer bounds the largest message accepted — a larger one is
+//!   is refused by the core's [`Refusal`](tinyproto_core::refusal::Refusal) (answered `0xfe`,
+//!   then closed once it closed, or after [`Config::linger`]); a slot is re-armed once its
+//!   connection has closed.
+//! * Capacities: a slot's receive buffer (type `R`) bounds the largest message accepted — a larger one is
 //!   answered `0x00` and skipped, the stream stays in sync ([`Handler::transmission_failed`]
-//!   reports it); its send buffer bounds what [`Conn::transmit`] accepts.
+//!   reports it); its send buffer (type `T`, which may differ: a large receive buffer with a
+//!   small send buffer) bounds what [`Conn::transmit`] accepts.
 //! * smoltcp's results map to typed errors ([`TcpError`], inside the core's [`Error`]):
 //!   `Ok(0)` is "not now", a FIN is a close (clean between messages, `UnexpectedEof` inside
 //!   one), a socket that dropped to `Closed` is [`TcpError::Reset`], a connect that never
@@ -109,7 +122,7 @@ mod server;
 pub use client::Client;
 pub use config::Config;
 pub use error::{ConnectError, Error, Shutdown, TcpError};
-pub use handler::{Conn, Control, Handler};
+pub use handler::{ClientHooks, Conn, Control, Handler, ServerHooks};
 pub use pool::{Slot, Status};
 pub use server::Server;
 pub use tinyproto_core;

@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::error::{Error, Shutdown, TcpError};
-use crate::handler::{Conn, Control, Handler, Link, Slots};
+use crate::handler::{Conn, Control, Hooks, Link, Slots};
 use crate::io::TcpIo;
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State as TcpState};
@@ -21,13 +21,15 @@ const EVENTS_PER_POLL: usize = 32;
 
 /// One socket of a pool with the protocol state and buffers of the connection it carries.
 ///
-/// `rx` bounds the largest message accepted (a larger one is answered `0x00` and skipped),
-/// `tx` the largest one sent (after plugins). Use `heapless::Vec<u8, N>` buffers, or
-/// [`SliceBuffer`](tinyproto_core::buffer::SliceBuffer)s over memory the firmware places itself.
+/// `rx` (of type `R`) bounds the largest message accepted (a larger one is answered `0x00`
+/// and skipped), `tx` (of type `T`) the largest one sent (after plugins): firmware that
+/// receives large messages and answers short ones gives the slot a large `R` and a small `T`.
+/// Use `heapless::Vec<u8, N>` buffers, or [`SliceBuffer`](tinyproto_core::buffer::SliceBuffer)s
+/// over memory the firmware places itself.
 #[derive(Debug)]
-pub struct Slot<B, P = ()> {
+pub struct Slot<R, T = R, P = ()> {
     handle: SocketHandle,
-    conn: Connection<B, B, P>,
+    conn: Connection<R, T, P>,
     state: SlotState,
     index: u16,
     generation: u32,
@@ -51,10 +53,10 @@ enum SlotState {
     Closing { since: u64 },
 }
 
-impl<B: Buffer, P: Plugins> Slot<B, P> {
+impl<R: Buffer, T: Buffer, P: Plugins> Slot<R, T, P> {
     /// A slot over the TCP socket `handle` (already added to the `SocketSet`), with message
     /// buffers and a plugin chain.
-    pub fn new(handle: SocketHandle, rx: B, tx: B, plugins: P) -> Self {
+    pub fn new(handle: SocketHandle, rx: R, tx: T, plugins: P) -> Self {
         Self {
             handle,
             conn: Connection::with_plugins(rx, tx, plugins),
@@ -69,15 +71,15 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
     }
 }
 
-impl<B: Buffer + Default, P: Plugins + Default> Slot<B, P> {
+impl<R: Buffer + Default, T: Buffer + Default, P: Plugins + Default> Slot<R, T, P> {
     /// A slot over the TCP socket `handle` with default buffers (e.g. `heapless::Vec<u8, N>`)
     /// and plugins.
     pub fn for_socket(handle: SocketHandle) -> Self {
-        Self::new(handle, B::default(), B::default(), P::default())
+        Self::new(handle, R::default(), T::default(), P::default())
     }
 }
 
-impl<B, P> Slot<B, P> {
+impl<R, T, P> Slot<R, T, P> {
     /// The socket this slot drives.
     pub fn handle(&self) -> SocketHandle {
         self.handle
@@ -88,7 +90,7 @@ impl<B, P> Slot<B, P> {
     }
 
     fn is_ready(&self) -> bool {
-        self.state == SlotState::Open { ready: true }
+        matches!(self.state, SlotState::Open { ready: true })
     }
 
     /// Traces a step of a connection's life through `log` or `defmt` (the features of the same
@@ -102,7 +104,7 @@ impl<B, P> Slot<B, P> {
     }
 }
 
-impl<B: Buffer, P: Plugins> Link for Slot<B, P> {
+impl<R: Buffer, T: Buffer, P: Plugins> Link for Slot<R, T, P> {
     fn id(&self) -> ConnId {
         Slot::id(self)
     }
@@ -129,7 +131,7 @@ impl<B: Buffer, P: Plugins> Link for Slot<B, P> {
     }
 }
 
-impl<B: Buffer, P: Plugins, const N: usize> Slots for [Slot<B, P>; N] {
+impl<R: Buffer, T: Buffer, P: Plugins, const N: usize> Slots for [Slot<R, T, P>; N] {
     fn count(&self) -> usize {
         self.len()
     }
@@ -150,39 +152,53 @@ impl<B: Buffer, P: Plugins, const N: usize> Slots for [Slot<B, P>; N] {
     }
 }
 
+/// `now` in milliseconds, as the core's clocks count (0 before the epoch). Divides the
+/// microseconds unsigned: firmware then needs no signed 64-bit division routine.
 pub(crate) fn millis(now: Instant) -> u64 {
-    u64::try_from(now.total_millis()).unwrap_or(0)
+    u64::try_from(now.total_micros()).unwrap_or(0) / 1000
 }
 
 /// Re-arms `socket` to listen on `port` (aborting what it still carried); `true` once it
 /// listens. Pool slots and the server's limit socket are armed the same way.
 pub(crate) fn arm(socket: &mut tcp::Socket<'_>, port: u16, config: &Config) -> bool {
-    if socket.is_open() {
-        socket.abort();
-    }
+    release(socket);
     config.apply(socket);
     socket.listen(port).is_ok()
 }
 
-/// Whether a socket closing since `since` is done: its TCP close completed, or the linger
-/// time passed (it is then aborted).
-pub(crate) fn closed_or_aborted(
-    socket: &mut tcp::Socket<'_>,
-    since: u64,
-    now: u64,
-    config: &Config,
-) -> bool {
-    if !socket.is_open() {
-        return true;
-    }
-    let expired = now.saturating_sub(since) >= config.linger.total_millis();
-    if expired {
+/// Frees `socket`: aborts what it still carries (a reset), unless it is closed already (a
+/// socket in `TimeWait` is left to be re-armed without one).
+pub(crate) fn release(socket: &mut tcp::Socket<'_>) {
+    if socket.is_open() {
         socket.abort();
     }
-    expired
 }
 
-impl<B: Buffer, P: Plugins> Slot<B, P> {
+/// What became of a listening socket.
+pub(crate) enum Heard {
+    /// It still listens (or a handshake is under way).
+    Nothing,
+    /// It closed: re-arm it.
+    Gone,
+    /// A peer connected.
+    Peer,
+}
+
+/// What became of `socket`, armed to listen; pool slots and the limit socket ask alike.
+pub(crate) fn heard(socket: &tcp::Socket<'_>) -> Heard {
+    match socket.state() {
+        TcpState::Listen | TcpState::SynReceived => Heard::Nothing,
+        TcpState::Closed | TcpState::TimeWait => Heard::Gone,
+        _ => Heard::Peer,
+    }
+}
+
+/// The end of a slot's linger, in milliseconds.
+fn linger_end(since: u64, config: &Config) -> u64 {
+    since.saturating_add(config.linger_millis().into())
+}
+
+impl<R: Buffer, T: Buffer, P: Plugins> Slot<R, T, P> {
     /// Takes over a socket that just got (or is getting) a connection.
     fn open(&mut self, socket: &tcp::Socket<'_>, config: &Config) {
         self.conn.reset();
@@ -196,13 +212,13 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
 
     /// Advances this slot: arms its socket, notices new connections, drives the protocol and
     /// calls the hooks, finishes closes.
-    fn step<H: Handler + ?Sized>(
+    fn step<K, H: Hooks<K> + ?Sized>(
         &mut self,
         socket: &mut tcp::Socket<'_>,
         now: u64,
         listen: Option<u16>,
         config: &Config,
-        handler: &mut H,
+        hooks: &mut H,
     ) {
         self.kicked = false;
         match self.state {
@@ -212,13 +228,14 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
                     self.state = SlotState::Listening;
                 }
             }
-            SlotState::Listening => match socket.state() {
-                TcpState::Listen | TcpState::SynReceived => {}
-                TcpState::Closed | TcpState::TimeWait => self.state = SlotState::Free,
-                _ => {
+            SlotState::Listening => match heard(socket) {
+                Heard::Nothing => {}
+                Heard::Gone => self.state = SlotState::Free,
+                Heard::Peer => {
                     self.established = true;
                     self.open(socket, config);
-                    self.drive(socket, now, handler);
+                    hooks.accepted(&mut Conn { link: self });
+                    self.drive(socket, now, hooks);
                 }
             },
             SlotState::Open { .. } => {
@@ -236,25 +253,30 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
                     self.established = true;
                     self.remote = socket.remote_endpoint().or(self.remote);
                 }
-                self.drive(socket, now, handler);
+                self.drive(socket, now, hooks);
+                if self.is_ready() {
+                    hooks.loop_pass(&mut Conn { link: self });
+                }
             }
             SlotState::Closing { since } => {
-                if closed_or_aborted(socket, since, now, config) {
+                // Its TCP close completed, or the linger passed: free (aborted).
+                if !socket.is_open() || now >= linger_end(since, config) {
+                    release(socket);
                     self.state = SlotState::Free;
                 }
             }
         }
     }
 
-    fn drive<H: Handler + ?Sized>(
+    fn drive<K, H: Hooks<K> + ?Sized>(
         &mut self,
         socket: &mut tcp::Socket<'_>,
         now: u64,
-        handler: &mut H,
+        hooks: &mut H,
     ) {
         for _ in 0..EVENTS_PER_POLL {
             if self.shutdown_due() {
-                self.end(socket, now, Shutdown::Local, handler);
+                self.end(socket, now, Shutdown::Local, hooks);
                 return;
             }
             match self.conn.poll(&mut TcpIo(socket), now) {
@@ -263,23 +285,21 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
                 Ok(None) => return,
                 Ok(Some(Event::HandshakeDone)) => {
                     self.state = SlotState::Open { ready: true };
-                    handler.conn_init(&mut Conn { link: self });
+                    hooks.pre_loop(&mut Conn { link: self });
                 }
                 // An answer still owed for it (the `0xff` of an empty message) does not stop
                 // a reply: the core queues the reply's header behind it.
-                Ok(Some(Event::Received)) => {
-                    handler.transmission_received(&mut Conn { link: self })
-                }
+                Ok(Some(Event::Received)) => hooks.transmission_received(&mut Conn { link: self }),
                 Ok(Some(Event::Sent)) => {}
                 Ok(Some(
                     event @ (Event::Refused { .. } | Event::Rejected { .. } | Event::Discarded(_)),
                 )) => {
                     if let Some(failure) = event.failure() {
-                        handler.transmission_failed(&mut Conn { link: self }, &failure)
+                        hooks.transmission_failed(&mut Conn { link: self }, &failure)
                     }
                 }
                 Err(e) => {
-                    self.fail(socket, now, e, handler);
+                    self.fail(socket, now, e, hooks);
                     return;
                 }
             }
@@ -298,12 +318,12 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
             && session.phase() != Phase::Status
     }
 
-    fn fail<H: Handler + ?Sized>(
+    fn fail<K, H: Hooks<K> + ?Sized>(
         &mut self,
         socket: &mut tcp::Socket<'_>,
         now: u64,
         error: Error,
-        handler: &mut H,
+        hooks: &mut H,
     ) {
         let why = match error {
             Error::Closed => Shutdown::PeerClosed,
@@ -312,16 +332,17 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
             }
             e => Shutdown::Failed(e),
         };
-        self.end(socket, now, why, handler);
+        self.end(socket, now, why, hooks);
     }
 
-    fn end<H: Handler + ?Sized>(
+    fn end<K, H: Hooks<K> + ?Sized>(
         &mut self,
         socket: &mut tcp::Socket<'_>,
         now: u64,
         why: Shutdown,
-        handler: &mut H,
+        hooks: &mut H,
     ) {
+        let came_up = self.is_ready();
         self.conn.close();
         match why {
             // The peer is gone or stuck: free the socket at once (a reset, if anything).
@@ -337,7 +358,10 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
         self.generation = self.generation.wrapping_add(1);
         self.shutdown = false;
         self.trace("ended");
-        handler.conn_shutdown(id, &why);
+        if came_up {
+            hooks.post_loop(id);
+        }
+        hooks.ended(id, &why);
     }
 
     /// When this slot needs a poll, in milliseconds.
@@ -347,9 +371,7 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
         }
         match self.state {
             SlotState::Open { .. } => self.conn.poll_at(),
-            SlotState::Closing { since } => {
-                Some(since.saturating_add(config.linger.total_millis()))
-            }
+            SlotState::Closing { since } => Some(linger_end(since, config)),
             SlotState::Free | SlotState::Listening => None,
         }
     }
@@ -369,22 +391,21 @@ pub(crate) trait Extra {
     }
 
     /// When the extra sockets need a poll, in milliseconds.
-    fn poll_at(&self, config: &Config) -> Option<u64> {
-        let _ = config;
+    fn poll_at(&self) -> Option<u64> {
         None
     }
 
     /// Steps the extra sockets, after the slots and again after `loop_pass`; `wanted`: no
     /// stop is asked for and every slot is busy.
-    fn step<H: Handler + ?Sized>(
+    fn step<K, H: Hooks<K> + ?Sized>(
         &mut self,
         wanted: bool,
         config: &Config,
         now: u64,
         sockets: &mut SocketSet<'_>,
-        handler: &mut H,
+        hooks: &mut H,
     ) {
-        let _ = (wanted, config, now, sockets, handler);
+        let _ = (wanted, config, now, sockets, hooks);
     }
 }
 
@@ -392,16 +413,16 @@ impl Extra for () {}
 
 /// The slots of a server or client, with the loop state that both share.
 #[derive(Debug)]
-pub(crate) struct Pool<B, P, const N: usize> {
-    pub(crate) slots: [Slot<B, P>; N],
+pub(crate) struct Pool<R, T, P, const N: usize> {
+    pub(crate) slots: [Slot<R, T, P>; N],
     pub(crate) config: Config,
     started: bool,
     pub(crate) stop: bool,
     stopped: bool,
 }
 
-impl<B: Buffer, P: Plugins, const N: usize> Pool<B, P, N> {
-    pub(crate) fn new(mut slots: [Slot<B, P>; N], config: Config) -> Self {
+impl<R: Buffer, T: Buffer, P: Plugins, const N: usize> Pool<R, T, P, N> {
+    pub(crate) fn new(mut slots: [Slot<R, T, P>; N], config: Config) -> Self {
         const { assert!(N <= u16::MAX as usize, "at most 65535 sockets in a pool") };
         for (i, slot) in slots.iter_mut().enumerate() {
             slot.index = i as u16;
@@ -424,53 +445,53 @@ impl<B: Buffer, P: Plugins, const N: usize> Pool<B, P, N> {
 
     /// One pass of the loop: steps every slot and the extra sockets, runs `loop_pass`,
     /// applies a stop, and says when to come back.
-    pub(crate) fn poll<H: Handler + ?Sized, X: Extra>(
+    pub(crate) fn poll<K, H: Hooks<K> + ?Sized, X: Extra>(
         &mut self,
         now: Instant,
         sockets: &mut SocketSet<'_>,
         extra: &mut X,
-        handler: &mut H,
+        hooks: &mut H,
     ) -> Status {
         let now = millis(now);
         if self.stop && self.all_free() && extra.closed() {
-            return self.finish(now, true, None, handler);
+            return self.finish(now, true, None, hooks);
         }
-        self.step_all(now, sockets, extra.listen_port(), handler);
-        self.step_extra(extra, now, sockets, handler);
-        handler.loop_pass(&mut self.control());
+        self.step_all(now, sockets, extra.listen_port(), hooks);
+        self.step_extra(extra, now, sockets, hooks);
+        hooks.passed(&mut self.control());
         self.apply_stop(sockets);
-        self.step_extra(extra, now, sockets, handler);
-        let at = extra.poll_at(&self.config);
-        self.finish(now, extra.closed(), at, handler)
+        self.step_extra(extra, now, sockets, hooks);
+        let at = extra.poll_at();
+        self.finish(now, extra.closed(), at, hooks)
     }
 
-    fn step_extra<H: Handler + ?Sized, X: Extra>(
+    fn step_extra<K, H: Hooks<K> + ?Sized, X: Extra>(
         &mut self,
         extra: &mut X,
         now: u64,
         sockets: &mut SocketSet<'_>,
-        handler: &mut H,
+        hooks: &mut H,
     ) {
         let wanted = !self.stop && !self.any_listening();
-        extra.step(wanted, &self.config, now, sockets, handler);
+        extra.step(wanted, &self.config, now, sockets, hooks);
     }
 
     /// Runs `pre_loop` once, then steps every slot.
-    fn step_all<H: Handler + ?Sized>(
+    fn step_all<K, H: Hooks<K> + ?Sized>(
         &mut self,
         now: u64,
         sockets: &mut SocketSet<'_>,
         listen: Option<u16>,
-        handler: &mut H,
+        hooks: &mut H,
     ) {
         if !self.started {
             self.started = true;
-            handler.pre_loop(&mut self.control());
+            hooks.started(&mut self.control());
         }
         let listen = listen.filter(|_| !self.stop);
         for slot in &mut self.slots {
             let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
-            slot.step(socket, now, listen, &self.config, handler);
+            slot.step(socket, now, listen, &self.config, hooks);
         }
     }
 
@@ -493,28 +514,32 @@ impl<B: Buffer, P: Plugins, const N: usize> Pool<B, P, N> {
 
     /// Whether no slot holds a connection or a closing socket.
     fn all_free(&self) -> bool {
-        self.slots.iter().all(|s| s.state == SlotState::Free)
+        self.slots
+            .iter()
+            .all(|s| matches!(s.state, SlotState::Free))
     }
 
     /// Whether some slot's socket listens.
     fn any_listening(&self) -> bool {
-        self.slots.iter().any(|s| s.state == SlotState::Listening)
+        self.slots
+            .iter()
+            .any(|s| matches!(s.state, SlotState::Listening))
     }
 
     /// The earliest time a slot needs a poll, or the end of the loop.
-    fn finish<H: Handler + ?Sized>(
+    fn finish<K, H: Hooks<K> + ?Sized>(
         &mut self,
         now: u64,
         others_closed: bool,
         others_at: Option<u64>,
-        handler: &mut H,
+        hooks: &mut H,
     ) -> Status {
         if self.stopped {
             return Status::Stopped;
         }
         if self.stop && others_closed && self.all_free() {
             self.stopped = true;
-            handler.post_loop();
+            hooks.stopped();
             return Status::Stopped;
         }
         let at = self
@@ -529,12 +554,14 @@ impl<B: Buffer, P: Plugins, const N: usize> Pool<B, P, N> {
     }
 
     /// A slot that holds no connection, for a client to connect on.
-    pub(crate) fn free_slot(&mut self) -> Option<&mut Slot<B, P>> {
-        self.slots.iter_mut().find(|s| s.state == SlotState::Free)
+    pub(crate) fn free_slot(&mut self) -> Option<&mut Slot<R, T, P>> {
+        self.slots
+            .iter_mut()
+            .find(|s| matches!(s.state, SlotState::Free))
     }
 }
 
-impl<B: Buffer, P: Plugins> Slot<B, P> {
+impl<R: Buffer, T: Buffer, P: Plugins> Slot<R, T, P> {
     /// Client side: starts a connection on this free slot's socket.
     pub(crate) fn connect(
         &mut self,
@@ -545,9 +572,7 @@ impl<B: Buffer, P: Plugins> Slot<B, P> {
         config: &Config,
         now: u64,
     ) -> Result<ConnId, tcp::ConnectError> {
-        if socket.is_open() {
-            socket.abort();
-        }
+        release(socket);
         config.apply(socket);
         socket.connect(cx, remote, local_port)?;
         self.open(socket, config);

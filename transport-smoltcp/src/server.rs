@@ -1,14 +1,14 @@
 //! The server: a listening port served by a fixed pool of sockets.
 
 use crate::config::Config;
-use crate::handler::{Control, Handler};
-use crate::pool::{arm, closed_or_aborted, Extra, Pool, Slot, Status};
+use crate::handler::{AsServer, Control, Handler, Hooks, ServerHooks};
+use crate::pool::{arm, heard, release, Extra, Heard, Pool, Slot, Status};
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, ListenError, State as TcpState};
 use smoltcp::time::Instant;
 use tinyproto_core::buffer::Buffer;
 use tinyproto_core::plugin::Plugins;
-use tinyproto_core::wire::SC_CONLIMIT;
+use tinyproto_core::refusal::Refusal;
 
 /// A tinyproto server on a smoltcp interface (Python's `TinyProtoServer`).
 ///
@@ -16,13 +16,18 @@ use tinyproto_core::wire::SC_CONLIMIT;
 /// once and up to `N` connection attempts can be in progress. With a
 /// [limit socket](Server::with_limit_socket), a peer that arrives while all `N` are busy is
 /// answered `0xfe` (connection limit) and closed, as the protocol asks; without one, smoltcp
-/// resets it. A slot whose connection ended is re-armed (listens again) once its socket has
-/// finished closing, or after [`Config::linger`].
+/// resets it; the refusal (its answer, its linger of at most [`Config::linger`], then the
+/// close) is the core's [`Refusal`]. A slot whose connection ended is re-armed (listens
+/// again) once its socket has finished closing, or after [`Config::linger`].
+///
+/// `R` and `T` are a slot's receive and send buffers (they bound the messages received and
+/// sent), `P` its plugins; [`Server::poll`] takes one value that is both the connections'
+/// [`Handler`] and the [`ServerHooks`].
 ///
 /// Call [`Server::poll`] after every `Interface::poll`.
 #[derive(Debug)]
-pub struct Server<B, P, const N: usize> {
-    pool: Pool<B, P, N>,
+pub struct Server<R, T, P, const N: usize> {
+    pool: Pool<R, T, P, N>,
     listener: Listener,
 }
 
@@ -44,15 +49,16 @@ struct LimitSocket {
 enum LimitState {
     Idle,
     Listening,
-    Closing { since: u64 },
+    /// A peer above the limit, refused by the core's machine: `0xfe`, then the linger.
+    Refusing(Refusal),
 }
 
-impl<B: Buffer, P: Plugins, const N: usize> Server<B, P, N> {
+impl<R: Buffer, T: Buffer, P: Plugins, const N: usize> Server<R, T, P, N> {
     /// A server on `port` (any local address) with the given slots. The sockets are
     /// (re)armed on the first poll; sockets that are open then are aborted.
     ///
     /// Fails with [`ListenError::Unaddressable`] for port 0.
-    pub fn new(port: u16, slots: [Slot<B, P>; N], config: Config) -> Result<Self, ListenError> {
+    pub fn new(port: u16, slots: [Slot<R, T, P>; N], config: Config) -> Result<Self, ListenError> {
         if port == 0 {
             return Err(ListenError::Unaddressable);
         }
@@ -85,13 +91,14 @@ impl<B: Buffer, P: Plugins, const N: usize> Server<B, P, N> {
 
     /// Drives every connection: accepts, handshakes, moves messages, calls the hooks, closes
     /// and re-arms sockets. Does what can be done without blocking and says when to come back.
-    pub fn poll<H: Handler + ?Sized>(
+    pub fn poll<H: Handler + ServerHooks + ?Sized>(
         &mut self,
         now: Instant,
         sockets: &mut SocketSet<'_>,
-        handler: &mut H,
+        hooks: &mut H,
     ) -> Status {
-        self.pool.poll(now, sockets, &mut self.listener, handler)
+        self.pool
+            .poll::<AsServer, _, _>(now, sockets, &mut self.listener, hooks)
     }
 }
 
@@ -103,63 +110,64 @@ impl Extra for Listener {
     fn closed(&self) -> bool {
         self.limit
             .as_ref()
-            .is_none_or(|l| l.state == LimitState::Idle)
+            .is_none_or(|l| matches!(l.state, LimitState::Idle))
     }
 
-    fn poll_at(&self, config: &Config) -> Option<u64> {
-        match self.limit.as_ref()?.state {
-            LimitState::Closing { since } => {
-                Some(since.saturating_add(config.linger.total_millis()))
-            }
+    fn poll_at(&self) -> Option<u64> {
+        match &self.limit.as_ref()?.state {
+            LimitState::Refusing(refusal) => refusal.poll_at(),
             _ => None,
         }
     }
 
-    fn step<H: Handler + ?Sized>(
+    fn step<K, H: Hooks<K> + ?Sized>(
         &mut self,
         wanted: bool,
         config: &Config,
         now: u64,
         sockets: &mut SocketSet<'_>,
-        handler: &mut H,
+        hooks: &mut H,
     ) {
         let Some(limit) = self.limit.as_mut() else {
             return;
         };
         let socket = sockets.get_mut::<tcp::Socket>(limit.handle);
-        match limit.state {
+        match &mut limit.state {
             LimitState::Idle => {
                 if wanted && arm(socket, self.port, config) {
                     limit.state = LimitState::Listening;
                 }
             }
-            LimitState::Listening => match socket.state() {
-                // Only while every slot is busy: a free slot must get the next peer.
-                TcpState::Listen if !wanted => {
-                    socket.abort();
-                    limit.state = LimitState::Idle;
-                }
-                TcpState::Listen | TcpState::SynReceived => {}
-                TcpState::Closed | TcpState::TimeWait => limit.state = LimitState::Idle,
-                _ => {
-                    // A peer above the limit: one byte 0xfe, then close (PROTOCOL.md, Q1), as
-                    // the core's `refusal::Refusal` does over a `Transport`; smoltcp's socket
-                    // takes the peer's bytes itself while it lingers. (Driving the `Refusal`
-                    // here costs ~110 B of firmware `.text`.)
-                    let remote = socket.remote_endpoint();
-                    if socket.send_slice(&[SC_CONLIMIT]) == Ok(1) {
-                        socket.close();
-                    } else {
-                        socket.abort();
-                    }
-                    limit.state = LimitState::Closing { since: now };
-                    if let Some(remote) = remote {
-                        handler.conn_refused(remote);
+            // Only while every slot is busy: a free slot must get the next peer.
+            LimitState::Listening if !wanted && socket.state() == TcpState::Listen => {
+                socket.abort();
+                limit.state = LimitState::Idle;
+            }
+            LimitState::Listening => match heard(socket) {
+                Heard::Nothing => {}
+                Heard::Gone => limit.state = LimitState::Idle,
+                Heard::Peer => {
+                    // A peer above the limit (PROTOCOL.md, Q1).
+                    limit.state = LimitState::Refusing(Refusal::new(now, config.linger_millis()));
+                    if let Some(remote) = socket.remote_endpoint() {
+                        hooks.refused(remote);
                     }
                 }
             },
-            LimitState::Closing { since } => {
-                if closed_or_aborted(socket, since, now, config) {
+            LimitState::Refusing(refusal) => {
+                // The core's machine on smoltcp's calls: the answer, then our FIN. smoltcp
+                // closes without a reset even with the peer's bytes unread, so they stay in
+                // the socket until the peer has closed too (or the linger ends).
+                let answer = refusal.pending_output();
+                if refusal.output_written(socket.send_slice(answer).unwrap_or(0)) {
+                    socket.close();
+                }
+                if !socket.is_open() {
+                    refusal.peer_closed();
+                }
+                refusal.check_deadline(now);
+                if refusal.is_done() {
+                    release(socket);
                     limit.state = LimitState::Idle;
                 }
             }
@@ -167,9 +175,11 @@ impl Extra for Listener {
     }
 }
 
-impl<B: Buffer + Default, P: Plugins + Default, const N: usize> Server<B, P, N> {
-    /// A server on `port` whose slots use default buffers (e.g. `heapless::Vec<u8, M>`) and
-    /// plugins, one per socket handle.
+impl<R: Buffer + Default, T: Buffer + Default, P: Plugins + Default, const N: usize>
+    Server<R, T, P, N>
+{
+    /// A server on `port` whose slots use default buffers (e.g. `heapless::Vec<u8, M>` to
+    /// receive and a smaller one to send) and plugins, one per socket handle.
     pub fn with_sockets(
         port: u16,
         handles: [SocketHandle; N],

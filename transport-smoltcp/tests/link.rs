@@ -7,11 +7,12 @@ mod common;
 use common::{Asker, Echo, Faults, Net, Rng, PORT, SERVER_IP};
 use smoltcp::socket::{tcp, AnySocket};
 use smoltcp::time::{Duration, Instant};
+use tinyproto_smoltcp::tinyproto_core::buffer::Buffer;
 use tinyproto_smoltcp::tinyproto_core::connection::Timeouts;
-use tinyproto_smoltcp::tinyproto_core::session::{Phase, ProtocolError};
+use tinyproto_smoltcp::tinyproto_core::session::{Phase, ProtocolError, SendError};
 use tinyproto_smoltcp::{
-    Client, Config, ConnId, ConnectError, Error, Failure, Handler, Server, Shutdown, Status,
-    TcpError,
+    Client, ClientHooks, Config, ConnId, ConnectError, Error, Failure, Handler, Server,
+    ServerHooks, Shutdown, Status, TcpError,
 };
 
 type SBuf = heapless::Vec<u8, 4096>;
@@ -25,19 +26,31 @@ struct Ends {
 }
 
 /// A server and a client on the simulated link, with their handlers: what the tests drive.
-struct Pair<const S: usize, const C: usize, HS, HC> {
+/// `ST`: the server's send buffers (its receive buffers are `SBuf`).
+struct Pair<const S: usize, const C: usize, HS, HC, ST = SBuf> {
     net: Net,
-    srv: Server<SBuf, (), S>,
-    cli: Client<CBuf, (), C>,
+    srv: Server<SBuf, ST, (), S>,
+    cli: Client<CBuf, CBuf, (), C>,
     /// The server's handler.
     hs: HS,
     /// The client's handler.
     hc: HC,
 }
 
-impl<const S: usize, const C: usize, HS: Handler, HC: Handler> Pair<S, C, HS, HC> {
+impl<const S: usize, const C: usize, HS, HC, ST> Pair<S, C, HS, HC, ST>
+where
+    ST: Buffer,
+    HS: Handler + ServerHooks,
+    HC: Handler + ClientHooks,
+{
     /// The endpoints and handlers, after the server's first poll (its sockets listen).
-    fn new(net: Net, srv: Server<SBuf, (), S>, cli: Client<CBuf, (), C>, hs: HS, hc: HC) -> Self {
+    fn new(
+        net: Net,
+        srv: Server<SBuf, ST, (), S>,
+        cli: Client<CBuf, CBuf, (), C>,
+        hs: HS,
+        hc: HC,
+    ) -> Self {
         let mut pair = Self {
             net,
             srv,
@@ -85,17 +98,21 @@ impl<const S: usize, const C: usize, HS: Handler, HC: Handler> Pair<S, C, HS, HC
     }
 }
 
-fn server<const N: usize>(net: &mut Net, config: Config) -> Server<SBuf, (), N> {
+fn server<const N: usize>(net: &mut Net, config: Config) -> Server<SBuf, SBuf, (), N> {
     let handles = core::array::from_fn(|_| net.server.socket(SOCKET_BUF));
     Server::with_sockets(PORT, handles, config).unwrap()
 }
 
-fn client<const N: usize>(net: &mut Net, config: Config) -> Client<CBuf, (), N> {
+fn client<const N: usize>(net: &mut Net, config: Config) -> Client<CBuf, CBuf, (), N> {
     let handles = core::array::from_fn(|_| net.client.socket(SOCKET_BUF));
     Client::with_sockets(handles, config)
 }
 
-fn connect<const N: usize>(net: &mut Net, client: &mut Client<CBuf, (), N>, port: u16) -> ConnId {
+fn connect<const N: usize>(
+    net: &mut Net,
+    client: &mut Client<CBuf, CBuf, (), N>,
+    port: u16,
+) -> ConnId {
     let cx = net.client.iface.context();
     client
         .connect(cx, &mut net.client.sockets, (SERVER_IP, port), net.now)
@@ -263,6 +280,12 @@ fn srvquit_stops_the_server_after_closing_everything() {
     } = t.run(60_000, |_, _, s, c| s.is_stopped() && c.is_stopped());
     assert!(s.is_stopped() && c.is_stopped());
     assert_eq!((t.hs.pre_loop, t.hs.post_loop), (1, 1));
+    assert_eq!(
+        t.hs.lifecycle,
+        ["conn_init", "pre_loop", "post_loop", "conn_shutdown"],
+        "the server's and the connection's hooks, in the order of the other transports"
+    );
+    assert!(t.hs.conn_passes > 0, "the connection's loop_pass ran");
     assert_eq!(t.hc.replies_ok, 1);
     assert_eq!(t.hc.shutdowns[0].1, Shutdown::PeerClosed);
     assert_eq!(t.hs.shutdowns, [Shutdown::Local]);
@@ -282,11 +305,13 @@ fn srvquit_stops_the_server_after_closing_everything() {
 struct SendAndClose(&'static [u8]);
 
 impl Handler for SendAndClose {
-    fn conn_init(&mut self, conn: &mut tinyproto_smoltcp::Conn<'_>) {
+    fn pre_loop(&mut self, conn: &mut tinyproto_smoltcp::Conn<'_>) {
         conn.transmit(self.0).unwrap();
         conn.shutdown();
     }
 }
+
+impl ClientHooks for SendAndClose {}
 
 #[test]
 fn a_shutdown_right_after_transmit_sends_the_whole_message_first() {
@@ -313,9 +338,12 @@ struct Recorder {
 }
 
 impl Handler for Recorder {
-    fn conn_init(&mut self, conn: &mut tinyproto_smoltcp::Conn<'_>) {
+    fn pre_loop(&mut self, conn: &mut tinyproto_smoltcp::Conn<'_>) {
         self.inits.push(conn.id());
     }
+}
+
+impl ClientHooks for Recorder {
     fn conn_shutdown(&mut self, id: ConnId, why: &Shutdown) {
         self.shutdowns.push((id, why.clone()));
     }
@@ -375,6 +403,21 @@ fn connection_limit_answers_0xfe_and_the_slot_re_arms() {
     t.run(10_000, |_, r, _, _| r.inits.len() == 2);
     assert_eq!(t.hc.inits, [a, c]);
     assert_eq!(t.hs.refused, 1);
+
+    // The limit socket re-armed after its refusal: the next peer above the limit is refused
+    // too, and no refused peer reached the server's `conn_init`.
+    let d = t.connect(PORT);
+    t.run(10_000, |_, r, _, _| r.shutdowns.len() == 3);
+    assert_eq!(
+        t.hc.shutdowns[2],
+        (
+            d,
+            Shutdown::Failed(Error::Protocol(ProtocolError::ConnectionLimit))
+        )
+    );
+    assert_eq!(t.hs.refused, 2);
+    let accepted = t.hs.lifecycle.iter().filter(|&&h| h == "conn_init").count();
+    assert_eq!(accepted, 2, "{:?}", t.hs.lifecycle);
 }
 
 /// The server's pool socket (the one that is not the limit socket).
@@ -497,9 +540,9 @@ fn raw_peer(net: &mut Net, window: usize) -> smoltcp::iface::SocketHandle {
 /// `close`), until `ended` or `limit_ms` of simulated time; returns how many polls asked to be
 /// polled again at once.
 #[allow(clippy::too_many_arguments)]
-fn serve_raw<const N: usize, H: Handler>(
+fn serve_raw<const N: usize, H: Handler + ServerHooks>(
     net: &mut Net,
-    srv: &mut Server<SBuf, (), N>,
+    srv: &mut Server<SBuf, SBuf, (), N>,
     handler: &mut H,
     raw: smoltcp::iface::SocketHandle,
     bytes: &[u8],
@@ -603,12 +646,15 @@ struct Filler {
 }
 
 impl Handler for Filler {
-    fn conn_init(&mut self, conn: &mut tinyproto_smoltcp::Conn<'_>) {
+    fn pre_loop(&mut self, conn: &mut tinyproto_smoltcp::Conn<'_>) {
         conn.transmit(&vec![0x55; self.len]).unwrap();
     }
     fn transmission_received(&mut self, _: &mut tinyproto_smoltcp::Conn<'_>) {
         self.received += 1;
     }
+}
+
+impl ServerHooks for Filler {
     fn conn_shutdown(&mut self, _: ConnId, why: &Shutdown) {
         self.shutdowns.push(why.clone());
     }
@@ -620,7 +666,7 @@ fn an_answer_the_socket_cannot_take_neither_spins_nor_holds_the_slot_for_ever() 
     let mut net = Net::new(Faults::default());
     let config = Config::new().timeouts(Timeouts::new().stall(STALL_MS));
     let server_socket = net.server.socket(1024);
-    let mut srv = Server::<SBuf, (), 1>::with_sockets(PORT, [server_socket], config).unwrap();
+    let mut srv = Server::<SBuf, SBuf, (), 1>::with_sockets(PORT, [server_socket], config).unwrap();
     // A raw peer with a 256-byte receive window that never reads. The server's message fills
     // that window and the server's 1024-byte send buffer exactly: 1 init byte + 4 header bytes
     // + 1275 payload bytes = 256 + 1024.
@@ -670,7 +716,9 @@ struct Pusher {
     sent: usize,
 }
 
-impl Handler for Pusher {
+impl Handler for Pusher {}
+
+impl ServerHooks for Pusher {
     fn loop_pass(&mut self, ctl: &mut tinyproto_smoltcp::Control<'_>) {
         let ids: Vec<ConnId> = ctl.connections().collect();
         for id in ids {
@@ -700,6 +748,9 @@ impl Handler for Sink {
         }
         self.got += 1;
     }
+}
+
+impl ClientHooks for Sink {
     fn conn_shutdown(&mut self, _: ConnId, why: &Shutdown) {
         self.ended = Some(why.clone());
     }
@@ -781,4 +832,67 @@ fn plugins_apply_on_both_sides() {
         net.advance([s.poll_at(), c.poll_at()].into_iter().flatten().min());
     }
     assert_eq!((asker.replies_ok, asker.wrong_replies), (30, 0));
+}
+
+/// Server side: answers each message with its length, as 4 bytes.
+#[derive(Default)]
+struct Lengths {
+    too_long: Vec<usize>,
+}
+
+impl Handler for Lengths {
+    fn transmission_received(&mut self, conn: &mut tinyproto_smoltcp::Conn<'_>) {
+        let len = conn.message().len();
+        if conn.transmit(&(len as u32).to_be_bytes()).is_err() {
+            self.too_long.push(len);
+        }
+    }
+}
+
+impl ServerHooks for Lengths {}
+
+/// Client side: sends `msg` once connected, keeps the reply.
+struct Once {
+    msg: Vec<u8>,
+    reply: Option<Vec<u8>>,
+}
+
+impl Handler for Once {
+    fn pre_loop(&mut self, conn: &mut tinyproto_smoltcp::Conn<'_>) {
+        conn.transmit(&self.msg).unwrap();
+    }
+    fn transmission_received(&mut self, conn: &mut tinyproto_smoltcp::Conn<'_>) {
+        self.reply = Some(conn.message().to_vec());
+    }
+}
+
+impl ClientHooks for Once {}
+
+#[test]
+fn a_slot_receives_messages_larger_than_its_send_buffer() {
+    // Firmware's shape: a large receive buffer, a send buffer for short answers only.
+    type Small = heapless::Vec<u8, 8>;
+    let mut net = Net::new(Faults::default());
+    let handle = net.server.socket(SOCKET_BUF);
+    let slot = tinyproto_smoltcp::Slot::new(handle, SBuf::new(), Small::new(), ());
+    let srv = Server::new(PORT, [slot], Config::new()).unwrap();
+    let cli = client::<1>(&mut net, Config::new());
+    let once = Once {
+        msg: vec![0x42; 4000],
+        reply: None,
+    };
+    let mut t = Pair::new(net, srv, cli, Lengths::default(), once);
+    t.connect(PORT);
+    t.run(60_000, |_, c, _, _| c.reply.is_some());
+    assert_eq!(t.hc.reply.as_deref(), Some(&4000u32.to_be_bytes()[..]));
+    assert!(t.hs.too_long.is_empty());
+    // And the send buffer still bounds what goes out.
+    let id = t.srv.control().connections().next().expect("connected");
+    let mut ctl = t.srv.control();
+    let mut conn = ctl.connection(id).unwrap();
+    assert!(
+        matches!(conn.transmit(&[0; 9]), Err(SendError::Capacity(_))),
+        "9 bytes do not fit in 8"
+    );
+    assert_eq!(conn.transmit(&[0; 8]), Ok(()));
 }

@@ -22,7 +22,9 @@ use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr};
 use tinyproto_smoltcp::tinyproto_core::buffer::{Buffer, SliceBuffer};
 use tinyproto_smoltcp::tinyproto_core::connection::Timeouts;
 use tinyproto_smoltcp::tinyproto_core::plugin::{Plugin, PluginError, Plugins};
-use tinyproto_smoltcp::{Client, Config, Conn, Control, Handler, Server, Shutdown, Slot};
+use tinyproto_smoltcp::{
+    Client, ClientHooks, Config, Conn, Control, Handler, Server, ServerHooks, Shutdown, Slot,
+};
 use tinyproto_testkit::{NetNs, Peer, PyVersion};
 
 const TAP: &str = "tap0";
@@ -331,7 +333,7 @@ fn slot(handle: smoltcp::iface::SocketHandle) -> Slot<SliceBuffer<'static>> {
 fn slot_with<P: Plugins>(
     handle: smoltcp::iface::SocketHandle,
     plugins: P,
-) -> Slot<SliceBuffer<'static>, P> {
+) -> Slot<SliceBuffer<'static>, SliceBuffer<'static>, P> {
     let buffer = || SliceBuffer::new(Box::leak(vec![0u8; CAPACITY + 16].into_boxed_slice()));
     Slot::new(handle, buffer(), buffer(), plugins)
 }
@@ -367,17 +369,6 @@ struct EchoServer {
 }
 
 impl Handler for EchoServer {
-    fn pre_loop(&mut self, _: &mut Control<'_>) {
-        say(&format!("LISTENING {SMOLTCP_PORT}"));
-    }
-    fn loop_pass(&mut self, ctl: &mut Control<'_>) {
-        if self.quit {
-            ctl.stop();
-        }
-    }
-    fn post_loop(&mut self) {
-        say("STOPPED");
-    }
     fn transmission_received(&mut self, conn: &mut Conn<'_>) {
         match conn.message() {
             b"QUIT" => conn.shutdown(),
@@ -389,6 +380,20 @@ impl Handler for EchoServer {
                 conn.transmit(&self.scratch).unwrap();
             }
         }
+    }
+}
+
+impl ServerHooks for EchoServer {
+    fn pre_loop(&mut self, _: &mut Control<'_>) {
+        say(&format!("LISTENING {SMOLTCP_PORT}"));
+    }
+    fn loop_pass(&mut self, ctl: &mut Control<'_>) {
+        if self.quit {
+            ctl.stop();
+        }
+    }
+    fn post_loop(&mut self) {
+        say("STOPPED");
     }
     fn conn_shutdown(&mut self, id: tinyproto_smoltcp::ConnId, why: &Shutdown) {
         say(&format!("CLOSED {id} {why}"));
@@ -431,12 +436,7 @@ impl Checker {
 }
 
 impl Handler for Checker {
-    fn loop_pass(&mut self, ctl: &mut Control<'_>) {
-        if self.result.is_some() {
-            ctl.stop();
-        }
-    }
-    fn conn_init(&mut self, conn: &mut Conn<'_>) {
+    fn pre_loop(&mut self, conn: &mut Conn<'_>) {
         self.send_next(conn);
     }
     fn transmission_received(&mut self, conn: &mut Conn<'_>) {
@@ -449,6 +449,14 @@ impl Handler for Checker {
         }
         self.next += 1;
         self.send_next(conn);
+    }
+}
+
+impl ClientHooks for Checker {
+    fn loop_pass(&mut self, ctl: &mut Control<'_>) {
+        if self.result.is_some() {
+            ctl.stop();
+        }
     }
     fn conn_shutdown(&mut self, _: tinyproto_smoltcp::ConnId, why: &Shutdown) {
         if self.result.is_none() {
@@ -498,9 +506,12 @@ struct LimitProbe {
 }
 
 impl Handler for LimitProbe {
-    fn conn_init(&mut self, _: &mut Conn<'_>) {
+    fn pre_loop(&mut self, _: &mut Conn<'_>) {
         self.first_up = true;
     }
+}
+
+impl ClientHooks for LimitProbe {
     fn conn_shutdown(&mut self, _: tinyproto_smoltcp::ConnId, why: &Shutdown) {
         if self.first_up && self.second.is_none() {
             self.second = Some(why.clone());

@@ -23,6 +23,7 @@ pub struct ClientBuilder {
 
 impl ClientBuilder {
     engine_settings!(settings);
+    connect_timeout!(settings.conn);
 
     /// Starts the client's I/O and hook threads; `factory` makes each connection's handler.
     pub fn build<H, F>(self, factory: F) -> Result<Client, StartError>
@@ -38,7 +39,7 @@ impl ClientBuilder {
             inner: Arc::new(ClientInner {
                 link: reactor.link.clone(),
                 registry: reactor.registry.clone(),
-                connect_timeout: self.settings.conn.timeouts.connect,
+                connect_timeout: self.settings.conn.connect,
                 stopping: AtomicBool::new(false),
                 wake: Mutex::new(wake),
             }),

@@ -2,91 +2,65 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use tinyproto_core::connection::Timeouts;
 use tinyproto_core::Plugin;
 
-/// Time limits of a connection; `None` waits forever.
+/// The time limits of a connection unless set otherwise (Python's server has none): the
+/// peer's init byte within 5 s, the status byte answering our header within 30 s, and no
+/// header or payload, in either direction, stalled for 30 s.
 ///
 /// ```
-/// use std::time::Duration;
-/// use tinyproto_std::Timeouts;
-/// let t = Timeouts { stall: Some(Duration::from_secs(5)), ..Timeouts::default() };
-/// assert_eq!(t.handshake, Some(Duration::from_secs(5)));
+/// use tinyproto_std::{Timeouts, DEFAULT_TIMEOUTS};
+/// assert_eq!(DEFAULT_TIMEOUTS.stall_ms(), Some(30_000));
+/// let quick = Timeouts::new().handshake(1_000).status(1_000).stall(2_000);
+/// # let _ = quick;
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Timeouts {
-    /// Establishing the TCP connection (clients). Default 5 s, Python's client default.
-    pub connect: Option<Duration>,
-    /// Waiting for the peer's init byte. Default 5 s.
-    pub handshake: Option<Duration>,
-    /// Waiting for the status byte that answers our length header. Default 30 s.
-    pub status: Option<Duration>,
-    /// A header or payload, in either direction, that stops making progress. Default 30 s.
-    pub stall: Option<Duration>,
-}
+pub const DEFAULT_TIMEOUTS: Timeouts = Timeouts::new()
+    .handshake(5_000)
+    .status(30_000)
+    .stall(30_000);
 
-impl Default for Timeouts {
-    fn default() -> Self {
-        Self {
-            connect: Some(Duration::from_secs(5)),
-            handshake: Some(Duration::from_secs(5)),
-            status: Some(Duration::from_secs(30)),
-            stall: Some(Duration::from_secs(30)),
-        }
-    }
-}
+/// How long a client may take to establish its TCP connection unless set otherwise: 5 s,
+/// Python's client default.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-impl Timeouts {
-    /// No time limits at all (the Python server's behaviour).
-    pub const NONE: Timeouts = Timeouts {
-        connect: None,
-        handshake: None,
-        status: None,
-        stall: None,
-    };
-
-    /// The core's timeouts (milliseconds) for the protocol phases: what a driver on the core
-    /// (this crate's, `tinyproto-tokio`'s) hands to `connection::Connection::set_timeouts`.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use tinyproto_std::Timeouts;
-    /// let t = Timeouts { stall: Some(Duration::from_millis(1500)), ..Timeouts::NONE };
-    /// assert_eq!(t.core().stall_ms(), Some(1500));
-    /// ```
-    pub fn core(&self) -> tinyproto_core::connection::Timeouts {
-        let ms = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
-        let mut t = tinyproto_core::connection::Timeouts::new();
-        if let Some(d) = self.handshake {
-            t = t.handshake(ms(d));
-        }
-        if let Some(d) = self.status {
-            t = t.status(ms(d));
-        }
-        if let Some(d) = self.stall {
-            t = t.stall(ms(d));
-        }
-        t
-    }
+/// `ms` milliseconds as a [`Duration`].
+pub(crate) fn millis(ms: u32) -> Duration {
+    Duration::from_millis(u64::from(ms))
 }
 
 /// Makes a fresh plugin for each connection (Python shares one instance; per-connection state
 /// is safer, and a factory can still hand out clones of shared state).
-pub(crate) type PluginFactory = Arc<dyn Fn() -> Box<dyn Plugin + Send> + Send + Sync>;
+#[doc(hidden)]
+pub type PluginFactory = Arc<dyn Fn() -> Box<dyn Plugin + Send> + Send + Sync>;
 
-/// What every connection is made with.
+/// What every connection is made with: set by the builders' connection methods
+/// (`conn_settings!`), read when a connection starts.
+///
+/// Public but hidden, and not a stable API: `tinyproto-tokio` makes its connections with the
+/// same settings (one type for both transports), through its own builder methods.
+#[doc(hidden)]
 #[derive(Clone)]
-pub(crate) struct ConnSettings {
-    pub(crate) timeouts: Timeouts,
-    pub(crate) max_message_size: usize,
-    pub(crate) plugins: Vec<PluginFactory>,
-    pub(crate) nodelay: bool,
-    pub(crate) reuse_limit: usize,
+pub struct ConnSettings {
+    /// The time limits.
+    pub timeouts: Timeouts,
+    /// Establishing a client's TCP connection.
+    pub connect: Option<Duration>,
+    /// Largest message accepted from the peer.
+    pub max_message_size: usize,
+    /// Plugins, in the order they were added.
+    pub plugins: Vec<PluginFactory>,
+    /// `TCP_NODELAY`.
+    pub nodelay: bool,
+    /// Most bytes of sent messages' memory kept to receive into.
+    pub reuse_limit: usize,
 }
 
 impl Default for ConnSettings {
     fn default() -> Self {
         Self {
-            timeouts: Timeouts::default(),
+            timeouts: DEFAULT_TIMEOUTS,
+            connect: Some(DEFAULT_CONNECT_TIMEOUT),
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             plugins: Vec::new(),
             nodelay: true,
@@ -96,7 +70,8 @@ impl Default for ConnSettings {
 }
 
 impl ConnSettings {
-    pub(crate) fn plugins(&self) -> Vec<Box<dyn Plugin + Send>> {
+    /// A fresh plugin of each factory, in the order they were added.
+    pub fn plugins(&self) -> Vec<Box<dyn Plugin + Send>> {
         self.plugins.iter().map(|make| make()).collect()
     }
 }
@@ -163,7 +138,9 @@ impl Default for EngineSettings {
 /// Builder methods for the settings of each connection, shared by every builder.
 macro_rules! conn_settings {
     ($($field:ident).+) => {
-        /// Sets the time limits (default [`Timeouts::default`](crate::Timeouts::default)).
+        /// Sets the protocol's time limits (default
+        /// [`DEFAULT_TIMEOUTS`](crate::DEFAULT_TIMEOUTS); [`Timeouts::new`](crate::Timeouts::new)
+        /// has none, like Python's server).
         pub fn timeouts(mut self, timeouts: $crate::Timeouts) -> Self {
             self.$($field).+.timeouts = timeouts;
             self
@@ -204,6 +181,18 @@ macro_rules! conn_settings {
         /// nothing: sent messages are freed at once.
         pub fn reuse_limit(mut self, bytes: usize) -> Self {
             self.$($field).+.reuse_limit = bytes;
+            self
+        }
+    };
+}
+
+/// The connect timeout's builder method, for the client builders.
+macro_rules! connect_timeout {
+    ($($field:ident).+) => {
+        /// Most time to establish the TCP connection to each address tried (default
+        /// [`DEFAULT_CONNECT_TIMEOUT`](crate::DEFAULT_CONNECT_TIMEOUT); `None`: the system's).
+        pub fn connect_timeout(mut self, limit: Option<std::time::Duration>) -> Self {
+            self.$($field).+.connect = limit;
             self
         }
     };

@@ -1,9 +1,9 @@
 //! Handles to connections, usable from any thread: send, close, inspect.
 
 use crate::error::{CloseReason, ConnError};
-use crate::id::ConnId;
 use crate::mailbox::{Command, SendReply, Shared};
 use crate::message::Message;
+use crate::serial::ConnSerial;
 use crate::sync::on_io_thread;
 use std::fmt;
 use std::net::SocketAddr;
@@ -20,7 +20,7 @@ pub struct ConnectionHandle {
 
 impl ConnectionHandle {
     /// The connection's id.
-    pub fn id(&self) -> ConnId {
+    pub fn id(&self) -> ConnSerial {
         self.shared.id
     }
 

@@ -3,10 +3,10 @@
 
 use crate::error::{CloseReason, ConnError};
 use crate::handle::ConnectionHandle;
-use crate::id::ConnId;
 use crate::mailbox::{Command, Pump, SendReply};
 use crate::message::Message;
 use crate::reply::HookAnswer;
+use crate::serial::ConnSerial;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -122,6 +122,13 @@ pub trait ServerHooks: Send + 'static {
     ) {
         let _ = (server, conn, reason);
     }
+
+    /// Runs for each connection refused at the
+    /// [connection limit](crate::ServerBuilder::max_connections): the peer at `peer` was
+    /// answered `0xfe` and its connection closed (PROTOCOL.md Q1).
+    fn conn_refused(&mut self, server: &crate::ServerHandle, peer: SocketAddr) {
+        let _ = (server, peer);
+    }
 }
 
 /// No server hooks.
@@ -206,7 +213,7 @@ impl Conn {
     }
 
     /// The connection's id.
-    pub fn id(&self) -> ConnId {
+    pub fn id(&self) -> ConnSerial {
         self.handle.id()
     }
 

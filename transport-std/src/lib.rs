@@ -4,12 +4,14 @@
 //! # Pieces
 //! * [`Server`] (built by [`ServerBuilder`]): listen addresses (IPv4, IPv6, host names), a
 //!   connection limit, a maximum message size, per-connection plugins, server hooks
-//!   ([`ServerHooks`]) and a [`ServerHandle`] to list, send to, close and shut down from any
-//!   thread.
+//!   ([`ServerHooks`]: `pre_loop`, `loop_pass`, `post_loop`, `conn_init`, `conn_shutdown`,
+//!   `conn_refused`) and a [`ServerHandle`] to list, send to, close and shut down from any
+//!   thread. Connections are named by [`ConnSerial`].
 //! * [`Client`] (built by [`ClientBuilder`]): several connections with hooks, and the optional
 //!   client loop ([`ClientHooks`]).
 //! * [`Handler`]: the hooks of one connection (`pre_loop`, `transmission_received`,
-//!   `loop_pass`, `post_loop`); inside them [`Conn::transmit`] and [`Conn::receive`] block in
+//!   `loop_pass`, `post_loop`, `transmission_failed`: the names and meanings of every
+//!   transport's hooks, see the core's glossary); inside them [`Conn::transmit`] and [`Conn::receive`] block in
 //!   lockstep like Python's. [`ConnectionHandle`] sends from any thread.
 //! * [`TcpConnection`]: one blocking connection for scripts and tests.
 //!
@@ -26,6 +28,13 @@
 //! about a kilobyte of memory; buffers grow only as a message's bytes arrive and are freed
 //! after it.
 //!
+//! Each connection is a sans-IO state machine (one lifecycle enum: handshaking, open, closed;
+//! a stream trait; the time passed in) that the I/O thread drives, unit-tested with a scripted
+//! stream and a fake clock. Handles and hooks reach the I/O thread through its mailbox of
+//! commands; a connection over the limit is refused by the core's
+//! [`Refusal`](tinyproto_core::refusal::Refusal). The README draws a message's path through it
+//! all, and lists the modules in import order.
+//!
 //! With [`threads_per_connection`](ServerBuilder::threads_per_connection), each connection has
 //! a thread of its own instead (the Python package's model): it blocks in `read` on its socket
 //! and runs the connection's hooks, which may block there too — the least latency for a few
@@ -37,7 +46,7 @@
 //! messages, [`max_buffered_bytes`](ServerBuilder::max_buffered_bytes): a header that does not
 //! fit in what is left is refused the same way, so the peer sees a normal refusal and the
 //! stream stays in sync. A header or payload that makes no progress for the whole stall limit
-//! ([`Timeouts::stall`]) closes its connection, within 1/32 of the limit after it.
+//! ([`Timeouts::stall`], default [`DEFAULT_TIMEOUTS`]) closes its connection, within 1/32 of the limit after it.
 //!
 //! # Example
 //! ```
@@ -75,12 +84,12 @@ mod entry;
 mod error;
 mod handle;
 mod hooks;
-mod id;
 mod mailbox;
 mod message;
 mod protocol;
 mod reactor;
 mod reply;
+mod serial;
 mod server;
 mod spares;
 mod sync;
@@ -90,16 +99,19 @@ mod transport;
 mod workers;
 
 pub use client::{Client, ClientBuilder, ClientHandle};
+#[doc(hidden)]
+pub use config::{ConnSettings, PluginFactory};
 pub use config::{
-    Timeouts, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_QUEUED_BYTES, DEFAULT_REUSE_LIMIT,
-    MIN_DEFAULT_BUFFERED_BYTES,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_QUEUED_BYTES,
+    DEFAULT_REUSE_LIMIT, DEFAULT_TIMEOUTS, MIN_DEFAULT_BUFFERED_BYTES,
 };
 pub use error::{CloseReason, ConnError, Error, StartError, TransmitError};
 pub use handle::ConnectionHandle;
 pub use hooks::{ClientHooks, Conn, Handler, ServerHooks};
-pub use id::ConnId;
 pub use message::Message;
+pub use serial::ConnSerial;
 pub use server::{Server, ServerBuilder, ServerHandle, DEFAULT_BACKLOG};
 pub use tcp::{TcpConnection, TcpConnectionBuilder};
+pub use tinyproto_core::connection::Timeouts;
 pub use tinyproto_core::{self as core, Plugin};
 pub use tinyproto_core::{Received, Sent};

@@ -7,9 +7,9 @@
 //! own channel).
 
 use crate::error::{CloseReason, ConnError, StartError};
-use crate::id::ConnId;
 use crate::message::Message;
 use crate::reply::{HookAnswer, HookSlot};
+use crate::serial::ConnSerial;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, OnceLock, Weak};
@@ -24,7 +24,7 @@ pub(crate) enum Command {
     },
     Broadcast {
         msg: Arc<[u8]>,
-        except: Option<ConnId>,
+        except: Option<ConnSerial>,
     },
     /// A hook waits in `receive`; answered on the connection's hook slot.
     Receive {
@@ -48,6 +48,18 @@ pub(crate) enum Command {
 /// Where a client's `connect` waits for the end of the handshake.
 pub(crate) type ConnectReply = mpsc::Sender<Result<Arc<Shared>, StartError>>;
 
+/// Wakes the reactor thread when a command waits: its `mio::Waker`, or a test's stand-in.
+pub(crate) trait Wake: Send + Sync {
+    fn wake(&self);
+}
+
+impl Wake for mio::Waker {
+    fn wake(&self) {
+        // A failed wake means the reactor is gone; whatever was queued is then moot.
+        let _ = mio::Waker::wake(self);
+    }
+}
+
 /// Runs commands at once, on the caller's thread: a connection of the thread-per-connection
 /// mode, or such a server or client as a whole.
 pub(crate) trait Mailbox: Send + Sync {
@@ -68,7 +80,7 @@ pub(crate) trait Pump: Send + Sync {
 pub(crate) enum Link {
     Reactor {
         commands: mpsc::Sender<Command>,
-        waker: Arc<mio::Waker>,
+        waker: Arc<dyn Wake>,
         woken: Arc<AtomicBool>,
     },
     Direct(Weak<dyn Mailbox>),
@@ -79,7 +91,7 @@ impl Link {
     /// its queues (a command queued after the drain wakes it again).
     pub(crate) fn new(
         commands: mpsc::Sender<Command>,
-        waker: Arc<mio::Waker>,
+        waker: Arc<dyn Wake>,
     ) -> (Self, Arc<AtomicBool>) {
         let woken = Arc::new(AtomicBool::new(false));
         let link = Self::Reactor {
@@ -108,8 +120,7 @@ impl Link {
     pub(crate) fn wake(&self) {
         if let Self::Reactor { waker, woken, .. } = self {
             if !woken.swap(true, Ordering::AcqRel) {
-                // A failed wake means the reactor is gone; whatever was queued is then moot.
-                let _ = waker.wake();
+                waker.wake();
             }
         }
     }
@@ -117,7 +128,7 @@ impl Link {
 
 /// What a connection shares with its handles on every thread.
 pub(crate) struct Shared {
-    pub(crate) id: ConnId,
+    pub(crate) id: ConnSerial,
     pub(crate) key: usize,
     pub(crate) peer: SocketAddr,
     pub(crate) local: SocketAddr,
@@ -135,7 +146,7 @@ impl Shared {
     /// The state of connection `id` (slab `key`), as yet with nothing queued; sends to it are
     /// bounded by `max_queued` messages and `max_queued_bytes`.
     pub(crate) fn new(
-        (id, key): (ConnId, usize),
+        (id, key): (ConnSerial, usize),
         (peer, local): (SocketAddr, SocketAddr),
         (max_queued, max_queued_bytes): (usize, usize),
         link: Link,

@@ -22,7 +22,7 @@ pub(crate) fn protocol(settings: &ConnSettings, spares: &Spares) -> ProtoConnect
         MessageBuffer::new(MSG_MAX_SIZE as usize, spares.clone()),
         settings.plugins(),
     );
-    conn.set_timeouts(settings.timeouts.core());
+    conn.set_timeouts(settings.timeouts);
     conn
 }
 

@@ -5,9 +5,9 @@ use crate::config::EngineSettings;
 use crate::error::{ConnError, StartError};
 use crate::handle::ConnectionHandle;
 use crate::hooks::{Handler, ServerHooks};
-use crate::id::ConnId;
 use crate::mailbox::{Command, Link};
 use crate::reactor::{HandlerFactory, Notice, Notices, Registry};
+use crate::serial::ConnSerial;
 use crate::sync::lock;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::fmt;
@@ -211,6 +211,7 @@ impl Server {
             match notice {
                 Ok(Notice::Opened(conn)) => hooks.conn_init(&handle, &conn),
                 Ok(Notice::Closed(conn, reason)) => hooks.conn_shutdown(&handle, &conn, &reason),
+                Ok(Notice::Refused(peer)) => hooks.conn_refused(&handle, peer),
                 Ok(Notice::Stopped) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 Ok(Notice::Shutdown) | Err(mpsc::RecvTimeoutError::Timeout) => {}
             }
@@ -266,14 +267,14 @@ impl ServerHandle {
     }
 
     /// The connection with this id, while it is open.
-    pub fn connection(&self, id: ConnId) -> Option<ConnectionHandle> {
+    pub fn connection(&self, id: ConnSerial) -> Option<ConnectionHandle> {
         let (_, registry) = self.inner.engine.get()?;
         lock(registry).get(&id).cloned()
     }
 
     /// Queues `msg` for one connection; see [`ConnectionHandle::send`].
     /// [`ConnError::UnknownConnection`] when no open connection has this id.
-    pub fn send_to(&self, id: ConnId, msg: impl Into<crate::Message>) -> Result<(), ConnError> {
+    pub fn send_to(&self, id: ConnSerial, msg: impl Into<crate::Message>) -> Result<(), ConnError> {
         match self.connection(id) {
             Some(conn) => conn.send(msg),
             None => Err(ConnError::UnknownConnection),
@@ -287,11 +288,11 @@ impl ServerHandle {
     }
 
     /// Queues `msg` for every open connection except `id` (a chat relays a line to the others).
-    pub fn broadcast_except(&self, id: ConnId, msg: &[u8]) {
+    pub fn broadcast_except(&self, id: ConnSerial, msg: &[u8]) {
         self.broadcast_inner(msg, Some(id));
     }
 
-    fn broadcast_inner(&self, msg: &[u8], except: Option<ConnId>) {
+    fn broadcast_inner(&self, msg: &[u8], except: Option<ConnSerial>) {
         if let Some((link, _)) = self.inner.engine.get() {
             link.send(Command::Broadcast {
                 msg: msg.into(),
@@ -301,7 +302,7 @@ impl ServerHandle {
     }
 
     /// Closes one connection; false when no open connection has this id.
-    pub fn close(&self, id: ConnId) -> bool {
+    pub fn close(&self, id: ConnSerial) -> bool {
         self.connection(id).map(|conn| conn.close()).is_some()
     }
 }

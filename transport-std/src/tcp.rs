@@ -4,7 +4,7 @@
 //! message costs the same system calls as a hand-written blocking program: no readiness
 //! polling, no `EAGAIN` round trips.
 
-use crate::config::{ConnSettings, Timeouts};
+use crate::config::{millis, ConnSettings};
 use crate::dial::connect_stream;
 use crate::error::{Error, StartError, TransmitError};
 use crate::message::Message;
@@ -14,7 +14,7 @@ use crate::transport::SocketIo;
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
-use tinyproto_core::connection::{Event, Received, Sent};
+use tinyproto_core::connection::{Event, Received, Sent, Timeouts};
 use tinyproto_core::session::Phase;
 
 /// Configures a [`TcpConnection`].
@@ -24,6 +24,7 @@ pub struct TcpConnectionBuilder {
 
 impl TcpConnectionBuilder {
     conn_settings!(settings);
+    connect_timeout!(settings);
 
     /// Connects (host names resolved; each address tried within the connect timeout) and
     /// completes the init handshake.
@@ -31,7 +32,7 @@ impl TcpConnectionBuilder {
         self,
         addr: impl ToSocketAddrs + std::fmt::Debug,
     ) -> Result<TcpConnection, StartError> {
-        let stream = connect_stream(addr, self.settings.timeouts.connect)?;
+        let stream = connect_stream(addr, self.settings.connect)?;
         TcpConnection::over(stream, &self.settings)
     }
 }
@@ -43,7 +44,7 @@ impl TcpConnection {
             stream.set_nodelay(true)?;
         }
         let timeouts = settings.timeouts;
-        stream.set_write_timeout(timeouts.stall)?;
+        stream.set_write_timeout(timeouts.stall_ms().map(millis))?;
         let peer = stream.peer_addr()?;
         let spares = Spares::new(settings.reuse_limit);
         let conn = protocol(settings, &spares);
@@ -74,7 +75,8 @@ fn is_arrival(event: &Event) -> bool {
 /// The longest single blocking read: the shortest protocol timeout, so that every timeout is
 /// noticed in time; `None` (block without limit) when there are none.
 fn wait_slice(t: &Timeouts) -> Option<Duration> {
-    [t.handshake, t.status, t.stall].into_iter().flatten().min()
+    let limits = [t.handshake_ms(), t.status_ms(), t.stall_ms()];
+    limits.into_iter().flatten().min().map(millis)
 }
 
 /// One blocking tinyproto connection, the way a script uses Python's `transmit()` and

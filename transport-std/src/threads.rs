@@ -20,11 +20,11 @@ use crate::entry::Entry;
 use crate::error::CloseReason;
 use crate::handle::ConnectionHandle;
 use crate::hooks::Conn;
-use crate::id::ConnId;
 use crate::mailbox::{Command, ConnectReply, Link, Mailbox, Pump, Shared};
 use crate::protocol::protocol;
 use crate::reactor::{HandlerFactory, Notice, Notices, Reactor, Registry};
 use crate::reply::HookAnswer;
+use crate::serial::ConnSerial;
 use crate::spares::Spares;
 use crate::sync::lock;
 use std::io::{self, ErrorKind, Read, Write};
@@ -208,7 +208,7 @@ impl Common {
         }
     }
 
-    fn notify(&self, notice: Notice) {
+    pub(crate) fn notify(&self, notice: Notice) {
         if let Some(notices) = &self.notices {
             notices.send(notice);
         }
@@ -231,7 +231,7 @@ impl Common {
         let id = {
             let mut next = lock(&self.next_id);
             *next += 1;
-            ConnId(*next)
+            ConnSerial(*next)
         };
         let conn = Arc::new_cyclic(|me: &Weak<ThreadConn>| {
             let handle = ConnectionHandle {

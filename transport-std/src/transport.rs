@@ -2,7 +2,7 @@
 //! [`tinyproto_core::transport::Transport`], and the socket setup shared by every connection.
 
 use std::io::{self, ErrorKind, IoSliceMut, Read, Write};
-use tinyproto_core::transport::Transport;
+use tinyproto_core::transport::{Transport, READ_AHEAD};
 
 /// A non-blocking stream as a [`Transport`]: `WouldBlock` is "not ready" and `Interrupted` is
 /// retried. With reads disabled it only writes, which lets a connection answer the peer (a
@@ -13,10 +13,6 @@ pub(crate) struct SocketIo<'a, S> {
     ahead: Option<&'a mut ReadAhead>,
 }
 
-/// Most bytes read beyond what the protocol asked for: a header's worth, which is all a peer
-/// may send before it must wait for our answer.
-const READ_AHEAD: usize = 4;
-
 /// What a connection read beyond what the protocol asked for, and whether the socket was
 /// found empty since its last readiness event. A read that returns less than it asked for
 /// (asking for a few bytes more than needed) shows the socket is empty: the read that would
@@ -24,9 +20,7 @@ const READ_AHEAD: usize = 4;
 /// each direction.
 #[derive(Debug, Default)]
 pub(crate) struct ReadAhead {
-    bytes: [u8; READ_AHEAD],
-    pos: u8,
-    len: u8,
+    held: tinyproto_core::transport::ReadAhead,
     drained: bool,
     /// The peer closed or the socket failed: a short read no longer shows the socket empty
     /// (the end or the error is still to be read, and no further event will announce it).
@@ -39,17 +33,6 @@ impl ReadAhead {
     pub(crate) fn readable(&mut self, ended: bool) {
         self.drained = false;
         self.ended |= ended;
-    }
-
-    fn take(&mut self, buf: &mut [u8]) -> Option<usize> {
-        let (pos, len) = (usize::from(self.pos), usize::from(self.len));
-        if pos == len {
-            return None;
-        }
-        let n = buf.len().min(len - pos);
-        buf[..n].copy_from_slice(&self.bytes[pos..pos + n]);
-        self.pos += n as u8;
-        Some(n)
     }
 }
 
@@ -82,7 +65,7 @@ impl<S: Read + Write> Transport for SocketIo<'_, S> {
         let Some(ahead) = self.ahead.as_deref_mut() else {
             return retry(|| self.stream.read(buf));
         };
-        if let Some(n) = ahead.take(buf) {
+        if let Some(n) = ahead.held.take(buf) {
             return Ok(Some(n));
         }
         if ahead.drained {
@@ -103,9 +86,7 @@ impl<S: Read + Write> Transport for SocketIo<'_, S> {
                 if n <= buf.len() {
                     return Ok(Some(n));
                 }
-                let extra_len = n - buf.len();
-                ahead.bytes[..extra_len].copy_from_slice(&extra[..extra_len]);
-                (ahead.pos, ahead.len) = (0, extra_len as u8);
+                ahead.held.keep(&extra[..n - buf.len()]);
                 Ok(Some(buf.len()))
             }
         }

@@ -11,7 +11,7 @@ use common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
-use tinyproto_std::{CloseReason, Server, Timeouts};
+use tinyproto_std::{CloseReason, Server, DEFAULT_TIMEOUTS};
 
 fn stall() -> Duration {
     let secs = std::env::var("STALL_SECS").map_or(3, |s| s.parse().expect("STALL_SECS"));
@@ -23,10 +23,7 @@ fn stall() -> Duration {
 #[ignore = "a measurement: run by hand"]
 fn a_peer_that_stops_reading_an_echo_is_closed_after() {
     const LEN: usize = 32 << 20;
-    let timeouts = Timeouts {
-        stall: Some(stall()),
-        ..Timeouts::default()
-    };
+    let timeouts = DEFAULT_TIMEOUTS.stall(stall().as_millis() as u32);
     let builder = Server::builder().listen("127.0.0.1:0").timeouts(timeouts);
     let server = TestServer::start(builder, |_| Echo);
     let mut peer = TcpStream::connect(server.addr).unwrap();

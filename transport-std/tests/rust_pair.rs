@@ -107,6 +107,13 @@ fn connection_limit_answers_0xfe_and_frees_up() {
             ),
             "{why}"
         );
+        let refused = loop {
+            match server.seen.recv_timeout(WAIT).expect("conn_refused") {
+                Seen::Refused(peer) => break peer,
+                _ => continue,
+            }
+        };
+        assert!(refused.ip().is_loopback(), "{refused}");
         drop(first);
         server.next_shutdown();
         let mut again = TcpConnection::connect(server.addr).unwrap();

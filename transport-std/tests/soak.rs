@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
-use tinyproto_std::{Conn, Handler, Sent, Server, TcpConnection, Timeouts};
+use tinyproto_std::{Conn, Handler, Sent, Server, TcpConnection, DEFAULT_TIMEOUTS};
 use tinyproto_testkit::Rng;
 
 /// Set in the child process that runs the server.
@@ -70,11 +70,7 @@ fn soak_server() {
     if std::env::var_os(SERVER_ENV).is_none() {
         return;
     }
-    let timeouts = Timeouts {
-        stall: Some(Duration::from_secs(2)),
-        status: Some(Duration::from_secs(2)),
-        ..Timeouts::default()
-    };
+    let timeouts = DEFAULT_TIMEOUTS.stall(2_000).status(2_000);
     let server = Server::builder()
         .listen("127.0.0.1:0")
         .timeouts(timeouts)

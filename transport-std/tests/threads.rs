@@ -10,7 +10,9 @@ use std::net::TcpStream;
 use std::sync::mpsc;
 use std::time::Duration;
 use tinyproto_std::core::session::Phase;
-use tinyproto_std::{Conn, Error, Handler, Sent, Server, ServerBuilder, TcpConnection, Timeouts};
+use tinyproto_std::{
+    Conn, Error, Handler, Sent, Server, ServerBuilder, TcpConnection, DEFAULT_TIMEOUTS,
+};
 
 fn threaded() -> ServerBuilder {
     Server::builder()
@@ -20,10 +22,7 @@ fn threaded() -> ServerBuilder {
 
 #[test]
 fn a_stalled_header_times_out_and_others_are_served() {
-    let stall = Timeouts {
-        stall: Some(Duration::from_millis(200)),
-        ..Timeouts::default()
-    };
+    let stall = DEFAULT_TIMEOUTS.stall(200);
     let server = TestServer::start(threaded().timeouts(stall), |_| Echo);
     let mut good = TcpConnection::connect(server.addr).unwrap();
     let mut raw = TcpStream::connect(server.addr).unwrap();

@@ -1,53 +1,25 @@
 //! Settings of a connection, shared by [`ConnectionBuilder`](crate::ConnectionBuilder) and
-//! [`ListenerBuilder`](crate::ListenerBuilder). The time limits and the defaults are
-//! `tinyproto-std`'s own ([`Timeouts`] is its type): a program moving between the two
-//! transports keeps its configuration.
+//! [`ListenerBuilder`](crate::ListenerBuilder). They are `tinyproto-std`'s own (its
+//! `ConnSettings`, the core's [`Timeouts`] and std's defaults): a program moving between the
+//! two transports keeps its configuration.
 
-use std::sync::Arc;
-use tinyproto_core::Plugin;
-pub use tinyproto_std::{Timeouts, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REUSE_LIMIT};
+pub(crate) use tinyproto_std::ConnSettings;
+pub use tinyproto_std::{
+    Timeouts, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REUSE_LIMIT,
+    DEFAULT_TIMEOUTS,
+};
 
-/// The core's time limits, or `None` when none is set (a connection then needs no timer).
-pub(crate) fn core_timeouts(timeouts: &Timeouts) -> Option<tinyproto_core::connection::Timeouts> {
-    let core = timeouts.core();
-    (core != tinyproto_core::connection::Timeouts::new()).then_some(core)
-}
-
-/// Makes a fresh plugin for each connection.
-pub(crate) type PluginFactory = Arc<dyn Fn() -> Box<dyn Plugin + Send> + Send + Sync>;
-
-/// What every connection is made with.
-#[derive(Clone)]
-pub(crate) struct Settings {
-    pub(crate) timeouts: Timeouts,
-    pub(crate) max_message_size: usize,
-    pub(crate) plugins: Vec<PluginFactory>,
-    pub(crate) nodelay: bool,
-    pub(crate) reuse_limit: usize,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            timeouts: Timeouts::default(),
-            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
-            plugins: Vec::new(),
-            nodelay: true,
-            reuse_limit: DEFAULT_REUSE_LIMIT,
-        }
-    }
-}
-
-impl Settings {
-    pub(crate) fn plugins(&self) -> Vec<Box<dyn Plugin + Send>> {
-        self.plugins.iter().map(|make| make()).collect()
-    }
+/// The time limits, or `None` when none is set (a connection then needs no timer).
+pub(crate) fn core_timeouts(timeouts: &Timeouts) -> Option<Timeouts> {
+    (*timeouts != Timeouts::new()).then_some(*timeouts)
 }
 
 /// Builder methods for the settings of each connection, shared by both builders.
 macro_rules! settings_methods {
     ($field:ident) => {
-        /// Sets the time limits (default [`Timeouts::default`](crate::Timeouts::default)).
+        /// Sets the protocol's time limits (default
+        /// [`DEFAULT_TIMEOUTS`](crate::DEFAULT_TIMEOUTS); [`Timeouts::new`](crate::Timeouts::new)
+        /// has none).
         pub fn timeouts(mut self, timeouts: $crate::Timeouts) -> Self {
             self.$field.timeouts = timeouts;
             self

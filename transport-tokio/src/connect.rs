@@ -1,6 +1,6 @@
 //! Clients: [`connect`] and the [`ConnectionBuilder`] behind it.
 
-use crate::config::Settings;
+use crate::config::ConnSettings;
 use crate::error::ConnectError;
 use crate::{Connection, Error};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -20,7 +20,8 @@ pub async fn connect(addr: impl ToSocketAddrs) -> Result<Connection<TcpStream>, 
 /// use tinyproto_tokio::{ConnectionBuilder, Timeouts};
 /// # async fn run() -> Result<(), tinyproto_tokio::ConnectError> {
 /// let conn = ConnectionBuilder::new()
-///     .timeouts(Timeouts { connect: Some(Duration::from_secs(2)), ..Timeouts::default() })
+///     .timeouts(Timeouts::new().handshake(2_000).status(10_000).stall(10_000))
+///     .connect_timeout(Some(Duration::from_secs(2)))
 ///     .max_message_size(1 << 20)
 ///     .connect("[::1]:9123")
 ///     .await?;
@@ -28,7 +29,7 @@ pub async fn connect(addr: impl ToSocketAddrs) -> Result<Connection<TcpStream>, 
 /// ```
 #[derive(Clone, Default)]
 pub struct ConnectionBuilder {
-    settings: Settings,
+    settings: ConnSettings,
 }
 
 impl ConnectionBuilder {
@@ -38,6 +39,13 @@ impl ConnectionBuilder {
     }
 
     settings_methods!(settings);
+
+    /// Most time to establish the TCP connection to each address tried (default
+    /// [`DEFAULT_CONNECT_TIMEOUT`](crate::DEFAULT_CONNECT_TIMEOUT); `None`: the system's).
+    pub fn connect_timeout(mut self, limit: Option<std::time::Duration>) -> Self {
+        self.settings.connect = limit;
+        self
+    }
 
     /// Resolves `addr` (host names and IPv6 included), connects to each address in turn
     /// within the connect timeout, and completes the init handshake on the first that
@@ -59,7 +67,7 @@ impl ConnectionBuilder {
         let mut last = ConnectError::Timeout;
         for addr in addrs {
             let attempt = TcpStream::connect(addr);
-            let result = match self.settings.timeouts.connect {
+            let result = match self.settings.connect {
                 Some(limit) => tokio::time::timeout(limit, attempt)
                     .await
                     .unwrap_or(Err(std::io::ErrorKind::TimedOut.into())),

@@ -20,7 +20,7 @@
 //! by one message waiting and one arriving.
 
 use crate::buffer::MessageBuffer;
-use crate::config::Settings;
+use crate::config::ConnSettings;
 use crate::io::PollIo;
 use crate::{Error, TransmitError};
 use bytes::Bytes;
@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use tinyproto_core::connection::{Connection as CoreConnection, Event, Received, Sent};
 use tinyproto_core::session::Phase;
+use tinyproto_core::transport::ReadAhead;
 use tinyproto_core::wire::MSG_MAX_SIZE;
 use tinyproto_core::Plugin;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -100,6 +101,7 @@ struct State<S> {
     timer: Option<Pin<Box<Sleep>>>,
     timer_at: Option<u64>,
     unflushed: bool,
+    ahead: ReadAhead,
     /// What arrived (a message, or one refused or discarded), not yet handed to `recv`.
     inbox: Option<Received<Bytes>>,
     /// The ticket of the message of ours in the core (its send future may be gone).
@@ -134,6 +136,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> State<S> {
                 io: &mut self.io,
                 cx: &mut cx,
                 unflushed: &mut self.unflushed,
+                ahead: &mut self.ahead,
             };
             match self.core.poll(&mut io, now) {
                 Ok(None) => {
@@ -274,7 +277,7 @@ fn replay(e: &Error) -> Error {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
-    fn new(io: S, settings: &Settings, permit: Option<OwnedSemaphorePermit>) -> Self {
+    fn new(io: S, settings: &ConnSettings, permit: Option<OwnedSemaphorePermit>) -> Self {
         let mut core = Core::with_plugins(
             MessageBuffer::new(settings.max_message_size),
             MessageBuffer::new(MSG_MAX_SIZE as usize),
@@ -292,6 +295,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                 timer: None,
                 timer_at: None,
                 unflushed: false,
+                ahead: ReadAhead::default(),
                 inbox: None,
                 in_flight: None,
                 outcome: None,
@@ -429,7 +433,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Completes the init handshake over `io` (the handshake timeout applies).
     pub(crate) async fn handshake(
         io: S,
-        settings: &Settings,
+        settings: &ConnSettings,
         permit: Option<OwnedSemaphorePermit>,
     ) -> Result<Self, Error> {
         let shared = Arc::new(Shared::new(io, settings, permit));

@@ -50,7 +50,10 @@ mod error;
 mod io;
 mod listener;
 
-pub use config::{Timeouts, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REUSE_LIMIT};
+pub use config::{
+    Timeouts, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REUSE_LIMIT,
+    DEFAULT_TIMEOUTS,
+};
 pub use connect::{connect, ConnectionBuilder};
 pub use connection::{Connection, RecvHalf, SendHalf};
 pub use error::{BindError, ConnectError, Error, TransmitError};

@@ -1,7 +1,7 @@
 //! Servers: a [`Listener`] that accepts connections, does their init handshakes concurrently,
 //! answers the connection limit, and stops on a [`CancellationToken`].
 
-use crate::config::Settings;
+use crate::config::ConnSettings;
 use crate::error::BindError;
 use crate::io::PollIo;
 use crate::Connection;
@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tinyproto_core::refusal::{Refusal, RefusalStep, LINGER_MS};
+use tinyproto_core::transport::ReadAhead;
 use tokio::io::AsyncWrite;
 use tokio::net::{lookup_host, TcpListener, TcpSocket, TcpStream};
 use tokio::sync::Semaphore;
@@ -47,7 +48,7 @@ const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 #[derive(Clone)]
 pub struct ListenerBuilder {
     addrs: Vec<String>,
-    settings: Settings,
+    settings: ConnSettings,
     max_connections: Option<usize>,
     backlog: u32,
     shutdown: CancellationToken,
@@ -152,7 +153,7 @@ fn listen(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
 /// ```
 pub struct Listener {
     listeners: Vec<TcpListener>,
-    settings: Arc<Settings>,
+    settings: Arc<ConnSettings>,
     limit: Option<Arc<Semaphore>>,
     refusals: Arc<Semaphore>,
     shutdown: CancellationToken,
@@ -172,7 +173,7 @@ impl Listener {
     pub fn builder() -> ListenerBuilder {
         ListenerBuilder {
             addrs: Vec::new(),
-            settings: Settings::default(),
+            settings: ConnSettings::default(),
             max_connections: None,
             backlog: DEFAULT_BACKLOG,
             shutdown: CancellationToken::new(),
@@ -280,13 +281,14 @@ impl Listener {
             let mut deadline = Box::pin(tokio::time::sleep_until(
                 clock + Duration::from_millis(u64::from(linger_ms)),
             ));
-            let mut unflushed = false;
+            let (mut unflushed, mut ahead) = (false, ReadAhead::default());
             poll_fn(|cx| {
                 let now = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
                 let mut io = PollIo {
                     io: &mut stream,
                     cx,
                     unflushed: &mut unflushed,
+                    ahead: &mut ahead,
                 };
                 match refusal.poll(&mut io, now) {
                     RefusalStep::Done { .. } => return Poll::Ready(()),

@@ -8,7 +8,7 @@ use common::*;
 use std::time::Duration;
 use tinyproto_tokio::{
     ConnectError, Connection, ConnectionBuilder, Error, Listener, Phase, ProtocolError, Received,
-    Sent, Timeouts, TransmitError,
+    Sent, TransmitError, DEFAULT_TIMEOUTS,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -276,10 +276,7 @@ async fn a_silent_server_times_out_in_the_handshake() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let _held = tokio::spawn(async move { listener.accept().await });
-    let timeouts = Timeouts {
-        handshake: Some(Duration::from_millis(200)),
-        ..Timeouts::default()
-    };
+    let timeouts = DEFAULT_TIMEOUTS.handshake(200);
     let result = within(ConnectionBuilder::new().timeouts(timeouts).connect(addr)).await;
     assert!(
         matches!(
@@ -294,10 +291,7 @@ async fn a_silent_server_times_out_in_the_handshake() {
 
 #[tokio::test]
 async fn a_peer_that_never_answers_our_header_times_out_in_the_status_phase() {
-    let timeouts = Timeouts {
-        status: Some(Duration::from_millis(200)),
-        ..Timeouts::default()
-    };
+    let timeouts = DEFAULT_TIMEOUTS.status(200);
     let (mut conn, _raw) = pair(ConnectionBuilder::new().timeouts(timeouts)).await;
     let sent = within(conn.send("hello")).await;
     assert!(

@@ -33,10 +33,8 @@ fn err(e: impl std::fmt::Display) -> io::Error {
 }
 
 /// Long transfers must not trip the stall timeouts; the harness bounds every run itself.
-const TIMEOUTS: Timeouts = Timeouts {
-    connect: Some(Duration::from_secs(10)),
-    ..Timeouts::NONE
-};
+const TIMEOUTS: Timeouts = Timeouts::new();
+const CONNECT: Option<Duration> = Some(Duration::from_secs(10));
 
 struct Echo {
     echo_all: bool,
@@ -77,6 +75,7 @@ fn direct(a: &RoleArgs) -> io::Result<()> {
     let mut conn = TcpConnection::builder()
         .max_message_size(a.size.max(1))
         .timeouts(TIMEOUTS)
+        .connect_timeout(CONNECT)
         .connect(("127.0.0.1", a.port))
         .map_err(err)?;
     let payload = shared_payload(a.size);
@@ -175,6 +174,7 @@ fn hook(a: &RoleArgs) -> io::Result<()> {
     let client = Client::builder()
         .max_message_size(a.size.max(1))
         .timeouts(TIMEOUTS)
+        .connect_timeout(CONNECT)
         .inline_hooks(a.hooks == "inline")
         .threads_per_connection(a.hooks == "threads")
         .build(move |_| HookSender {
@@ -208,6 +208,7 @@ fn thread(a: &RoleArgs) -> io::Result<()> {
     let client = Client::builder()
         .max_message_size(a.size.max(1))
         .timeouts(TIMEOUTS)
+        .connect_timeout(CONNECT)
         .inline_hooks(a.hooks == "inline")
         .threads_per_connection(a.hooks == "threads")
         .build(move |_| Forward(tx.clone()))

@@ -17,10 +17,7 @@ fn err(e: impl std::fmt::Display) -> io::Error {
 }
 
 /// Long transfers must not trip the stall timeouts; the harness bounds every run itself.
-const TIMEOUTS: Timeouts = Timeouts {
-    connect: Some(Duration::from_secs(10)),
-    ..Timeouts::NONE
-};
+const TIMEOUTS: Timeouts = Timeouts::new();
 
 pub fn server(a: &RoleArgs) -> io::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -57,6 +54,7 @@ pub fn client(a: &RoleArgs) -> io::Result<()> {
         let mut conn = ConnectionBuilder::new()
             .max_message_size(a.size.max(1))
             .timeouts(TIMEOUTS)
+            .connect_timeout(Some(Duration::from_secs(10)))
             .connect(("127.0.0.1", a.port))
             .await
             .map_err(err)?;

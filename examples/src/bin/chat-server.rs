@@ -14,7 +14,7 @@ use clap::Parser;
 use std::process::ExitCode;
 use tinyproto_cli::{Error, HostPort};
 use tinyproto_std::{
-    CloseReason, Conn, ConnId, ConnectionHandle, Handler, Server, ServerHandle, ServerHooks,
+    CloseReason, Conn, ConnSerial, ConnectionHandle, Handler, Server, ServerHandle, ServerHooks,
 };
 
 #[derive(Parser)]
@@ -26,7 +26,7 @@ struct Args {
 }
 
 /// Relays `line` from `from` to everybody else.
-fn relay(server: &ServerHandle, from: ConnId, line: &str) {
+fn relay(server: &ServerHandle, from: ConnSerial, line: &str) {
     server.broadcast_except(from, format!("[{from}] {line}").as_bytes());
 }
 

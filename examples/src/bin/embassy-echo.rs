@@ -25,14 +25,15 @@
 //! ip netns delete tp-demo
 //! ```
 //!
-//! Timeouts are embassy-time's `with_timeout` around the core's futures, which may be dropped
-//! at any await point: a receive that times out between messages is simply called again (no
-//! idle limit, as in Python), one that times out without progress inside a message ends the
-//! connection (a stalled peer). TCP's own timeout bounds a peer that stops acknowledging.
+//! The server is `tinyproto-embassy`'s: a pool of sockets (two more than the limit) each
+//! looping on `Server::accept`, the limit answered `0xfe` on the core's refusal machine. A
+//! message that stops arriving for 10 s ends its connection (the stall limit); between
+//! messages there is no limit, as in Python. TCP's own timeout bounds a peer that stops
+//! acknowledging. `--plugin xor5a` / `--plugin bang` put the Python peers' test plugins on
+//! every connection (in the order given), as the Python examples' `--plugin` does.
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clap::{Parser, ValueEnum};
 use embassy_executor::{Executor, Spawner};
@@ -40,24 +41,19 @@ use embassy_net::tcp::TcpSocket;
 use embassy_net::StaticConfigV4;
 use embassy_net::{Config, IpAddress, IpEndpoint, Ipv4Cidr, Runner, Stack, StackResources};
 use embassy_net_tuntap::TunTapDevice;
-use embassy_time::{with_timeout, Duration, Instant, Timer};
-use embedded_io_async::Write as _;
+use embassy_time::{with_timeout, Duration, Timer};
+use tinyproto_conformance::plugins::{chain, Chain};
 use tinyproto_core::buffer::VecBuffer;
-use tinyproto_core::session::{NextRead, Phase, Session};
-use tinyproto_core::wire::{MSG_MAX_SIZE, SC_CONLIMIT};
-use tinyproto_core::{AsyncConnection, Error, Received, Sent, TransmitError};
+use tinyproto_core::wire::MSG_MAX_SIZE;
+use tinyproto_core::{Error, Received, Sent, TransmitError};
+use tinyproto_embassy::{connect, Accepted, Server};
 
-/// A peer that sends nothing for this long inside a message (or before its init byte) is
-/// dropped.
+/// A message that stops arriving for this long (or a missing init byte) ends its connection.
 const STALL: Duration = Duration::from_secs(10);
 /// How long the client waits for a reply.
 const REPLY_WAIT: Duration = Duration::from_secs(30);
-/// How often a waiting receive looks at the peer's progress.
-const TICK: Duration = Duration::from_millis(250);
 /// A peer that acknowledges nothing we send for this long is dropped (TCP's own timeout).
 const TCP_TIMEOUT: Duration = Duration::from_secs(20);
-/// How long a closing connection waits for the peer's FIN (Python 3.0 never sends one, Q8).
-const LINGER: Duration = Duration::from_millis(500);
 /// Bytes of each TCP socket buffer (either direction).
 const SOCKET_BUFFER: usize = 64 * 1024;
 /// Most connections served at once.
@@ -93,6 +89,9 @@ struct Args {
     /// grows only with the bytes that arrive.
     #[arg(long, default_value_t = MSG_MAX_SIZE as usize)]
     max_message: usize,
+    /// A plugin on every connection (repeatable, in order): the Python peers' `xor5a`, `bang`.
+    #[arg(long = "plugin", value_parser = ["xor5a", "bang"])]
+    plugins: Vec<String>,
     /// Client: server address.
     #[arg(long, default_value = "192.168.69.100:9123")]
     connect: std::net::SocketAddrV4,
@@ -169,48 +168,64 @@ async fn net_task(mut runner: Runner<'static, TunTapDevice>) -> ! {
     runner.run().await
 }
 
-/// Connections being served now (the executor runs every task on one thread).
-static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+/// The limits of every connection, server's and client's.
+fn limits() -> tinyproto_embassy::Config {
+    tinyproto_embassy::Config::new()
+        .handshake(STALL)
+        .stall(Some(STALL))
+}
 
-/// Starts the pool: two sockets more than the connection limit, each in a task that accepts a
-/// peer, serves it when fewer than `--connections` are served, or else answers it with the
-/// single byte `0xfe` (connection limit) and closes. The spare sockets keep one listening
-/// while others close, so a peer is never turned away with a reset.
+/// The plugin chain of one connection, from `--plugin` (names checked by clap).
+fn plugins(args: &Args) -> Chain {
+    chain(&args.plugins).unwrap_or_default()
+}
+
+/// Starts the pool: two sockets more than the connection limit, each in a task that accepts
+/// peers on the one server, which serves up to `--connections` of them and answers the others
+/// `0xfe`. The spare sockets keep one listening while others close, so a peer is never turned
+/// away with a reset.
 fn serve(spawner: Spawner, stack: Stack<'static>, args: &'static Args) {
+    let server = forever(Server::new(args.port, args.connections, limits()));
     for id in 0..args.connections + SPARE_SOCKETS {
         let socket = forever(socket(stack));
-        spawner.spawn(echo_worker(id, socket, args).expect("pool of MAX_CONNECTIONS + SPARE"));
+        spawner.spawn(echo_worker(id, socket, server, args).expect("pool of MAX + SPARE"));
     }
     say(&format!("LISTENING {}", args.port));
 }
 
-/// One socket of the pool: accepts a peer, echoes until it ends (or refuses it at the limit),
-/// closes, and listens again.
+/// One socket of the pool: accepts a peer, echoes until it ends (or the server refuses it at
+/// the limit), closes, and accepts again.
 #[embassy_executor::task(pool_size = MAX_CONNECTIONS + SPARE_SOCKETS)]
-async fn echo_worker(id: usize, socket: &'static mut TcpSocket<'static>, args: &'static Args) {
+async fn echo_worker(
+    id: usize,
+    socket: &'static mut TcpSocket<'static>,
+    server: &'static Server,
+    args: &'static Args,
+) {
     let mut reply = Vec::new();
     loop {
-        if let Err(e) = socket.accept(args.port).await {
-            say(&format!("accept failed: {e:?}"));
-            socket.abort();
-            continue;
-        }
-        let from = socket
-            .remote_endpoint()
-            .map_or("?".into(), |e| e.to_string());
-        if ACTIVE.load(Ordering::Relaxed) >= args.connections {
-            say(&format!("Connection refused (limit reached): {from}"));
-            let _ = socket.write_all(&[SC_CONLIMIT]).await;
-            close(socket).await;
-            continue;
-        }
-        ACTIVE.fetch_add(1, Ordering::Relaxed);
-        say(&format!("Connection opened from: {from}"));
-        let mut conn = AsyncConnection::new(&mut *socket, VecBuffer::new(args.max_message));
+        let buf = VecBuffer::new(args.max_message);
+        let mut conn = match server.accept(socket, buf, plugins(args)).await {
+            Ok(Accepted::Connection(conn)) => conn,
+            Ok(Accepted::Refused(refused)) => {
+                say(&format!(
+                    "Connection refused (limit reached): {}",
+                    endpoint(refused.remote)
+                ));
+                continue;
+            }
+            Err(e) => {
+                say(&format!("accept failed: {e}"));
+                continue;
+            }
+        };
+        say(&format!(
+            "Connection opened from: {}",
+            endpoint(conn.remote())
+        ));
         let end = echo(&mut conn, &mut reply).await;
-        ACTIVE.fetch_sub(1, Ordering::Relaxed);
         say(&format!("CLOSED {id} {end}"));
-        close(socket).await;
+        conn.close().await;
         if end == End::ServerQuit {
             say("STOPPED");
             std::process::exit(0);
@@ -218,12 +233,15 @@ async fn echo_worker(id: usize, socket: &'static mut TcpSocket<'static>, args: &
     }
 }
 
+fn endpoint(remote: Option<IpEndpoint>) -> String {
+    remote.map_or("?".into(), |e| e.to_string())
+}
+
 /// How a connection of the echo server ended.
 #[derive(Debug, PartialEq)]
 enum End {
     Quit,
     ServerQuit,
-    Stalled(Phase),
     Failed(Error<embassy_net::tcp::Error>),
 }
 
@@ -232,22 +250,32 @@ impl std::fmt::Display for End {
         match self {
             End::Quit => f.write_str("QUIT"),
             End::ServerQuit => f.write_str("SRVQUIT"),
-            End::Stalled(phase) => write!(f, "peer stalled during {phase}"),
             End::Failed(Error::Closed) => f.write_str("peer closed"),
+            End::Failed(Error::Timeout { phase }) => write!(f, "peer stalled during {phase}"),
             End::Failed(e) => write!(f, "{e}"),
         }
     }
 }
 
-/// The echo loop of one connection.
-async fn echo(conn: &mut EchoConn<'_, '_>, reply: &mut Vec<u8>) -> End {
+type EchoConn<'s> = tinyproto_embassy::Conn<'s, &'s mut TcpSocket<'static>, VecBuffer, Chain>;
+
+/// The echo loop of one connection: a message refused (above `--max-message`) or discarded
+/// by a plugin is logged and the next one awaited.
+async fn echo(conn: &mut EchoConn<'_>, reply: &mut Vec<u8>) -> End {
     loop {
-        match receive_with_stall_limit(conn, reply).await {
-            Ok(Request::Echo) => {}
-            Ok(Request::Quit) => return End::Quit,
-            Ok(Request::ServerQuit) => return End::ServerQuit,
-            Err(Some(e)) => return End::Failed(e),
-            Err(None) => return End::Stalled(conn.session().phase()),
+        match conn.receive().await {
+            Ok(Received::Message(b"QUIT")) => return End::Quit,
+            Ok(Received::Message(b"SRVQUIT")) => return End::ServerQuit,
+            Ok(Received::Message(msg)) => {
+                reply.clear();
+                reply.extend_from_slice(b"Echo back: ");
+                reply.extend_from_slice(msg);
+            }
+            Ok(other) => {
+                say(&format!("not delivered: {}", not_delivered(&other)));
+                continue;
+            }
+            Err(e) => return End::Failed(e),
         }
         match conn.transmit(reply).await {
             Ok(Sent::Written) => {}
@@ -258,79 +286,6 @@ async fn echo(conn: &mut EchoConn<'_, '_>, reply: &mut Vec<u8>) -> End {
             Err(TransmitError::Connection(e)) => return End::Failed(e),
         }
     }
-}
-
-type EchoConn<'a, 's> = AsyncConnection<&'a mut TcpSocket<'s>, VecBuffer>;
-
-/// What a received message asks of the echo server.
-enum Request {
-    /// Send the reply that was prepared.
-    Echo,
-    Quit,
-    ServerQuit,
-}
-
-/// Where a session is in its input: it moved when this changes.
-fn progress(session: &Session) -> (Phase, NextRead, usize) {
-    (
-        session.phase(),
-        session.next_read(),
-        session.payload_received(),
-    )
-}
-
-/// Receives one message and prepares its reply; a message we refused (above `--max-message`)
-/// is logged and the next one awaited. The receive is bounded by [`TICK`] and called again
-/// after each timeout (a dropped receive resumes where the wire is); `Err(None)` is a peer that
-/// made no progress for [`STALL`] inside a message or before its init byte. Between messages
-/// there is no limit, as in Python.
-async fn receive_with_stall_limit(
-    conn: &mut EchoConn<'_, '_>,
-    reply: &mut Vec<u8>,
-) -> Result<Request, Option<Error<embassy_net::tcp::Error>>> {
-    let mut seen = progress(conn.session());
-    let mut since = Instant::now();
-    loop {
-        let received = match with_timeout(TICK, conn.receive()).await {
-            Ok(Ok(Received::Message(b"QUIT"))) => Ok(Request::Quit),
-            Ok(Ok(Received::Message(b"SRVQUIT"))) => Ok(Request::ServerQuit),
-            Ok(Ok(Received::Message(msg))) => {
-                reply.clear();
-                reply.extend_from_slice(b"Echo back: ");
-                reply.extend_from_slice(msg);
-                Ok(Request::Echo)
-            }
-            Ok(Ok(other)) => {
-                say(&format!("not delivered: {}", not_delivered(&other)));
-                Err(None)
-            }
-            Ok(Err(e)) => Err(Some(e)),
-            Err(_timeout) => Err(None),
-        };
-        if !matches!(received, Err(None)) {
-            return received;
-        }
-        let now = progress(conn.session());
-        if now != seen || now.0 == Phase::Idle {
-            (seen, since) = (now, Instant::now());
-        } else if since.elapsed() >= STALL {
-            return Err(None);
-        }
-    }
-}
-
-/// Closes our side, waits a little for the peer's FIN, then frees the socket for the next
-/// `accept` (a peer that never closes, like Python 3.0, is reset after [`LINGER`]).
-async fn close(socket: &mut TcpSocket<'_>) {
-    socket.close();
-    let _ = with_timeout(LINGER, async {
-        let _ = socket.flush().await;
-        let mut scratch = [0u8; 64];
-        while let Ok(1..) = embedded_io_async::Read::read(socket, &mut scratch).await {}
-    })
-    .await;
-    socket.abort();
-    let _ = with_timeout(LINGER, socket.flush()).await;
 }
 
 #[embassy_executor::task]
@@ -345,18 +300,20 @@ async fn run_client(stack: Stack<'static>, args: &Args) -> i32 {
     stack.wait_config_up().await;
     let mut socket = socket(stack);
     let server = IpEndpoint::new(IpAddress::Ipv4(*args.connect.ip()), args.connect.port());
-    if let Err(e) = socket.connect(server).await {
-        say(&format!("FAILED: connect: {e:?}"));
-        return 1;
-    }
-    let mut conn = AsyncConnection::new(&mut socket, VecBuffer::new(args.max_message));
+    let buf = VecBuffer::new(args.max_message);
+    let mut conn = match connect(&mut socket, server, buf, plugins(args), limits()).await {
+        Ok(conn) => conn,
+        Err(e) => {
+            say(&format!("FAILED: {e}"));
+            return 1;
+        }
+    };
     let result = if args.sizes.is_empty() {
         send_lines(&mut conn, &args.line).await
     } else {
         send_sizes(&mut conn, &args.sizes).await
     };
-    drop(conn);
-    close(&mut socket).await;
+    conn.close().await;
     match result {
         Ok(()) => {
             say("CLOSED");
@@ -369,7 +326,8 @@ async fn run_client(stack: Stack<'static>, args: &Args) -> i32 {
     }
 }
 
-type ClientConn<'a, 's> = AsyncConnection<&'a mut TcpSocket<'s>, VecBuffer>;
+type ClientConn<'s> =
+    tinyproto_embassy::Conn<'static, &'s mut TcpSocket<'static>, VecBuffer, Chain>;
 
 /// A send that was not written whole, as text.
 fn sent(result: Result<Sent, TransmitError<embassy_net::tcp::Error>>) -> Result<(), String> {
@@ -391,7 +349,7 @@ fn not_delivered<M>(received: &Received<M>) -> String {
     }
 }
 
-async fn send_lines(conn: &mut ClientConn<'_, '_>, lines: &[String]) -> Result<(), String> {
+async fn send_lines(conn: &mut ClientConn<'_>, lines: &[String]) -> Result<(), String> {
     for line in lines {
         sent(conn.transmit(line.as_bytes()).await)?;
         if line == "QUIT" || line == "SRVQUIT" {
@@ -407,7 +365,7 @@ async fn send_lines(conn: &mut ClientConn<'_, '_>, lines: &[String]) -> Result<(
 }
 
 /// Waits for the reply to a line.
-async fn receive_reply<'c>(conn: &'c mut ClientConn<'_, '_>) -> Result<&'c [u8], String> {
+async fn receive_reply<'c>(conn: &'c mut ClientConn<'_>) -> Result<&'c [u8], String> {
     match with_timeout(REPLY_WAIT, conn.receive()).await {
         Ok(Ok(Received::Message(reply))) => Ok(reply),
         Ok(Ok(other)) => Err(not_delivered(&other)),
@@ -416,7 +374,7 @@ async fn receive_reply<'c>(conn: &'c mut ClientConn<'_, '_>) -> Result<&'c [u8],
     }
 }
 
-async fn send_sizes(conn: &mut ClientConn<'_, '_>, sizes: &[usize]) -> Result<(), String> {
+async fn send_sizes(conn: &mut ClientConn<'_>, sizes: &[usize]) -> Result<(), String> {
     let mut rng = tinyproto_testkit::Rng(0x9e37_79b9_7f4a_7c15);
     for (i, &size) in sizes.iter().enumerate() {
         let msg = rng.bytes(size);

@@ -34,7 +34,9 @@ use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{EthernetAddress, IpCidr, IpEndpoint};
 use tinyproto_smoltcp::tinyproto_core::buffer::SliceBuffer;
 use tinyproto_smoltcp::tinyproto_core::connection::Timeouts;
-use tinyproto_smoltcp::{Config, Conn, ConnId, Control, Handler, Server, Shutdown, Slot};
+use tinyproto_smoltcp::{
+    Config, Conn, ConnId, Control, Handler, Server, ServerHooks, Shutdown, Slot,
+};
 
 /// Connections served at once (the connection limit).
 const CONNECTIONS: usize = 4;
@@ -71,19 +73,6 @@ struct Echo {
 }
 
 impl Handler for Echo {
-    fn loop_pass(&mut self, ctl: &mut Control<'_>) {
-        if self.quit {
-            ctl.stop();
-        }
-    }
-
-    fn conn_init(&mut self, conn: &mut Conn<'_>) {
-        say(&format!(
-            "Connection opened from: {}",
-            endpoint(conn.remote_endpoint())
-        ));
-    }
-
     fn transmission_received(&mut self, conn: &mut Conn<'_>) {
         match conn.message() {
             b"QUIT" => conn.shutdown(),
@@ -97,6 +86,21 @@ impl Handler for Echo {
                 }
             }
         }
+    }
+}
+
+impl ServerHooks for Echo {
+    fn loop_pass(&mut self, ctl: &mut Control<'_>) {
+        if self.quit {
+            ctl.stop();
+        }
+    }
+
+    fn conn_init(&mut self, conn: &mut Conn<'_>) {
+        say(&format!(
+            "Connection opened from: {}",
+            endpoint(conn.remote_endpoint())
+        ));
     }
 
     fn conn_shutdown(&mut self, id: ConnId, why: &Shutdown) {
@@ -184,7 +188,7 @@ fn main() -> ExitCode {
     let slots = handles.map(|handle| {
         let rx = Box::leak(vec![0u8; capacity].into_boxed_slice());
         let tx = Box::leak(vec![0u8; capacity + 11].into_boxed_slice());
-        // Both buffers must be the same type: SliceBuffer; the receive limit is rx.len().
+        // The receive limit is rx.len(); the buffers may be of different types.
         Slot::new(handle, SliceBuffer::new(rx), SliceBuffer::new(tx), ())
     });
     let timeouts = Timeouts::new()

@@ -11,7 +11,9 @@ use smoltcp::phy::{self, Device, DeviceCapabilities, FaultInjector, Medium};
 use smoltcp::socket::tcp;
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr};
-use tinyproto_smoltcp::{Conn, ConnId, Control, Failure, Handler, Shutdown};
+use tinyproto_smoltcp::{
+    ClientHooks, Conn, ConnId, Control, Failure, Handler, ServerHooks, Shutdown,
+};
 
 type Queue = Rc<RefCell<VecDeque<Vec<u8>>>>;
 
@@ -181,22 +183,24 @@ pub struct Echo {
     pub refused: usize,
     pub pre_loop: usize,
     pub post_loop: usize,
+    /// The connection hooks other than `transmission_*` and the server's per-connection
+    /// hooks, in the order they ran.
+    pub lifecycle: Vec<&'static str>,
+    /// How often the connection's `loop_pass` ran.
+    pub conn_passes: usize,
 }
 
 impl Handler for Echo {
-    fn pre_loop(&mut self, _: &mut Control<'_>) {
-        self.pre_loop += 1;
-    }
-    fn loop_pass(&mut self, ctl: &mut Control<'_>) {
-        if self.srv_quit {
-            ctl.stop();
-        }
-    }
-    fn post_loop(&mut self) {
-        self.post_loop += 1;
-    }
-    fn conn_init(&mut self, _: &mut Conn<'_>) {
+    fn pre_loop(&mut self, _: &mut Conn<'_>) {
         self.inits += 1;
+        self.lifecycle.push("pre_loop");
+    }
+    fn loop_pass(&mut self, conn: &mut Conn<'_>) {
+        assert!(conn.id().index() < 16, "a live connection of the pool");
+        self.conn_passes += 1;
+    }
+    fn post_loop(&mut self, _: ConnId) {
+        self.lifecycle.push("post_loop");
     }
     fn transmission_received(&mut self, conn: &mut Conn<'_>) {
         self.received += 1;
@@ -215,8 +219,26 @@ impl Handler for Echo {
     fn transmission_failed(&mut self, _: &mut Conn<'_>, failure: &Failure) {
         self.failures.push(*failure);
     }
+}
+
+impl ServerHooks for Echo {
+    fn pre_loop(&mut self, _: &mut Control<'_>) {
+        self.pre_loop += 1;
+    }
+    fn loop_pass(&mut self, ctl: &mut Control<'_>) {
+        if self.srv_quit {
+            ctl.stop();
+        }
+    }
+    fn post_loop(&mut self) {
+        self.post_loop += 1;
+    }
+    fn conn_init(&mut self, _: &mut Conn<'_>) {
+        self.lifecycle.push("conn_init");
+    }
     fn conn_shutdown(&mut self, _: ConnId, why: &Shutdown) {
         self.shutdowns.push(why.clone());
+        self.lifecycle.push("conn_shutdown");
     }
     fn conn_refused(&mut self, _: smoltcp::wire::IpEndpoint) {
         self.refused += 1;
@@ -259,12 +281,7 @@ impl Asker {
 }
 
 impl Handler for Asker {
-    fn loop_pass(&mut self, ctl: &mut Control<'_>) {
-        if self.stop_when_done && self.done {
-            ctl.stop();
-        }
-    }
-    fn conn_init(&mut self, conn: &mut Conn<'_>) {
+    fn pre_loop(&mut self, conn: &mut Conn<'_>) {
         self.inits += 1;
         self.send_next(conn);
     }
@@ -287,6 +304,14 @@ impl Handler for Asker {
         // The message was refused; go on with the next one.
         self.next += 1;
         self.send_next(conn);
+    }
+}
+
+impl ClientHooks for Asker {
+    fn loop_pass(&mut self, ctl: &mut Control<'_>) {
+        if self.stop_when_done && self.done {
+            ctl.stop();
+        }
     }
     fn conn_shutdown(&mut self, id: ConnId, why: &Shutdown) {
         self.shutdowns.push((id, why.clone()));

@@ -1,20 +1,20 @@
 //! Accepting connections: a bounded number per readiness event, retried on a timer when the
 //! process runs out of descriptors, and the refusals at the connection limit (PROTOCOL.md Q1),
-//! of which only a few may linger.
+//! run by the core's [`Refusal`] (the same machine as every transport's), of which only a few
+//! may linger.
 
-use super::{Notices, Slot, State};
+use super::{Notice, Notices, Slot, State};
+use crate::transport::SocketIo;
 use mio::net::TcpStream;
 use mio::{Interest, Token};
 use std::cmp::Reverse;
-use std::io::{ErrorKind, Read, Write};
+use std::io::ErrorKind;
 use std::net::Shutdown;
-use tinyproto_core::wire::SC_CONLIMIT;
+use tinyproto_core::refusal::{Refusal, RefusalStep, LINGER_MS};
 
-/// How long a connection refused at the limit may take to read our `0xfe` and close.
-const REFUSAL_LINGER_MS: u64 = 1_000;
-/// Most refused connections lingering at once (each holds a descriptor); beyond, a refusal is
-/// closed at once.
-const MAX_LINGERING_REFUSALS: usize = 64;
+/// Most refused connections lingering at once (each holds a descriptor); beyond, a refusal
+/// does not linger: it is closed right after its answer (and the init byte, if it is there).
+pub(crate) const MAX_LINGERING_REFUSALS: usize = 64;
 /// Most connections accepted per readiness event before the others get their turn.
 const ACCEPTS_PER_EVENT: usize = 64;
 /// When accepting failed (out of descriptors or memory) or the server's hooks lag behind,
@@ -37,6 +37,7 @@ impl State {
                 Ok((stream, peer)) => {
                     if self.max_connections.is_some_and(|max| self.live >= max) {
                         self.refuse(stream);
+                        self.notify(Notice::Refused(peer));
                     } else {
                         self.add(stream, peer, None);
                     }
@@ -70,32 +71,46 @@ impl State {
         }
     }
 
-    /// PROTOCOL.md Q1: a server at its limit writes the single byte `0xfe` and closes. We
-    /// close our side at once, then wait (briefly) for the peer's close, so that its unread
-    /// init byte does not turn our close into a reset that could destroy the `0xfe`.
+    /// PROTOCOL.md Q1: a server at its limit writes the single byte `0xfe` and closes. Our
+    /// side is shut down once the answer is out, and the peer's close awaited (up to
+    /// [`LINGER_MS`]), so that its unread init byte does not turn our close into a reset that
+    /// could destroy the `0xfe`.
     fn refuse(&mut self, mut stream: TcpStream) {
-        let _ = stream.write(&[SC_CONLIMIT]);
-        let _ = stream.shutdown(Shutdown::Write);
-        if self.refusing >= MAX_LINGERING_REFUSALS {
-            // Too many linger already: close now, after taking the init byte if it is there.
-            let _ = stream.read(&mut [0; 64]);
+        let now = self.now();
+        let linger_ms = if self.refusing < MAX_LINGERING_REFUSALS {
+            LINGER_MS
+        } else {
+            0
+        };
+        let mut refusal = Refusal::new(now, linger_ms);
+        if refusal_step(&mut stream, &mut refusal, now) {
             return;
         }
-        let until = self.now() + REFUSAL_LINGER_MS;
         let entry = self.slots.vacant_entry();
         let key = entry.key();
-        if self
-            .poll
-            .registry()
-            .register(&mut stream, Token(key), Interest::READABLE)
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if (self.poll.registry())
+            .register(&mut stream, Token(key), interest)
             .is_err()
         {
             return;
         }
-        entry.insert(Slot::Refusing { stream, until });
+        if let Some(at) = refusal.poll_at() {
+            self.timers.push(Reverse((at, key)));
+        }
+        entry.insert(Slot::Refusing { stream, refusal });
         self.refusing += 1;
-        self.timers.push(Reverse((until, key)));
-        self.ready(key, Some(true));
+    }
+
+    /// Moves refusal `key` on (its socket is ready, or its deadline came), and closes it once
+    /// it is done.
+    pub(super) fn poll_refusal(&mut self, key: usize) {
+        let now = self.now();
+        if let Some(Slot::Refusing { stream, refusal }) = self.slots.get_mut(key) {
+            if refusal_step(stream, refusal, now) {
+                self.remove_refusal(key);
+            }
+        }
     }
 
     pub(super) fn remove_refusal(&mut self, key: usize) {
@@ -103,5 +118,18 @@ impl State {
             self.refusing -= 1;
             let _ = self.poll.registry().deregister(&mut stream);
         }
+    }
+}
+
+/// One poll of `refusal` over `stream`, half-closing once the answer is out; true when it is
+/// done and the stream is to be closed. Both modes' acceptors refuse with it.
+pub(crate) fn refusal_step(stream: &mut TcpStream, refusal: &mut Refusal, now: u64) -> bool {
+    match refusal.poll(&mut SocketIo::new(stream, true), now) {
+        RefusalStep::Answered => {
+            let _ = stream.shutdown(Shutdown::Write);
+            false
+        }
+        RefusalStep::Waiting => false,
+        RefusalStep::Done { .. } => true,
     }
 }

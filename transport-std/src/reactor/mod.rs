@@ -9,6 +9,7 @@ mod accept;
 mod hook_calls;
 mod notices;
 
+pub(crate) use accept::{refusal_step, MAX_LINGERING_REFUSALS};
 pub(crate) use notices::{Notice, Notices, StoppedGuard};
 
 use crate::budget::Budget;
@@ -17,11 +18,11 @@ use crate::entry::Entry;
 use crate::error::{CloseReason, ConnError, StartError};
 use crate::handle::ConnectionHandle;
 use crate::hooks::Handler;
-use crate::id::ConnId;
 use crate::mailbox::{Command, ConnectReply, Link, Shared};
 use crate::message::Message;
 use crate::protocol::protocol;
 use crate::reply::HookAnswer;
+use crate::serial::ConnSerial;
 use crate::spares::Spares;
 use crate::sync::{lock, mark_io_thread};
 use crate::workers::Workers;
@@ -32,13 +33,14 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
-use std::io::{self, ErrorKind, Read};
+use std::io::{self, ErrorKind};
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use tinyproto_core::refusal::Refusal;
 
 const WAKER: Token = Token(usize::MAX);
 /// Listener `i` has token `LISTENERS - i`.
@@ -47,7 +49,7 @@ const LISTENERS: usize = usize::MAX - 1;
 pub(crate) type HandlerFactory = Arc<dyn Fn(&ConnectionHandle) -> Box<dyn Handler> + Send + Sync>;
 
 /// The live connections by id, for listing from any thread.
-pub(crate) type Registry = Arc<Mutex<BTreeMap<ConnId, ConnectionHandle>>>;
+pub(crate) type Registry = Arc<Mutex<BTreeMap<ConnSerial, ConnectionHandle>>>;
 
 /// A running I/O thread.
 pub(crate) struct Reactor {
@@ -150,10 +152,10 @@ impl Drop for Reactor {
 
 enum Slot {
     Conn(Box<Entry>),
-    /// Refused at the connection limit: `0xfe` written, waiting for the peer to close.
+    /// Refused at the connection limit: answered `0xfe`, waiting for the peer to close.
     Refusing {
         stream: TcpStream,
-        until: u64,
+        refusal: Refusal,
     },
 }
 
@@ -261,7 +263,7 @@ impl State {
         self.next_id += 1;
         let handle = ConnectionHandle {
             shared: Arc::new(Shared::new(
-                (ConnId(self.next_id), key),
+                (ConnSerial(self.next_id), key),
                 (peer, local),
                 (self.settings.max_queued, self.settings.max_queued_bytes),
                 self.link.clone(),
@@ -290,18 +292,7 @@ impl State {
                 }
                 self.drive(key);
             }
-            Some(Slot::Refusing { stream, .. }) => {
-                let mut sink = [0u8; 64];
-                loop {
-                    match stream.read(&mut sink) {
-                        Ok(n) if n > 0 => continue,
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                        Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                        _ => break, // closed or failed: done
-                    }
-                }
-                self.remove_refusal(key);
-            }
+            Some(Slot::Refusing { .. }) => self.poll_refusal(key),
             None => {}
         }
     }
@@ -400,7 +391,7 @@ impl State {
         self.add(TcpStream::from_std(stream), peer, Some(reply));
     }
 
-    fn broadcast(&mut self, msg: Arc<[u8]>, except: Option<ConnId>) {
+    fn broadcast(&mut self, msg: Arc<[u8]>, except: Option<ConnSerial>) {
         let keys: Vec<usize> = self
             .slots
             .iter_mut()
@@ -479,8 +470,8 @@ impl State {
                     }
                     self.drive(key);
                 }
-                Some(Slot::Refusing { until, .. }) if *until <= now => self.remove_refusal(key),
-                _ => {}
+                Some(Slot::Refusing { .. }) => self.poll_refusal(key),
+                None => {}
             }
         }
     }
@@ -567,7 +558,7 @@ impl State {
         }
     }
 
-    fn close(&mut self, key: usize, id: ConnId, reason: CloseReason) {
+    fn close(&mut self, key: usize, id: ConnSerial, reason: CloseReason) {
         match self.slots.get_mut(key) {
             Some(Slot::Conn(entry)) if entry.handle.id() == id => {
                 if let Some(mut stream) = entry.close(reason) {

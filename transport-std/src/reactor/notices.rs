@@ -3,6 +3,7 @@
 
 use crate::error::CloseReason;
 use crate::handle::ConnectionHandle;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 
@@ -15,6 +16,8 @@ const MAX_PENDING_NOTICES: usize = 4096;
 pub(crate) enum Notice {
     Opened(ConnectionHandle),
     Closed(ConnectionHandle, CloseReason),
+    /// A peer refused at the connection limit.
+    Refused(SocketAddr),
     Stopped,
     /// From [`ServerHandle::shutdown`](crate::ServerHandle::shutdown): wakes the hook thread.
     Shutdown,

@@ -4,25 +4,20 @@
 
 use super::Common;
 use crate::mailbox::{Command, Link, Mailbox};
-use crate::reactor::{Reactor, StoppedGuard};
+use crate::reactor::{refusal_step, Notice, Reactor, StoppedGuard, MAX_LINGERING_REFUSALS};
 use crate::sync::lock;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
-use std::io::{self, ErrorKind, Read, Write};
-use std::net::Shutdown;
+use std::io::{self, ErrorKind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
-use tinyproto_core::wire::SC_CONLIMIT;
+use tinyproto_core::refusal::{Refusal, LINGER_MS};
 
 const WAKER: Token = Token(usize::MAX);
 /// Refused connections lingering until the peer closes have tokens from here down.
 const REFUSALS: usize = usize::MAX / 2;
-/// How long a connection refused at the limit may take to read our `0xfe` and close.
-const REFUSAL_LINGER: Duration = Duration::from_secs(1);
-/// Most refused connections lingering at once; beyond, a refusal is closed at once.
-const MAX_LINGERING_REFUSALS: usize = 64;
 
 /// What handles reach: the connections, and the way to stop.
 pub(crate) struct Control {
@@ -81,6 +76,7 @@ pub(crate) fn start(
         poll,
         listeners,
         refusals: Slab::new(),
+        epoch: Instant::now(),
         max_connections,
         control,
     };
@@ -93,8 +89,10 @@ pub(crate) fn start(
 struct State {
     poll: Poll,
     listeners: Vec<TcpListener>,
-    /// Refused connections waiting for the peer's close, and until when.
-    refusals: Slab<(TcpStream, Instant)>,
+    /// Refused connections, run by the core's machine (the reactor's refusal).
+    refusals: Slab<(TcpStream, Refusal)>,
+    /// Time zero of the refusals' millisecond clock.
+    epoch: Instant,
     max_connections: Option<usize>,
     control: Arc<Control>,
 }
@@ -105,11 +103,11 @@ impl State {
         let _stopped = StoppedGuard(self.control.common.notices.clone());
         let mut events = Events::with_capacity(64);
         while !self.control.stop.load(Ordering::Acquire) {
-            let timeout = self
-                .refusals
-                .iter()
-                .map(|(_, (_, until))| until.saturating_duration_since(Instant::now()))
-                .min();
+            let now = self.now();
+            let timeout = (self.refusals.iter())
+                .filter_map(|(_, (_, refusal))| refusal.poll_at())
+                .min()
+                .map(|at| Duration::from_millis(at.saturating_sub(now)));
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -119,11 +117,17 @@ impl State {
                 match event.token() {
                     WAKER => {}
                     Token(i) if i < self.listeners.len() => self.accept(i),
-                    Token(t) => self.drain_refusal(REFUSALS - t),
+                    Token(t) => self.poll_refusal(REFUSALS - t),
                 }
             }
-            let now = Instant::now();
-            self.refusals.retain(|_, (_, until)| *until > now);
+            // Deadlines: a refusal whose linger ended is closed.
+            let due: Vec<usize> = (self.refusals.iter())
+                .filter(|(_, (_, refusal))| refusal.poll_at().is_some_and(|at| at <= now))
+                .map(|(key, _)| key)
+                .collect();
+            for key in due {
+                self.poll_refusal(key);
+            }
         }
         self.shut_down();
     }
@@ -131,9 +135,10 @@ impl State {
     fn accept(&mut self, i: usize) {
         loop {
             match self.listeners[i].accept() {
-                Ok((stream, _)) => {
+                Ok((stream, peer)) => {
                     let common = &self.control.common;
                     if self.max_connections.is_some_and(|max| common.live() >= max) {
+                        self.control.common.notify(Notice::Refused(peer));
                         self.refuse(stream);
                     } else {
                         // A connection that cannot get a thread is closed: its peer sees the
@@ -150,45 +155,44 @@ impl State {
         }
     }
 
-    /// PROTOCOL.md Q1, as the reactor does it: `0xfe`, our side closed, and a short wait for
-    /// the peer's close so that its unread init byte does not turn ours into a reset.
+    /// Milliseconds since this acceptor started: the refusals' clock.
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// PROTOCOL.md Q1 on the core's [`Refusal`], as the reactor does it: `0xfe`, our side
+    /// closed, and a short wait for the peer's close so that its unread init byte does not turn
+    /// ours into a reset.
     fn refuse(&mut self, mut stream: TcpStream) {
-        let _ = stream.write(&[SC_CONLIMIT]);
-        let _ = stream.shutdown(Shutdown::Write);
-        if self.refusals.len() >= MAX_LINGERING_REFUSALS {
-            let _ = stream.read(&mut [0; 64]);
+        let now = self.now();
+        let linger_ms = if self.refusals.len() < MAX_LINGERING_REFUSALS {
+            LINGER_MS
+        } else {
+            0
+        };
+        let mut refusal = Refusal::new(now, linger_ms);
+        if refusal_step(&mut stream, &mut refusal, now) {
             return;
         }
         let key = self.refusals.vacant_key();
-        if self
-            .poll
-            .registry()
-            .register(&mut stream, Token(REFUSALS - key), Interest::READABLE)
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if (self.poll.registry())
+            .register(&mut stream, Token(REFUSALS - key), interest)
             .is_ok()
         {
-            self.refusals
-                .insert((stream, Instant::now() + REFUSAL_LINGER));
-            self.drain_refusal(key);
+            self.refusals.insert((stream, refusal));
         }
     }
 
-    /// Reads what a refused peer sent; it goes once the peer closed.
-    fn drain_refusal(&mut self, i: usize) {
-        let Some((stream, until)) = self.refusals.get_mut(i) else {
+    /// Moves refusal `key` on (its socket is ready, or its deadline came); closes it once done.
+    fn poll_refusal(&mut self, key: usize) {
+        let now = self.now();
+        let Some((stream, refusal)) = self.refusals.get_mut(key) else {
             return;
         };
-        let mut sink = [0u8; 64];
-        loop {
-            match stream.read(&mut sink) {
-                Ok(n) if n > 0 => continue,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                // Closed or failed: done (removed by `run`).
-                _ => {
-                    *until = Instant::now();
-                    return;
-                }
-            }
+        if refusal_step(stream, refusal, now) {
+            let (mut stream, _) = self.refusals.remove(key);
+            let _ = self.poll.registry().deregister(&mut stream);
         }
     }
 

@@ -7,8 +7,8 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tinyproto_std::{
-    CloseReason, Conn, ConnId, ConnectionHandle, Handler, ServerBuilder, ServerHandle, ServerHooks,
-    StartError,
+    CloseReason, Conn, ConnSerial, ConnectionHandle, Handler, ServerBuilder, ServerHandle,
+    ServerHooks, StartError,
 };
 
 /// Every wait in the tests is bounded by this.
@@ -37,8 +37,9 @@ pub fn message(len: usize, seed: u8) -> Vec<u8> {
 /// What the server hooks saw.
 #[derive(Debug)]
 pub enum Seen {
-    Init(ConnId, SocketAddr),
-    Shutdown(ConnId, CloseReason),
+    Init(ConnSerial, SocketAddr),
+    Shutdown(ConnSerial, CloseReason),
+    Refused(SocketAddr),
     PostLoop,
 }
 
@@ -53,6 +54,9 @@ impl ServerHooks for Report {
     }
     fn conn_shutdown(&mut self, _: &ServerHandle, conn: &ConnectionHandle, why: &CloseReason) {
         let _ = self.0.send(Seen::Shutdown(conn.id(), why.clone()));
+    }
+    fn conn_refused(&mut self, _: &ServerHandle, peer: SocketAddr) {
+        let _ = self.0.send(Seen::Refused(peer));
     }
 }
 
@@ -83,7 +87,7 @@ impl TestServer {
     }
 
     /// The next close reported by `conn_shutdown` (skipping other notices).
-    pub fn next_shutdown(&self) -> (ConnId, CloseReason) {
+    pub fn next_shutdown(&self) -> (ConnSerial, CloseReason) {
         loop {
             match self.seen.recv_timeout(WAIT).expect("a conn_shutdown") {
                 Seen::Shutdown(id, why) => return (id, why),

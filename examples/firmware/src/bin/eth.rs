@@ -24,7 +24,8 @@ use tinyproto_firmware::workload::{
 };
 use tinyproto_firmware::{boot, clock, finish};
 use tinyproto_smoltcp::{
-    Client, Config, Conn, ConnId, Control, Handler, Server, Shutdown, Slot, Status,
+    Client, ClientHooks, Config, Conn, ConnId, Control, Handler, Server, ServerHooks, Shutdown,
+    Slot, Status,
 };
 
 /// Largest message received or sent: a 64 KiB message, or its echo reply.
@@ -225,6 +226,14 @@ impl Handler for EchoServer {
         }
     }
 
+    /// A message refused as too large (we answered `0x00`), a reply the peer rejected: the
+    /// connection goes on.
+    fn transmission_failed(&mut self, conn: &mut Conn<'_>, failure: &tinyproto_smoltcp::Failure) {
+        hprintln!("{}: {}", conn.id(), failure);
+    }
+}
+
+impl ServerHooks for EchoServer {
     fn loop_pass(&mut self, ctl: &mut Control<'_>) {
         if self.quit {
             ctl.stop();
@@ -235,12 +244,6 @@ impl Handler for EchoServer {
         if let Some(remote) = conn.remote_endpoint() {
             hprintln!("{}: connection from {}", conn.id(), remote);
         }
-    }
-
-    /// A message refused as too large (we answered `0x00`), a reply the peer rejected: the
-    /// connection goes on.
-    fn transmission_failed(&mut self, conn: &mut Conn<'_>, failure: &tinyproto_smoltcp::Failure) {
-        hprintln!("{}: {}", conn.id(), failure);
     }
 
     fn conn_shutdown(&mut self, id: ConnId, why: &Shutdown) {
@@ -286,7 +289,7 @@ impl EchoClient {
 }
 
 impl Handler for EchoClient {
-    fn conn_init(&mut self, conn: &mut Conn<'_>) {
+    fn pre_loop(&mut self, conn: &mut Conn<'_>) {
         self.send_next(conn);
     }
 
@@ -304,7 +307,9 @@ impl Handler for EchoClient {
     fn transmission_failed(&mut self, conn: &mut Conn<'_>, failure: &tinyproto_smoltcp::Failure) {
         self.lost(conn, *failure);
     }
+}
 
+impl ClientHooks for EchoClient {
     fn loop_pass(&mut self, ctl: &mut Control<'_>) {
         if self.outcome.is_some() {
             ctl.stop();

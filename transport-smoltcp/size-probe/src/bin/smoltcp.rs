@@ -107,7 +107,7 @@ mod net {
 #[cfg(not(any(feature = "baseline", feature = "smoltcp-only")))]
 #[entry]
 fn main() -> ! {
-    use tinyproto_smoltcp::{Config, Conn, Handler, Server};
+    use tinyproto_smoltcp::{Config, Conn, Handler, Server, ServerHooks};
     type Buf = heapless::Vec<u8, 512>;
 
     /// The seed README's echo: "Echo back: " + message.
@@ -122,9 +122,10 @@ fn main() -> ! {
             let _ = conn.transmit(&self.reply);
         }
     }
+    impl ServerHooks for Echo {}
 
     let mut echo = Echo { reply: Buf::new() };
-    let mut server: Option<Server<Buf, (), 2>> = None;
+    let mut server: Option<Server<Buf, Buf, (), 2>> = None;
     net::run(move |now, sockets, [a, b, limit]| {
         let server = server.get_or_insert_with(|| {
             match Server::with_sockets(black_box(7000), [a, b], Config::new()) {
