@@ -80,7 +80,9 @@
 //! * **Handler**: the application's hooks, named after the Python package's. Connection
 //!   hooks: `pre_loop` (handshake done), `transmission_received`, `loop_pass`, `post_loop`
 //!   (the connection ended), `transmission_failed`. Server hooks: `pre_loop`, `loop_pass`,
-//!   `post_loop` (of the server's loop), `conn_init`, `conn_shutdown`, `conn_refused`.
+//!   `post_loop` (of the server's loop), `conn_init` (a peer's TCP connection is up; its init
+//!   handshake runs next, as in the Python package's server), `conn_shutdown` (a connection
+//!   that `conn_init` reported ended), `conn_refused` (a peer refused at the limit).
 //!   **Conn**: what a connection hook is handed to act on its connection (transmit, shut
 //!   down); **Control**: what a server hook is handed (every connection, stop).
 //!
