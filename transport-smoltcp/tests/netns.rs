@@ -25,10 +25,9 @@ use tinyproto_smoltcp::tinyproto_core::plugin::{Plugin, PluginError, Plugins};
 use tinyproto_smoltcp::{
     Client, ClientHooks, Config, Conn, Control, Handler, Server, ServerHooks, Shutdown, Slot,
 };
-use tinyproto_testkit::{NetNs, Peer, PyVersion};
+use tinyproto_testkit::{per_python_version, NetNs, Peer, PyVersion, TAP};
 
-const TAP: &str = "tap0";
-const KERNEL_CIDR: &str = "192.168.69.100/24";
+// The testkit's TAP_KERNEL_IP and TAP_STACK_IP, as smoltcp addresses.
 const KERNEL_IP: IpAddress = IpAddress::v4(192, 168, 69, 100);
 const SMOLTCP_IP: IpAddress = IpAddress::v4(192, 168, 69, 1);
 const SMOLTCP_PORT: u16 = 7000;
@@ -41,13 +40,6 @@ const LIMIT: StdDuration = StdDuration::from_secs(90);
 
 // ---------------------------------------------------------------------------------------------
 // The parent side: namespace, Python peer, and this binary run again as the smoltcp side.
-
-fn namespace(tag: &str) -> Option<NetNs> {
-    let ns = NetNs::create_or_skip(tag)?;
-    ns.add_tap(TAP, KERNEL_CIDR)
-        .expect("TAP device inside the namespace");
-    Some(ns)
-}
 
 /// This test binary, inside `ns`, playing `role` on the smoltcp stack.
 fn spawn_smoltcp_side(ns: &NetNs, role: &str, port: u16) -> Peer {
@@ -67,17 +59,13 @@ fn spawn_smoltcp_side_with(ns: &NetNs, role: &str, port: u16, env: &[(&str, &str
     Peer::spawn(command)
 }
 
-fn expect_line(peer: &mut Peer, prefix: &str, what: &str) -> String {
-    peer.wait_for_line(|l| l.starts_with(prefix), LIMIT)
-        .unwrap_or_else(|| panic!("{what}: no `{prefix}` line in time"))
-}
-
 fn python_client_talks_to_smoltcp_server(version: PyVersion) {
-    let Some(ns) = namespace(&format!("srv{}", version.as_str().replace('.', ""))) else {
+    let Some(ns) = NetNs::with_tap_or_skip(&format!("srv{}", version.as_str().replace('.', "")))
+    else {
         return;
     };
     let mut server = spawn_smoltcp_side(&ns, "server", SMOLTCP_PORT);
-    expect_line(&mut server, "LISTENING ", "smoltcp server");
+    server.expect_line("LISTENING ", LIMIT, "smoltcp server");
     let port = SMOLTCP_PORT.to_string();
     let host = "192.168.69.1";
 
@@ -100,7 +88,7 @@ fn python_client_talks_to_smoltcp_server(version: PyVersion) {
         "Python {} client",
         version.as_str()
     );
-    expect_line(&mut server, "CLOSED ", "the Python client's close");
+    server.expect_line("CLOSED ", LIMIT, "the Python client's close");
 
     // The seed README's session: a line, QUIT (closes that connection), then SRVQUIT.
     for (input, want) in [
@@ -123,14 +111,15 @@ fn python_client_talks_to_smoltcp_server(version: PyVersion) {
             assert_eq!(client.next_line(LIMIT).as_deref(), Some(want));
         }
         assert_eq!(client.wait_exit(LIMIT), Some(0), "Python client exits");
-        expect_line(&mut server, "CLOSED ", "a closed connection");
+        server.expect_line("CLOSED ", LIMIT, "a closed connection");
     }
-    expect_line(&mut server, "STOPPED", "SRVQUIT stops the smoltcp server");
+    server.expect_line("STOPPED", LIMIT, "SRVQUIT stops the smoltcp server");
     assert_eq!(server.wait_exit(LIMIT), Some(0));
 }
 
 fn smoltcp_client_talks_to_python_server(version: PyVersion) {
-    let Some(ns) = namespace(&format!("cli{}", version.as_str().replace('.', ""))) else {
+    let Some(ns) = NetNs::with_tap_or_skip(&format!("cli{}", version.as_str().replace('.', "")))
+    else {
         return;
     };
     let mut server = ns.python(
@@ -138,7 +127,7 @@ fn smoltcp_client_talks_to_python_server(version: PyVersion) {
         "echo_server.py",
         &["--host", "192.168.69.100", "--port", "0"],
     );
-    let line = expect_line(&mut server, "LISTENING ", "Python server");
+    let line = server.expect_line("LISTENING ", LIMIT, "Python server");
     let port: u16 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
     let mut client = spawn_smoltcp_side(&ns, "client", port);
     let line = client.wait_for_line(|l| l.starts_with("OK ") || l.starts_with("FAILED"), LIMIT);
@@ -155,7 +144,8 @@ fn smoltcp_client_talks_to_python_server(version: PyVersion) {
 /// The smoltcp client with the `xor5a` plugin against a Python server with the same plugin:
 /// the bytes on the wire are transformed, the messages are not.
 fn smoltcp_client_with_plugin_talks_to_python_server(version: PyVersion) {
-    let Some(ns) = namespace(&format!("xor{}", version.as_str().replace('.', ""))) else {
+    let Some(ns) = NetNs::with_tap_or_skip(&format!("xor{}", version.as_str().replace('.', "")))
+    else {
         return;
     };
     let mut server = ns.python(
@@ -170,7 +160,7 @@ fn smoltcp_client_with_plugin_talks_to_python_server(version: PyVersion) {
             "xor5a",
         ],
     );
-    let line = expect_line(&mut server, "LISTENING ", "Python server");
+    let line = server.expect_line("LISTENING ", LIMIT, "Python server");
     let port: u16 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
     let mut client = spawn_smoltcp_side_with(&ns, "client", port, &[("TP_SMOLTCP_XOR", "90")]);
     let line = client.wait_for_line(|l| l.starts_with("OK ") || l.starts_with("FAILED"), LIMIT);
@@ -184,21 +174,13 @@ fn smoltcp_client_with_plugin_talks_to_python_server(version: PyVersion) {
     assert_eq!(client.wait_exit(LIMIT), Some(0));
 }
 
-#[test]
-fn smoltcp_client_with_xor_plugin_talks_to_python_2_0_1_server() {
-    smoltcp_client_with_plugin_talks_to_python_server(PyVersion::V2_0_1);
-}
-
-#[test]
-fn smoltcp_client_with_xor_plugin_talks_to_python_3_0_server() {
-    smoltcp_client_with_plugin_talks_to_python_server(PyVersion::V3_0);
-}
+per_python_version!(smoltcp_client_with_plugin_talks_to_python_server: smoltcp_client_with_xor_plugin_talks_to_python_2_0_1_server, smoltcp_client_with_xor_plugin_talks_to_python_3_0_server);
 
 /// A Python 2.0.1 server at its connection limit sends zero bytes (quirk Q1): the smoltcp
 /// client reports `InitRefused` and frees its socket. (3.0 at its limit crashes instead.)
 #[test]
 fn python_2_0_1_server_at_its_limit_is_init_refused() {
-    let Some(ns) = namespace("lim201") else {
+    let Some(ns) = NetNs::with_tap_or_skip("lim201") else {
         return;
     };
     let mut server = ns.python(
@@ -206,7 +188,7 @@ fn python_2_0_1_server_at_its_limit_is_init_refused() {
         "echo_server.py",
         &["--host", "192.168.69.100", "--port", "0", "--limit", "1"],
     );
-    let line = expect_line(&mut server, "LISTENING ", "Python server");
+    let line = server.expect_line("LISTENING ", LIMIT, "Python server");
     let port: u16 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
     let mut client = spawn_smoltcp_side(&ns, "client-limit", port);
     let line = client.wait_for_line(
@@ -217,25 +199,9 @@ fn python_2_0_1_server_at_its_limit_is_init_refused() {
     assert_eq!(client.wait_exit(LIMIT), Some(0));
 }
 
-#[test]
-fn python_2_0_1_client_talks_to_smoltcp_server() {
-    python_client_talks_to_smoltcp_server(PyVersion::V2_0_1);
-}
+per_python_version!(python_client_talks_to_smoltcp_server: python_2_0_1_client_talks_to_smoltcp_server, python_3_0_client_talks_to_smoltcp_server);
 
-#[test]
-fn python_3_0_client_talks_to_smoltcp_server() {
-    python_client_talks_to_smoltcp_server(PyVersion::V3_0);
-}
-
-#[test]
-fn smoltcp_client_talks_to_python_2_0_1_server() {
-    smoltcp_client_talks_to_python_server(PyVersion::V2_0_1);
-}
-
-#[test]
-fn smoltcp_client_talks_to_python_3_0_server() {
-    smoltcp_client_talks_to_python_server(PyVersion::V3_0);
-}
+per_python_version!(smoltcp_client_talks_to_python_server: smoltcp_client_talks_to_python_2_0_1_server, smoltcp_client_talks_to_python_3_0_server);
 
 // ---------------------------------------------------------------------------------------------
 // The smoltcp side, run inside the namespace.
