@@ -359,7 +359,7 @@ impl<R: Buffer, T: Buffer, P: Plugins> Connection<R, T, P> {
 
     /// Lowers (or restores) the largest message accepted, from the next header on; it never
     /// goes above what the receive buffer holds. A larger message is answered `0x00`
-    /// ([`Error::TooLarge`]) and the connection goes on.
+    /// ([`Event::Refused`]) and the connection goes on.
     pub fn set_receive_limit(&mut self, limit: usize) {
         let limit = limit.min(self.rx.limit());
         self.session

@@ -14,6 +14,22 @@
 //! clock once per spin, so a clock that also yields or sleeps briefly is a fine place to give
 //! the CPU away.
 //!
+//! # Hooks as events
+//! The server reports what the other transports' hooks are called for (see the crate's
+//! glossary) as a [`ServerEvent`] from each [`NalServer::poll`], in the same order:
+//!
+//! | hook (`tinyproto-std`, `tinyproto-smoltcp`) | [`ServerEvent`] |
+//! | --- | --- |
+//! | `conn_init` (TCP up, handshake next) | `Accepted { id, peer }` |
+//! | `conn_refused` | `Refused { peer }` |
+//! | `pre_loop` of a connection (handshake done) | `Connection { event: Event::HandshakeDone, .. }` |
+//! | `transmission_received` | `Connection { event: Event::Received, .. }` (the message: [`ServerConnection::message`]) |
+//! | `transmission_failed` | `Connection { event, .. }` where [`event.failure()`](crate::connection::Event::failure) is `Some` (refused, discarded, rejected) |
+//! | `post_loop` of a connection, then `conn_shutdown` | `Closed { id, peer, reason }` |
+//!
+//! The server-level `pre_loop`, `loop_pass` and `post_loop` are the caller's own code around
+//! the calls to `poll`.
+//!
 //! # What the stack must report
 //! embedded-nal leaves some behaviour to the stack; this module reads it as follows.
 //! * `receive`: [`nb::Error::WouldBlock`] when nothing has arrived, `Ok(0)` at end of stream
