@@ -121,6 +121,7 @@ impl State {
                 }
             }
             // Deadlines: a refusal whose linger ended is closed.
+            let now = self.now();
             let due: Vec<usize> = (self.refusals.iter())
                 .filter(|(_, (_, refusal))| refusal.poll_at().is_some_and(|at| at <= now))
                 .map(|(key, _)| key)
