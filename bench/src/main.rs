@@ -93,6 +93,8 @@ pub struct Config {
     pub active_secs: f64,
     pub core_reps: usize,
     pub core_time: Duration,
+    pub soak_clients: usize,
+    pub soak_messages: usize,
 }
 
 const MIB: usize = 1 << 20;
@@ -119,6 +121,8 @@ impl Config {
             active_secs: 2.0,
             core_reps: 7,
             core_time: Duration::from_millis(300),
+            soak_clients: 200,
+            soak_messages: 300,
         }
     }
 
@@ -143,6 +147,8 @@ impl Config {
             active_secs: 0.5,
             core_reps: 3,
             core_time: Duration::from_millis(20),
+            soak_clients: 8,
+            soak_messages: 20,
         }
     }
 }
@@ -269,7 +275,7 @@ fn main() {
             "-h" | "--help" => {
                 println!(
                     "tinyproto-bench [--quick] [--strict] [--out BENCHMARKS.md] \
-                     [--only echo,bulk,conc,profile,core] [--contenders ours,ours-pool,ours-threads,tokio,floor,py2,py3] \
+                     [--only echo,bulk,conc,profile,soak,core] [--contenders ours,ours-pool,ours-threads,tokio,floor,py2,py3] \
                      [--conns 1000,10000] [--congestion cubic|bbr|...|system]"
                 );
                 return;
@@ -353,6 +359,7 @@ fn main() {
     } else {
         Vec::new()
     };
+    let soak = wants("soak").then(|| scenarios::soak::run(&cfg));
     let core = if wants("core") {
         scenarios::progress("core in memory");
         scenarios::core_mem::run(cfg.core_reps, cfg.core_time)
@@ -392,6 +399,7 @@ fn main() {
         conc,
         core,
         profile,
+        soak,
         plot,
         single_size: cfg.single,
         ccs: network.echo_ccs(),

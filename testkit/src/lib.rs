@@ -1,6 +1,6 @@
 //! Test support shared by the tinyproto crates: run the real Python `tinyproto` package (2.0.1
 //! and 3.0, each in its own venv) as a peer, and the test plugins those peers use
-//! ([`Xor5a`], [`Bang`], in [`plugins`]).
+//! ([`Xor5a`], [`Bang`], in [`plugins`]); the soak and fault workload ([`soak`]).
 //!
 //! The venvs are made by `.ci/setup-python` (the README's test command runs it) under
 //! `target/py/venv-<version>`; the variables `TINYPROTO_PYTHON_2_0_1` and
@@ -10,6 +10,7 @@
 
 pub mod plugins;
 mod rng;
+pub mod soak;
 
 pub use plugins::{Bang, Xor5a};
 pub use rng::Rng;

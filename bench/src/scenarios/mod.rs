@@ -6,6 +6,7 @@ pub mod concurrency;
 pub mod core_mem;
 pub mod echo;
 pub mod profile;
+pub mod soak;
 
 use crate::contenders::{Contender, Send};
 
