@@ -40,6 +40,11 @@ pub fn check(data: &[u8]) {
     let chunk = CHUNK_SIZES[usize::from(sel >> 5 & 3)];
     let reference = play_scripted(stream, &behaviour, Driver::Blocking, usize::MAX);
     for driver in Driver::ALL {
+        // The blocking driver reading everything at once is the reference itself: a replay is
+        // deterministic, so playing it again would only cost time.
+        if driver == Driver::Blocking && chunk == usize::MAX {
+            continue;
+        }
         same(
             &reference,
             &play_scripted(stream, &behaviour, driver, chunk),
@@ -50,9 +55,9 @@ pub fn check(data: &[u8]) {
 }
 
 fn same(want: &Replay, got: &Replay, driver: Driver, chunk: usize) {
-    let what = format!("{driver:?} driver reading {chunk} bytes at a time");
-    assert_eq!(got.outcome.received, want.outcome.received, "{what}");
-    assert_eq!(got.outcome.failures, want.outcome.failures, "{what}");
-    assert_eq!(got.outcome.end, want.outcome.end, "{what}");
-    assert_eq!(got.output, want.output, "{what}");
+    let what = || format!("{driver:?} driver reading {chunk} bytes at a time");
+    assert_eq!(got.outcome.received, want.outcome.received, "{}", what());
+    assert_eq!(got.outcome.failures, want.outcome.failures, "{}", what());
+    assert_eq!(got.outcome.end, want.outcome.end, "{}", what());
+    assert_eq!(got.output, want.output, "{}", what());
 }
