@@ -1,6 +1,10 @@
 //! The core alone, in memory: the same workloads as `core/benches/framing.rs` (criterion),
 //! timed here by an in-process loop so that the report needs no second tool. Each workload
 //! runs in batches for a fixed time; the median batch gives the cost per operation.
+//!
+//! The workloads take turns, one batch each per repetition, so that a change in the machine's
+//! load during the run (other processes, frequency) weighs on the memcpy baselines and the
+//! workloads compared with them alike, instead of on whichever ran at that moment.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -18,119 +22,138 @@ pub struct Timing {
     pub ns: [f64; 3],
 }
 
-/// Runs `op` (which does `per` operations) in batches for `time`, `reps` times.
-fn time_it(
+/// A workload: its name and unit, the operations one call of `op` does, and `op`.
+struct Workload {
     name: &'static str,
     unit: &'static str,
-    reps: usize,
-    time: Duration,
     per: usize,
-    mut op: impl FnMut(),
-) -> Timing {
-    let mut samples = Vec::new();
-    for _ in 0..reps {
+    op: Box<dyn FnMut()>,
+}
+
+impl Workload {
+    fn new(name: &'static str, unit: &'static str, per: usize, op: impl FnMut() + 'static) -> Self {
+        Self {
+            name,
+            unit,
+            per,
+            op: Box::new(op),
+        }
+    }
+
+    /// Runs `op` for `time` (at least once); nanoseconds per operation.
+    fn batch(&mut self, time: Duration) -> f64 {
         let start = Instant::now();
         let mut n = 0usize;
         while start.elapsed() < time || n == 0 {
-            op();
-            n += per;
+            (self.op)();
+            n += self.per;
         }
-        samples.push(start.elapsed().as_nanos() as f64 / n as f64);
-    }
-    let s = crate::measure::Summary::of(&samples).expect("samples");
-    Timing {
-        name,
-        unit,
-        ns: [s.median, s.min, s.max],
+        start.elapsed().as_nanos() as f64 / n as f64
     }
 }
 
+/// Runs every workload `reps` times for `time`, taking turns.
+fn time_all(mut workloads: Vec<Workload>, reps: usize, time: Duration) -> Vec<Timing> {
+    let mut samples = vec![Vec::with_capacity(reps); workloads.len()];
+    for _ in 0..reps {
+        for (w, s) in workloads.iter_mut().zip(&mut samples) {
+            s.push(w.batch(time));
+        }
+    }
+    workloads
+        .iter()
+        .zip(&samples)
+        .map(|(w, s)| {
+            let s = crate::measure::Summary::of(s).expect("samples");
+            Timing {
+                name: w.name,
+                unit: w.unit,
+                ns: [s.median, s.min, s.max],
+            }
+        })
+        .collect()
+}
+
 pub fn run(reps: usize, time: Duration) -> Vec<Timing> {
-    let mut out = Vec::new();
     let big = stream(MIB, 1);
+    let payload: std::rc::Rc<[u8]> = vec![0x5a; MIB].into();
     let mut answers = vec![0u8; BATCH + 1];
-    let payload = vec![0x5a; MIB];
     let mut storage = vec![0u8; MIB];
-    out.push(time_it("memcpy 1 MiB", "ns/MiB", reps, time, 1, || {
-        storage.copy_from_slice(black_box(&payload));
-        black_box(&storage);
-    }));
-    out.push(time_it(
+    let mut copy = vec![0u8; MIB];
+    let from = payload.clone();
+    let memcpy = Workload::new("memcpy 1 MiB", "ns/MiB", 1, move || {
+        copy.copy_from_slice(black_box(&from));
+        black_box(&copy);
+    });
+    let receive_big = Workload::new(
         "receive 1 MiB message (BlockingConnection, SliceBuffer)",
         "ns/MiB",
-        reps,
-        time,
         1,
-        || {
+        move || {
             black_box(receive(black_box(&big), &mut storage, &mut answers, 1));
         },
-    ));
-    let mut sent = vec![0u8; MIB + 16];
+    );
     // The send workload's payload lands 5 bytes into the peer's buffer (init byte + header):
     // the same copy, unaligned, for comparison.
-    out.push(time_it(
+    let mut shifted = vec![0u8; MIB + 16];
+    let from = payload.clone();
+    let memcpy_shifted = Workload::new(
         "memcpy 1 MiB to a destination 5 bytes off alignment (where send's payload lands)",
         "ns/MiB",
-        reps,
-        time,
         1,
-        || {
-            sent[5..5 + MIB].copy_from_slice(black_box(&payload));
-            black_box(&sent);
+        move || {
+            shifted[5..5 + MIB].copy_from_slice(black_box(&from));
+            black_box(&shifted);
         },
-    ));
+    );
     let acks = [0xff, 0xff];
-    out.push(time_it(
+    let mut sent = vec![0u8; MIB + 16];
+    let send_big = Workload::new(
         "send 1 MiB message (BlockingConnection)",
         "ns/MiB",
-        reps,
-        time,
         1,
-        || {
+        move || {
             black_box(send(black_box(&payload), 1, &acks, &mut sent));
         },
-    ));
+    );
     let small = stream(SMALL, BATCH);
     let mut small_storage = [0u8; SMALL];
-    out.push(time_it(
-        "receive 16 B messages",
-        "ns/msg",
-        reps,
-        time,
-        BATCH,
-        || {
-            black_box(receive(
-                black_box(&small),
-                &mut small_storage,
-                &mut answers,
-                BATCH,
-            ));
-        },
-    ));
+    let mut small_answers = vec![0u8; BATCH + 1];
+    let receive_small = Workload::new("receive 16 B messages", "ns/msg", BATCH, move || {
+        black_box(receive(
+            black_box(&small),
+            &mut small_storage,
+            &mut small_answers,
+            BATCH,
+        ));
+    });
     let many_acks = vec![0xff; BATCH + 1];
     let mut small_out = vec![0u8; BATCH * (SMALL + 4) + 1];
     let msg = [0x5a; SMALL];
-    out.push(time_it(
-        "send 16 B messages",
-        "ns/msg",
-        reps,
-        time,
-        BATCH,
-        || {
-            black_box(send(black_box(&msg), BATCH, &many_acks, &mut small_out));
-        },
-    ));
-    out.push(time_it(
+    let send_small = Workload::new("send 16 B messages", "ns/msg", BATCH, move || {
+        black_box(send(black_box(&msg), BATCH, &many_acks, &mut small_out));
+    });
+    let parse = Workload::new(
         "parse headers (Session fed 4-byte headers)",
         "ns/header",
-        reps,
-        time,
         BATCH,
         || {
             black_box(headers(BATCH));
         },
-    ));
-    out
+    );
+    time_all(
+        vec![
+            memcpy,
+            receive_big,
+            memcpy_shifted,
+            send_big,
+            receive_small,
+            send_small,
+            parse,
+        ],
+        reps,
+        time,
+    )
 }
 
 #[cfg(test)]
