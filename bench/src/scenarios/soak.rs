@@ -18,6 +18,8 @@ use tinyproto_testkit::soak::{self, Faults, Tally};
 const RESET_ONE_IN: usize = 400;
 /// Longest wait for the server to close every connection after a round.
 const SETTLE: Duration = Duration::from_secs(60);
+/// Longest wait for an echo to begin arriving.
+const ANSWER_WITHIN: Duration = Duration::from_secs(30);
 /// RSS allowed above the warm-up's: a quarter, plus the 8 MiB our server keeps for reuse.
 const RSS_SLACK_KIB: u64 = 8 * 1024;
 
@@ -58,14 +60,19 @@ impl Figures {
     }
 }
 
+/// One echo, bounded in time: the transmit by the connection's stall timeout, the answer by
+/// [`ANSWER_WITHIN`] (then the stall timeout once it began).
 fn echo(conn: &mut TcpConnection, msg: &[u8]) -> Result<Vec<u8>, String> {
     if conn.transmit(msg).map_err(|e| e.to_string())? != Sent::Written {
         return Err("message rejected".into());
     }
-    let mut back = Vec::new();
-    match conn.receive_into(&mut back).map_err(|e| e.to_string())? {
-        Received::Message(()) => Ok(back),
-        other => Err(format!("{other:?}")),
+    match conn
+        .receive_timeout(ANSWER_WITHIN)
+        .map_err(|e| e.to_string())?
+    {
+        Some(Received::Message(back)) => Ok(back),
+        Some(other) => Err(format!("{other:?}")),
+        None => Err("no answer in time".into()),
     }
 }
 
