@@ -119,8 +119,8 @@ impl Config {
             idle_secs: 3.0,
             settle_secs: 2.0,
             active_secs: 2.0,
-            core_reps: 7,
-            core_time: Duration::from_millis(300),
+            core_reps: 35,
+            core_time: Duration::from_millis(60),
             soak_clients: 200,
             soak_messages: 300,
         }
@@ -145,8 +145,8 @@ impl Config {
             idle_secs: 0.5,
             settle_secs: 0.3,
             active_secs: 0.5,
-            core_reps: 3,
-            core_time: Duration::from_millis(20),
+            core_reps: 5,
+            core_time: Duration::from_millis(10),
             soak_clients: 8,
             soak_messages: 20,
         }

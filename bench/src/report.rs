@@ -384,15 +384,13 @@ impl Report {
                 met: Some(f.flat()),
             });
         }
-        let core = |prefix: &str| {
-            self.core
-                .iter()
-                .find(|t| t.name.starts_with(prefix))
-                .map(|t| t.ns[0])
-        };
-        if let Some(memcpy) = core("memcpy 1 MiB") {
+        if !self.core.is_empty() {
             for (prefix, what) in [("receive 1 MiB", "receive"), ("send 1 MiB", "send")] {
-                let r = core(prefix).map(|c| c / memcpy);
+                let r = self
+                    .core
+                    .iter()
+                    .find(|t| t.name.starts_with(prefix))
+                    .and_then(|t| t.vs_memcpy);
                 v.push(Target {
                     what: format!("core in memory: {what} 1 MiB ≤ 1.1 × memcpy"),
                     measured: r.map_or("not measured".into(), |r| format!("{r:.3} × memcpy")),
@@ -685,14 +683,11 @@ impl Report {
             "Timed in the harness process by a loop over the same workloads as the criterion \
              bench `core/benches/framing.rs` (`cargo bench -p tinyproto-core --bench framing`). \
              The scripted peer hands out reads of at most {} KiB, like a socket. Framing \
-             includes the copy from the peer into the message buffer, which is the memcpy.\n",
+             includes the copy from the peer into the message buffer, which is the memcpy. \
+             The workloads take turns in short batches; ÷ memcpy is the median, over the \
+             repetitions, of a batch's time over the memcpy batch of the same repetition.\n",
             crate::scenarios::core_mem::CHUNK / 1024
         );
-        let memcpy = self
-            .core
-            .iter()
-            .find(|t| t.name == "memcpy 1 MiB")
-            .map(|t| t.ns[0]);
         let _ = writeln!(out, "| workload | time per unit median (min–max) | per second | ÷ memcpy |\n| --- | --- | --- | --- |");
         for t in &self.core {
             let per_mib = t.unit == "ns/MiB";
@@ -701,11 +696,7 @@ impl Report {
             } else {
                 format!("{} /s", fmt(1e9 / t.ns[0], 0))
             };
-            let r = if per_mib {
-                ratio(Some(t.ns[0]), memcpy)
-            } else {
-                "–".into()
-            };
+            let r = t.vs_memcpy.map_or("–".into(), |r| format!("{r:.2}×"));
             let _ = writeln!(
                 out,
                 "| {} | {} {} ({}–{}) | {rate} | {r} |",

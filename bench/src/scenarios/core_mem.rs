@@ -2,9 +2,10 @@
 //! timed here by an in-process loop so that the report needs no second tool. Each workload
 //! runs in batches for a fixed time; the median batch gives the cost per operation.
 //!
-//! The workloads take turns, one batch each per repetition, so that a change in the machine's
-//! load during the run (other processes, frequency) weighs on the memcpy baselines and the
-//! workloads compared with them alike, instead of on whichever ran at that moment.
+//! The workloads take turns, one short batch each per repetition, and a 1 MiB workload is
+//! compared with the memcpy batch of the same repetition (the median of those ratios): a
+//! change in the machine's load during the run (other processes, frequency) weighs on both
+//! sides of a ratio alike, instead of on whichever ran at that moment.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -14,12 +15,14 @@ mod workloads;
 pub use workloads::CHUNK;
 use workloads::{headers, receive, send, stream, BATCH, MIB, SMALL};
 
-/// Result of one workload: nanoseconds per operation (median, min, max).
+/// Result of one workload: nanoseconds per operation (median, min, max), and for a 1 MiB
+/// workload the median ratio to the memcpy of 1 MiB timed in the same repetitions.
 #[derive(Clone, Debug)]
 pub struct Timing {
     pub name: &'static str,
     pub unit: &'static str,
     pub ns: [f64; 3],
+    pub vs_memcpy: Option<f64>,
 }
 
 /// A workload: its name and unit, the operations one call of `op` does, and `op`.
@@ -52,7 +55,8 @@ impl Workload {
     }
 }
 
-/// Runs every workload `reps` times for `time`, taking turns.
+/// Runs every workload `reps` times for `time`, taking turns; the first one is the memcpy
+/// of 1 MiB that the other `ns/MiB` workloads are compared with.
 fn time_all(mut workloads: Vec<Workload>, reps: usize, time: Duration) -> Vec<Timing> {
     let mut samples = vec![Vec::with_capacity(reps); workloads.len()];
     for _ in 0..reps {
@@ -60,15 +64,18 @@ fn time_all(mut workloads: Vec<Workload>, reps: usize, time: Duration) -> Vec<Ti
             s.push(w.batch(time));
         }
     }
+    let median = |v: &[f64]| crate::measure::Summary::of(v).expect("samples").median;
     workloads
         .iter()
         .zip(&samples)
         .map(|(w, s)| {
-            let s = crate::measure::Summary::of(s).expect("samples");
+            let ratios: Vec<f64> = s.iter().zip(&samples[0]).map(|(a, m)| a / m).collect();
+            let summary = crate::measure::Summary::of(s).expect("samples");
             Timing {
                 name: w.name,
                 unit: w.unit,
-                ns: [s.median, s.min, s.max],
+                ns: [summary.median, summary.min, summary.max],
+                vs_memcpy: (w.unit == "ns/MiB").then(|| median(&ratios)),
             }
         })
         .collect()
