@@ -117,7 +117,7 @@ impl Read for Fed {
                 Ok(0) => self.ended = Some(Ok(())),
                 Ok(n) => return Ok(n),
                 Err(e) if is_wait(&e) => {}
-                Err(e) => self.ended = Some(Err(io::Error::new(e.kind(), e.to_string()))),
+                Err(e) => self.ended = Some(Err(e)),
             }
         }
         match &self.ended {

@@ -12,7 +12,7 @@ use slab::Slab;
 use std::io::{self, ErrorKind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tinyproto_core::refusal::{Refusal, LINGER_MS};
 
 const WAKER: Token = Token(usize::MAX);
@@ -76,7 +76,6 @@ pub(crate) fn start(
         poll,
         listeners,
         refusals: Slab::new(),
-        epoch: Instant::now(),
         max_connections,
         control,
     };
@@ -89,10 +88,9 @@ pub(crate) fn start(
 struct State {
     poll: Poll,
     listeners: Vec<TcpListener>,
-    /// Refused connections, run by the core's machine (the reactor's refusal).
+    /// Refused connections, run by the core's machine (the reactor's refusal), on the
+    /// connections' millisecond clock.
     refusals: Slab<(TcpStream, Refusal)>,
-    /// Time zero of the refusals' millisecond clock.
-    epoch: Instant,
     max_connections: Option<usize>,
     control: Arc<Control>,
 }
@@ -156,9 +154,8 @@ impl State {
         }
     }
 
-    /// Milliseconds since this acceptor started: the refusals' clock.
     fn now(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+        self.control.common.now()
     }
 
     /// PROTOCOL.md Q1 on the core's [`Refusal`], as the reactor does it: `0xfe`, our side
