@@ -282,7 +282,6 @@ struct Reader {
     buf: Vec<u8>,
     /// The socket's read timeout now.
     timeout: Option<Duration>,
-    tick_at: Option<u64>,
     /// The last pump drove without reading, because the protocol was due at once.
     drove: bool,
 }
@@ -292,7 +291,6 @@ thread_local! {
     static READER: std::cell::RefCell<Reader> = std::cell::RefCell::new(Reader {
         buf: vec![0; FIRST_READ],
         timeout: Some(SLICE),
-        tick_at: None,
         drove: false,
     });
 }
@@ -386,7 +384,7 @@ impl ThreadConn {
                     if let Some(fed) = entry.stream_mut() {
                         fed.direct = false;
                     }
-                    return self.after_read(&mut entry, reader);
+                    return self.after_read(&mut entry);
                 }
             }
             drop(entry);
@@ -410,26 +408,21 @@ impl ThreadConn {
             }
             entry.readable(ended);
             self.drive(&mut entry);
-            self.after_read(&mut entry, reader);
+            self.after_read(&mut entry);
         });
     }
 
-    /// After a read: the connection tick, if due.
-    fn after_read(&self, entry: &mut Entry<Fed>, reader: &mut Reader) {
+    /// After a read: the connection tick, if due, and the next one armed.
+    fn after_read(&self, entry: &mut Entry<Fed>) {
         let now = self.common.now();
-        if reader.tick_at.is_some_and(|at| at <= now) {
-            reader.tick_at = None;
+        if entry.tick_at.is_some_and(|at| at <= now) {
+            entry.tick_at = None;
             entry.tick();
             self.drive(entry);
         }
-        self.arm_tick(entry, reader, now);
-    }
-
-    fn arm_tick(&self, entry: &Entry<Fed>, reader: &mut Reader, now: u64) {
         let every = self.common.settings.connection_tick;
-        if let (Some(every), true, None) = (every, entry.is_established(), reader.tick_at) {
-            reader.tick_at =
-                Some(now + u64::try_from(every.as_millis()).unwrap_or(u64::MAX).max(1));
+        if let (Some(every), true, None) = (every, entry.is_established(), entry.tick_at) {
+            entry.tick_at = Some(now + u64::try_from(every.as_millis()).unwrap_or(u64::MAX).max(1));
         }
     }
 
@@ -437,19 +430,20 @@ impl ThreadConn {
     /// the connection tick is sooner (at least 1 ms: a zero timeout would block forever);
     /// `None` when the protocol is due now and was not just driven for that.
     fn wait(&self, reader: &Reader) -> Option<Duration> {
-        let poll_at = lock(&self.entry).poll_at();
+        let (poll_at, tick_at) = {
+            let entry = lock(&self.entry);
+            (entry.poll_at(), entry.tick_at)
+        };
         let now = self.common.now();
         if poll_at.is_some_and(|at| at <= now) && !reader.drove {
             return None;
         }
-        Some(
-            match [poll_at, reader.tick_at].into_iter().flatten().min() {
-                Some(at) if at.saturating_sub(now) < SLICE.as_millis() as u64 => {
-                    Duration::from_millis(at.saturating_sub(now).max(1))
-                }
-                _ => SLICE,
-            },
-        )
+        Some(match [poll_at, tick_at].into_iter().flatten().min() {
+            Some(at) if at.saturating_sub(now) < SLICE.as_millis() as u64 => {
+                Duration::from_millis(at.saturating_sub(now).max(1))
+            }
+            _ => SLICE,
+        })
     }
 
     /// The connection thread: pumps and runs the hooks until the connection is closed and its
