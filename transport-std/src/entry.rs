@@ -20,6 +20,7 @@ use crate::transport::{ReadAhead, SocketIo};
 use mio::net::TcpStream;
 use std::collections::VecDeque;
 use std::io::{Read, Write};
+use std::time::Duration;
 use tinyproto_core::buffer::Buffer;
 use tinyproto_core::connection::Event;
 use tinyproto_core::session::Phase;
@@ -412,6 +413,27 @@ impl<S: Stream> Entry<S> {
         if !self.calls.iter().any(|c| matches!(c, Call::LoopPass)) {
             self.calls.push_back(Call::LoopPass);
         }
+    }
+
+    /// Queues the tick's `loop_pass` if its time ([`Entry::tick_at`]) came; true if it did.
+    pub(crate) fn tick_if_due(&mut self, now: u64) -> bool {
+        if self.tick_at.is_none_or(|at| at > now) {
+            return false;
+        }
+        self.tick_at = None;
+        self.tick();
+        true
+    }
+
+    /// Schedules the next connection tick, `every` from `now`, on an established connection
+    /// without one; the time it set, if it did.
+    pub(crate) fn arm_tick(&mut self, now: u64, every: Option<Duration>) -> Option<u64> {
+        let (Some(every), true, None) = (every, self.is_established(), self.tick_at) else {
+            return None;
+        };
+        let at = now + u64::try_from(every.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.tick_at = Some(at);
+        Some(at)
     }
 
     /// The next hook call, if the handler is free: `None` inside means "make the handler".

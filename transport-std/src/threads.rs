@@ -415,15 +415,10 @@ impl ThreadConn {
     /// After a read: the connection tick, if due, and the next one armed.
     fn after_read(&self, entry: &mut Entry<Fed>) {
         let now = self.common.now();
-        if entry.tick_at.is_some_and(|at| at <= now) {
-            entry.tick_at = None;
-            entry.tick();
+        if entry.tick_if_due(now) {
             self.drive(entry);
         }
-        let every = self.common.settings.connection_tick;
-        if let (Some(every), true, None) = (every, entry.is_established(), entry.tick_at) {
-            entry.tick_at = Some(now + u64::try_from(every.as_millis()).unwrap_or(u64::MAX).max(1));
-        }
+        entry.arm_tick(now, self.common.settings.connection_tick);
     }
 
     /// How long the next read may block: [`SLICE`], or less when a timeout of the protocol or

@@ -464,10 +464,7 @@ impl State {
                     if entry.timer_at == Some(at) {
                         entry.timer_at = None;
                     }
-                    if entry.tick_at.is_some_and(|t| t <= now) {
-                        entry.tick_at = None;
-                        entry.tick();
-                    }
+                    entry.tick_if_due(now);
                     self.drive(key);
                 }
                 Some(Slot::Refusing { .. }) => self.poll_refusal(key),
@@ -501,9 +498,7 @@ impl State {
                 false
             }
         };
-        if let (Some(every), true, None) = (tick, entry.is_established(), entry.tick_at) {
-            let at = now + u64::try_from(every.as_millis()).unwrap_or(u64::MAX).max(1);
-            entry.tick_at = Some(at);
+        if let Some(at) = entry.arm_tick(now, tick) {
             self.timers.push(Reverse((at, key)));
         }
         match entry.poll_at() {
