@@ -484,8 +484,7 @@ impl ThreadConn {
         }
     }
 
-    /// The connection is over: the server hears of it, then it leaves the registry (a
-    /// shutdown waits for the registry to empty, so every close is told before the stop).
+    /// The connection is over: the server hears of it and it leaves the registry, together.
     fn finish(&self) {
         let mut entry = lock(&self.entry);
         let handle = entry.handle.clone();
@@ -500,8 +499,13 @@ impl ThreadConn {
         if !crate::reactor::drop_quietly(handler) && reason.is_normal() {
             reason = CloseReason::HookPanicked;
         }
+        // Told and removed under the registry's lock: whoever heard of the close finds the
+        // connection gone (a new one is not refused at the limit for it), and a shutdown that
+        // finds the registry empty comes after every close was told.
+        let mut registry = lock(&self.common.registry);
         self.common.notify(Notice::Closed(handle.clone(), reason));
-        lock(&self.common.registry).remove(&handle.id());
+        registry.remove(&handle.id());
+        drop(registry);
         self.common.left.notify_all();
     }
 }
