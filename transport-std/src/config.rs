@@ -54,6 +54,8 @@ pub struct ConnSettings {
     pub nodelay: bool,
     /// Most bytes of sent messages' memory kept to receive into.
     pub reuse_limit: usize,
+    /// Most time a blocking read first tries the socket without blocking.
+    pub spin: Duration,
 }
 
 impl Default for ConnSettings {
@@ -65,6 +67,7 @@ impl Default for ConnSettings {
             plugins: Vec::new(),
             nodelay: true,
             reuse_limit: DEFAULT_REUSE_LIMIT,
+            spin: DEFAULT_SPIN,
         }
     }
 }
@@ -75,6 +78,11 @@ impl ConnSettings {
         self.plugins.iter().map(|make| make()).collect()
     }
 }
+
+/// Default most time a blocking wait first tries without blocking: 50 µs (a peer
+/// on another CPU answers a small message well within it); see
+/// [`spin`](crate::TcpConnectionBuilder::spin).
+pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
 
 /// Default most bytes queued for one connection and not yet sent: 64 MiB.
 pub const DEFAULT_MAX_QUEUED_BYTES: usize = 64 << 20;
@@ -181,6 +189,23 @@ macro_rules! conn_settings {
         /// nothing: sent messages are freed at once.
         pub fn reuse_limit(mut self, bytes: usize) -> Self {
             self.$($field).+.reuse_limit = bytes;
+            self
+        }
+
+        /// Most time a blocking wait first tries without blocking (default
+        /// [`DEFAULT_SPIN`](crate::DEFAULT_SPIN); zero: never), so that a peer answering
+        /// from another CPU finds this thread still running instead of asleep: waking a
+        /// sleeping thread, on a virtual machine above all, can cost more than the exchange.
+        /// A [`TcpConnection`](crate::TcpConnection) and the
+        /// [thread-per-connection mode](crate::ServerBuilder::threads_per_connection) spin
+        /// before a blocking read, the reactor before it sleeps in `epoll_wait`.
+        ///
+        /// Spinning is adaptive (Linux only): never while the thread may run on one CPU only
+        /// (its affinity) or while a thread of the machine waits for a CPU (`/proc/loadavg`),
+        /// and after a spin that found nothing the next 1, 2, 4 … 64 waits block at once, so
+        /// a quiet connection or a peer sharing the CPU costs almost nothing.
+        pub fn spin(mut self, limit: std::time::Duration) -> Self {
+            self.$($field).+.spin = limit;
             self
         }
     };

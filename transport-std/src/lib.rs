@@ -92,6 +92,7 @@ mod reply;
 mod serial;
 mod server;
 mod spares;
+mod spin;
 mod sync;
 mod tcp;
 mod threads;
@@ -103,7 +104,7 @@ pub use client::{Client, ClientBuilder, ClientHandle};
 pub use config::{ConnSettings, PluginFactory};
 pub use config::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_QUEUED_BYTES,
-    DEFAULT_REUSE_LIMIT, DEFAULT_TIMEOUTS, MIN_DEFAULT_BUFFERED_BYTES,
+    DEFAULT_REUSE_LIMIT, DEFAULT_SPIN, DEFAULT_TIMEOUTS, MIN_DEFAULT_BUFFERED_BYTES,
 };
 pub use error::{CloseReason, ConnError, Error, StartError, TransmitError};
 pub use handle::ConnectionHandle;

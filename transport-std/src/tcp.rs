@@ -10,6 +10,7 @@ use crate::error::{Error, StartError, TransmitError};
 use crate::message::Message;
 use crate::protocol::{protocol, shrink_tx, ProtoConnection};
 use crate::spares::Spares;
+use crate::spin::{Spinner, Spinning};
 use crate::transport::SocketIo;
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -56,6 +57,7 @@ impl TcpConnection {
             slice: wait_slice(&timeouts),
             read_timeout: None,
             spares,
+            spinner: Spinner::new(settings.spin),
         };
         match tcp.run_until(None, |e| *e == Event::HandshakeDone) {
             Ok(_) => Ok(tcp),
@@ -106,6 +108,8 @@ pub struct TcpConnection {
     read_timeout: Option<Duration>,
     /// Memory to receive into: of messages sent, or handed back through `receive_into`.
     spares: Spares,
+    /// Spinning before each blocking read.
+    spinner: Spinner,
 }
 
 impl TcpConnection {
@@ -226,7 +230,10 @@ impl TcpConnection {
             self.set_read_timeout(self.wait(deadline, !first))?;
             first = false;
             let now = self.now();
-            let mut stream = &self.stream;
+            let mut stream = Spinning {
+                socket: &self.stream,
+                spinner: &mut self.spinner,
+            };
             match self.conn.poll(&mut SocketIo::new(&mut stream, true), now)? {
                 Some(event) if want(&event) => return Ok(event),
                 _ => {}

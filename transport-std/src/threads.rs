@@ -26,8 +26,9 @@ use crate::reactor::{HandlerFactory, Notice, Notices, Reactor, Registry};
 use crate::reply::HookAnswer;
 use crate::serial::ConnSerial;
 use crate::spares::Spares;
+use crate::spin::Spinner;
 use crate::sync::lock;
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, IoSliceMut, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, Weak};
@@ -61,17 +62,21 @@ pub(crate) struct Fed {
     /// set by the connection thread while a payload arrives, so a large message is not copied
     /// twice.
     direct: bool,
+    /// Spinning before this connection's blocking reads (the connection thread's, and the
+    /// direct ones).
+    spinner: Spinner,
     socket: TcpStream,
 }
 
 impl Fed {
-    fn new(socket: TcpStream) -> Self {
+    fn new(socket: TcpStream, spinner: Spinner) -> Self {
         Self {
             inbox: Vec::new(),
             pos: 0,
             end: 0,
             ended: None,
             direct: false,
+            spinner,
             socket,
         }
     }
@@ -113,7 +118,7 @@ impl Read for Fed {
             return Ok(n);
         }
         if std::mem::take(&mut self.direct) && self.ended.is_none() {
-            match (&self.socket).read_vectored(bufs) {
+            match self.spinner.read(&self.socket, bufs) {
                 Ok(0) => self.ended = Some(Ok(())),
                 Ok(n) => return Ok(n),
                 Err(e) if is_wait(&e) => {}
@@ -244,7 +249,12 @@ impl Common {
             };
             let proto = protocol(&self.settings.conn, &self.spares);
             ThreadConn {
-                entry: Mutex::new(Entry::new(handle, Fed::new(writer), proto, connected)),
+                entry: Mutex::new(Entry::new(
+                    handle,
+                    Fed::new(writer, Spinner::new(self.settings.conn.spin)),
+                    proto,
+                    connected,
+                )),
                 socket: stream,
                 common: self.clone(),
             }
@@ -387,11 +397,16 @@ impl ThreadConn {
                     return self.after_read(&mut entry);
                 }
             }
+            // The spinner's state travels with the read, made without the lock.
+            let mut spinner = entry
+                .stream_mut()
+                .map_or(Spinner::new(Duration::ZERO), |fed| fed.spinner);
             drop(entry);
-            let read = (&self.socket).read(&mut reader.buf);
+            let read = spinner.read(&self.socket, &mut [IoSliceMut::new(&mut reader.buf)]);
             let mut entry = lock(&self.entry);
             let mut ended = false;
             if let Some(fed) = entry.stream_mut() {
+                fed.spinner = spinner;
                 match read {
                     Ok(0) => fed.ended = Some(Ok(())),
                     Ok(n) => {

@@ -24,6 +24,7 @@ use crate::protocol::protocol;
 use crate::reply::HookAnswer;
 use crate::serial::ConnSerial;
 use crate::spares::Spares;
+use crate::spin::Spinner;
 use crate::sync::{lock, mark_io_thread};
 use crate::workers::Workers;
 pub(crate) use hook_calls::drop_quietly;
@@ -101,6 +102,7 @@ impl Reactor {
             stopping: false,
             spares: Spares::new(settings.conn.reuse_limit),
             budget: Budget::new(settings.max_buffered_bytes()),
+            spinner: Spinner::new(settings.conn.spin),
             settings,
             inline_outbox: Vec::new(),
             give_up_at: None,
@@ -192,6 +194,8 @@ struct State {
     inline_outbox: Vec<Message>,
     /// When a shutdown stops waiting for hooks that still run.
     give_up_at: Option<u64>,
+    /// Spinning before `epoll_wait` sleeps.
+    spinner: Spinner,
 }
 
 impl State {
@@ -210,7 +214,18 @@ impl State {
             } else {
                 Some(Duration::ZERO)
             };
-            match self.poll.poll(&mut events, timeout) {
+            // Before sleeping, a short spin for events (see `spin.rs`).
+            let spun = match timeout {
+                Some(t) if t.is_zero() => None,
+                _ => {
+                    self.spinner
+                        .spin(|| match self.poll.poll(&mut events, Some(Duration::ZERO)) {
+                            Ok(()) if events.is_empty() => None,
+                            polled => Some(polled),
+                        })
+                }
+            };
+            match spun.unwrap_or_else(|| self.poll.poll(&mut events, timeout)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(_) => break,
