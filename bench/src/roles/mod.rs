@@ -36,6 +36,9 @@ pub struct RoleArgs {
     /// Ours: `inline` (hooks on the I/O thread), `pool` (hook threads) or `threads` (a thread
     /// per connection).
     pub hooks: String,
+    /// Ours: the spin limit in microseconds (`default`: the library's; 0 turns spinning off),
+    /// for A/B runs by hand.
+    pub spin: String,
 }
 
 impl RoleArgs {
@@ -61,6 +64,7 @@ impl RoleArgs {
             seconds: num("seconds", "1")?,
             send: get("send", "thread"),
             hooks: get("hooks", "inline"),
+            spin: get("spin", "default"),
         })
     }
 
@@ -76,10 +80,22 @@ impl RoleArgs {
             ("seconds", self.seconds.to_string()),
             ("send", self.send.clone()),
             ("hooks", self.hooks.clone()),
+            ("spin", self.spin.clone()),
         ]
         .into_iter()
         .flat_map(|(k, v)| [format!("--{k}"), v])
         .collect()
+    }
+
+    /// The spin limit asked for, if not the library's default.
+    pub fn spin_limit(&self) -> Result<Option<Duration>, String> {
+        match self.spin.as_str() {
+            "default" => Ok(None),
+            us => us
+                .parse()
+                .map(|us| Some(Duration::from_micros(us)))
+                .map_err(|e| format!("--spin {us}: {e}")),
+        }
     }
 
     pub fn deadline(&self) -> Instant {

@@ -20,6 +20,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 use tinyproto_std::{
     Client, Conn, ConnError, Handler, Message, Received, Sent, Server, TcpConnection, Timeouts,
+    DEFAULT_SPIN,
 };
 
 /// The payload, allocated once in place (`Vec` → `Arc<[u8]>` would copy it: a 256 MiB sender
@@ -49,11 +50,17 @@ impl Handler for Echo {
     }
 }
 
+/// The spin limit of `--spin`, or the library's default.
+fn spin(a: &RoleArgs) -> io::Result<Duration> {
+    Ok(a.spin_limit().map_err(err)?.unwrap_or(DEFAULT_SPIN))
+}
+
 pub fn server(a: &RoleArgs) -> io::Result<()> {
     let server = Server::builder()
         .listen(format!("127.0.0.1:{}", a.port))
         .max_message_size(a.max)
         .timeouts(TIMEOUTS)
+        .spin(spin(a)?)
         .inline_hooks(a.hooks == "inline")
         .threads_per_connection(a.hooks == "threads")
         .bind()
@@ -75,6 +82,7 @@ fn direct(a: &RoleArgs) -> io::Result<()> {
     let mut conn = TcpConnection::builder()
         .max_message_size(a.size.max(1))
         .timeouts(TIMEOUTS)
+        .spin(spin(a)?)
         .connect_timeout(CONNECT)
         .connect(("127.0.0.1", a.port))
         .map_err(err)?;
@@ -174,6 +182,7 @@ fn hook(a: &RoleArgs) -> io::Result<()> {
     let client = Client::builder()
         .max_message_size(a.size.max(1))
         .timeouts(TIMEOUTS)
+        .spin(spin(a)?)
         .connect_timeout(CONNECT)
         .inline_hooks(a.hooks == "inline")
         .threads_per_connection(a.hooks == "threads")
@@ -208,6 +217,7 @@ fn thread(a: &RoleArgs) -> io::Result<()> {
     let client = Client::builder()
         .max_message_size(a.size.max(1))
         .timeouts(TIMEOUTS)
+        .spin(spin(a)?)
         .connect_timeout(CONNECT)
         .inline_hooks(a.hooks == "inline")
         .threads_per_connection(a.hooks == "threads")
