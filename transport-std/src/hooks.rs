@@ -192,7 +192,7 @@ impl Conn {
     /// connection thread by driving the connection, elsewhere by waiting for the I/O thread.
     fn wait(&self, deadline: Option<Instant>) -> Option<HookAnswer> {
         match &self.pump {
-            Some(pump) => pump.wait_answer(deadline),
+            Some(pump) => pump.wait_answer(&self.handle.shared.hook_slot, deadline),
             None => self.handle.shared.hook_slot.wait(deadline),
         }
     }

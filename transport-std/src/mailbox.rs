@@ -69,9 +69,9 @@ pub(crate) trait Mailbox: Send + Sync {
 
 /// A connection that the waiting hook's own thread drives (thread-per-connection mode).
 pub(crate) trait Pump: Send + Sync {
-    /// Moves the connection's bytes until the hook's answer is there; `None` once `deadline`
-    /// passed.
-    fn wait_answer(&self, deadline: Option<Instant>) -> Option<HookAnswer>;
+    /// Moves the connection's bytes until the hook's answer is in `slot` (its connection's);
+    /// `None` once `deadline` passed.
+    fn wait_answer(&self, slot: &HookSlot, deadline: Option<Instant>) -> Option<HookAnswer>;
 }
 
 /// The way to whoever runs commands: the reactor thread (a command queue and a waker, woken

@@ -23,7 +23,7 @@ use crate::hooks::Conn;
 use crate::mailbox::{Command, ConnectReply, Link, Mailbox, Pump, Shared};
 use crate::protocol::protocol;
 use crate::reactor::{HandlerFactory, Notice, Notices, Reactor, Registry};
-use crate::reply::HookAnswer;
+use crate::reply::{HookAnswer, HookSlot};
 use crate::serial::ConnSerial;
 use crate::spares::Spares;
 use crate::spin::Spinner;
@@ -31,7 +31,7 @@ use crate::sync::lock;
 use std::io::{self, ErrorKind, IoSliceMut, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 /// The longest a connection thread blocks in one read when no timeout of the protocol is
@@ -313,11 +313,11 @@ impl Mailbox for ThreadConn {
             Command::Send { msg, reply, .. } => {
                 // A closed entry answers the send itself.
                 entry.queue(msg, reply);
-                self.drive(&mut entry);
+                self.drive(&mut entry, self.common.now());
             }
             Command::Receive { .. } => {
                 entry.receive();
-                self.drive(&mut entry);
+                self.drive(&mut entry, self.common.now());
             }
             Command::CancelReceive { .. } => entry.cancel_receive(),
             Command::Close { reason, .. } => self.close(&mut entry, reason),
@@ -329,32 +329,32 @@ impl Mailbox for ThreadConn {
 }
 
 impl Pump for ThreadConn {
-    fn wait_answer(&self, deadline: Option<Instant>) -> Option<HookAnswer> {
-        let shared = lock(&self.entry).handle.shared.clone();
+    fn wait_answer(&self, slot: &HookSlot, deadline: Option<Instant>) -> Option<HookAnswer> {
         loop {
-            if let Some(answer) = shared.hook_slot.try_take() {
+            if let Some(answer) = slot.try_take() {
                 return Some(answer);
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return None;
             }
-            self.pump();
+            self.pump(lock(&self.entry));
         }
     }
 }
 
 impl ThreadConn {
-    /// Moves what can move now; closes on error.
-    fn drive(&self, entry: &mut Entry<Fed>) {
+    /// Moves what can move now (`now`: the connections' clock, read by the caller); closes on
+    /// error.
+    fn drive(&self, entry: &mut Entry<Fed>, mut now: u64) {
         loop {
-            let now = self.common.now();
             let driven = {
                 let mut budget = lock(&self.common.budget);
                 // Plugins run inside: one that panics closes only its connection.
                 catch_unwind(AssertUnwindSafe(|| entry.drive(now, &mut budget)))
             };
             match driven.unwrap_or(Err(CloseReason::PluginPanicked)) {
-                Ok(true) => {}
+                // More work than one drive handles: again, at the time it is by then.
+                Ok(true) => now = self.common.now(),
                 Ok(false) => return,
                 Err(reason) => return self.close(entry, reason),
             }
@@ -368,13 +368,14 @@ impl ThreadConn {
         }
     }
 
-    /// Waits for the peer's next bytes (without holding the lock), feeds them in and drives.
-    fn pump(&self) {
+    /// Waits for the peer's next bytes (without holding `entry`'s lock, which it is given and
+    /// lets go of), feeds them in and drives.
+    fn pump(&self, mut entry: MutexGuard<'_, Entry<Fed>>) {
         READER.with_borrow_mut(|reader| {
-            let Some(wait) = self.wait(reader) else {
+            let Some(wait) = self.wait(&entry, reader) else {
                 // The protocol is due now (once: then it reads, at least 1 ms).
                 reader.drove = true;
-                return self.drive(&mut lock(&self.entry));
+                return self.drive(&mut entry, self.common.now());
             };
             reader.drove = false;
             if Some(wait) != reader.timeout {
@@ -383,18 +384,17 @@ impl ThreadConn {
                 }
                 reader.timeout = Some(wait);
             }
-            let mut entry = lock(&self.entry);
             if entry.receiving_payload() {
                 // Straight into the message: one read, with the lock held (it returns as
                 // soon as payload bytes are there, or after the read timeout).
                 if let Some(fed) = entry.stream_mut().filter(|fed| fed.pos == fed.end) {
                     fed.direct = true;
                     entry.readable(false);
-                    self.drive(&mut entry);
+                    self.drive(&mut entry, self.common.now());
                     if let Some(fed) = entry.stream_mut() {
                         fed.direct = false;
                     }
-                    return self.after_read(&mut entry);
+                    return self.after_read(&mut entry, self.common.now());
                 }
             }
             // The spinner's state travels with the read, made without the lock.
@@ -422,36 +422,35 @@ impl ThreadConn {
                 ended = fed.ended.is_some();
             }
             entry.readable(ended);
-            self.drive(&mut entry);
-            self.after_read(&mut entry);
+            let now = self.common.now();
+            self.drive(&mut entry, now);
+            self.after_read(&mut entry, now);
         });
     }
 
-    /// After a read: the connection tick, if due, and the next one armed.
-    fn after_read(&self, entry: &mut Entry<Fed>) {
-        let now = self.common.now();
+    /// After a read: the connection tick, if due at `now`, and the next one armed.
+    fn after_read(&self, entry: &mut Entry<Fed>, now: u64) {
         if entry.tick_if_due(now) {
-            self.drive(entry);
+            self.drive(entry, now);
         }
         entry.arm_tick(now, self.common.settings.connection_tick);
     }
 
     /// How long the next read may block: [`SLICE`], or less when a timeout of the protocol or
     /// the connection tick is sooner (at least 1 ms: a zero timeout would block forever);
-    /// `None` when the protocol is due now and was not just driven for that.
-    fn wait(&self, reader: &Reader) -> Option<Duration> {
-        let (poll_at, tick_at) = {
-            let entry = lock(&self.entry);
-            (entry.poll_at(), entry.tick_at)
+    /// `None` when the protocol is due now and was not just driven for that. The clock is
+    /// read only when something is due at all.
+    fn wait(&self, entry: &Entry<Fed>, reader: &Reader) -> Option<Duration> {
+        let (poll_at, tick_at) = (entry.poll_at(), entry.tick_at);
+        let Some(due) = [poll_at, tick_at].into_iter().flatten().min() else {
+            return Some(SLICE);
         };
         let now = self.common.now();
         if poll_at.is_some_and(|at| at <= now) && !reader.drove {
             return None;
         }
-        Some(match [poll_at, tick_at].into_iter().flatten().min() {
-            Some(at) if at.saturating_sub(now) < SLICE.as_millis() as u64 => {
-                Duration::from_millis(at.saturating_sub(now).max(1))
-            }
+        Some(match due.saturating_sub(now) {
+            left if left < SLICE.as_millis() as u64 => Duration::from_millis(left.max(1)),
             _ => SLICE,
         })
     }
@@ -462,40 +461,41 @@ impl ThreadConn {
         crate::sync::mark_conn_thread();
         {
             let mut entry = lock(&self.entry);
-            self.drive(&mut entry);
+            self.drive(&mut entry, self.common.now());
         }
         loop {
-            self.run_hooks();
-            if lock(&self.entry).finished().is_some() {
+            let entry = self.run_hooks();
+            if entry.finished().is_some() {
                 break;
             }
-            self.pump();
+            self.pump(entry);
         }
         self.finish();
     }
 
-    fn run_hooks(self: &Arc<Self>) {
+    /// Runs the hook calls queued, one after the other; returns the entry, locked, once none
+    /// is left.
+    fn run_hooks(self: &Arc<Self>) -> MutexGuard<'_, Entry<Fed>> {
+        let mut entry = lock(&self.entry);
         loop {
-            let (handle, next) = {
-                let mut entry = lock(&self.entry);
-                (entry.handle.clone(), entry.next_call())
+            let Some((handler, call)) = entry.next_call() else {
+                return entry;
             };
-            let Some((handler, call)) = next else {
-                return;
-            };
-            let mut conn = Conn::threaded(handle.clone(), self.clone() as Arc<dyn Pump>);
+            let handle = entry.handle.clone();
+            drop(entry);
+            let mut conn = Conn::threaded(handle, self.clone() as Arc<dyn Pump>);
             let factory = &self.common.factory;
             let outcome = catch_unwind(AssertUnwindSafe(|| {
-                let mut handler = handler.unwrap_or_else(|| factory(&handle));
+                let mut handler = handler.unwrap_or_else(|| factory(conn.handle()));
                 call.run(&mut *handler, &mut conn);
                 handler
             }));
             let (shutdown, _) = conn.finish();
-            let mut entry = lock(&self.entry);
+            entry = lock(&self.entry);
             if let Some(reason) = entry.hook_done(outcome.ok(), shutdown) {
                 self.close(&mut entry, reason);
             }
-            self.drive(&mut entry);
+            self.drive(&mut entry, self.common.now());
         }
     }
 
