@@ -197,8 +197,10 @@ impl TcpConnection {
         }
     }
 
-    fn now(&self) -> u64 {
-        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    /// `at` on the protocol's clock: milliseconds since the connection started.
+    fn millis(&self, at: Instant) -> u64 {
+        let since = at.saturating_duration_since(self.start);
+        u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
     }
 
     /// What [`is_arrival`] event `event` delivered.
@@ -224,12 +226,14 @@ impl TcpConnection {
         loop {
             let between_messages = self.conn.session().phase() == Phase::Idle;
             let deadline = deadline.filter(|_| between_messages);
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            // One clock read serves the whole pass.
+            let at = Instant::now();
+            if deadline.is_some_and(|d| at >= d) {
                 return Err(Error::Transport(io::ErrorKind::TimedOut.into()));
             }
-            self.set_read_timeout(self.wait(deadline, !first))?;
+            self.set_read_timeout(self.wait(at, deadline, !first))?;
             first = false;
-            let now = self.now();
+            let now = self.millis(at);
             let mut stream = Spinning {
                 socket: &self.stream,
                 spinner: &mut self.spinner,
@@ -241,11 +245,10 @@ impl TcpConnection {
         }
     }
 
-    /// How long the next read may block: one [`wait_slice`], cut short by `deadline` and (with
-    /// `protocol`) by the protocol's next timeout, and never zero (the socket would block
-    /// forever).
-    fn wait(&self, deadline: Option<Instant>, protocol: bool) -> Option<Duration> {
-        let now = Instant::now();
+    /// How long the next read, starting `now`, may block: one [`wait_slice`], cut short by
+    /// `deadline` and (with `protocol`) by the protocol's next timeout, and never zero (the
+    /// socket would block forever).
+    fn wait(&self, now: Instant, deadline: Option<Instant>, protocol: bool) -> Option<Duration> {
         let protocol = protocol
             .then(|| self.conn.poll_at())
             .flatten()
