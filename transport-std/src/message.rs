@@ -90,6 +90,10 @@ impl From<&str> for Message {
 /// Smallest growth for which a receive buffer looks for spare memory first.
 const SPARE_FROM: usize = 8 * 1024;
 
+/// The most memory a buffer keeps for its next message by itself (more is kept only among
+/// the spares), so that an idle connection stays small.
+pub(crate) const KEEP_CAPACITY: usize = 16 * 1024;
+
 /// A connection's receive or send buffer: owned bytes with a maximum, prepared only as
 /// bytes arrive (the core's `VecBuffer`), or a shared message being sent. Changing a shared
 /// message (a plugin) copies it first.
@@ -144,15 +148,23 @@ impl MessageBuffer {
         self.owned.take()
     }
 
-    /// Bytes held: a shared message counts as nothing (it is not ours to free).
-    pub(crate) fn capacity(&self) -> usize {
-        self.owned.capacity()
+    /// Takes the memory out (a shared message is let go of), leaving the buffer empty.
+    pub(crate) fn take_memory(&mut self) -> Vec<u8> {
+        self.shared = None;
+        self.owned.take_memory()
     }
 
-    /// Drops the contents; the memory is kept among the spares or freed.
-    pub(crate) fn release(&mut self) {
-        self.shared = None;
-        self.spares.put(self.owned.take_memory());
+    /// Takes `memory` (of a message sent, or handed back) to receive into: kept here when
+    /// the buffer has none and it is small (at most [`KEEP_CAPACITY`]), so that the next
+    /// message needs no allocation; else it goes to the spares, or is freed.
+    pub(crate) fn reuse(&mut self, memory: Vec<u8>) {
+        let empty = self.shared.is_none() && self.owned.capacity() == 0;
+        if empty && memory.capacity() <= KEEP_CAPACITY {
+            self.owned = VecBuffer::from_vec(memory, self.owned.limit());
+            self.owned.clear();
+        } else {
+            self.spares.put(memory);
+        }
     }
 
     fn owned(&mut self) -> &mut VecBuffer {
@@ -260,7 +272,8 @@ mod tests {
         let sent = vec![9u8; 4 * SPARE_MIN];
         let at = sent.as_ptr();
         tx.load(Message::from(sent));
-        tx.release();
+        rx.reuse(tx.take_memory());
+        assert_eq!(rx.reusable_len(), 4 * SPARE_MIN, "among the spares");
         rx.resize(SPARE_FROM).unwrap();
         assert_eq!(rx.as_slice().as_ptr(), at, "the sent message's memory");
         assert_eq!(
@@ -272,6 +285,41 @@ mod tests {
         let msg = rx.take();
         assert_eq!(msg.as_ptr(), at, "the whole message is handed out as it is");
         assert!(spares.take_larger(0).is_none());
+    }
+
+    #[test]
+    fn a_small_message_sent_leaves_its_memory_to_the_receive_buffer_if_it_has_none() {
+        let spares = Spares::new(1 << 20);
+        let (mut tx, mut rx) = (buffer(1 << 20, &spares), buffer(1 << 20, &spares));
+        let sent = vec![9u8; 100];
+        let at = sent.as_ptr();
+        tx.load(Message::from(sent));
+        rx.reuse(tx.take_memory());
+        assert_eq!(rx.reusable_len(), 100, "ready to receive into");
+        assert!(
+            rx.as_slice().is_empty(),
+            "the old contents are not a message"
+        );
+        rx.set(b"next").unwrap();
+        let received = rx.take();
+        assert_eq!(
+            (received.as_slice(), received.as_ptr()),
+            (&b"next"[..], at),
+            "received into the sent message's memory"
+        );
+
+        tx.load(Message::from(vec![1u8; 100]));
+        rx.set(b"held").unwrap();
+        rx.reuse(tx.take_memory());
+        assert_eq!(rx.as_slice(), b"held", "a buffer in use keeps what it has");
+        let large = Vec::with_capacity(KEEP_CAPACITY + 1);
+        let mut empty = buffer(1 << 20, &spares);
+        empty.reuse(large);
+        assert_eq!(
+            empty.reusable_len(),
+            0,
+            "too large to keep outside the spares"
+        );
     }
 
     #[test]

@@ -8,9 +8,6 @@ use tinyproto_core::connection::Connection;
 use tinyproto_core::wire::MSG_MAX_SIZE;
 use tinyproto_core::Plugin;
 
-/// A send buffer that grew past this is freed once its message is out.
-const KEEP_TX_CAPACITY: usize = 16 * 1024;
-
 pub(crate) type ProtoConnection =
     Connection<MessageBuffer, MessageBuffer, Vec<Box<dyn Plugin + Send>>>;
 
@@ -26,11 +23,10 @@ pub(crate) fn protocol(settings: &ConnSettings, spares: &Spares) -> ProtoConnect
     conn
 }
 
-/// Lets go of the message sent: a shared one is released, a large one freed, so that an idle
-/// connection stays small.
+/// Lets go of the message sent: a shared one is released, a large one freed (or kept among
+/// the spares), so that an idle connection stays small; a small one's memory receives the
+/// next message (a lockstep exchange then allocates nothing).
 pub(crate) fn shrink_tx(conn: &mut ProtoConnection) {
-    let tx = conn.tx_buffer_mut();
-    if tx.capacity() == 0 || tx.capacity() > KEEP_TX_CAPACITY {
-        tx.release();
-    }
+    let memory = conn.tx_buffer_mut().take_memory();
+    conn.rx_buffer_mut().reuse(memory);
 }

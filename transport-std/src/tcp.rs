@@ -56,7 +56,6 @@ impl TcpConnection {
             peer,
             slice: wait_slice(&timeouts),
             read_timeout: None,
-            spares,
             spinner: Spinner::new(settings.spin),
         };
         match tcp.run_until(None, |e| *e == Event::HandshakeDone) {
@@ -106,8 +105,6 @@ pub struct TcpConnection {
     slice: Option<Duration>,
     /// The socket's read timeout now (changed only when a wait needs another one).
     read_timeout: Option<Duration>,
-    /// Memory to receive into: of messages sent, or handed back through `receive_into`.
-    spares: Spares,
     /// Spinning before each blocking read.
     spinner: Spinner,
 }
@@ -167,7 +164,7 @@ impl TcpConnection {
 
     /// [`TcpConnection::receive`] into the memory of `buf`: the message replaces its contents.
     /// Handing back the previous message this way lets the next one skip allocating and
-    /// zero-filling its memory (for messages of 64 KiB and more, up to the
+    /// zero-filling its memory (up to 16 KiB of it always; 64 KiB and more up to the
     /// [`reuse_limit`](TcpConnectionBuilder::reuse_limit)). [`Received::Message`] says `buf`
     /// holds the message; otherwise, and on errors, `buf` is left empty.
     ///
@@ -182,7 +179,7 @@ impl TcpConnection {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn receive_into(&mut self, buf: &mut Vec<u8>) -> Result<Received<()>, Error> {
-        self.spares.put(std::mem::take(buf));
+        self.conn.rx_buffer_mut().reuse(std::mem::take(buf));
         Ok(self.receive()?.map(|msg| *buf = msg))
     }
 
