@@ -261,18 +261,22 @@ mod vec {
         }
 
         /// Bytes currently reserved.
+        #[inline]
         pub fn capacity(&self) -> usize {
             self.bytes.capacity()
         }
     }
 
     impl Buffer for VecBuffer {
+        #[inline]
         fn limit(&self) -> usize {
             self.limit
         }
+        #[inline]
         fn as_slice(&self) -> &[u8] {
             &self.bytes[..self.len]
         }
+        #[inline]
         fn as_mut_slice(&mut self) -> &mut [u8] {
             &mut self.bytes[..self.len]
         }
@@ -292,6 +296,7 @@ mod vec {
             self.len = len;
             Ok(())
         }
+        #[inline]
         fn reusable_len(&self) -> usize {
             self.bytes.len()
         }

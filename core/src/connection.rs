@@ -74,6 +74,7 @@ impl Timeouts {
     /// The limit on what `session` waits for now. Control bytes of ours that the transport
     /// does not take (an owed `0xff`/`0x00`, a header) mean a peer that stopped reading: a
     /// stall in any phase, between messages too.
+    #[inline]
     fn for_session(&self, session: &Session) -> Option<u32> {
         match session.phase() {
             Phase::Handshake => self.handshake,

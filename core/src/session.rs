@@ -277,6 +277,7 @@ impl Session {
     }
 
     /// The largest message this session accepts.
+    #[inline]
     pub fn max_recv(&self) -> u32 {
         self.max_recv
     }
@@ -294,11 +295,13 @@ impl Session {
     /// assert_eq!(s.handle_control(&[0, 0, 0, 5]), Ok(Some(SessionEvent::Refused { len: 5 })));
     /// assert_eq!(s.pending_output(), &[0x00]);
     /// ```
+    #[inline]
     pub fn set_max_recv(&mut self, max_recv: u32) {
         self.max_recv = max_recv.min(MSG_MAX_SIZE);
     }
 
     /// The announced length of the message being received, if one is.
+    #[inline]
     pub fn receiving_len(&self) -> Option<u32> {
         match self.state {
             State::RecvPayload { len, .. } => Some(len),
@@ -307,6 +310,7 @@ impl Session {
     }
 
     /// What the connection is doing.
+    #[inline]
     pub fn phase(&self) -> Phase {
         match self.state {
             State::Handshake => Phase::Handshake,
@@ -322,6 +326,7 @@ impl Session {
     /// Whether the handshake is done and no message is in flight, so a send may start. An
     /// answer we owe the peer (the `0xff` of an empty message, the `0x00` of a refusal) may
     /// still be queued: a new header is queued behind it.
+    #[inline]
     pub fn is_idle(&self) -> bool {
         self.phase() == Phase::Idle
     }
@@ -329,11 +334,13 @@ impl Session {
     /// Control bytes (init byte, header or status answer) that must be written before anything
     /// else happens. Empty when there is nothing to write.
     #[must_use]
+    #[inline]
     pub fn pending_output(&self) -> &[u8] {
         &self.out[usize::from(self.out_pos)..usize::from(self.out_len)]
     }
 
     /// Reports that the first `n` bytes of [`Session::pending_output`] were written.
+    #[inline]
     pub fn output_written(&mut self, n: usize) {
         let left = usize::from(self.out_len - self.out_pos);
         // `n <= left` by contract; clamping keeps a misbehaving caller from corrupting state.
@@ -342,6 +349,7 @@ impl Session {
 
     /// What to read next. See [`NextRead`].
     #[must_use]
+    #[inline]
     pub fn next_read(&self) -> NextRead {
         if !self.pending_output().is_empty() {
             return NextRead::Nothing;
@@ -386,6 +394,7 @@ impl Session {
 
     /// How many bytes of the incoming payload were stored so far (0 when none is incoming): the
     /// offset at which the next payload bytes go in the message buffer.
+    #[inline]
     pub fn payload_received(&self) -> usize {
         match self.state {
             State::RecvPayload { remaining, len } => (len - remaining) as usize,
@@ -395,6 +404,7 @@ impl Session {
 
     /// Reports that `n` payload bytes were stored in the message buffer (at most the count
     /// [`Session::next_read`] offered). Returns [`SessionEvent::Received`] when the message is whole.
+    #[inline]
     pub fn handle_payload(&mut self, n: usize) -> Option<SessionEvent> {
         let State::RecvPayload { remaining, .. } = &mut self.state else {
             return None;
@@ -448,6 +458,7 @@ impl Session {
 
     /// How many payload bytes of the accepted message are still to be written (0 when none).
     #[must_use]
+    #[inline]
     pub fn payload_to_send(&self) -> usize {
         match self.state {
             State::SendPayload { remaining } => remaining as usize,
@@ -457,6 +468,7 @@ impl Session {
 
     /// Reports that `n` payload bytes were written. Returns [`SessionEvent::Sent`] when the message
     /// is whole.
+    #[inline]
     pub fn payload_written(&mut self, n: usize) -> Option<SessionEvent> {
         let State::SendPayload { remaining } = &mut self.state else {
             return None;

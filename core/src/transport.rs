@@ -72,6 +72,7 @@ pub struct ReadAhead {
 
 impl ReadAhead {
     /// Moves held bytes into `buf`: how many, or `None` when none is held.
+    #[inline]
     pub fn take(&mut self, buf: &mut [u8]) -> Option<usize> {
         let (pos, len) = (usize::from(self.pos), usize::from(self.len));
         if pos == len {
