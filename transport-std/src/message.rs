@@ -1,7 +1,7 @@
 //! Outgoing messages and the buffer that holds a message in flight: owned bytes are moved, not
 //! copied, and bytes shared by a broadcast are sent from the one shared copy.
 
-use crate::spares::{Spares, SPARE_MIN};
+use crate::spares::Spares;
 use std::sync::Arc;
 use tinyproto_core::buffer::{Buffer, CapacityError, VecBuffer};
 
@@ -133,16 +133,18 @@ impl MessageBuffer {
         }
     }
 
-    /// Takes the contents out, leaving the buffer empty. A short message in a large spare is
-    /// copied out, and the spare kept for the next one.
+    /// Takes the contents out, leaving the buffer empty. A message shorter than half the
+    /// memory it is in (a spare's, or a larger message's) is copied out, and the memory kept
+    /// for the next one ([`MessageBuffer::reuse`]): whoever keeps the message holds no more
+    /// than twice its length.
     pub(crate) fn take(&mut self) -> Vec<u8> {
         if let Some(a) = self.shared.take() {
             return a.to_vec();
         }
-        let len = self.owned.as_slice().len();
-        if self.owned.capacity() >= SPARE_MIN && len < self.owned.capacity() / 2 {
+        if self.owned.as_slice().len() < self.owned.capacity() / 2 {
             let out = self.owned.as_slice().to_vec();
-            self.spares.put(self.owned.take_memory());
+            let memory = self.owned.take_memory();
+            self.reuse(memory);
             return out;
         }
         self.owned.take()
@@ -229,6 +231,7 @@ impl Buffer for MessageBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spares::SPARE_MIN;
 
     fn buffer(limit: usize, spares: &Spares) -> MessageBuffer {
         MessageBuffer::new(limit, spares.clone())
@@ -300,13 +303,20 @@ mod tests {
             rx.as_slice().is_empty(),
             "the old contents are not a message"
         );
-        rx.set(b"next").unwrap();
+        rx.set(&[7; 80]).unwrap();
         let received = rx.take();
         assert_eq!(
             (received.as_slice(), received.as_ptr()),
-            (&b"next"[..], at),
+            (&[7; 80][..], at),
             "received into the sent message's memory"
         );
+
+        rx.reuse(vec![2u8; 100]);
+        rx.set(b"short").unwrap();
+        let short = rx.take();
+        assert_eq!(short, b"short");
+        assert!(short.capacity() < 100, "copied out of the larger memory");
+        assert_eq!(rx.reusable_len(), 100, "which stays for the next message");
 
         tx.load(Message::from(vec![1u8; 100]));
         rx.set(b"held").unwrap();
