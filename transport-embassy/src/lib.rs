@@ -5,7 +5,8 @@
 //! ([`AsyncConnection`](tinyproto_core::AsyncConnection)) with the protocol's stall and
 //! status-byte limits.
 //! `no_std`, no heap, no `unsafe`; it needs a time driver for `embassy-time`, as embassy-net
-//! does. embassy-net 0.9 is built on smoltcp 0.13 (not the 0.14 of `tinyproto-smoltcp`).
+//! does, and a `critical-section` implementation (the connection limit's count; it also builds
+//! for targets without compare-and-swap atomics, such as `thumbv6m`). embassy-net 0.9 is built on smoltcp 0.13 (not the 0.14 of `tinyproto-smoltcp`).
 //!
 //! # A plain async API, not hooks
 //! The other transports call the application's hooks (`pre_loop`, `transmission_received`,
