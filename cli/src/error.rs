@@ -156,7 +156,7 @@ impl Error {
     pub fn listening(addr: impl fmt::Display, e: StartError) -> Error {
         let addr = addr.to_string();
         match e {
-            StartError::Io(source) => Error::Listen { addr, source },
+            StartError::Listen { source, .. } => Error::Listen { addr, source },
             StartError::Resolve { source, .. } => Error::Resolve { addr, source },
             source => Error::Server { addr, source },
         }

@@ -293,6 +293,38 @@ per_python_version!(
     embassy_client_with_xor5a_talks_to_python_3_0_server
 );
 
+/// A raw server that reads our header and never answers it: the embassy client's transmit ends
+/// at its status limit with the typed timeout, nothing of the payload sent, and it closes.
+#[test]
+fn embassy_client_times_out_on_a_status_byte_that_never_comes() {
+    let Some(ns) = namespace("esta") else {
+        return;
+    };
+    let mut server = ns.python(
+        PyVersion::V3_0,
+        "raw_peer.py",
+        &["--role", "mute-server", "--host", KERNEL_IP, "--port", "0"],
+    );
+    let line = expect_line(&mut server, "LISTENING ", "raw server");
+    let port = line.split_whitespace().nth(1).expect("LISTENING <port>");
+    let connect = format!("{KERNEL_IP}:{port}");
+    let mut client = embassy(
+        &ns,
+        &["--role", "client", "--connect", &connect, "--line", "hello"],
+    );
+    assert_eq!(server.next_line(LIMIT).as_deref(), Some("GOT HEADER 5"));
+    assert_eq!(
+        client.next_line(LIMIT).as_deref(),
+        Some("FAILED: timed out during status byte")
+    );
+    assert_eq!(client.wait_exit(LIMIT), Some(1));
+    assert_eq!(
+        server.next_line(LIMIT).as_deref(),
+        Some("EOF"),
+        "no payload after the header, then our close"
+    );
+}
+
 /// A Python echo server inside `ns` on an ephemeral port, listening: itself and `HOST:PORT`.
 fn python_server(ns: &NetNs, version: PyVersion, extra: &[&str]) -> (Peer, String) {
     let mut args = vec!["--host", KERNEL_IP, "--port", "0"];

@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::conn::Conn;
 use crate::error::ConnectError;
 use crate::socket::close;
+use crate::status::StatusLimited;
 
 /// Connects `socket` to `remote` within the [connect limit](Config::connect) and completes
 /// the init handshake within the [handshake limit](Config::handshake): a connection that
@@ -51,12 +52,12 @@ pub async fn connect<'s, 'a, B: Buffer, P: Plugins>(
         close(socket, config.close_wait_limit()).await;
         return Err(ConnectError::Connect(e));
     }
-    let mut conn = AsyncConnection::with_plugins(socket, buf, plugins);
+    let mut conn = AsyncConnection::with_plugins(StatusLimited::new(socket), buf, plugins);
     let handshake = with_timeout(config.handshake_limit(), conn.handshake()).await;
     if let Err(e) = handshake.unwrap_or(Err(Error::Timeout {
         phase: Phase::Handshake,
     })) {
-        close(conn.into_inner(), config.close_wait_limit()).await;
+        close(conn.into_inner().into_inner(), config.close_wait_limit()).await;
         return Err(ConnectError::Handshake(e));
     }
     Ok(Conn::new(conn, Some(remote), config, None))

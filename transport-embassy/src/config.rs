@@ -5,8 +5,9 @@ use embassy_time::Duration;
 /// Timeouts of the server's and the client's connections, built with chained setters.
 ///
 /// The defaults are those of `tinyproto-std`: 5 s for the TCP connect and the init
-/// handshake, 30 s for a message that stops making progress, 1 s for a refused peer to read
-/// our `0xfe` and close, and 500 ms for a closing peer's FIN.
+/// handshake, 30 s for the status byte that answers our header, 30 s for a message that stops
+/// making progress, 1 s for a refused peer to read our `0xfe` and close, and 500 ms for a
+/// closing peer's FIN.
 ///
 /// ```
 /// use embassy_time::Duration;
@@ -15,12 +16,14 @@ use embassy_time::Duration;
 /// let config = Config::new().stall(Some(Duration::from_secs(10)));
 /// assert_eq!(config.stall_limit(), Some(Duration::from_secs(10)));
 /// assert_eq!(config.handshake_limit(), Duration::from_secs(5));
+/// assert_eq!(config.status_limit(), Some(Duration::from_secs(30)));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Config {
     connect: Duration,
     handshake: Duration,
+    status: Option<Duration>,
     stall: Option<Duration>,
     linger: Duration,
     close: Duration,
@@ -32,6 +35,7 @@ impl Config {
         Self {
             connect: Duration::from_secs(5),
             handshake: Duration::from_secs(5),
+            status: Some(Duration::from_secs(30)),
             stall: Some(Duration::from_secs(30)),
             linger: Duration::from_millis(tinyproto_core::refusal::LINGER_MS as u64),
             close: Duration::from_millis(500),
@@ -47,6 +51,13 @@ impl Config {
     /// Limit for the peer's init byte, once TCP is up.
     pub const fn handshake(mut self, limit: Duration) -> Self {
         self.handshake = limit;
+        self
+    }
+
+    /// Limit for the peer's status byte (`0xff` or `0x00`) that answers the header of a
+    /// message we [transmit](crate::Conn::transmit); `None`: none.
+    pub const fn status(mut self, limit: Option<Duration>) -> Self {
+        self.status = limit;
         self
     }
 
@@ -78,6 +89,11 @@ impl Config {
     /// The handshake limit.
     pub const fn handshake_limit(&self) -> Duration {
         self.handshake
+    }
+
+    /// The status-byte limit.
+    pub const fn status_limit(&self) -> Option<Duration> {
+        self.status
     }
 
     /// The stall limit.

@@ -2,9 +2,11 @@
 //! on [embassy-net](https://docs.rs/embassy-net) TCP sockets: a server whose pool of sockets
 //! accepts on one port under one connection limit, a client [`connect`], and connections
 //! ([`Conn`]) on the core's cancel-safe async driver
-//! ([`AsyncConnection`](tinyproto_core::AsyncConnection)) with the protocol's stall limit.
+//! ([`AsyncConnection`](tinyproto_core::AsyncConnection)) with the protocol's stall and
+//! status-byte limits.
 //! `no_std`, no heap, no `unsafe`; it needs a time driver for `embassy-time`, as embassy-net
-//! does. embassy-net 0.9 is built on smoltcp 0.13 (not the 0.14 of `tinyproto-smoltcp`).
+//! does, and a `critical-section` implementation (the connection limit's count; it also builds
+//! for targets without compare-and-swap atomics, such as `thumbv6m`). embassy-net 0.9 is built on smoltcp 0.13 (not the 0.14 of `tinyproto-smoltcp`).
 //!
 //! # A plain async API, not hooks
 //! The other transports call the application's hooks (`pre_loop`, `transmission_received`,
@@ -30,10 +32,11 @@
 //! device), tested in a network namespace against the Python package.
 //!
 //! # Timeouts
-//! [`Config`]: the TCP connect and the init handshake are bounded, and a message that stops
-//! arriving ends its connection with [`Error::Timeout`](tinyproto_core::Error::Timeout);
-//! between messages a peer may be silent as long as it likes, as in Python. A peer that stops
-//! acknowledging what we send is bounded by the socket's own `TcpSocket::set_timeout`.
+//! [`Config`]: the TCP connect and the init handshake are bounded, a message that stops
+//! arriving and a status byte that does not answer our header end their connection with
+//! [`Error::Timeout`](tinyproto_core::Error::Timeout); between messages a peer may be silent as
+//! long as it likes, as in Python. A peer that stops acknowledging what we send is bounded by
+//! the socket's own `TcpSocket::set_timeout`.
 #![no_std]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -46,6 +49,7 @@ mod error;
 mod limit;
 mod server;
 mod socket;
+mod status;
 #[cfg(test)]
 mod testio;
 

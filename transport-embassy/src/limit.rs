@@ -1,38 +1,52 @@
 //! The connection limit: slots counted across every socket of a server's pool.
+//!
+//! The count sits in a critical-section mutex, not an atomic: taking a slot is a
+//! compare-and-increment, and targets without compare-and-swap atomics (`thumbv6m`: Cortex-M0,
+//! M0+) have none. A critical section is correct wherever the pool's tasks run (one executor,
+//! interrupt executors at several priorities, several cores) and costs a few instructions per
+//! accept and per close. The application links the `critical-section` implementation, as
+//! embassy firmware does anyway (embassy-executor takes critical sections on such targets,
+//! embassy's HALs and embassy-sync's wakers on all).
 
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::cell::Cell;
+use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
+use embassy_sync::blocking_mutex::Mutex;
+
+/// The count of connections served now.
+type Count = Mutex<CriticalSectionRawMutex, Cell<usize>>;
 
 /// Connections served now, and the most there may be.
 #[derive(Debug)]
 pub(crate) struct Limit {
-    active: AtomicUsize,
+    active: Count,
     max: usize,
 }
 
 /// One connection's place under the [`Limit`], given back when dropped.
 #[derive(Debug)]
-pub(crate) struct Slot<'l>(&'l AtomicUsize);
+pub(crate) struct Slot<'l>(&'l Count);
 
 impl Limit {
     pub(crate) const fn new(max: usize) -> Self {
         Self {
-            active: AtomicUsize::new(0),
+            active: Mutex::new(Cell::new(0)),
             max,
         }
     }
 
     /// A slot, or `None` when `max` connections are served.
     pub(crate) fn take(&self) -> Option<Slot<'_>> {
-        self.active
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.max).then_some(n + 1)
+        self.active.lock(|active| {
+            let n = active.get();
+            (n < self.max).then(|| {
+                active.set(n + 1);
+                Slot(&self.active)
             })
-            .ok()
-            .map(|_| Slot(&self.active))
+        })
     }
 
     pub(crate) fn active(&self) -> usize {
-        self.active.load(Ordering::Acquire)
+        self.active.lock(Cell::get)
     }
 
     pub(crate) fn max(&self) -> usize {
@@ -42,10 +56,10 @@ impl Limit {
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        // Every slot was counted when taken, so the count is at least 1 here.
+        self.0.lock(|active| active.set(active.get() - 1));
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,6 +76,32 @@ mod tests {
         assert!(limit.take().is_none());
         drop((b, c));
         assert_eq!(limit.active(), 0);
+    }
+
+    #[test]
+    fn tasks_on_several_threads_never_hold_more_slots_than_the_limit() {
+        extern crate std;
+        let limit = Limit::new(2);
+        let held = Mutex::<CriticalSectionRawMutex, _>::new(Cell::new((0usize, 0usize)));
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..2_000 {
+                        let Some(slot) = limit.take() else { continue };
+                        held.lock(|h| {
+                            let (now, most) = h.get();
+                            h.set((now + 1, most.max(now + 1)));
+                        });
+                        held.lock(|h| h.set((h.get().0 - 1, h.get().1)));
+                        drop(slot);
+                    }
+                });
+            }
+        });
+        let (now, most) = held.lock(Cell::get);
+        assert_eq!(now, 0);
+        assert!(most <= 2, "{most} slots held at once, above the limit");
+        assert_eq!(limit.active(), 0, "every slot came back");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::conn::Conn;
 use crate::error::AcceptError;
 use crate::limit::Limit;
 use crate::socket::{close, refuse};
+use crate::status::StatusLimited;
 
 /// A tinyproto server on one TCP port: shared (`&'static`, or borrowed by tasks of one scope)
 /// by a pool of tasks, each with its own `TcpSocket` calling [`Server::accept`] in a loop.
@@ -128,12 +129,16 @@ impl Server {
             close(socket, self.config.close_wait_limit()).await;
             return Ok(Accepted::Refused(Refused { remote, timed_out }));
         };
-        let mut conn = AsyncConnection::with_plugins(socket, buf, plugins);
+        let mut conn = AsyncConnection::with_plugins(StatusLimited::new(socket), buf, plugins);
         let handshake = with_timeout(self.config.handshake_limit(), conn.handshake()).await;
         if let Err(e) = handshake.unwrap_or(Err(Error::Timeout {
             phase: Phase::Handshake,
         })) {
-            close(conn.into_inner(), self.config.close_wait_limit()).await;
+            close(
+                conn.into_inner().into_inner(),
+                self.config.close_wait_limit(),
+            )
+            .await;
             return Err(AcceptError::Handshake(e));
         }
         Ok(Accepted::Connection(Conn::new(

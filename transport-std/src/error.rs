@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Every protocol or socket failure of one connection: the core's error over [`io::Error`].
@@ -145,7 +146,18 @@ pub enum StartError {
         /// What the resolver said.
         source: io::Error,
     },
-    /// A socket operation failed (bind, listen, connect, thread spawn).
+    /// A listen address could not be opened (the server's
+    /// [`bind`](crate::ServerBuilder::bind)); the listeners opened before it are closed again.
+    Listen {
+        /// The address, as resolved.
+        addr: SocketAddr,
+        /// What failed.
+        step: ListenStep,
+        /// What the system said (`AddrInUse` for a port taken, `PermissionDenied` for a
+        /// privileged one).
+        source: io::Error,
+    },
+    /// A socket operation failed (connect, thread spawn).
     Io(io::Error),
     /// Connecting did not complete within the connect timeout.
     ConnectTimeout,
@@ -164,6 +176,9 @@ impl fmt::Display for StartError {
         match self {
             Self::NoAddress => f.write_str("no listen address configured"),
             Self::Resolve { addr, source } => write!(f, "cannot resolve {addr}: {source}"),
+            Self::Listen { addr, step, source } => {
+                write!(f, "cannot listen on {addr}: {step} failed: {source}")
+            }
             Self::Io(e) => e.fmt(f),
             Self::ConnectTimeout => f.write_str("connect timed out"),
             Self::Handshake(reason) => write!(f, "init handshake failed: {reason}"),
@@ -176,11 +191,33 @@ impl fmt::Display for StartError {
 impl std::error::Error for StartError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Resolve { source, .. } => Some(source),
+            Self::Resolve { source, .. } | Self::Listen { source, .. } => Some(source),
             Self::Io(e) => Some(e),
             Self::Handshake(reason) => Some(reason),
             _ => None,
         }
+    }
+}
+
+/// The step of opening a listen address that failed ([`StartError::Listen`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ListenStep {
+    /// Creating the socket or setting its options (address reuse, IPv6 only, non-blocking).
+    Socket,
+    /// Binding it to the address (a port in use, a privileged port, an address not ours).
+    Bind,
+    /// Listening, or reading back the bound address.
+    Listen,
+}
+
+impl fmt::Display for ListenStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Socket => "socket setup",
+            Self::Bind => "bind",
+            Self::Listen => "listen",
+        })
     }
 }
 

@@ -106,7 +106,7 @@ pub use config::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_MAX_QUEUED_BYTES,
     DEFAULT_REUSE_LIMIT, DEFAULT_SPIN, DEFAULT_TIMEOUTS, MIN_DEFAULT_BUFFERED_BYTES,
 };
-pub use error::{CloseReason, ConnError, Error, StartError, TransmitError};
+pub use error::{CloseReason, ConnError, Error, ListenStep, StartError, TransmitError};
 pub use handle::ConnectionHandle;
 pub use hooks::{ClientHooks, Conn, Handler, ServerHooks};
 pub use message::Message;

@@ -2,7 +2,7 @@
 //! from anywhere.
 
 use crate::config::EngineSettings;
-use crate::error::{ConnError, StartError};
+use crate::error::{ConnError, ListenStep, StartError};
 use crate::handle::ConnectionHandle;
 use crate::hooks::{Handler, ServerHooks};
 use crate::mailbox::{Command, Link};
@@ -75,8 +75,9 @@ impl ServerBuilder {
         let mut listeners = Vec::new();
         let mut local = Vec::new();
         for addr in self.addrs {
-            let listener = listener(addr, backlog)?;
-            local.push(listener.local_addr()?);
+            let (listener, bound) = listener(addr, backlog)
+                .map_err(|(step, source)| StartError::Listen { addr, step, source })?;
+            local.push(bound);
             listeners.push(listener);
         }
         let (notices_tx, notices) = mpsc::channel();
@@ -98,16 +99,28 @@ impl ServerBuilder {
     }
 }
 
-fn listener(addr: SocketAddr, backlog: i32) -> io::Result<mio::net::TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
+/// A non-blocking listener on `addr` and the address it is bound to, or the step that failed.
+fn listener(
+    addr: SocketAddr,
+    backlog: i32,
+) -> Result<(mio::net::TcpListener, SocketAddr), (ListenStep, io::Error)> {
+    let at = |step| move |e| (step, e);
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+        .map_err(at(ListenStep::Socket))?;
+    socket
+        .set_reuse_address(true)
+        .map_err(at(ListenStep::Socket))?;
     if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
+        socket.set_only_v6(true).map_err(at(ListenStep::Socket))?;
     }
-    socket.bind(&addr.into())?;
-    socket.listen(backlog)?;
-    socket.set_nonblocking(true)?;
-    Ok(mio::net::TcpListener::from_std(socket.into()))
+    socket
+        .set_nonblocking(true)
+        .map_err(at(ListenStep::Socket))?;
+    socket.bind(&addr.into()).map_err(at(ListenStep::Bind))?;
+    socket.listen(backlog).map_err(at(ListenStep::Listen))?;
+    let listener = mio::net::TcpListener::from_std(socket.into());
+    let bound = listener.local_addr().map_err(at(ListenStep::Listen))?;
+    Ok((listener, bound))
 }
 
 /// A bound tinyproto server; [`Server::run`] serves until it is shut down.

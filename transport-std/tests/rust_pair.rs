@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 use tinyproto_std::core::session::ProtocolError;
 use tinyproto_std::{
-    Client, CloseReason, ConnError, Error, Handler, Received, Sent, Server, StartError,
+    Client, CloseReason, ConnError, Error, Handler, ListenStep, Received, Sent, Server, StartError,
     TcpConnection,
 };
 use tinyproto_testkit::{Bang, Xor5a};
@@ -423,6 +423,28 @@ fn unresolvable_names_and_refused_connects_are_typed_errors() {
         .port();
     let err = TcpConnection::connect(("127.0.0.1", port)).err();
     assert!(matches!(err, Some(StartError::Io(_))), "{err:?}");
+}
+
+#[test]
+fn a_listen_address_in_use_is_named_in_the_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let in_use = taken.local_addr().unwrap();
+    // The first address opens; the second, taken, is the one the error names.
+    let err = Server::builder()
+        .listen("127.0.0.1:0")
+        .listen(in_use)
+        .bind()
+        .err();
+    let Some(StartError::Listen { addr, step, source }) = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!((*addr, *step), (in_use, ListenStep::Bind));
+    assert_eq!(source.kind(), std::io::ErrorKind::AddrInUse);
+    let shown = err.as_ref().unwrap().to_string();
+    assert!(
+        shown.starts_with(&format!("cannot listen on {in_use}: bind failed: ")),
+        "{shown}"
+    );
 }
 
 /// Runs `server` until shut down, reporting its result on a channel (so a server that never

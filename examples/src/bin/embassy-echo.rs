@@ -27,8 +27,9 @@
 //!
 //! The server is `tinyproto-embassy`'s: a pool of sockets (two more than the limit) each
 //! looping on `Server::accept`, the limit answered `0xfe` on the core's refusal machine. A
-//! message that stops arriving for 10 s ends its connection (the stall limit); between
-//! messages there is no limit, as in Python. TCP's own timeout bounds a peer that stops
+//! message that stops arriving for 10 s ends its connection (the stall limit), and so does a
+//! peer that does not answer our header within 10 s (the status limit); between messages
+//! there is no limit, as in Python. TCP's own timeout bounds a peer that stops
 //! acknowledging. `--plugin xor5a` / `--plugin bang` put the Python peers' test plugins on
 //! every connection (in the order given), as the Python examples' `--plugin` does.
 #![forbid(unsafe_code)]
@@ -48,7 +49,8 @@ use tinyproto_core::wire::MSG_MAX_SIZE;
 use tinyproto_core::{Error, Received, Sent, TransmitError};
 use tinyproto_embassy::{connect, Accepted, Server};
 
-/// A message that stops arriving for this long (or a missing init byte) ends its connection.
+/// A message that stops arriving for this long (or a missing init byte, or a missing status
+/// byte) ends its connection.
 const STALL: Duration = Duration::from_secs(10);
 /// How long the client waits for a reply.
 const REPLY_WAIT: Duration = Duration::from_secs(30);
@@ -172,6 +174,7 @@ async fn net_task(mut runner: Runner<'static, TunTapDevice>) -> ! {
 fn limits() -> tinyproto_embassy::Config {
     tinyproto_embassy::Config::new()
         .handshake(STALL)
+        .status(Some(STALL))
         .stall(Some(STALL))
 }
 
