@@ -135,12 +135,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> State<S> {
     }
 
     /// Moves what can be moved now, until the stream is not ready (tokio then holds the
-    /// waker), the inbox is full, or the connection fails.
-    fn drive(&mut self, io_waker: &Waker) -> News {
+    /// waker), the inbox is full, the connection fails, or half `until` has news.
+    ///
+    /// Stopping at the caller's news is for a whole connection only: its one future drives
+    /// again on its next poll, while the other half of a split one may be waiting for what
+    /// only a drive to the end would read.
+    fn drive(&mut self, io_waker: &Waker, until: Option<usize>) -> News {
         let mut cx = Context::from_waker(io_waker);
         let mut news = [false; 2];
         while self.failed.is_none() {
-            if self.inbox.is_some() && self.in_flight.is_none() {
+            if self.inbox.is_some() && self.in_flight.is_none()
+                || until.is_some_and(|side| news[side])
+            {
                 break;
             }
             let now = self.now_ms();
@@ -338,10 +344,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
     /// Drives with the waker tokio should hold, and wakes the other half if it has news.
     fn drive(&self, state: &mut State<S>, me: usize, cx: &Context<'_>) {
         if !self.split.load(Ordering::Relaxed) {
-            state.drive(cx.waker());
+            state.drive(cx.waker(), Some(me));
             return;
         }
-        let news = state.drive(&self.io_waker);
+        let news = state.drive(&self.io_waker, None);
         if news[1 - me] {
             self.wakers.wake_side(1 - me);
         }
