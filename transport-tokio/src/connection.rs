@@ -5,7 +5,11 @@
 //! The protocol state, the stream and one received message waiting to be taken (the inbox)
 //! sit behind one mutex, shared by the two halves. Whichever future is polled drives the
 //! core's non-blocking `poll` with a [`PollIo`]: `Pending` from tokio is "not ready now", and
-//! tokio registers the waker. That waker is the connection's own, which wakes both halves
+//! tokio registers the waker.
+//!
+//! A whole [`Connection`] is polled by one future at a time (its methods take `&mut self`), so
+//! tokio is handed that future's own waker: a wake-up costs tokio nothing more than for its own
+//! sockets. Once split, the waker tokio holds is the connection's own, which wakes both halves
 //! (tokio keeps one waker per direction of a stream, and either half may need either
 //! direction: the sender reads the status byte, the receiver writes its answer). What one
 //! half's poll finds for the other (a message for the receiver, the outcome of a send for the
@@ -27,6 +31,7 @@ use bytes::Bytes;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use tinyproto_core::connection::{Connection as CoreConnection, Event, Received, Sent};
@@ -84,8 +89,11 @@ impl Wake for Wakers {
 /// What both halves share.
 struct Shared<S> {
     state: Mutex<State<S>>,
+    /// Set by [`Connection::into_split`]: from then on two tasks may wait at once.
+    split: AtomicBool,
+    /// The wakers of the halves' tasks, once split.
     wakers: Arc<Wakers>,
-    /// Wakes both halves: the waker tokio registers for the stream and the timer.
+    /// Wakes both halves, once split: the waker tokio registers for the stream and the timer.
     io_waker: Waker,
     /// A place under the listener's connection limit, given back when both halves are gone.
     _permit: Option<OwnedSemaphorePermit>,
@@ -95,8 +103,10 @@ struct Shared<S> {
 struct State<S> {
     io: S,
     core: Core,
-    /// Zero of the core's millisecond clock.
-    clock: Instant,
+    /// Zero of the core's millisecond clock, when the core has timeouts. Without, it needs
+    /// no clock (its only deadline is "again now", after a poll's byte budget), and every poll
+    /// is at 0: no clock read per poll.
+    clock: Option<Instant>,
     /// The core's next deadline, when it has timeouts; armed lazily (see [`State::timer_due`]).
     timer: Option<Pin<Box<Sleep>>>,
     timer_at: Option<u64>,
@@ -119,16 +129,24 @@ type News = [bool; 2];
 
 impl<S: AsyncRead + AsyncWrite + Unpin> State<S> {
     fn now_ms(&self) -> u64 {
-        u64::try_from(self.clock.elapsed().as_millis()).unwrap_or(u64::MAX)
+        self.clock.map_or(0, |clock| {
+            u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX)
+        })
     }
 
     /// Moves what can be moved now, until the stream is not ready (tokio then holds the
-    /// waker), the inbox is full, or the connection fails.
-    fn drive(&mut self, io_waker: &Waker) -> News {
+    /// waker), the inbox is full, the connection fails, or half `until` has news.
+    ///
+    /// Stopping at the caller's news is for a whole connection only: its one future drives
+    /// again on its next poll, while the other half of a split one may be waiting for what
+    /// only a drive to the end would read.
+    fn drive(&mut self, io_waker: &Waker, until: Option<usize>) -> News {
         let mut cx = Context::from_waker(io_waker);
         let mut news = [false; 2];
         while self.failed.is_none() {
-            if self.inbox.is_some() && self.in_flight.is_none() {
+            if self.inbox.is_some() && self.in_flight.is_none()
+                || until.is_some_and(|side| news[side])
+            {
                 break;
             }
             let now = self.now_ms();
@@ -200,9 +218,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> State<S> {
             cx.waker().wake_by_ref();
             return false;
         }
+        let Some(clock) = self.clock else {
+            // Without timeouts the core has no deadline later than now.
+            return false;
+        };
         if self.timer_at.is_none_or(|armed| armed > at) {
             // One millisecond past the deadline: the core times out only after it.
-            let deadline = self.clock + std::time::Duration::from_millis(at + 1);
+            let deadline = clock + std::time::Duration::from_millis(at + 1);
             match &mut self.timer {
                 Some(timer) => timer.as_mut().reset(deadline),
                 None => self.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
@@ -283,7 +305,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
             MessageBuffer::new(MSG_MAX_SIZE as usize),
             settings.plugins(),
         );
-        if let Some(timeouts) = crate::config::core_timeouts(&settings.timeouts) {
+        let timeouts = crate::config::core_timeouts(&settings.timeouts);
+        if let Some(timeouts) = timeouts {
             core.set_timeouts(timeouts);
         }
         let wakers = Arc::new(Wakers::default());
@@ -291,7 +314,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
             state: Mutex::new(State {
                 io,
                 core,
-                clock: Instant::now(),
+                clock: timeouts.map(|_| Instant::now()),
                 timer: None,
                 timer_at: None,
                 unflushed: false,
@@ -303,25 +326,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                 failed: None,
                 reuse_limit: settings.reuse_limit,
             }),
+            split: AtomicBool::new(false),
             io_waker: Waker::from(wakers.clone()),
             wakers,
             _permit: permit,
         }
     }
 
-    /// Drives and wakes the other half if it has news.
-    fn drive(&self, state: &mut State<S>, me: usize) {
-        let news = state.drive(&self.io_waker);
+    /// Notes the task of half `me` as waiting, when split (whole, the task's own waker is the
+    /// one [`Shared::drive`] hands to tokio).
+    fn register(&self, me: usize, cx: &Context<'_>) {
+        if self.split.load(Ordering::Relaxed) {
+            self.wakers.register(me, cx.waker());
+        }
+    }
+
+    /// Drives with the waker tokio should hold, and wakes the other half if it has news.
+    fn drive(&self, state: &mut State<S>, me: usize, cx: &Context<'_>) {
+        if !self.split.load(Ordering::Relaxed) {
+            state.drive(cx.waker(), Some(me));
+            return;
+        }
+        let news = state.drive(&self.io_waker, None);
         if news[1 - me] {
             self.wakers.wake_side(1 - me);
         }
     }
 
     fn poll_handshake(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.wakers.register(RECV, cx.waker());
         let mut state = lock(&self.state);
         if state.core.session().phase() == Phase::Handshake {
-            self.drive(&mut state, RECV);
+            self.drive(&mut state, RECV, cx);
         }
         if let Some(e) = state.failed.take() {
             state.failed = Some(replay(&e));
@@ -335,10 +370,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
     }
 
     fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Result<Option<Received<Bytes>>, Error>> {
-        self.wakers.register(RECV, cx.waker());
+        self.register(RECV, cx);
         let mut state = lock(&self.state);
         if state.inbox.is_none() {
-            self.drive(&mut state, RECV);
+            self.drive(&mut state, RECV, cx);
         }
         if let Some(got) = state.inbox.take() {
             return Poll::Ready(Ok(Some(got)));
@@ -356,7 +391,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
         msg: &mut Option<Bytes>,
         ticket: &mut Option<u64>,
     ) -> Poll<Result<Sent, TransmitError>> {
-        self.wakers.register(SEND, cx.waker());
+        self.register(SEND, cx);
         let mut state = lock(&self.state);
         let mut drives = 0;
         loop {
@@ -385,7 +420,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
             if drives > 0 && !started {
                 return Poll::Pending;
             }
-            self.drive(&mut state, SEND);
+            self.drive(&mut state, SEND, cx);
             drives += 1;
         }
     }
@@ -500,6 +535,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// # reader.await?; Ok(()) }
     /// ```
     pub fn into_split(self) -> (SendHalf<S>, RecvHalf<S>) {
+        // Nothing waits now (waiting takes `&mut self`); the halves' first polls hand tokio
+        // the connection's own waker.
+        self.shared.split.store(true, Ordering::Relaxed);
         let send = SendHalf {
             shared: self.shared.clone(),
         };
