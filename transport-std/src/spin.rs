@@ -51,18 +51,25 @@ impl Spinner {
     /// Calls `attempt` (which must not block) until it gives something or the limit passes,
     /// if spinning may pay now; `None`: block instead.
     pub(crate) fn spin<T>(&mut self, attempt: impl FnMut() -> Option<T>) -> Option<T> {
-        let free = !self.limit.is_zero() && self.cpus.free();
-        self.spin_when(free, attempt)
+        let limit = self.limit;
+        let mut cpus = self.cpus;
+        let spun = self.spin_when(|| !limit.is_zero() && cpus.free(), attempt);
+        self.cpus = cpus;
+        spun
     }
 
-    /// [`Spinner::spin`] with the machine's state given: `free` when spinning takes no CPU
-    /// from anything.
-    fn spin_when<T>(&mut self, free: bool, mut attempt: impl FnMut() -> Option<T>) -> Option<T> {
+    /// [`Spinner::spin`] with the machine's state given: `free` says whether spinning takes
+    /// no CPU from anything (asked only when this wait is not one to skip).
+    fn spin_when<T>(
+        &mut self,
+        free: impl FnOnce() -> bool,
+        mut attempt: impl FnMut() -> Option<T>,
+    ) -> Option<T> {
         if self.skip > 0 {
             self.skip -= 1;
             return None;
         }
-        if !free {
+        if !free() {
             return None;
         }
         let start = Instant::now();
@@ -307,20 +314,23 @@ mod tests {
         let mut spinner = Spinner::new(Duration::from_micros(100));
         let mut skips = Vec::new();
         for _ in 0..8 {
-            assert_eq!(spinner.spin_when(true, || None::<()>), None);
+            assert_eq!(spinner.spin_when(|| true, || None::<()>), None);
             skips.push(spinner.skip);
         }
         // Spin (nothing: skip 1), skip, spin (skip 2), skip, skip, spin (skip 4), …
         assert_eq!(skips, [1, 0, 2, 1, 0, 4, 3, 2]);
         let mut tries = 0;
         for _ in 0..2 {
-            assert_eq!(spinner.spin_when(true, || None::<()>), None);
+            assert_eq!(spinner.spin_when(|| true, || None::<()>), None);
         }
         assert_eq!(spinner.skip, 0);
-        let got = spinner.spin_when(true, || {
-            tries += 1;
-            (tries == 3).then_some("bytes")
-        });
+        let got = spinner.spin_when(
+            || true,
+            || {
+                tries += 1;
+                (tries == 3).then_some("bytes")
+            },
+        );
         assert_eq!((got, tries), (Some("bytes"), 3), "tried until it came");
         assert_eq!((spinner.skip, spinner.backoff), (0, 1), "backoff over");
     }
@@ -330,10 +340,13 @@ mod tests {
         let mut tries = 0;
         let mut spinner = Spinner::new(Duration::from_millis(50));
         assert_eq!(
-            spinner.spin_when(false, || {
-                tries += 1;
-                Some(())
-            }),
+            spinner.spin_when(
+                || false,
+                || {
+                    tries += 1;
+                    Some(())
+                }
+            ),
             None
         );
         let mut off = Spinner::new(Duration::ZERO);
