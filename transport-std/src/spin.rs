@@ -51,25 +51,21 @@ impl Spinner {
     /// Calls `attempt` (which must not block) until it gives something or the limit passes,
     /// if spinning may pay now; `None`: block instead.
     pub(crate) fn spin<T>(&mut self, attempt: impl FnMut() -> Option<T>) -> Option<T> {
-        let limit = self.limit;
-        let mut cpus = self.cpus;
-        let spun = self.spin_when(|| !limit.is_zero() && cpus.free(), attempt);
-        self.cpus = cpus;
-        spun
+        self.spin_when(Cpus::free, attempt)
     }
 
     /// [`Spinner::spin`] with the machine's state given: `free` says whether spinning takes
-    /// no CPU from anything (asked only when this wait is not one to skip).
+    /// no CPU from anything (asked only when this wait may spin at all).
     fn spin_when<T>(
         &mut self,
-        free: impl FnOnce() -> bool,
+        free: impl FnOnce(&mut Cpus) -> bool,
         mut attempt: impl FnMut() -> Option<T>,
     ) -> Option<T> {
         if self.skip > 0 {
             self.skip -= 1;
             return None;
         }
-        if !free() {
+        if self.limit.is_zero() || !free(&mut self.cpus) {
             return None;
         }
         let start = Instant::now();
@@ -314,18 +310,18 @@ mod tests {
         let mut spinner = Spinner::new(Duration::from_micros(100));
         let mut skips = Vec::new();
         for _ in 0..8 {
-            assert_eq!(spinner.spin_when(|| true, || None::<()>), None);
+            assert_eq!(spinner.spin_when(|_| true, || None::<()>), None);
             skips.push(spinner.skip);
         }
         // Spin (nothing: skip 1), skip, spin (skip 2), skip, skip, spin (skip 4), …
         assert_eq!(skips, [1, 0, 2, 1, 0, 4, 3, 2]);
         let mut tries = 0;
         for _ in 0..2 {
-            assert_eq!(spinner.spin_when(|| true, || None::<()>), None);
+            assert_eq!(spinner.spin_when(|_| true, || None::<()>), None);
         }
         assert_eq!(spinner.skip, 0);
         let got = spinner.spin_when(
-            || true,
+            |_| true,
             || {
                 tries += 1;
                 (tries == 3).then_some("bytes")
@@ -341,7 +337,7 @@ mod tests {
         let mut spinner = Spinner::new(Duration::from_millis(50));
         assert_eq!(
             spinner.spin_when(
-                || false,
+                |_| false,
                 || {
                     tries += 1;
                     Some(())
