@@ -7,14 +7,21 @@
 //! answering from another CPU is met by a thread that is still running.
 //!
 //! It spins only where that can pay and takes nothing from other work:
-//! - never while this thread may run on one CPU only (its affinity, read again every second):
-//!   there the spin would only keep the peer from running;
-//! - never while a thread waits for a CPU: the machine's runnable threads (`/proc/loadavg`,
-//!   read at most every 10 ms by the whole process) must not outnumber its CPUs;
+//! - never on a machine with one CPU, nor while a thread waits for a CPU: the machine's
+//!   runnable threads (`/proc/loadavg`, read at most every 10 ms by the whole process) must
+//!   not outnumber its CPUs;
 //! - only while spinning pays: a spin that ends empty-handed (the peer is not answering from
-//!   another CPU, or it is thinking) makes the next 1, 2, 4 … 64 waits block at once. A
-//!   connection that waits long between messages thus spins once in 64 waits at most, and a
-//!   peer that shares our CPU stops the spinning at once.
+//!   another CPU, or it is thinking) makes the next 1, 2, 4 … 64 waits block at once, until
+//!   bytes come during a spin (bytes already there at its first try prove nothing). A
+//!   connection that waits long between messages thus spins once in 64 waits at most;
+//! - a thread kept off its CPU during a spin (another thread needed the CPU: the peer,
+//!   perhaps, which could not answer while we spun) stops the spin at once, and what came
+//!   meanwhile counts as found by blocking, not by spinning: the spin backs off as an empty
+//!   one (the thread's CPU clock against the wall clock tells);
+//! - a thread held to one CPU (its affinity, read again every second) spins too, as its peer
+//!   may well run on another CPU, but there a spin that finds nothing backs off up to 1,024
+//!   waits: if the peer shares that CPU, it could not answer while we spun, and the rare
+//!   spins that remain cost it next to nothing.
 //!
 //! Linux only (elsewhere every wait blocks at once, as without it).
 
@@ -34,8 +41,29 @@ pub(crate) struct Spinner {
     cpus: Cpus,
 }
 
-/// The most waits that block at once after spins that found nothing.
-const MAX_BACKOFF: u32 = 64;
+/// Whether, and how, a wait may spin now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Room {
+    /// Not at all: a spin would take a CPU that something else waits for.
+    None,
+    /// On the one CPU this thread may use, which the peer may need: back off far.
+    OneCpu,
+    /// This thread may run on several CPUs.
+    Cpus,
+}
+
+impl Room {
+    /// The most waits that block at once after spins that found nothing.
+    fn max_backoff(self) -> u32 {
+        match self {
+            Room::OneCpu => 1024,
+            Room::None | Room::Cpus => 64,
+        }
+    }
+}
+
+/// A gap this long between two tries of a spin means the thread was kept off its CPU.
+const PREEMPTED: Duration = Duration::from_micros(10);
 
 impl Spinner {
     /// Spins for at most `limit` before each blocking wait (zero: never).
@@ -51,36 +79,55 @@ impl Spinner {
     /// Calls `attempt` (which must not block) until it gives something or the limit passes,
     /// if spinning may pay now; `None`: block instead.
     pub(crate) fn spin<T>(&mut self, attempt: impl FnMut() -> Option<T>) -> Option<T> {
-        self.spin_when(Cpus::free, attempt)
+        self.spin_when(Cpus::room, attempt)
     }
 
-    /// [`Spinner::spin`] with the machine's state given: `free` says whether spinning takes
-    /// no CPU from anything (asked only when this wait may spin at all).
+    /// [`Spinner::spin`] with the machine's state given: `room` says whether and how a spin
+    /// may take a CPU now (asked only when this wait may spin at all).
     fn spin_when<T>(
         &mut self,
-        free: impl FnOnce(&mut Cpus) -> bool,
+        room: impl FnOnce(&mut Cpus) -> Room,
         mut attempt: impl FnMut() -> Option<T>,
     ) -> Option<T> {
         if self.skip > 0 {
             self.skip -= 1;
             return None;
         }
-        if self.limit.is_zero() || !free(&mut self.cpus) {
+        if self.limit.is_zero() {
             return None;
         }
-        let start = Instant::now();
-        loop {
-            if let Some(got) = attempt() {
-                self.backoff = 1;
-                return Some(got);
-            }
-            if start.elapsed() >= self.limit {
-                self.skip = self.backoff;
-                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
-                return None;
-            }
-            std::hint::spin_loop();
+        let room = room(&mut self.cpus);
+        if room == Room::None {
+            return None;
         }
+        let (start, cpu_start) = (Instant::now(), linux::thread_cpu_time());
+        let (mut last, mut tries) = (start, 0u32);
+        let (got, end) = loop {
+            let got = attempt();
+            tries += 1;
+            let now = Instant::now();
+            if got.is_some() || now - start >= self.limit || now - last >= PREEMPTED {
+                break (got, now);
+            }
+            last = now;
+            std::hint::spin_loop();
+        };
+        if got.is_some() && tries == 1 {
+            // It was there already: that tells nothing of spinning.
+            return got;
+        }
+        // Time off the CPU during the spin (the thread CPU clock is read only when the spin
+        // lasted long enough to hold some): what came, came from a peer that needed our CPU.
+        let wall = end - start;
+        let off_cpu = wall >= PREEMPTED
+            && wall.saturating_sub(linux::thread_cpu_time().saturating_sub(cpu_start)) >= PREEMPTED;
+        if got.is_some() && !off_cpu {
+            self.backoff = 1;
+        } else {
+            self.skip = self.backoff;
+            self.backoff = (self.backoff * 2).min(room.max_backoff());
+        }
+        got
     }
 
     /// Reads from `socket` into `bufs` as a blocking `readv` does (the socket's read timeout
@@ -122,9 +169,12 @@ impl Cpus {
     /// How often the thread's CPU affinity is read again.
     const EVERY: Duration = Duration::from_secs(1);
 
-    /// Spinning takes no CPU from anything: this thread may run on several CPUs, and no
-    /// thread waits for one.
-    fn free(&mut self) -> bool {
+    /// Whether and how a spin may take a CPU now: none while a thread waits for one or the
+    /// machine has one only, else as this thread's affinity allows.
+    fn room(&mut self) -> Room {
+        if linux::crowded() {
+            return Room::None;
+        }
         let several = match self.read {
             Some((several, at)) if at.elapsed() < Self::EVERY => several,
             _ => {
@@ -133,7 +183,11 @@ impl Cpus {
                 several
             }
         };
-        several && !linux::crowded()
+        if several {
+            Room::Cpus
+        } else {
+            Room::OneCpu
+        }
     }
 }
 
@@ -171,7 +225,7 @@ mod linux {
     use std::net::TcpStream;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::sync::OnceLock;
-    use std::time::Instant;
+    use std::time::{Duration, Instant};
 
     /// A `readv` that does not block (`MSG_DONTWAIT`), whatever the socket's mode.
     pub(super) fn read_now(socket: &TcpStream, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
@@ -179,6 +233,15 @@ mod linux {
         recvmsg(socket, bufs, &mut control, RecvFlags::DONTWAIT)
             .map(|msg| msg.bytes)
             .map_err(io::Error::from)
+    }
+
+    /// The CPU time this thread has used.
+    pub(super) fn thread_cpu_time() -> Duration {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+        Duration::new(
+            u64::try_from(t.tv_sec).unwrap_or(0),
+            u32::try_from(t.tv_nsec).unwrap_or(0),
+        )
     }
 
     /// This thread may run on more than one CPU.
@@ -189,8 +252,8 @@ mod linux {
     /// How often the process reads the machine's runnable threads again, in milliseconds.
     const CROWD_EVERY_MS: u64 = 10;
 
-    /// More threads are runnable than the machine has CPUs (some wait for one), as read
-    /// at most [`CROWD_EVERY_MS`] ago by any thread of the process.
+    /// The machine has one CPU, or more threads are runnable than it has CPUs (some wait for
+    /// one), as read at most [`CROWD_EVERY_MS`] ago by any thread of the process.
     pub(super) fn crowded() -> bool {
         static EPOCH: OnceLock<Instant> = OnceLock::new();
         static READ_AT: AtomicU64 = AtomicU64::new(0);
@@ -208,7 +271,8 @@ mod linux {
                 .ok()
                 .and_then(|text| runnable(&text));
             // Unreadable: assume the worst, and do not spin.
-            let crowded = runnable.is_none_or(|n| n > online_cpus());
+            let cpus = online_cpus();
+            let crowded = cpus < 2 || runnable.is_none_or(|n| n > cpus);
             CROWDED.store(crowded, Ordering::Relaxed);
             return crowded;
         }
@@ -250,6 +314,12 @@ mod linux {
 
 #[cfg(not(target_os = "linux"))]
 mod linux {
+    use std::time::Duration;
+
+    pub(super) fn thread_cpu_time() -> Duration {
+        Duration::ZERO
+    }
+
     pub(super) fn several_cpus() -> bool {
         false
     }
@@ -310,18 +380,21 @@ mod tests {
         let mut spinner = Spinner::new(Duration::from_micros(100));
         let mut skips = Vec::new();
         for _ in 0..8 {
-            assert_eq!(spinner.spin_when(|_| true, || None::<()>), None);
+            assert_eq!(spinner.spin_when(|_| Room::Cpus, || None::<()>), None);
             skips.push(spinner.skip);
         }
         // Spin (nothing: skip 1), skip, spin (skip 2), skip, skip, spin (skip 4), …
         assert_eq!(skips, [1, 0, 2, 1, 0, 4, 3, 2]);
         let mut tries = 0;
         for _ in 0..2 {
-            assert_eq!(spinner.spin_when(|_| true, || None::<()>), None);
+            assert_eq!(spinner.spin_when(|_| Room::Cpus, || None::<()>), None);
         }
         assert_eq!(spinner.skip, 0);
+        let there = spinner.spin_when(|_| Room::Cpus, || Some("there already"));
+        assert_eq!(there, Some("there already"));
+        assert_eq!((spinner.skip, spinner.backoff), (0, 8), "proves nothing");
         let got = spinner.spin_when(
-            |_| true,
+            |_| Room::Cpus,
             || {
                 tries += 1;
                 (tries == 3).then_some("bytes")
@@ -337,7 +410,7 @@ mod tests {
         let mut spinner = Spinner::new(Duration::from_millis(50));
         assert_eq!(
             spinner.spin_when(
-                |_| false,
+                |_| Room::None,
                 || {
                     tries += 1;
                     Some(())
@@ -368,9 +441,66 @@ mod tests {
         assert_eq!(linux::count_cpus(""), None);
     }
 
+    #[test]
+    fn a_spin_kept_off_its_cpu_stops_at_once() {
+        let mut spinner = Spinner::new(Duration::from_secs(5));
+        let mut tries = 0;
+        let got = spinner.spin_when(
+            |_| Room::Cpus,
+            || {
+                tries += 1;
+                // As if the thread lost its CPU between two tries.
+                std::thread::sleep(PREEMPTED * 2);
+                None::<()>
+            },
+        );
+        assert_eq!((got, tries), (None, 1), "no second try");
+        assert_eq!(spinner.skip, 1, "counts as a spin that found nothing");
+    }
+
     #[cfg(target_os = "linux")]
     #[test]
-    fn a_thread_held_to_one_cpu_never_spins() {
+    fn what_comes_while_off_the_cpu_does_not_count_as_spun() {
+        let mut spinner = Spinner::new(Duration::from_secs(5));
+        let mut tries = 0;
+        let got = spinner.spin_when(
+            |_| Room::Cpus,
+            || {
+                tries += 1;
+                // The peer ran on our CPU meanwhile and answered.
+                (tries == 2).then(|| std::thread::sleep(PREEMPTED * 2))?;
+                Some("bytes")
+            },
+        );
+        assert_eq!(got, Some("bytes"));
+        assert_eq!((spinner.skip, spinner.backoff), (1, 2), "backs off");
+    }
+
+    #[test]
+    fn on_one_cpu_empty_spins_back_off_up_to_1024_waits() {
+        let mut spinner = Spinner::new(Duration::from_micros(1));
+        let mut spins = 0;
+        // Bounded: 12 spins and the waits they skip.
+        for _ in 0..2100 {
+            let mut tried = false;
+            spinner.spin_when(
+                |_| Room::OneCpu,
+                || {
+                    tried = true;
+                    None::<()>
+                },
+            );
+            spins += usize::from(tried);
+        }
+        // Spins at waits 0, 2, 5, 10 … 1,033 (each after twice as many skipped waits as the
+        // last, up to 1,024), then at 2,058.
+        assert_eq!(spins, 12);
+        assert_eq!(spinner.backoff, 1024);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_thread_held_to_one_cpu_has_one_cpu_of_room() {
         use rustix::thread::{sched_getaffinity, sched_setaffinity, CpuSet};
         let allowed = sched_getaffinity(None).expect("affinity");
         let cpu = (0..CpuSet::MAX_CPU)
@@ -381,15 +511,8 @@ mod tests {
         // This test's thread only.
         sched_setaffinity(None, &one).expect("set affinity");
         assert!(!linux::several_cpus());
-        let mut spinner = Spinner::new(Duration::from_millis(50));
-        let mut tries = 0;
-        assert_eq!(
-            spinner.spin(|| {
-                tries += 1;
-                Some(())
-            }),
-            None
-        );
-        assert_eq!(tries, 0, "never tried");
+        // `None` when the machine is busy (other tests run beside this one).
+        let room = Cpus::default().room();
+        assert!(matches!(room, Room::OneCpu | Room::None), "{room:?}");
     }
 }
