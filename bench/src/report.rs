@@ -532,11 +532,12 @@ impl Report {
                      The table with both on one CPU compares CPU cost per echo; unpinned runs \
                      land in either regime depending on where the scheduler puts the threads \
                      (hence their wide ranges). Our server and clients spin for up to 50 µs \
-                     before a blocking wait (`spin`; adaptive: never on one CPU, never while a \
-                     thread waits for a CPU, backing off when spins find nothing), so on two \
-                     CPUs their hand-offs need not wake a CPU and they can run several times \
-                     the floor; the system calls of spins that found nothing are in the \
-                     profile below.\n",
+                     before a blocking wait (`spin`; adaptive: never while a thread waits for \
+                     a CPU, backing off when spins find nothing or when the peer needed our \
+                     CPU meanwhile), so on two CPUs their hand-offs need not wake a CPU and \
+                     they can run several times the floor, while on one CPU they spin next to \
+                     never; the system calls of spins that found nothing are in the profile \
+                     below.\n",
                     fmt(split, 0),
                     fmt(same, 0),
                     (1e6 / split - 1e6 / same) / 6.0
