@@ -442,38 +442,25 @@ mod tests {
     }
 
     #[test]
-    fn a_spin_kept_off_its_cpu_stops_at_once() {
-        let mut spinner = Spinner::new(Duration::from_secs(5));
-        let mut tries = 0;
-        let got = spinner.spin_when(
-            |_| Room::Cpus,
-            || {
-                tries += 1;
-                // As if the thread lost its CPU between two tries.
-                std::thread::sleep(PREEMPTED * 2);
-                None::<()>
-            },
-        );
-        assert_eq!((got, tries), (None, 1), "no second try");
-        assert_eq!(spinner.skip, 1, "counts as a spin that found nothing");
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn what_comes_while_off_the_cpu_does_not_count_as_spun() {
-        let mut spinner = Spinner::new(Duration::from_secs(5));
-        let mut tries = 0;
-        let got = spinner.spin_when(
-            |_| Room::Cpus,
-            || {
-                tries += 1;
-                // The peer ran on our CPU meanwhile and answered.
-                (tries == 2).then(|| std::thread::sleep(PREEMPTED * 2))?;
-                Some("bytes")
-            },
-        );
-        assert_eq!(got, Some("bytes"));
-        assert_eq!((spinner.skip, spinner.backoff), (1, 2), "backs off");
+    fn time_off_the_cpu_during_a_spin_counts_as_an_empty_spin() {
+        // The thread loses its CPU at the first try, which finds nothing: no second try. Or
+        // at the second, while the peer runs on our CPU and answers: the bytes, but no credit.
+        for (answer_at, expected) in [(None, (None, 1)), (Some(2), (Some("bytes"), 2))] {
+            let mut spinner = Spinner::new(Duration::from_secs(5));
+            let mut tries = 0;
+            let got = spinner.spin_when(
+                |_| Room::Cpus,
+                || {
+                    tries += 1;
+                    if tries == answer_at.unwrap_or(1) {
+                        std::thread::sleep(PREEMPTED * 2);
+                    }
+                    (Some(tries) == answer_at).then_some("bytes")
+                },
+            );
+            assert_eq!((got, tries), expected);
+            assert_eq!((spinner.skip, spinner.backoff), (1, 2), "backs off");
+        }
     }
 
     #[test]
