@@ -8,8 +8,10 @@ use embedded_io_async::{ErrorType, Read, Write};
 /// as the end of the stream would (`Ok(0)`: the core closes its session) and records that it
 /// [expired](Self::expired), for the caller to report as a timeout.
 ///
-/// The core's `transmit` reads nothing but the status byte once the handshake is done, so a
-/// limit set around it bounds exactly the wait for the peer's `0xff`/`0x00`.
+/// Set around the core's `transmit` (after the handshake), it bounds the wait for the peer's
+/// `0xff`/`0x00`. The limit is per read: a peer that sends its own header meanwhile (both
+/// ends sending at once, PROTOCOL.md Q6) restarts it with each read that brings bytes, and
+/// the wait ends at most one limit after the peer's last byte.
 pub(crate) struct StatusLimited<T> {
     io: T,
     limit: Option<Duration>,
