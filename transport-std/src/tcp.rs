@@ -223,8 +223,14 @@ impl TcpConnection {
         loop {
             let between_messages = self.conn.session().phase() == Phase::Idle;
             let deadline = deadline.filter(|_| between_messages);
-            // One clock read serves the whole pass.
-            let at = Instant::now();
+            // One clock read serves the whole pass; none when nothing is timed (no protocol
+            // timeout, no deadline): the start then stands for every time, as nothing is
+            // ever due later than now.
+            let at = if self.slice.is_some() || deadline.is_some() {
+                Instant::now()
+            } else {
+                self.start
+            };
             if deadline.is_some_and(|d| at >= d) {
                 return Err(Error::Transport(io::ErrorKind::TimedOut.into()));
             }
