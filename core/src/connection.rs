@@ -637,6 +637,58 @@ mod tests {
         }
     }
 
+    /// A [`Script`] that counts its flushes and says whether it buffers writes.
+    struct Flushing {
+        script: Script,
+        buffers: bool,
+        flushes: usize,
+    }
+
+    impl Transport for Flushing {
+        type Error = core::convert::Infallible;
+        fn read(&mut self, buf: &mut [u8]) -> Result<Option<usize>, Self::Error> {
+            self.script.read(buf)
+        }
+        fn write(&mut self, buf: &[u8]) -> Result<Option<usize>, Self::Error> {
+            self.script.write(buf)
+        }
+        fn flush(&mut self) -> Result<(), Self::Error> {
+            self.flushes += 1;
+            Ok(())
+        }
+        fn buffers_writes(&self) -> bool {
+            self.buffers
+        }
+    }
+
+    #[test]
+    fn a_transport_that_does_not_buffer_is_never_flushed_and_gets_the_same_bytes() {
+        let run = |buffers| {
+            // Init byte, then "go ahead" for our message.
+            let script = Script {
+                input: &[0xff, 0xff],
+                output: heapless::Vec::new(),
+                reads: 0,
+            };
+            let mut io = Flushing {
+                script,
+                buffers,
+                flushes: 0,
+            };
+            let buf = || heapless::Vec::<u8, 8>::new();
+            let mut conn = Connection::new(buf(), buf());
+            assert_eq!(conn.poll(&mut io, 0), Ok(Some(Event::HandshakeDone)));
+            conn.send(b"hi").unwrap();
+            assert_eq!(conn.poll(&mut io, 0), Ok(Some(Event::Sent)));
+            assert_eq!(conn.poll(&mut io, 0), Ok(None));
+            (io.script.output, io.flushes)
+        };
+        let (buffered, flushes) = run(true);
+        assert_eq!(buffered.as_slice(), &[0xff, 0, 0, 0, 2, b'h', b'i']);
+        assert!(flushes >= 2, "after the header and the payload: {flushes}");
+        assert_eq!(run(false), (buffered, 0));
+    }
+
     #[test]
     fn answer_to_an_empty_message_or_a_refusal_is_written_before_the_event_returns() {
         // Init byte, an empty message, then a header above our 8-byte limit.

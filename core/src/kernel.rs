@@ -76,6 +76,11 @@ impl Kernel {
         !self.flush_owed && session.pending_output().is_empty()
     }
 
+    /// The transport keeps no bytes back: no flush is owed after what it wrote.
+    pub(crate) fn nothing_to_flush(&mut self) {
+        self.flush_owed = false;
+    }
+
     /// The I/O `session` needs next. Asking again without a commit gives the same answer.
     pub(crate) fn plan<'a, B: Buffer + ?Sized>(
         &'a mut self,

@@ -27,6 +27,14 @@ pub trait Transport {
     fn flush(&mut self) -> Result<(), Self::Error> {
         Ok(())
     }
+
+    /// Whether [`Transport::flush`] has anything to do. A transport that hands every write
+    /// to the peer at once (a socket, without a buffer of its own) answers `false`, and the
+    /// protocol then takes no flush step: one plan and one commit fewer per message sent.
+    /// The default is `true`.
+    fn buffers_writes(&self) -> bool {
+        true
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for &mut T {
@@ -39,6 +47,9 @@ impl<T: Transport + ?Sized> Transport for &mut T {
     }
     fn flush(&mut self) -> Result<(), Self::Error> {
         (**self).flush()
+    }
+    fn buffers_writes(&self) -> bool {
+        (**self).buffers_writes()
     }
 }
 
@@ -95,7 +106,7 @@ impl ReadAhead {
 }
 
 /// Does the one read, write or flush the kernel plans for `session` (payloads go to `buf`),
-/// if the transport is ready for it.
+/// if the transport is ready for it; a transport that does not buffer writes owes no flush.
 pub(crate) fn step<T: Transport + ?Sized, B: Buffer + ?Sized>(
     io: &mut T,
     kernel: &mut Kernel,
@@ -112,8 +123,12 @@ pub(crate) fn step<T: Transport + ?Sized, B: Buffer + ?Sized>(
         Io::Flush => io.flush().map(|()| Some(0)),
         Io::Wait => return Ok(None),
     };
-    match done.map_err(Error::Transport)? {
-        Some(n) => kernel.commit(session, buf, n).map(Some),
-        None => Ok(None),
+    let Some(n) = done.map_err(Error::Transport)? else {
+        return Ok(None);
+    };
+    let step = kernel.commit(session, buf, n);
+    if !io.buffers_writes() {
+        kernel.nothing_to_flush();
     }
+    step.map(Some)
 }

@@ -223,14 +223,20 @@ impl TcpConnection {
         loop {
             let between_messages = self.conn.session().phase() == Phase::Idle;
             let deadline = deadline.filter(|_| between_messages);
-            // One clock read serves the whole pass.
-            let at = Instant::now();
+            // One clock read serves the whole pass; none when nothing is timed (no protocol
+            // timeout, no deadline): the start (0 on the protocol's clock) then stands for
+            // every time, as nothing is ever due later than now.
+            let (at, now) = if self.slice.is_some() || deadline.is_some() {
+                let at = Instant::now();
+                (at, self.millis(at))
+            } else {
+                (self.start, 0)
+            };
             if deadline.is_some_and(|d| at >= d) {
                 return Err(Error::Transport(io::ErrorKind::TimedOut.into()));
             }
             self.set_read_timeout(self.wait(at, deadline, !first))?;
             first = false;
-            let now = self.millis(at);
             let mut stream = Spinning {
                 socket: &self.stream,
                 spinner: &mut self.spinner,

@@ -164,6 +164,8 @@ pub(crate) struct Common {
     pub(crate) budget: Mutex<Budget>,
     pub(crate) spares: Spares,
     pub(crate) start: Instant,
+    /// A connection has a time limit or a tick: its clock must be read ([`Common::conn_now`]).
+    timed: bool,
     next_id: Mutex<u64>,
     /// Signalled (with the registry's lock) whenever a connection leaves the registry.
     left: Condvar,
@@ -175,7 +177,10 @@ impl Common {
         factory: HandlerFactory,
         notices: Option<Notices>,
     ) -> Arc<Self> {
+        let timed =
+            settings.conn.timeouts != crate::Timeouts::new() || settings.connection_tick.is_some();
         Arc::new(Self {
+            timed,
             budget: Mutex::new(Budget::new(settings.max_buffered_bytes())),
             spares: Spares::new(settings.conn.reuse_limit),
             settings,
@@ -190,6 +195,18 @@ impl Common {
 
     fn now(&self) -> u64 {
         u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The connections' clock: [`Common::now`], or always 0 when no connection has a time
+    /// limit or a tick. Nothing is then ever due later than now (a protocol that asks to be
+    /// polled again asks for "at once"), so one time serves as well as the clock and costs
+    /// no clock read per drive.
+    fn conn_now(&self) -> u64 {
+        if self.timed {
+            self.now()
+        } else {
+            0
+        }
     }
 
     /// The connections open now.
@@ -313,11 +330,11 @@ impl Mailbox for ThreadConn {
             Command::Send { msg, reply, .. } => {
                 // A closed entry answers the send itself.
                 entry.queue(msg, reply);
-                self.drive(&mut entry, self.common.now());
+                self.drive(&mut entry, self.common.conn_now());
             }
             Command::Receive { .. } => {
                 entry.receive();
-                self.drive(&mut entry, self.common.now());
+                self.drive(&mut entry, self.common.conn_now());
             }
             Command::CancelReceive { .. } => entry.cancel_receive(),
             Command::Close { reason, .. } => self.close(&mut entry, reason),
@@ -354,7 +371,7 @@ impl ThreadConn {
             };
             match driven.unwrap_or(Err(CloseReason::PluginPanicked)) {
                 // More work than one drive handles: again, at the time it is by then.
-                Ok(true) => now = self.common.now(),
+                Ok(true) => now = self.common.conn_now(),
                 Ok(false) => return,
                 Err(reason) => return self.close(entry, reason),
             }
@@ -375,7 +392,7 @@ impl ThreadConn {
             let Some(wait) = self.wait(&entry, reader) else {
                 // The protocol is due now (once: then it reads, at least 1 ms).
                 reader.drove = true;
-                return self.drive(&mut entry, self.common.now());
+                return self.drive(&mut entry, self.common.conn_now());
             };
             reader.drove = false;
             if Some(wait) != reader.timeout {
@@ -390,11 +407,11 @@ impl ThreadConn {
                 if let Some(fed) = entry.stream_mut().filter(|fed| fed.pos == fed.end) {
                     fed.direct = true;
                     entry.readable(false);
-                    self.drive(&mut entry, self.common.now());
+                    self.drive(&mut entry, self.common.conn_now());
                     if let Some(fed) = entry.stream_mut() {
                         fed.direct = false;
                     }
-                    return self.after_read(&mut entry, self.common.now());
+                    return self.after_read(&mut entry, self.common.conn_now());
                 }
             }
             // The spinner's state travels with the read, made without the lock.
@@ -422,7 +439,7 @@ impl ThreadConn {
                 ended = fed.ended.is_some();
             }
             entry.readable(ended);
-            let now = self.common.now();
+            let now = self.common.conn_now();
             self.drive(&mut entry, now);
             self.after_read(&mut entry, now);
         });
@@ -445,7 +462,7 @@ impl ThreadConn {
         let Some(due) = [poll_at, tick_at].into_iter().flatten().min() else {
             return Some(SLICE);
         };
-        let now = self.common.now();
+        let now = self.common.conn_now();
         if poll_at.is_some_and(|at| at <= now) && !reader.drove {
             return None;
         }
@@ -461,7 +478,7 @@ impl ThreadConn {
         crate::sync::mark_conn_thread();
         {
             let mut entry = lock(&self.entry);
-            self.drive(&mut entry, self.common.now());
+            self.drive(&mut entry, self.common.conn_now());
         }
         loop {
             let entry = self.run_hooks();
@@ -495,7 +512,7 @@ impl ThreadConn {
             if let Some(reason) = entry.hook_done(outcome.ok(), shutdown) {
                 self.close(&mut entry, reason);
             }
-            self.drive(&mut entry, self.common.now());
+            self.drive(&mut entry, self.common.conn_now());
         }
     }
 

@@ -95,6 +95,11 @@ impl<S: Read + Write> Transport for SocketIo<'_, S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<Option<usize>> {
         retry(|| self.stream.write(buf))
     }
+
+    /// The stream's writes go to the socket as they are made (its `flush` is never needed).
+    fn buffers_writes(&self) -> bool {
+        false
+    }
 }
 
 fn retry(mut op: impl FnMut() -> io::Result<usize>) -> io::Result<Option<usize>> {

@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 use tinyproto_std::core::session::Phase;
 use tinyproto_std::{
-    Conn, Error, Handler, Sent, Server, ServerBuilder, TcpConnection, DEFAULT_TIMEOUTS,
+    Conn, Error, Handler, Sent, Server, ServerBuilder, TcpConnection, Timeouts, DEFAULT_TIMEOUTS,
 };
 
 fn threaded() -> ServerBuilder {
@@ -61,5 +61,35 @@ fn the_connection_tick_runs_loop_pass() {
     for _ in 0..3 {
         rx.recv_timeout(WAIT).expect("a tick");
     }
+    server.stop();
+}
+
+/// With no time limit and no tick the connections read no clock (every time is the same):
+/// small messages and one larger than a poll moves at once (which asks to be polled again "at
+/// once") still flow both ways, from a blocking client that reads no clock either.
+#[test]
+fn without_timeouts_messages_small_and_large_flow() {
+    let large = message(3 * tinyproto_std::core::connection::POLL_BUDGET, 7);
+    let builder = threaded()
+        .timeouts(Timeouts::new())
+        .max_message_size(2 * large.len());
+    let server = TestServer::start(builder, |_| Echo);
+    let addr = server.addr;
+    // The client has no time limit of its own: it runs aside, and the test waits for it.
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut conn = TcpConnection::builder()
+            .timeouts(Timeouts::new())
+            .max_message_size(2 * large.len())
+            .connect(addr)
+            .unwrap();
+        for msg in [&b"a"[..], &large, b"bc"] {
+            assert_eq!(conn.transmit(msg).unwrap(), Sent::Written);
+            let reply = conn.receive().unwrap().message().unwrap();
+            assert!(reply == echo(msg), "echo of {} bytes", msg.len());
+        }
+        done.send(()).unwrap();
+    });
+    finished.recv_timeout(WAIT).expect("all echoed in time");
     server.stop();
 }
