@@ -194,6 +194,11 @@ impl<S: TcpClientStack + ?Sized> Transport for NalSocket<'_, S> {
             Err(nb::Error::Other(e)) => Err(StackError(e)),
         }
     }
+
+    /// An embedded-nal stack has no flush: what `send` took is the stack's to send.
+    fn buffers_writes(&self) -> bool {
+        false
+    }
 }
 
 /// An error of the stack as the protocol's transport error: embedded-nal errors are only

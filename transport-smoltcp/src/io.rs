@@ -44,6 +44,12 @@ impl Transport for TcpIo<'_, '_> {
             Err(SendError::InvalidState) => self.not_ready_or_error(),
         }
     }
+
+    /// The socket's send buffer is the stack's: the interface's next poll sends what it
+    /// holds, and there is nothing to flush.
+    fn buffers_writes(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]
