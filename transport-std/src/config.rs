@@ -200,10 +200,11 @@ macro_rules! conn_settings {
         /// [thread-per-connection mode](crate::ServerBuilder::threads_per_connection) spin
         /// before a blocking read, the reactor before it sleeps in `epoll_wait`.
         ///
-        /// Spinning is adaptive (Linux only): never while the thread may run on one CPU only
-        /// (its affinity) or while a thread of the machine waits for a CPU (`/proc/loadavg`),
-        /// and after a spin that found nothing the next 1, 2, 4 … 64 waits block at once, so
-        /// a quiet connection or a peer sharing the CPU costs almost nothing.
+        /// Spinning is adaptive (Linux only): never on a one-CPU machine or while a thread of
+        /// the machine waits for a CPU (`/proc/loadavg`); after a spin that found nothing, or
+        /// during which the thread was kept off its CPU (the peer needed it), the next 1, 2,
+        /// 4 … 64 waits block at once (up to 1,024 for a thread pinned to one CPU), so a quiet
+        /// connection or a peer sharing the CPU costs almost nothing.
         pub fn spin(mut self, limit: std::time::Duration) -> Self {
             self.$($field).+.spin = limit;
             self
