@@ -100,22 +100,25 @@ impl Spinner {
         if room == Room::None {
             return None;
         }
-        let (start, cpu_start) = (Instant::now(), linux::thread_cpu_time());
-        let (mut last, mut tries) = (start, 0u32);
+        let start = Instant::now();
+        if let Some(got) = attempt() {
+            // It was there already: that tells nothing of spinning (and costs no more clock).
+            return Some(got);
+        }
+        // The thread's CPU clock (a system call) is read only for a spin that goes on.
+        let cpu_start = linux::thread_cpu_time();
+        let mut last = start;
         let (got, end) = loop {
-            let got = attempt();
-            tries += 1;
             let now = Instant::now();
-            if got.is_some() || now - start >= self.limit || now - last >= PREEMPTED {
-                break (got, now);
+            if now - start >= self.limit || now - last >= PREEMPTED {
+                break (None, now);
             }
             last = now;
             std::hint::spin_loop();
+            if let Some(got) = attempt() {
+                break (Some(got), Instant::now());
+            }
         };
-        if got.is_some() && tries == 1 {
-            // It was there already: that tells nothing of spinning.
-            return got;
-        }
         // Time off the CPU during the spin (the thread CPU clock is read only when the spin
         // lasted long enough to hold some): what came, came from a peer that needed our CPU.
         let wall = end - start;
