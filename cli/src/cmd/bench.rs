@@ -214,8 +214,8 @@ fn lockstep(
         // (p50 1.7 and 2.0 ms against 1.2 and 1.5 ms, two A/B series); one shared `Arc<[u8]>`
         // leaves the connection nothing to receive into (6 allocations per 1 MiB round trip,
         // not 2).
-        // `receive_into` has no time limit, and a server that never answers must end the run.
         exchange::send(&mut conn, addr, payload.to_vec(), doing)?;
+        // `receive_into` has no time limit, and a server that never answers must end the run.
         let reply = exchange::receive(&mut conn, addr, timeout, doing)?;
         latencies.push(start.elapsed());
         bytes += (payload.len() + reply.len()) as u64;
