@@ -40,6 +40,20 @@ fn expect_line(peer: &mut Peer, prefix: &str, what: &str) -> String {
     peer.expect_line(prefix, LIMIT, what)
 }
 
+/// `raw_peer.py` in `role` (a server) inside `ns`, listening on the kernel's side; with the
+/// address to connect to.
+fn raw_server(ns: &NetNs, role: &str) -> (Peer, String) {
+    let mut server = ns.python(
+        PyVersion::V3_0,
+        "raw_peer.py",
+        &["--role", role, "--host", KERNEL_IP, "--port", "0"],
+    );
+    let line = expect_line(&mut server, "LISTENING ", "raw server");
+    let port = line.split_whitespace().nth(1).expect("LISTENING <port>");
+    let connect = format!("{KERNEL_IP}:{port}");
+    (server, connect)
+}
+
 fn tag(what: &str, version: PyVersion) -> String {
     format!("{what}{}", version.as_str().replace('.', ""))
 }
@@ -300,14 +314,7 @@ fn embassy_client_times_out_on_a_status_byte_that_never_comes() {
     let Some(ns) = namespace("esta") else {
         return;
     };
-    let mut server = ns.python(
-        PyVersion::V3_0,
-        "raw_peer.py",
-        &["--role", "mute-server", "--host", KERNEL_IP, "--port", "0"],
-    );
-    let line = expect_line(&mut server, "LISTENING ", "raw server");
-    let port = line.split_whitespace().nth(1).expect("LISTENING <port>");
-    let connect = format!("{KERNEL_IP}:{port}");
+    let (mut server, connect) = raw_server(&ns, "mute-server");
     let mut client = embassy(
         &ns,
         &["--role", "client", "--connect", &connect, "--line", "hello"],
@@ -480,13 +487,7 @@ fn embassy_client_reports_a_server_closing_mid_reply() {
     let Some(ns) = namespace("ecmd") else {
         return;
     };
-    let mut peer = ns.python(
-        PyVersion::V3_0,
-        "raw_peer.py",
-        &["--role", "server", "--host", KERNEL_IP, "--port", "0"],
-    );
-    let line = expect_line(&mut peer, "LISTENING ", "raw server");
-    let connect = format!("{KERNEL_IP}:{}", line.split_whitespace().nth(1).unwrap());
+    let (mut peer, connect) = raw_server(&ns, "server");
     let mut client = embassy(
         &ns,
         &["--role", "client", "--connect", &connect, "--sizes", "5"],
