@@ -129,6 +129,17 @@ impl Conn {
                         }
                         self.op += 1;
                         self.pos = 0;
+                        // In the lockstep echo nothing is left unread once we write, and the
+                        // answer comes only after the write: it cannot be there yet. Its
+                        // arrival wakes the connection (edge-triggered readiness), so a read
+                        // now would only cost a system call that finds nothing. Not so in the
+                        // handshake, where both sides write first.
+                        if self.program == ECHO
+                            && matches!(op, Op::Write(_))
+                            && self.op < self.program.len()
+                        {
+                            return Progress::Blocked;
+                        }
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Progress::Blocked,
@@ -311,56 +322,71 @@ impl Load {
         Ok(())
     }
 
-    /// Every established connection echoes 16-byte messages in lockstep for `secs`; returns
-    /// echoes completed within that time and the connections that failed meanwhile.
-    pub fn echo_all(&mut self, secs: Duration) -> io::Result<(u64, usize)> {
+    /// Every established connection echoes 16-byte messages in lockstep, starting new echoes
+    /// for `secs`; returns the echo rate and the connections that failed meanwhile. Echoes
+    /// still in flight at the end are completed and counted, and the rate is taken over the
+    /// time until the last of them completed: with n connections in lockstep, counting only
+    /// whole echoes inside the window would move the rate in steps of n / `secs`.
+    pub fn echo_all(&mut self, secs: Duration) -> io::Result<(f64, usize)> {
         let start = Instant::now();
         let end = start + secs;
-        let mut done = 0u64;
-        let mut failed = 0;
+        let mut tally = Tally::default();
         for c in &mut self.conns {
             if c.failed.is_none() && c.idle() {
                 c.active = true;
                 c.start(ECHO);
-                step(c, &mut done, &mut failed, true);
+                step(c, &mut tally, true);
             }
         }
         let mut events = Events::with_capacity(1024);
-        // Echoes in flight at the end are given a moment, but not counted.
+        // Echoes in flight at the end get a moment to complete; any still open then is dropped.
         let grace = end + Duration::from_secs(2);
         loop {
             let now = Instant::now();
-            let in_time = now < end;
             if now >= grace
-                || (!in_time && self.conns.iter().all(|c| c.idle() || c.failed.is_some()))
+                || (now >= end && self.conns.iter().all(|c| c.idle() || c.failed.is_some()))
             {
                 break;
             }
             self.poll
                 .poll(&mut events, Some(Duration::from_millis(20)))?;
+            let go_on = Instant::now() < end;
             for ev in events.iter() {
                 let c = &mut self.conns[ev.token().0];
                 if c.active {
-                    step(c, &mut done, &mut failed, Instant::now() < end);
+                    step(c, &mut tally, go_on);
                 }
             }
         }
-        Ok((done, failed))
+        let rate = match tally.last {
+            Some(last) if last > start => tally.done as f64 / (last - start).as_secs_f64(),
+            _ => 0.0,
+        };
+        Ok((rate, tally.failed))
     }
 }
 
-fn step(c: &mut Conn, done: &mut u64, failed: &mut usize, go_on: bool) {
+/// Echoes completed so far in `echo_all`, and when the last one completed.
+#[derive(Default)]
+struct Tally {
+    done: u64,
+    last: Option<Instant>,
+    failed: usize,
+}
+
+fn step(c: &mut Conn, tally: &mut Tally, go_on: bool) {
     loop {
         match c.advance() {
             Progress::Blocked => return,
             Progress::Failed => {
-                *failed += 1;
+                tally.failed += 1;
                 c.active = false;
                 return;
             }
             Progress::Finished => {
+                tally.done += 1;
+                tally.last = Some(Instant::now());
                 if go_on {
-                    *done += 1;
                     c.start(ECHO);
                 } else {
                     c.active = false;

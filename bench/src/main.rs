@@ -91,6 +91,9 @@ pub struct Config {
     /// Longest wait for a server's CPU use to settle before measuring it.
     pub settle_secs: f64,
     pub active_secs: f64,
+    /// Windows of `active_secs` the echo rate with every connection active is measured in;
+    /// the median is reported.
+    pub active_windows: usize,
     pub core_reps: usize,
     pub core_time: Duration,
     pub soak_clients: usize,
@@ -119,6 +122,7 @@ impl Config {
             idle_secs: 3.0,
             settle_secs: 2.0,
             active_secs: 2.0,
+            active_windows: 3,
             core_reps: 35,
             core_time: Duration::from_millis(60),
             soak_clients: 200,
@@ -145,6 +149,7 @@ impl Config {
             idle_secs: 0.5,
             settle_secs: 0.3,
             active_secs: 0.5,
+            active_windows: 1,
             core_reps: 5,
             core_time: Duration::from_millis(10),
             soak_clients: 8,
