@@ -323,11 +323,10 @@ impl Load {
     }
 
     /// Every established connection echoes 16-byte messages in lockstep, starting new echoes
-    /// for `secs`; returns the echo rate and the connections that failed meanwhile. Echoes
-    /// still in flight at the end are completed and counted, and the rate is taken over the
-    /// time until the last of them completed: with n connections in lockstep, counting only
-    /// whole echoes inside the window would move the rate in steps of n / `secs`.
-    pub fn echo_all(&mut self, secs: Duration) -> io::Result<(f64, usize)> {
+    /// for `secs`. Echoes still in flight at the end are completed and counted, and the
+    /// window lasts until the last of them completed: with n connections in lockstep, counting
+    /// only whole echoes inside `secs` would move the rate in steps of n / `secs`.
+    pub fn echo_all(&mut self, secs: Duration) -> io::Result<Window> {
         let start = Instant::now();
         let end = start + secs;
         let mut tally = Tally::default();
@@ -358,11 +357,32 @@ impl Load {
                 }
             }
         }
-        let rate = match tally.last {
-            Some(last) if last > start => tally.done as f64 / (last - start).as_secs_f64(),
-            _ => 0.0,
-        };
-        Ok((rate, tally.failed))
+        Ok(Window {
+            echoes: tally.done,
+            secs: tally.last.map_or(0.0, |last| (last - start).as_secs_f64()),
+            failed: tally.failed,
+        })
+    }
+}
+
+/// What one `echo_all` window measured.
+pub struct Window {
+    /// Echoes completed.
+    pub echoes: u64,
+    /// From the start until the last echo completed.
+    pub secs: f64,
+    /// Connections that failed during the window.
+    pub failed: usize,
+}
+
+impl Window {
+    /// Echoes per second (0 when none completed).
+    pub fn rate(&self) -> f64 {
+        if self.secs > 0.0 {
+            self.echoes as f64 / self.secs
+        } else {
+            0.0
+        }
     }
 }
 

@@ -32,6 +32,7 @@ pub fn run(cfg: &Config, contenders: &[Contender]) -> Vec<Table> {
                     Metric::new("server RSS KiB/conn", 1),
                     Metric::new("idle server CPU %", 2),
                     Metric::ratio("echoes/s (all active)", 0),
+                    Metric::new("server CPU µs per echo (all active)", 1),
                 ],
             );
             t.servers_only = true;
@@ -42,7 +43,8 @@ pub fn run(cfg: &Config, contenders: &[Contender]) -> Vec<Table> {
                  time over {} s with every connection open and silent; echoes/s = lockstep \
                  echoes completed by all connections together, started within {} s and each \
                  completed, over the time until the last completed (the median of {} such \
-                 windows). Time limit to establish: {} s. CPU time is counted in clock ticks of 10 ms, so over {} s one tick shows as \
+                 windows); server CPU per echo = its user+system time over all those windows \
+                 over their echoes (a server that spins while it waits counts the spin). Time limit to establish: {} s. CPU time is counted in clock ticks of 10 ms, so over {} s one tick shows as \
                  {:.2} %. {} repetition(s).",
                 cfg.idle_secs,
                 cfg.active_secs,
@@ -88,6 +90,14 @@ pub fn run(cfg: &Config, contenders: &[Contender]) -> Vec<Table> {
 
 type Outcome = (Vec<f64>, Option<String>);
 
+/// The server with every connection echoing.
+struct Active {
+    /// The median window's echo rate.
+    echoes_per_sec: f64,
+    /// The server's CPU time (user and system) over all windows, per echo.
+    cpu_us_per_echo: f64,
+}
+
 fn once(
     cfg: &Config,
     c: Contender,
@@ -119,26 +129,38 @@ fn once(
     std::thread::sleep(Duration::from_secs_f64(cfg.idle_secs));
     let cpu1 = cpu_time(server.pid).ok_or("server died")?;
     let idle_pct = (cpu1 - cpu0).as_secs_f64() / t0.elapsed().as_secs_f64() * 100.0;
-    let mut rates = (0..cfg.active_windows.max(1))
+    let windows = (0..cfg.active_windows.max(1))
         .map(|_| load.echo_all(Duration::from_secs_f64(cfg.active_secs)))
-        .map(|r| r.map(|(rate, _failed)| rate))
-        .collect::<Result<Vec<f64>, _>>()
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("load generator: {e}"))?;
-    rates.sort_by(f64::total_cmp);
-    let echoes_per_sec = rates[rates.len() / 2];
+    let cpu2 = cpu_time(server.pid).ok_or("server died")?;
     drop(load);
-    let note = est
-        .first_error
-        .clone()
-        .map(|e| format!("first failure: {e}"));
-    Ok((values(&est, per_conn, idle_pct, echoes_per_sec), note))
+    let mut rates: Vec<f64> = windows.iter().map(|w| w.rate()).collect();
+    rates.sort_by(f64::total_cmp);
+    let active = Active {
+        echoes_per_sec: rates.get(rates.len() / 2).copied().unwrap_or(0.0),
+        cpu_us_per_echo: (cpu2 - cpu1).as_secs_f64() * 1e6
+            / windows.iter().map(|w| w.echoes).sum::<u64>().max(1) as f64,
+    };
+    let failed: usize = windows.iter().map(|w| w.failed).sum();
+    let notes: Vec<String> = [
+        est.first_error
+            .clone()
+            .map(|e| format!("first failure: {e}")),
+        (failed > 0).then(|| format!("{failed} connection(s) failed while all were active")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let note = (!notes.is_empty()).then(|| notes.join("; "));
+    Ok((values(&est, per_conn, idle_pct, &active), note))
 }
 
 fn values(
     est: &crate::loadgen::Established,
     per_conn: f64,
     idle_pct: f64,
-    echoes_per_sec: f64,
+    active: &Active,
 ) -> Vec<f64> {
     vec![
         est.ok as f64,
@@ -148,6 +170,7 @@ fn values(
         est.secs,
         per_conn,
         idle_pct,
-        echoes_per_sec,
+        active.echoes_per_sec,
+        active.cpu_us_per_echo,
     ]
 }
