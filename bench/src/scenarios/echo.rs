@@ -4,6 +4,14 @@
 //! contender; the sizes of the targets (16 B, 1 MiB) in every placement also under the
 //! machine's default (BBR here, paced), with only the rows the targets judge, to keep the
 //! run short.
+//!
+//! Large messages ([`PAIRED_FROM`] and up) move megabytes through the caches and the kernel's
+//! copies, and what they get of the machine drifts by ±20 % within seconds on a shared one,
+//! whichever program runs (the floor against itself too): a median of 5 runs of each then
+//! cannot tell 0.95 from 1.0. There, each repetition runs the floor before, between every two
+//! and after the judged rows, and each judged run is also divided by the mean of the floor's
+//! runs beside it: the targets judge the median of these run-by-run ratios
+//! ([`PAIRED_METRIC`]), in which the drift that both saw cancels out.
 
 use super::{progress, size_label, variants};
 use crate::contenders::{pin, Contender, Send};
@@ -67,15 +75,25 @@ pub fn target_rows() -> [(Contender, Send); 4] {
     ]
 }
 
+/// A row a target judges, or the floor they are judged against.
+fn is_judged((c, send): (Contender, Send)) -> bool {
+    c == Contender::Floor || target_rows().contains(&(c, send))
+}
+
+/// The smallest message size whose judged rows are also measured run by run against the
+/// floor's runs beside them.
+pub const PAIRED_FROM: usize = 1 << 20;
+/// The name of the metric of those run-by-run ratios (the targets look for it).
+pub const PAIRED_METRIC: &str = "÷ floor run by run";
+/// Index of [`PAIRED_METRIC`] in the tables that have it.
+const PAIRED: usize = 2;
+const FLOOR: (Contender, Send) = (Contender::Floor, Send::Direct);
+
 pub fn run(cfg: &Config, contenders: &[Contender], network: &Network) -> (Vec<Table>, Vec<Point>) {
     let mut tables = Vec::new();
     let mut points = Vec::new();
     let all = variants(contenders);
-    let judged: Vec<(Contender, Send)> = all
-        .iter()
-        .copied()
-        .filter(|&(c, s)| c == Contender::Floor || target_rows().contains(&(c, s)))
-        .collect();
+    let judged: Vec<(Contender, Send)> = all.iter().copied().filter(|&r| is_judged(r)).collect();
     for (i, cc) in network.echo_ccs().iter().enumerate() {
         if let Err(e) = network.set(cc) {
             eprintln!("[bench] echo under {cc} skipped: {e}");
@@ -107,13 +125,15 @@ pub fn run(cfg: &Config, contenders: &[Contender], network: &Network) -> (Vec<Ta
 }
 
 fn one(cfg: &Config, rows: &[(Contender, Send)], size: usize, pinning: Pinning, cc: &str) -> Table {
-    let mut t = Table::new(
-        title(&size_label(size), pinning, cc),
-        vec![
-            Metric::ratio("echoes/s", 0),
-            Metric::new("MB/s (one way)", 1),
-        ],
-    );
+    let paired = size >= PAIRED_FROM && rows.contains(&FLOOR);
+    let mut metrics = vec![
+        Metric::ratio("echoes/s", 0),
+        Metric::new("MB/s (one way)", 1),
+    ];
+    if paired {
+        metrics.push(Metric::new(PAIRED_METRIC, 2));
+    }
+    let mut t = Table::new(title(&size_label(size), pinning, cc), metrics);
     // Unpinned runs land wherever the scheduler puts the threads: twice the repetitions for a
     // steadier median.
     let reps = if pinning == Pinning::None {
@@ -125,21 +145,86 @@ fn one(cfg: &Config, rows: &[(Contender, Send)], size: usize, pinning: Pinning, 
         "Each run: a fresh server, one client connection, echoes for {} s; {reps} repetition(s).",
         cfg.echo_secs
     ));
+    if paired {
+        t.notes.push(format!(
+            "The floor runs before, between every two and after the rows the targets judge \
+             (in turn); {PAIRED_METRIC}: each of their runs divided by the mean of the floor's \
+             runs beside it, which the targets judge (it cancels the machine's drift)."
+        ));
+    }
     let (server_cpu, client_cpu) = pinning.cpus();
     for rep in 0..reps {
-        for &(c, send) in rows {
+        let mut rates = Vec::new();
+        for (c, send) in order(rows, paired, rep) {
             progress(&format!("{} rep {}: {}", t.title, rep + 1, label(c, send)));
             match run_once(cfg, c, send, size, server_cpu, client_cpu) {
-                Ok((ops, secs)) => t.record(
-                    c,
-                    send,
-                    &[ops as f64 / secs, ops as f64 * size as f64 / secs / 1e6],
-                ),
-                Err(e) => t.note(c, send, e),
+                Ok((ops, secs)) => {
+                    let rate = ops as f64 / secs;
+                    t.record(c, send, &[rate, rate * size as f64 / 1e6]);
+                    rates.push(((c, send), Some(rate)));
+                }
+                Err(e) => {
+                    t.note(c, send, e);
+                    rates.push(((c, send), None));
+                }
+            }
+        }
+        if paired {
+            for ((c, send), ratio) in ratios_to_floor(&rates) {
+                t.row(c, send).samples[PAIRED].push(ratio);
             }
         }
     }
     t
+}
+
+/// The runs of repetition `rep`: `rows` as they are, or when `paired`, the floor before,
+/// between every two and after the judged rows (which take turns at going first), then the
+/// others.
+fn order(rows: &[(Contender, Send)], paired: bool, rep: usize) -> Vec<(Contender, Send)> {
+    if !paired {
+        return rows.to_vec();
+    }
+    let mut judged: Vec<_> = (rows.iter().copied())
+        .filter(|&r| r != FLOOR && is_judged(r))
+        .collect();
+    if !judged.is_empty() {
+        let turn = rep % judged.len();
+        judged.rotate_left(turn);
+    }
+    let mut runs = vec![FLOOR];
+    for two in judged.chunks(2) {
+        runs.extend_from_slice(two);
+        runs.push(FLOOR);
+    }
+    runs.extend(rows.iter().copied().filter(|&r| !is_judged(r)));
+    runs
+}
+
+/// A run of one repetition: its row, and its rate (`None`: it failed).
+type Run = ((Contender, Send), Option<f64>);
+
+/// Each judged run's rate divided by the mean rate of the floor's nearest runs before and
+/// after it (one of them when the other failed), in one repetition's `runs`.
+fn ratios_to_floor(runs: &[Run]) -> Vec<((Contender, Send), f64)> {
+    let floor_at = |i: usize| match runs[i] {
+        (FLOOR, rate) => Some(rate),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    for (i, &(row, rate)) in runs.iter().enumerate() {
+        let Some(rate) = rate.filter(|_| row != FLOOR && is_judged(row)) else {
+            continue;
+        };
+        let before = (0..i).rev().find_map(floor_at).flatten();
+        let after = (i + 1..runs.len()).find_map(floor_at).flatten();
+        let floors: Vec<f64> = [before, after].into_iter().flatten().collect();
+        if !floors.is_empty() {
+            let floor = floors.iter().sum::<f64>() / floors.len() as f64;
+            out.push((row, rate / floor));
+        }
+    }
+    out
 }
 
 fn label(c: Contender, send: Send) -> String {
@@ -172,4 +257,43 @@ fn run_once(
         return Err("no echo completed".into());
     }
     Ok((r.ops, r.secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKIO: (Contender, Send) = (Contender::Tokio, Send::Direct);
+
+    #[test]
+    fn paired_runs_put_the_floor_around_every_two_judged_rows_in_turn() {
+        let [a, b, c, d] = target_rows();
+        let rows = [a, b, TOKIO, c, d, FLOOR];
+        assert_eq!(order(&rows, false, 1), rows);
+        assert_eq!(
+            order(&rows, true, 0),
+            [FLOOR, a, b, FLOOR, c, d, FLOOR, TOKIO]
+        );
+        assert_eq!(
+            order(&rows, true, 1),
+            [FLOOR, b, c, FLOOR, d, a, FLOOR, TOKIO]
+        );
+    }
+
+    #[test]
+    fn each_judged_run_is_divided_by_the_floor_runs_beside_it() {
+        let [a, b, c, _] = target_rows();
+        let runs = [
+            (FLOOR, Some(100.0)),
+            (a, Some(90.0)),
+            (b, Some(150.0)),
+            (FLOOR, Some(200.0)),
+            (c, Some(80.0)),
+            (TOKIO, Some(10.0)),
+            (FLOOR, None),
+        ];
+        // `c`: the floor after it failed, so only the one before counts; tokio is not judged.
+        assert_eq!(ratios_to_floor(&runs), [(a, 0.6), (b, 1.0), (c, 0.4)]);
+        assert!(ratios_to_floor(&[(a, Some(1.0)), (FLOOR, None)]).is_empty());
+    }
 }
