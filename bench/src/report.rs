@@ -433,14 +433,26 @@ impl Report {
         for t in self.conc.iter().filter(|t| t.title.contains("burst")) {
             let n = t.title.split_whitespace().next().unwrap_or("?");
             // The target is set at 1,000 connections; other counts are shown for reference.
-            let echoes = |c| t.summary(c, Send::Direct, 7).map(|s| s.median);
-            let r = match (echoes(Contender::Tokio), echoes(Contender::Ours)) {
-                (Some(o), Some(s)) if s > 0.0 => Some(o / s),
-                _ => None,
-            };
+            // Both tables of `n` connections (opened one after another, and in a burst) end
+            // with every connection active: the ratio takes both, a sample from each server
+            // process, as one run of a loaded 2-CPU machine moves by ±15 %.
+            let (mut tokio, mut std) = (0.0, 0.0);
+            for same_n in self
+                .conc
+                .iter()
+                .filter(|u| u.title.split_whitespace().next() == Some(n))
+            {
+                let echoes = |c| same_n.summary(c, Send::Direct, 7).map(|s| s.median);
+                if let (Some(o), Some(s)) = (echoes(Contender::Tokio), echoes(Contender::Ours)) {
+                    tokio += o;
+                    std += s;
+                }
+            }
+            let r = (std > 0.0).then(|| tokio / std);
             v.push(Target {
                 what: format!(
-                    "tinyproto-tokio: {n} connections all active, echoes/s ≥ tinyproto-std inline"
+                    "tinyproto-tokio: {n} connections all active (both openings), echoes/s ≥ \
+                     tinyproto-std inline"
                 ),
                 measured: r.map_or("not measured".into(), |r| format!("{r:.3} × tinyproto-std")),
                 met: r.map(|r| r >= 1.0),
