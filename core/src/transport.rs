@@ -73,6 +73,7 @@ pub const READ_AHEAD: usize = HEADER_LEN;
 /// let mut header = [0u8; 4];
 /// assert_eq!(ahead.take(&mut header), Some(2), "what is held, no more");
 /// assert_eq!(ahead.take(&mut header), None, "the transport reads next");
+/// assert!(ahead.is_empty());
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct ReadAhead {
@@ -93,6 +94,12 @@ impl ReadAhead {
         buf[..n].copy_from_slice(&self.bytes[pos..pos + n]);
         self.pos += n as u8;
         Some(n)
+    }
+
+    /// Whether no byte is held.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.pos == self.len
     }
 
     /// Holds `extra` (what a read got beyond the request) in place of what was held.
