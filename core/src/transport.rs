@@ -114,6 +114,7 @@ impl ReadAhead {
 
 /// Does the one read, write or flush the kernel plans for `session` (payloads go to `buf`),
 /// if the transport is ready for it; a transport that does not buffer writes owes no flush.
+#[inline]
 pub(crate) fn step<T: Transport + ?Sized, B: Buffer + ?Sized>(
     io: &mut T,
     kernel: &mut Kernel,
