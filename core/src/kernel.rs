@@ -82,6 +82,7 @@ impl Kernel {
     }
 
     /// The I/O `session` needs next. Asking again without a commit gives the same answer.
+    #[inline]
     pub(crate) fn plan<'a, B: Buffer + ?Sized>(
         &'a mut self,
         session: &'a Session,
@@ -137,6 +138,7 @@ impl Kernel {
     /// end of stream, which becomes the session's verdict: a clean close or a truncation).
     ///
     /// Errors other than [`Error::WriteZero`] close the session.
+    #[inline]
     pub(crate) fn commit<B: Buffer + ?Sized, E>(
         &mut self,
         session: &mut Session,

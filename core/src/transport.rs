@@ -73,6 +73,7 @@ pub const READ_AHEAD: usize = HEADER_LEN;
 /// let mut header = [0u8; 4];
 /// assert_eq!(ahead.take(&mut header), Some(2), "what is held, no more");
 /// assert_eq!(ahead.take(&mut header), None, "the transport reads next");
+/// assert!(ahead.is_empty());
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct ReadAhead {
@@ -95,6 +96,12 @@ impl ReadAhead {
         Some(n)
     }
 
+    /// Whether no byte is held.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.pos == self.len
+    }
+
     /// Holds `extra` (what a read got beyond the request) in place of what was held.
     ///
     /// # Panics
@@ -107,6 +114,7 @@ impl ReadAhead {
 
 /// Does the one read, write or flush the kernel plans for `session` (payloads go to `buf`),
 /// if the transport is ready for it; a transport that does not buffer writes owes no flush.
+#[inline]
 pub(crate) fn step<T: Transport + ?Sized, B: Buffer + ?Sized>(
     io: &mut T,
     kernel: &mut Kernel,

@@ -202,6 +202,9 @@ impl<S: Stream> Entry<S> {
         for _ in 0..EVENTS_PER_DRIVE {
             self.start_send();
             self.settle(budget);
+            if self.is_still() {
+                return Ok(false);
+            }
             self.conn
                 .set_receive_limit(self.max_message_size.min(budget.room()));
             let reads = self.may_read();
@@ -248,6 +251,19 @@ impl<S: Stream> Entry<S> {
     /// Gives back what the connection holds of the budget (it is being removed).
     pub(crate) fn release_budget(&mut self, budget: &mut Budget) {
         budget.settle(&mut self.held, 0);
+    }
+
+    /// Nothing can move now, so a poll would do nothing: between messages with nothing to
+    /// write or send, nothing to read (reads paused, or none until the next readiness event),
+    /// and no timer of the protocol running. An echo then costs no poll after its message was
+    /// delivered, nor after its answer was sent.
+    fn is_still(&self) -> bool {
+        let session = self.conn.session();
+        session.phase() == Phase::Idle
+            && session.pending_output().is_empty()
+            && self.outbox.is_empty()
+            && (self.read_ahead.is_dry() || !self.may_read())
+            && self.conn.poll_at().is_none()
     }
 
     /// Reading is paused between messages while a hook runs or waits its turn, so that a peer

@@ -2,6 +2,7 @@
 //! needs no fresh allocation, and no zero-filling of it (safe Rust cannot read a socket into
 //! uninitialised memory through `Read::read`).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// Smallest buffer worth keeping: below this, allocating and zero-filling cost less than the
@@ -12,7 +13,14 @@ pub(crate) const SPARE_MIN: usize = 64 * 1024;
 /// one [`TcpConnection`](crate::TcpConnection)). A spare `Vec`'s length is how much of it is
 /// prepared (initialised) memory.
 #[derive(Clone)]
-pub(crate) struct Spares(Arc<Mutex<List>>);
+pub(crate) struct Spares(Arc<Shared>);
+
+struct Shared {
+    list: Mutex<List>,
+    /// Prepared memory of the largest spare, kept with `list` locked: a receive asks for it
+    /// with every message, without the lock.
+    largest: AtomicUsize,
+}
 
 struct List {
     bufs: Vec<Vec<u8>>,
@@ -24,7 +32,7 @@ struct List {
 impl std::fmt::Debug for Spares {
     /// The sizes only, not megabytes of contents.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let list = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let list = self.lock();
         f.debug_struct("Spares")
             .field("count", &list.bufs.len())
             .field("held", &list.held)
@@ -36,11 +44,24 @@ impl std::fmt::Debug for Spares {
 impl Spares {
     /// Keeps at most `limit` bytes (0: keeps nothing).
     pub(crate) fn new(limit: usize) -> Self {
-        Self(Arc::new(Mutex::new(List {
-            bufs: Vec::new(),
-            held: 0,
-            limit,
-        })))
+        Self(Arc::new(Shared {
+            list: Mutex::new(List {
+                bufs: Vec::new(),
+                held: 0,
+                limit,
+            }),
+            largest: AtomicUsize::new(0),
+        }))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, List> {
+        self.0.list.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Notes the largest spare of `list` (locked) for [`Spares::largest`].
+    fn note_largest(&self, list: &List) {
+        let largest = list.bufs.iter().map(Vec::len).max().unwrap_or(0);
+        self.0.largest.store(largest, Ordering::Relaxed);
     }
 
     /// Keeps `buf` for reuse if it is large enough and fits under the limit; else frees it.
@@ -48,16 +69,17 @@ impl Spares {
         if buf.len() < SPARE_MIN {
             return;
         }
-        let mut list = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut list = self.lock();
         if list.held + buf.capacity() <= list.limit {
             list.held += buf.capacity();
             list.bufs.push(buf);
+            self.note_largest(&list);
         }
     }
 
     /// The spare with the most prepared memory, if it has more than `than` bytes.
     pub(crate) fn take_larger(&self, than: usize) -> Option<Vec<u8>> {
-        let mut list = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut list = self.lock();
         let (at, _) = list
             .bufs
             .iter()
@@ -66,19 +88,19 @@ impl Spares {
             .filter(|(_, b)| b.len() > than)?;
         let buf = list.bufs.swap_remove(at);
         list.held -= buf.capacity();
+        self.note_largest(&list);
         Some(buf)
     }
 
     /// Prepared memory of the largest spare (0 without one).
     pub(crate) fn largest(&self) -> usize {
-        let list = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        list.bufs.iter().map(Vec::len).max().unwrap_or(0)
+        self.0.largest.load(Ordering::Relaxed)
     }
 
     /// Bytes held.
     #[cfg(test)]
     pub(crate) fn held(&self) -> usize {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).held
+        self.lock().held
     }
 }
 
@@ -100,7 +122,9 @@ mod tests {
             "the last one is over the limit"
         );
         assert_eq!(spares.take_larger(2 * SPARE_MIN), None);
+        assert_eq!(spares.largest(), 2 * SPARE_MIN);
         let largest = spares.take_larger(SPARE_MIN).unwrap();
+        assert_eq!(spares.largest(), SPARE_MIN);
         assert_eq!((largest.len(), largest[0]), (2 * SPARE_MIN, 2));
         assert_eq!(spares.held(), SPARE_MIN);
         assert!(Spares::new(0).take_larger(0).is_none());

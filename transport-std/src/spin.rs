@@ -83,10 +83,11 @@ impl Spinner {
     }
 
     /// [`Spinner::spin`] with the machine's state given: `room` says whether and how a spin
-    /// may take a CPU now (asked only when this wait may spin at all).
+    /// may take a CPU at the time it is given (asked only when this wait may spin at all).
+    /// One clock read serves the machine's state and the spin's start.
     fn spin_when<T>(
         &mut self,
-        room: impl FnOnce(&mut Cpus) -> Room,
+        room: impl FnOnce(&mut Cpus, Instant) -> Room,
         mut attempt: impl FnMut() -> Option<T>,
     ) -> Option<T> {
         if self.skip > 0 {
@@ -96,11 +97,11 @@ impl Spinner {
         if self.limit.is_zero() {
             return None;
         }
-        let room = room(&mut self.cpus);
+        let start = Instant::now();
+        let room = room(&mut self.cpus, start);
         if room == Room::None {
             return None;
         }
-        let start = Instant::now();
         if let Some(got) = attempt() {
             // It was there already: that tells nothing of spinning (and costs no more clock).
             return Some(got);
@@ -172,17 +173,17 @@ impl Cpus {
     /// How often the thread's CPU affinity is read again.
     const EVERY: Duration = Duration::from_secs(1);
 
-    /// Whether and how a spin may take a CPU now: none while a thread waits for one or the
-    /// machine has one only, else as this thread's affinity allows.
-    fn room(&mut self) -> Room {
-        if linux::crowded() {
+    /// Whether and how a spin may take a CPU at `now`: none while a thread waits for one or
+    /// the machine has one only, else as this thread's affinity allows.
+    fn room(&mut self, now: Instant) -> Room {
+        if linux::crowded(now) {
             return Room::None;
         }
         let several = match self.read {
-            Some((several, at)) if at.elapsed() < Self::EVERY => several,
+            Some((several, at)) if now.saturating_duration_since(at) < Self::EVERY => several,
             _ => {
                 let several = linux::several_cpus();
-                self.read = Some((several, Instant::now()));
+                self.read = Some((several, now));
                 several
             }
         };
@@ -256,12 +257,13 @@ mod linux {
     const CROWD_EVERY_MS: u64 = 10;
 
     /// The machine has one CPU, or more threads are runnable than it has CPUs (some wait for
-    /// one), as read at most [`CROWD_EVERY_MS`] ago by any thread of the process.
-    pub(super) fn crowded() -> bool {
+    /// one), as read at most [`CROWD_EVERY_MS`] before `now` by any thread of the process.
+    pub(super) fn crowded(now: Instant) -> bool {
         static EPOCH: OnceLock<Instant> = OnceLock::new();
         static READ_AT: AtomicU64 = AtomicU64::new(0);
         static CROWDED: AtomicBool = AtomicBool::new(false);
-        let now = u64::try_from(EPOCH.get_or_init(Instant::now).elapsed().as_millis())
+        let since = now.saturating_duration_since(*EPOCH.get_or_init(|| now));
+        let now = u64::try_from(since.as_millis())
             .unwrap_or(u64::MAX)
             .saturating_add(CROWD_EVERY_MS);
         let last = READ_AT.load(Ordering::Relaxed);
@@ -327,7 +329,7 @@ mod linux {
         false
     }
 
-    pub(super) fn crowded() -> bool {
+    pub(super) fn crowded(_now: std::time::Instant) -> bool {
         true
     }
 }
@@ -383,21 +385,21 @@ mod tests {
         let mut spinner = Spinner::new(Duration::from_micros(100));
         let mut skips = Vec::new();
         for _ in 0..8 {
-            assert_eq!(spinner.spin_when(|_| Room::Cpus, || None::<()>), None);
+            assert_eq!(spinner.spin_when(|_, _| Room::Cpus, || None::<()>), None);
             skips.push(spinner.skip);
         }
         // Spin (nothing: skip 1), skip, spin (skip 2), skip, skip, spin (skip 4), …
         assert_eq!(skips, [1, 0, 2, 1, 0, 4, 3, 2]);
         let mut tries = 0;
         for _ in 0..2 {
-            assert_eq!(spinner.spin_when(|_| Room::Cpus, || None::<()>), None);
+            assert_eq!(spinner.spin_when(|_, _| Room::Cpus, || None::<()>), None);
         }
         assert_eq!(spinner.skip, 0);
-        let there = spinner.spin_when(|_| Room::Cpus, || Some("there already"));
+        let there = spinner.spin_when(|_, _| Room::Cpus, || Some("there already"));
         assert_eq!(there, Some("there already"));
         assert_eq!((spinner.skip, spinner.backoff), (0, 8), "proves nothing");
         let got = spinner.spin_when(
-            |_| Room::Cpus,
+            |_, _| Room::Cpus,
             || {
                 tries += 1;
                 (tries == 3).then_some("bytes")
@@ -413,7 +415,7 @@ mod tests {
         let mut spinner = Spinner::new(Duration::from_millis(50));
         assert_eq!(
             spinner.spin_when(
-                |_| Room::None,
+                |_, _| Room::None,
                 || {
                     tries += 1;
                     Some(())
@@ -452,7 +454,7 @@ mod tests {
             let mut spinner = Spinner::new(Duration::from_secs(5));
             let mut tries = 0;
             let got = spinner.spin_when(
-                |_| Room::Cpus,
+                |_, _| Room::Cpus,
                 || {
                     tries += 1;
                     if tries == answer_at.unwrap_or(1) {
@@ -474,7 +476,7 @@ mod tests {
         for _ in 0..2100 {
             let mut tried = false;
             spinner.spin_when(
-                |_| Room::OneCpu,
+                |_, _| Room::OneCpu,
                 || {
                     tried = true;
                     None::<()>
@@ -502,7 +504,7 @@ mod tests {
         sched_setaffinity(None, &one).expect("set affinity");
         assert!(!linux::several_cpus());
         // `None` when the machine is busy (other tests run beside this one).
-        let room = Cpus::default().room();
+        let room = Cpus::default().room(Instant::now());
         assert!(matches!(room, Room::OneCpu | Room::None), "{room:?}");
     }
 }

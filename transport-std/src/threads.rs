@@ -104,7 +104,8 @@ impl Read for Fed {
     }
 
     /// Fills the buffers in turn, as a socket's `readv` does: the entry's read-ahead learns
-    /// from a short read that nothing is left.
+    /// from a short read that nothing is left to feed. A direct read fills the first buffer
+    /// only.
     fn read_vectored(&mut self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
         if self.pos < self.end {
             let mut n = 0;
@@ -118,7 +119,11 @@ impl Read for Fed {
             return Ok(n);
         }
         if std::mem::take(&mut self.direct) && self.ended.is_none() {
-            match self.spinner.read(&self.socket, bufs) {
+            // Into the payload only (one `recvfrom`, as the floor's, not a `readv`): the read
+            // ahead would tell nothing here, as the connection thread reads the socket again
+            // before it waits.
+            let payload = bufs.len().min(1);
+            match self.spinner.read(&self.socket, &mut bufs[..payload]) {
                 Ok(0) => self.ended = Some(Ok(())),
                 Ok(n) => return Ok(n),
                 Err(e) if is_wait(&e) => {}

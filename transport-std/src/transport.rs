@@ -34,6 +34,12 @@ impl ReadAhead {
         self.drained = false;
         self.ended |= ended;
     }
+
+    /// Nothing to read until the next readiness event: no byte held, and the socket found
+    /// empty since the last one.
+    pub(crate) fn is_dry(&self) -> bool {
+        self.drained && self.held.is_empty()
+    }
 }
 
 impl<'a, S> SocketIo<'a, S> {

@@ -475,6 +475,37 @@ fn a_message_in_flight_is_read_to_its_end_while_a_tick_hook_runs() {
 }
 
 #[test]
+fn a_message_read_ahead_while_a_hook_runs_is_delivered_when_it_returns() {
+    // Both messages come in one read: the second's header and payload wait in the read-ahead
+    // and the stream, with no readiness event left to announce them.
+    let (mut h, calls) = Harness::recording(64);
+    let mut budget = budget();
+    h.send(&[&header(1)[..], b"a", &header(1), b"b"].concat());
+    h.entry.drive(h.now, &mut budget).unwrap();
+    assert_eq!(h.written(), [0xff], "the first message only");
+    let (handler, call) = h.entry.next_call().expect("its hook");
+    assert!(matches!(call, Call::Received(_)));
+    h.entry.drive(h.now, &mut budget).unwrap();
+    assert_eq!(h.written(), b"", "nothing read while the hook runs");
+    let mut handler = handler.expect("made for pre_loop");
+    call.run(
+        &mut *handler,
+        &mut Conn::inline(h.entry.handle.clone(), Vec::new()),
+    );
+    assert!(h.entry.hook_done(Some(handler), false).is_none());
+    h.drive(&mut budget).unwrap();
+    assert_eq!(
+        h.written(),
+        [0xff],
+        "the second message, without a new event"
+    );
+    assert_eq!(
+        *calls.lock().unwrap(),
+        ["pre_loop", "received 1", "received 1"]
+    );
+}
+
+#[test]
 fn a_rejected_send_goes_to_its_waiter_or_else_to_transmission_failed() {
     let (mut h, calls) = Harness::recording(64);
     let mut budget = budget();
