@@ -5,7 +5,7 @@
 use super::progress;
 use crate::contenders::{Contender, Send};
 use crate::loadgen::{Load, Opening};
-use crate::measure::{cpu_time, status_kib};
+use crate::measure::{cpu_time, status_kib, Summary};
 use crate::results::{Metric, Table};
 use crate::Config;
 use std::time::{Duration, Instant};
@@ -44,8 +44,9 @@ pub fn run(cfg: &Config, contenders: &[Contender]) -> Vec<Table> {
                  echoes completed by all connections together, started within {} s and each \
                  completed, over the time until the last completed (the median of {} such \
                  windows); server CPU per echo = its user+system time over all those windows \
-                 over their echoes (a server that spins while it waits counts the spin). Time limit to establish: {} s. CPU time is counted in clock ticks of 10 ms, so over {} s one tick shows as \
-                 {:.2} %. {} repetition(s).",
+                 over their echoes (a server that spins while it waits counts the spin). Time \
+                 limit to establish: {} s. CPU time is counted in clock ticks of 10 ms, so over \
+                 {} s one tick shows as {:.2} %. {} repetition(s).",
                 cfg.idle_secs,
                 cfg.active_secs,
                 cfg.active_windows,
@@ -135,10 +136,9 @@ fn once(
         .map_err(|e| format!("load generator: {e}"))?;
     let cpu2 = cpu_time(server.pid).ok_or("server died")?;
     drop(load);
-    let mut rates: Vec<f64> = windows.iter().map(|w| w.rate()).collect();
-    rates.sort_by(f64::total_cmp);
+    let rates: Vec<f64> = windows.iter().map(|w| w.rate()).collect();
     let active = Active {
-        echoes_per_sec: rates.get(rates.len() / 2).copied().unwrap_or(0.0),
+        echoes_per_sec: Summary::of(&rates).map_or(0.0, |s| s.median),
         cpu_us_per_echo: (cpu2 - cpu1).as_secs_f64() * 1e6
             / windows.iter().map(|w| w.echoes).sum::<u64>().max(1) as f64,
     };
