@@ -17,6 +17,7 @@ mod roles;
 mod scenarios;
 
 use contenders::{Contender, Send};
+use scenarios::echo::TARGET_SIZES;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -109,7 +110,7 @@ impl Config {
             reps: 5,
             echo_secs: 1.0,
             echo_sizes: vec![16, 1024, 64 * 1024, MIB],
-            unpinned_sizes: vec![16, MIB],
+            unpinned_sizes: TARGET_SIZES.to_vec(),
             bulk_reps: 3,
             bulk_total: 1 << 30,
             bulk_msg: MIB,
@@ -136,7 +137,7 @@ impl Config {
             reps: 1,
             echo_secs: 0.2,
             echo_sizes: vec![16, MIB],
-            unpinned_sizes: vec![16, MIB],
+            unpinned_sizes: TARGET_SIZES.to_vec(),
             bulk_reps: 1,
             bulk_total: 8 * MIB,
             bulk_msg: MIB,

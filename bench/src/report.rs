@@ -258,14 +258,14 @@ impl Report {
 
     fn targets(&self) -> Vec<Target> {
         let mut v = Vec::new();
-        use crate::scenarios::echo::{target_rows, title, PAIRED_METRIC, PLACEMENTS};
+        use crate::scenarios::echo::{target_rows, title, PAIRED_METRIC, PLACEMENTS, TARGET_SIZES};
         for cc in &self.ccs {
-            for size in ["16 B", "1 MiB"] {
+            for size in TARGET_SIZES.map(crate::scenarios::size_label) {
                 for pinning in PLACEMENTS {
                     let Some(t) = self
                         .echo
                         .iter()
-                        .find(|t| t.title == title(size, pinning, cc))
+                        .find(|t| t.title == title(&size, pinning, cc))
                     else {
                         continue;
                     };

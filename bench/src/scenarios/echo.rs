@@ -5,13 +5,13 @@
 //! machine's default (BBR here, paced), with only the rows the targets judge, to keep the
 //! run short.
 //!
-//! Large messages ([`PAIRED_FROM`] and up) move megabytes through the caches and the kernel's
-//! copies, and what they get of the machine drifts by ±20 % within seconds on a shared one,
-//! whichever program runs (the floor against itself too): a median of 5 runs of each then
-//! cannot tell 0.95 from 1.0. There, each repetition runs the floor before, between every two
-//! and after the judged rows, and each judged run is also divided by the mean of the floor's
-//! runs beside it: the targets judge the median of these run-by-run ratios
-//! ([`PAIRED_METRIC`]), in which the drift that both saw cancels out.
+//! What a run gets of the machine drifts by ±10 % (16 B) to ±20 % (1 MiB) within seconds on a
+//! shared one, whichever program runs (the floor against itself too): a median of 5 runs of each
+//! then cannot tell 0.95 from 1.0. So at the sizes the targets judge ([`TARGET_SIZES`]), each
+//! repetition runs the floor before, between every two and after the judged rows, and each
+//! judged run is also divided by the mean of the floor's runs beside it: the targets judge the
+//! median of these run-by-run ratios ([`PAIRED_METRIC`]), in which the drift that both saw
+//! cancels out.
 
 use super::{progress, size_label, variants};
 use crate::contenders::{pin, Contender, Send};
@@ -80,9 +80,9 @@ fn is_judged((c, send): (Contender, Send)) -> bool {
     c == Contender::Floor || target_rows().contains(&(c, send))
 }
 
-/// The smallest message size whose judged rows are also measured run by run against the
-/// floor's runs beside them.
-pub const PAIRED_FROM: usize = 1 << 20;
+/// The message sizes the targets judge; their judged rows are also measured run by run
+/// against the floor's runs beside them.
+pub const TARGET_SIZES: [usize; 2] = [16, 1 << 20];
 /// The name of the metric of those run-by-run ratios (the targets look for it).
 pub const PAIRED_METRIC: &str = "÷ floor run by run";
 /// Index of [`PAIRED_METRIC`] in the tables that have it.
@@ -125,7 +125,7 @@ pub fn run(cfg: &Config, contenders: &[Contender], network: &Network) -> (Vec<Ta
 }
 
 fn one(cfg: &Config, rows: &[(Contender, Send)], size: usize, pinning: Pinning, cc: &str) -> Table {
-    let paired = size >= PAIRED_FROM && rows.contains(&FLOOR);
+    let paired = TARGET_SIZES.contains(&size) && rows.contains(&FLOOR);
     let mut metrics = vec![
         Metric::ratio("echoes/s", 0),
         Metric::new("MB/s (one way)", 1),
