@@ -268,6 +268,8 @@ pub struct ClientResult {
     pub bytes: u64,
     pub secs: f64,
     pub hwm_kib: u64,
+    /// The client process's CPU time (user, system) in seconds, when it reports it.
+    pub cpu_s: Option<(f64, f64)>,
 }
 
 impl ClientResult {
@@ -283,6 +285,8 @@ impl ClientResult {
                 "bytes" => r.bytes = v.parse().map_err(|_| "bytes")?,
                 "secs" => r.secs = v.parse().map_err(|_| "secs")?,
                 "hwm_kib" => r.hwm_kib = v.parse().map_err(|_| "hwm")?,
+                "user_s" => r.cpu_s.get_or_insert_default().0 = v.parse().map_err(|_| "user_s")?,
+                "sys_s" => r.cpu_s.get_or_insert_default().1 = v.parse().map_err(|_| "sys_s")?,
                 _ => {}
             }
         }
@@ -319,6 +323,10 @@ mod tests {
     fn parses_result() {
         let r = ClientResult::parse("RESULT ops=3 bytes=48 secs=0.5 hwm_kib=2000").unwrap();
         assert_eq!((r.ops, r.bytes, r.secs, r.hwm_kib), (3, 48, 0.5, 2000));
+        assert_eq!(r.cpu_s, None);
+        let r =
+            ClientResult::parse("RESULT ops=3 bytes=48 secs=0.5 hwm_kib=9 user_s=0.25 sys_s=1.5");
+        assert_eq!(r.unwrap().cpu_s, Some((0.25, 1.5)));
         assert!(ClientResult::parse("MISMATCH").is_err());
     }
 }

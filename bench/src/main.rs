@@ -365,6 +365,7 @@ fn main() {
     } else {
         Vec::new()
     };
+    let cpu = wants("profile").then(|| scenarios::cpu::run(quick, &contenders));
     let soak = wants("soak").then(|| scenarios::soak::run(&cfg));
     let core = if wants("core") {
         scenarios::progress("core in memory");
@@ -405,6 +406,7 @@ fn main() {
         conc,
         core,
         profile,
+        cpu,
         soak,
         plot,
         single_size: cfg.single,

@@ -12,12 +12,31 @@ pub fn status_kib(pid: u32, key: &str) -> Option<u64> {
 
 /// The process's user + system CPU time so far (`/proc/<pid>/stat`, all threads).
 pub fn cpu_time(pid: u32) -> Option<Duration> {
+    cpu_times(pid).map(|t| t.user + t.system)
+}
+
+/// A process's CPU time so far, in user space and in the kernel (all threads; clock ticks of
+/// 10 ms on Linux, so a split is only as good as the ticks it holds).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CpuTimes {
+    pub user: Duration,
+    pub system: Duration,
+}
+
+/// The [`CpuTimes`] of process `pid` (`/proc/<pid>/stat`).
+pub fn cpu_times(pid: u32) -> Option<CpuTimes> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may contain spaces) start at field 3 (`state`).
     let rest = &text[text.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64))
+    let secs = |i: usize| -> Option<Duration> {
+        let ticks = fields.get(i)?.parse::<u64>().ok()?;
+        Some(Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64))
+    };
+    Some(CpuTimes {
+        user: secs(11)?,
+        system: secs(12)?,
+    })
 }
 
 /// `sysconf(_SC_CLK_TCK)`, asked of `getconf` once (no `unsafe` here); 100 when that fails.
@@ -81,5 +100,6 @@ mod tests {
         let pid = std::process::id();
         assert!(status_kib(pid, "VmHWM").unwrap() > 0);
         assert!(cpu_time(pid).is_some());
+        assert!(cpu_times(pid).is_some());
     }
 }

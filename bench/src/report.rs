@@ -18,6 +18,8 @@ pub struct Report {
     pub conc: Vec<Table>,
     pub core: Vec<Timing>,
     pub profile: Vec<crate::scenarios::profile::Section>,
+    /// CPU time per echo with both processes on one CPU.
+    pub cpu: Option<Table>,
     pub soak: Option<crate::scenarios::soak::Figures>,
     pub plot: Option<String>,
     pub single_size: usize,
@@ -120,7 +122,7 @@ fn table_md(t: &Table, out: &mut String) {
 }
 
 fn profile_md(sec: &crate::scenarios::profile::Section, out: &mut String) {
-    let _ = writeln!(out, "### {}\n", sec.title);
+    let _ = writeln!(out, "#### {}\n", sec.title);
     let mut names: Vec<(String, f64)> = Vec::new();
     for row in &sec.rows {
         for (k, v) in &row.per_op {
@@ -682,8 +684,14 @@ impl Report {
                 }
             }
         }
+        if self.cpu.is_some() || !self.profile.is_empty() {
+            let _ = writeln!(out, "## Where the time goes\n");
+        }
+        if let Some(t) = &self.cpu {
+            table_md(t, &mut out);
+        }
         if !self.profile.is_empty() {
-            let _ = writeln!(out, "## Where the time goes: system calls per operation\n");
+            let _ = writeln!(out, "### System calls per operation\n");
             let _ = writeln!(
                 out,
                 "Counted by `strace -f -c` around each process (all threads) for a fixed number of \

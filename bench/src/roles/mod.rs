@@ -1,6 +1,7 @@
 //! The programs each contender runs as a separate process (`tinyproto-bench role NAME ...`):
 //! an echo/sink server that prints `LISTENING <port>`, and a client that runs one task and
-//! prints `RESULT ops=.. bytes=.. secs=.. hwm_kib=..`. The Python contenders' scripts in
+//! prints `RESULT ops=.. bytes=.. secs=.. hwm_kib=..` (ours and the floor also `user_s=..
+//! sys_s=..`, their CPU time). The Python contenders' scripts in
 //! `bench/python/` speak the same arguments and output.
 
 pub mod floor;
@@ -105,10 +106,14 @@ impl RoleArgs {
 
 /// What a client reports.
 pub fn print_result(ops: u64, bytes: u64, elapsed: Duration) {
-    let hwm = crate::measure::status_kib(std::process::id(), "VmHWM").unwrap_or(0);
+    let me = std::process::id();
+    let hwm = crate::measure::status_kib(me, "VmHWM").unwrap_or(0);
+    let cpu = crate::measure::cpu_times(me).unwrap_or_default();
     println!(
-        "RESULT ops={ops} bytes={bytes} secs={:.6} hwm_kib={hwm}",
-        elapsed.as_secs_f64()
+        "RESULT ops={ops} bytes={bytes} secs={:.6} hwm_kib={hwm} user_s={:.3} sys_s={:.3}",
+        elapsed.as_secs_f64(),
+        cpu.user.as_secs_f64(),
+        cpu.system.as_secs_f64()
     );
 }
 

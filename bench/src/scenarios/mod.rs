@@ -4,6 +4,7 @@
 pub mod bulk;
 pub mod concurrency;
 pub mod core_mem;
+pub mod cpu;
 pub mod echo;
 pub mod profile;
 pub mod soak;
