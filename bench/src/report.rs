@@ -245,7 +245,28 @@ fn ours_rows() -> Vec<(Contender, Send)> {
 struct Target {
     what: String,
     measured: String,
-    met: Option<bool>,
+    met: Verdict,
+}
+
+/// What the targets table says of a target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    Met,
+    Missed,
+    NotMeasured,
+    /// Shown beside a target for reference; the target is set elsewhere.
+    Reference,
+}
+
+impl From<Option<bool>> for Verdict {
+    /// `Some(met)`, or `None`: not measured.
+    fn from(met: Option<bool>) -> Verdict {
+        match met {
+            Some(true) => Verdict::Met,
+            Some(false) => Verdict::Missed,
+            None => Verdict::NotMeasured,
+        }
+    }
 }
 
 fn find<'a>(tables: &'a [Table], prefix: &str) -> Option<&'a Table> {
@@ -289,7 +310,7 @@ impl Report {
                             ),
                             measured: r
                                 .map_or("not measured".into(), |r| format!("{r:.3} × floor")),
-                            met: r.map(|r| r >= 0.95),
+                            met: r.map(|r| r >= 0.95).into(),
                         });
                     }
                 }
@@ -317,7 +338,7 @@ impl Report {
                         measured: m.map_or("not measured".into(), |m| {
                             format!("{m:.1} MiB (worst run{copies})")
                         }),
-                        met: m.map(|m| m <= limit),
+                        met: m.map(|m| m <= limit).into(),
                     });
                 }
             }
@@ -352,19 +373,19 @@ impl Report {
                             fmt(lost, 0)
                         )
                     }),
-                    met: est.map(|_| lost == 0.0),
+                    met: est.map(|_| lost == 0.0).into(),
                 });
                 let per = s(5).map(|s| s.max);
                 v.push(Target {
                     what: format!("{who}: ≤ 16 KiB server RSS per idle connection"),
                     measured: per.map_or("not measured".into(), |p| format!("{p:.1} KiB")),
-                    met: per.map(|p| p <= 16.0),
+                    met: per.map(|p| p <= 16.0).into(),
                 });
                 let cpu = s(6).map(|s| s.max);
                 v.push(Target {
                     what: format!("{who}: idle server CPU < 1 %"),
                     measured: cpu.map_or("not measured".into(), |c| format!("{c:.2} %")),
-                    met: cpu.map(|c| c < 1.0),
+                    met: cpu.map(|c| c < 1.0).into(),
                 });
             }
         }
@@ -386,7 +407,7 @@ impl Report {
                         fmt(f.rss_kib[1] as f64 / 1024.0, 1)
                     ),
                 },
-                met: Some(f.flat()),
+                met: Some(f.flat()).into(),
             });
         }
         if !self.core.is_empty() {
@@ -399,7 +420,7 @@ impl Report {
                 v.push(Target {
                     what: format!("core in memory: {what} 1 MiB ≤ 1.1 × memcpy"),
                     measured: r.map_or("not measured".into(), |r| format!("{r:.3} × memcpy")),
-                    met: r.map(|r| r <= 1.1),
+                    met: r.map(|r| r <= 1.1).into(),
                 });
             }
         }
@@ -429,12 +450,13 @@ impl Report {
                     Pinning::Split.label()
                 ),
                 measured: r.map_or("not measured".into(), |r| format!("{r:.3} × floor")),
-                met: r.map(|r| r >= 0.9),
+                met: r.map(|r| r >= 0.9).into(),
             });
         }
         for t in self.conc.iter().filter(|t| t.title.contains("burst")) {
             let n = t.title.split_whitespace().next().unwrap_or("?");
             // The target is set at 1,000 connections; other counts are shown for reference.
+            let judged = n.replace(',', "") == "1000";
             // Both tables of `n` connections (opened one after another, and in a burst) end
             // with every connection active: the ratio takes both, a sample from each server
             // process, as one run of a loaded 2-CPU machine moves by ±15 %.
@@ -457,7 +479,11 @@ impl Report {
                      tinyproto-std inline"
                 ),
                 measured: r.map_or("not measured".into(), |r| format!("{r:.3} × tinyproto-std")),
-                met: r.map(|r| r >= 1.0),
+                met: if judged {
+                    r.map(|r| r >= 1.0).into()
+                } else {
+                    Verdict::Reference
+                },
             });
             let per = t.summary(Contender::Tokio, Send::Direct, 5).map(|s| s.max);
             v.push(Target {
@@ -465,7 +491,7 @@ impl Report {
                     "tinyproto-tokio: {n} connections, ≤ 16 KiB server RSS per idle connection"
                 ),
                 measured: per.map_or("not measured".into(), |p| format!("{p:.1} KiB")),
-                met: per.map(|p| p <= 16.0),
+                met: per.map(|p| p <= 16.0).into(),
             });
         }
         v
@@ -630,9 +656,10 @@ impl Report {
         let _ = writeln!(out, "| target | measured | verdict |\n| --- | --- | --- |");
         for t in self.targets() {
             let verdict = match t.met {
-                Some(true) => "met",
-                Some(false) => "**missed**",
-                None => "not measured",
+                Verdict::Met => "met",
+                Verdict::Missed => "**missed**",
+                Verdict::NotMeasured => "not measured",
+                Verdict::Reference => "for reference",
             };
             let _ = writeln!(out, "| {} | {} | {verdict} |", t.what, t.measured);
         }
