@@ -85,20 +85,32 @@ impl ConnectionHandle {
         msg: Message,
         reply: Option<SendReply>,
     ) -> Result<(), ConnError> {
-        if let Some(reason) = self.close_reason() {
-            return Err(ConnError::Closed(reason));
-        }
-        self.shared.reserve(msg.len())?;
-        let sent = self.shared.link.send(Command::Send {
-            conn: self.shared.clone(),
-            msg,
-            reply,
-        });
+        let sent = self.shared.link.send(self.send_command(msg, reply)?);
         if sent {
             Ok(())
         } else {
             Err(ConnError::Closed(CloseReason::Shutdown))
         }
+    }
+}
+
+impl ConnectionHandle {
+    /// The command that sends `msg`, once the connection is found open and the message
+    /// counted in its queue (within the queue limits).
+    pub(crate) fn send_command(
+        &self,
+        msg: Message,
+        reply: Option<SendReply>,
+    ) -> Result<Command, ConnError> {
+        if let Some(reason) = self.close_reason() {
+            return Err(ConnError::Closed(reason));
+        }
+        self.shared.reserve(msg.len())?;
+        Ok(Command::Send {
+            conn: self.shared.clone(),
+            msg,
+            reply,
+        })
     }
 }
 

@@ -197,6 +197,25 @@ impl Conn {
         }
     }
 
+    /// Hands `command` (this hook's send or receive) on and waits for its answer, at most
+    /// until `deadline` (`Ok(None)` once it passed): a connection thread runs it itself,
+    /// else it goes to the I/O thread. A command nobody took: the connection is gone.
+    fn call(
+        &self,
+        command: Command,
+        deadline: Option<Instant>,
+    ) -> Result<Option<HookAnswer>, ConnError> {
+        let shared = &self.handle.shared;
+        let gone = ConnError::Closed(CloseReason::Shutdown);
+        match &self.pump {
+            Some(pump) => {
+                (pump.command_and_wait(command, &shared.hook_slot, deadline)).map_err(|()| gone)
+            }
+            None if shared.link.send(command) => Ok(shared.hook_slot.wait(deadline)),
+            None => Err(gone),
+        }
+    }
+
     /// The connection as an inline hook sees it; `outbox` (empty) collects its transmits.
     pub(crate) fn inline(handle: ConnectionHandle, outbox: Vec<Message>) -> Self {
         Self {
@@ -250,10 +269,9 @@ impl Conn {
             outbox.push(msg);
             return Ok(());
         }
-        let shared = &self.handle.shared;
-        self.handle
-            .send_shared(msg, Some(SendReply::Hook(shared.clone())))?;
-        match self.wait(None) {
+        let reply = SendReply::Hook(self.handle.shared.clone());
+        let command = self.handle.send_command(msg, Some(reply))?;
+        match self.call(command, None)? {
             Some(HookAnswer::Sent(result)) => result,
             _ => Err(ConnError::Closed(CloseReason::Shutdown)),
         }
@@ -280,12 +298,10 @@ impl Conn {
             return Err(ConnError::WouldBlockInline);
         }
         let shared = &self.handle.shared;
-        if !shared.link.send(Command::Receive {
+        let receive = Command::Receive {
             conn: shared.clone(),
-        }) {
-            return Err(ConnError::Closed(CloseReason::Shutdown));
-        }
-        let answer = match self.wait(limit.map(|l| Instant::now() + l)) {
+        };
+        let answer = match self.call(receive, limit.map(|l| Instant::now() + l))? {
             Some(answer) => answer,
             None => {
                 // The reactor answers the cancel with `Timeout` unless a message went out

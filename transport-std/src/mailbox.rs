@@ -70,8 +70,18 @@ pub(crate) trait Mailbox: Send + Sync {
 /// A connection that the waiting hook's own thread drives (thread-per-connection mode).
 pub(crate) trait Pump: Send + Sync {
     /// Moves the connection's bytes until the hook's answer is in `slot` (its connection's);
-    /// `None` once `deadline` passed.
+    /// `None` once `deadline` passed, or if the connection closed without answering.
     fn wait_answer(&self, slot: &HookSlot, deadline: Option<Instant>) -> Option<HookAnswer>;
+
+    /// Runs `command` (a hook's send or receive) on the caller's thread, then waits as
+    /// [`Pump::wait_answer`] does, in one hold of the connection's lock: no mailbox between.
+    /// `Err(())`: the command has no meaning for a connection.
+    fn command_and_wait(
+        &self,
+        command: Command,
+        slot: &HookSlot,
+        deadline: Option<Instant>,
+    ) -> Result<Option<HookAnswer>, ()>;
 }
 
 /// The way to whoever runs commands: the reactor thread (a command queue and a waker, woken

@@ -65,7 +65,20 @@ pub(crate) struct Fed {
     /// Spinning before this connection's blocking reads (the connection thread's, and the
     /// direct ones).
     spinner: Spinner,
+    /// What the pumping thread keeps between its reads.
+    reader: Reader,
     socket: TcpStream,
+}
+
+/// What the thread that pumps a connection (its own thread, or a thread its hook handed the
+/// connection to) keeps between reads.
+struct Reader {
+    /// The buffer of the next read, taken out while a read runs without the entry's lock.
+    buf: Vec<u8>,
+    /// The socket's read timeout now.
+    timeout: Option<Duration>,
+    /// The last pump drove without reading, because the protocol was due at once.
+    drove: bool,
 }
 
 impl Fed {
@@ -77,6 +90,11 @@ impl Fed {
             ended: None,
             direct: false,
             spinner,
+            reader: Reader {
+                buf: vec![0; FIRST_READ],
+                timeout: Some(SLICE),
+                drove: false,
+            },
             socket,
         }
     }
@@ -309,62 +327,73 @@ pub(crate) struct ThreadConn {
     common: Arc<Common>,
 }
 
-/// What a connection thread keeps between reads.
-struct Reader {
-    buf: Vec<u8>,
-    /// The socket's read timeout now.
-    timeout: Option<Duration>,
-    /// The last pump drove without reading, because the protocol was due at once.
-    drove: bool,
-}
-
-thread_local! {
-    /// The read buffer of this connection thread.
-    static READER: std::cell::RefCell<Reader> = std::cell::RefCell::new(Reader {
-        buf: vec![0; FIRST_READ],
-        timeout: Some(SLICE),
-        drove: false,
-    });
-}
-
 impl Mailbox for ThreadConn {
     /// Runs a command of a handle or a hook (from any thread).
     fn command(&self, command: Command) -> bool {
-        let mut entry = lock(&self.entry);
-        match command {
-            Command::Send { msg, reply, .. } => {
-                // A closed entry answers the send itself.
-                entry.queue(msg, reply);
-                self.drive(&mut entry, self.common.conn_now());
-            }
-            Command::Receive { .. } => {
-                entry.receive();
-                self.drive(&mut entry, self.common.conn_now());
-            }
-            Command::CancelReceive { .. } => entry.cancel_receive(),
-            Command::Close { reason, .. } => self.close(&mut entry, reason),
-            // Commands of the server or client as a whole have no meaning for one connection.
-            Command::Broadcast { .. } | Command::Adopt { .. } | Command::Shutdown => return false,
-        }
-        true
+        self.run_command(&mut lock(&self.entry), command)
     }
 }
 
 impl Pump for ThreadConn {
     fn wait_answer(&self, slot: &HookSlot, deadline: Option<Instant>) -> Option<HookAnswer> {
-        loop {
-            if let Some(answer) = slot.try_take() {
-                return Some(answer);
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return None;
-            }
-            self.pump(lock(&self.entry));
+        self.wait_locked(lock(&self.entry), slot, deadline)
+    }
+
+    fn command_and_wait(
+        &self,
+        command: Command,
+        slot: &HookSlot,
+        deadline: Option<Instant>,
+    ) -> Result<Option<HookAnswer>, ()> {
+        let mut entry = lock(&self.entry);
+        if !self.run_command(&mut entry, command) {
+            return Err(());
         }
+        Ok(self.wait_locked(entry, slot, deadline))
     }
 }
 
 impl ThreadConn {
+    /// Runs a command on `entry`; false when it has no meaning for one connection.
+    fn run_command(&self, entry: &mut Entry<Fed>, command: Command) -> bool {
+        match command {
+            Command::Send { msg, reply, .. } => {
+                // A closed entry answers the send itself.
+                entry.queue(msg, reply);
+                self.drive(entry, self.common.conn_now());
+            }
+            Command::Receive { .. } => {
+                entry.receive();
+                self.drive(entry, self.common.conn_now());
+            }
+            Command::CancelReceive { .. } => entry.cancel_receive(),
+            Command::Close { reason, .. } => self.close(entry, reason),
+            // Commands of the server or client as a whole have no meaning for one connection.
+            Command::Broadcast { .. } | Command::Adopt { .. } | Command::Shutdown => return false,
+        }
+        true
+    }
+
+    /// Pumps until the answer is in `slot` (given `entry`, locked); `None` once `deadline`
+    /// passed, or if the connection closed without answering (a close answers whoever
+    /// waits, so no answer can come after it).
+    fn wait_locked<'a>(
+        &'a self,
+        mut entry: MutexGuard<'a, Entry<Fed>>,
+        slot: &HookSlot,
+        deadline: Option<Instant>,
+    ) -> Option<HookAnswer> {
+        loop {
+            if let Some(answer) = slot.try_take() {
+                return Some(answer);
+            }
+            if !entry.is_open() || deadline.is_some_and(|d| Instant::now() >= d) {
+                return None;
+            }
+            entry = self.pump(entry);
+        }
+    }
+
     /// Moves what can move now (`now`: the connections' clock, read by the caller); closes on
     /// error.
     fn drive(&self, entry: &mut Entry<Fed>, mut now: u64) {
@@ -391,63 +420,73 @@ impl ThreadConn {
     }
 
     /// Waits for the peer's next bytes (without holding `entry`'s lock, which it is given and
-    /// lets go of), feeds them in and drives.
-    fn pump(&self, mut entry: MutexGuard<'_, Entry<Fed>>) {
-        READER.with_borrow_mut(|reader| {
-            let Some(wait) = self.wait(&entry, reader) else {
-                // The protocol is due now (once: then it reads, at least 1 ms).
-                reader.drove = true;
-                return self.drive(&mut entry, self.common.conn_now());
-            };
-            reader.drove = false;
-            if Some(wait) != reader.timeout {
-                if self.socket.set_read_timeout(Some(wait)).is_err() {
-                    return;
-                }
-                reader.timeout = Some(wait);
+    /// lets go of meanwhile), feeds them in and drives; returns `entry`, locked again.
+    fn pump<'a>(&'a self, mut entry: MutexGuard<'a, Entry<Fed>>) -> MutexGuard<'a, Entry<Fed>> {
+        let (poll_at, tick_at) = (entry.poll_at(), entry.tick_at);
+        let payload = entry.receiving_payload();
+        let Some(fed) = entry.stream_mut() else {
+            // Closed: no bytes come any more.
+            return entry;
+        };
+        let reader = &mut fed.reader;
+        let Some(wait) = self.wait(poll_at, tick_at, reader.drove) else {
+            // The protocol is due now (once: then it reads, at least 1 ms).
+            reader.drove = true;
+            self.drive(&mut entry, self.common.conn_now());
+            return entry;
+        };
+        reader.drove = false;
+        if Some(wait) != reader.timeout {
+            if self.socket.set_read_timeout(Some(wait)).is_err() {
+                return entry;
             }
-            if entry.receiving_payload() {
-                // Straight into the message: one read, with the lock held (it returns as
-                // soon as payload bytes are there, or after the read timeout).
-                if let Some(fed) = entry.stream_mut().filter(|fed| fed.pos == fed.end) {
-                    fed.direct = true;
-                    entry.readable(false);
-                    self.drive(&mut entry, self.common.conn_now());
-                    if let Some(fed) = entry.stream_mut() {
-                        fed.direct = false;
-                    }
-                    return self.after_read(&mut entry, self.common.conn_now());
-                }
-            }
-            // The spinner's state travels with the read, made without the lock.
-            let mut spinner = entry
-                .stream_mut()
-                .map_or(Spinner::new(Duration::ZERO), |fed| fed.spinner);
-            drop(entry);
-            let read = spinner.read(&self.socket, &mut [IoSliceMut::new(&mut reader.buf)]);
-            let mut entry = lock(&self.entry);
-            let mut ended = false;
+            reader.timeout = Some(wait);
+        }
+        if payload && fed.pos == fed.end {
+            // Straight into the message: one read, with the lock held (it returns as soon as
+            // payload bytes are there, or after the read timeout).
+            fed.direct = true;
+            entry.readable(false);
+            self.drive(&mut entry, self.common.conn_now());
             if let Some(fed) = entry.stream_mut() {
-                fed.spinner = spinner;
-                match read {
-                    Ok(0) => fed.ended = Some(Ok(())),
-                    Ok(n) => {
-                        let full = n == reader.buf.len();
-                        fed.feed(&mut reader.buf, n);
-                        if full && reader.buf.len() < MAX_READ {
-                            reader.buf.resize(reader.buf.len() * 4, 0);
-                        }
-                    }
-                    Err(e) if is_wait(&e) => {}
-                    Err(e) => fed.ended = Some(Err(e)),
-                }
-                ended = fed.ended.is_some();
+                fed.direct = false;
             }
-            entry.readable(ended);
-            let now = self.common.conn_now();
-            self.drive(&mut entry, now);
-            self.after_read(&mut entry, now);
-        });
+            self.after_read(&mut entry, self.common.conn_now());
+            return entry;
+        }
+        // The spinner's state and the buffer travel with the read, made without the lock
+        // (only one thread pumps at a time: the connection's, or the one its hook runs on).
+        let mut spinner = fed.spinner;
+        let mut buf = std::mem::take(&mut fed.reader.buf);
+        if buf.is_empty() {
+            buf = vec![0; FIRST_READ];
+        }
+        drop(entry);
+        let read = spinner.read(&self.socket, &mut [IoSliceMut::new(&mut buf)]);
+        let mut entry = lock(&self.entry);
+        let mut ended = false;
+        if let Some(fed) = entry.stream_mut() {
+            fed.spinner = spinner;
+            match read {
+                Ok(0) => fed.ended = Some(Ok(())),
+                Ok(n) => {
+                    let full = n == buf.len();
+                    fed.feed(&mut buf, n);
+                    if full && buf.len() < MAX_READ {
+                        buf.resize(buf.len() * 4, 0);
+                    }
+                }
+                Err(e) if is_wait(&e) => {}
+                Err(e) => fed.ended = Some(Err(e)),
+            }
+            fed.reader.buf = buf;
+            ended = fed.ended.is_some();
+        }
+        entry.readable(ended);
+        let now = self.common.conn_now();
+        self.drive(&mut entry, now);
+        self.after_read(&mut entry, now);
+        entry
     }
 
     /// After a read: the connection tick, if due at `now`, and the next one armed.
@@ -458,17 +497,16 @@ impl ThreadConn {
         entry.arm_tick(now, self.common.settings.connection_tick);
     }
 
-    /// How long the next read may block: [`SLICE`], or less when a timeout of the protocol or
-    /// the connection tick is sooner (at least 1 ms: a zero timeout would block forever);
-    /// `None` when the protocol is due now and was not just driven for that. The clock is
-    /// read only when something is due at all.
-    fn wait(&self, entry: &Entry<Fed>, reader: &Reader) -> Option<Duration> {
-        let (poll_at, tick_at) = (entry.poll_at(), entry.tick_at);
+    /// How long the next read may block: [`SLICE`], or less when a timeout of the protocol
+    /// (`poll_at`) or the connection tick (`tick_at`) is sooner (at least 1 ms: a zero timeout
+    /// would block forever); `None` when the protocol is due now and the last pump did not
+    /// just drive for that (`drove`). The clock is read only when something is due at all.
+    fn wait(&self, poll_at: Option<u64>, tick_at: Option<u64>, drove: bool) -> Option<Duration> {
         let Some(due) = [poll_at, tick_at].into_iter().flatten().min() else {
             return Some(SLICE);
         };
         let now = self.common.conn_now();
-        if poll_at.is_some_and(|at| at <= now) && !reader.drove {
+        if poll_at.is_some_and(|at| at <= now) && !drove {
             return None;
         }
         Some(match due.saturating_sub(now) {
@@ -481,24 +519,25 @@ impl ThreadConn {
     /// last hook has run.
     fn run(self: Arc<Self>) {
         crate::sync::mark_conn_thread();
-        {
-            let mut entry = lock(&self.entry);
-            self.drive(&mut entry, self.common.conn_now());
-        }
+        let mut entry = lock(&self.entry);
+        self.drive(&mut entry, self.common.conn_now());
         loop {
-            let entry = self.run_hooks();
+            entry = self.run_hooks(entry);
             if entry.finished().is_some() {
                 break;
             }
-            self.pump(entry);
+            entry = self.pump(entry);
         }
+        drop(entry);
         self.finish();
     }
 
-    /// Runs the hook calls queued, one after the other; returns the entry, locked, once none
-    /// is left.
-    fn run_hooks(self: &Arc<Self>) -> MutexGuard<'_, Entry<Fed>> {
-        let mut entry = lock(&self.entry);
+    /// Runs the hook calls queued, one after the other (given `entry`, locked, and letting go
+    /// of it while a hook runs); returns it, locked, once none is left.
+    fn run_hooks<'a>(
+        self: &'a Arc<Self>,
+        mut entry: MutexGuard<'a, Entry<Fed>>,
+    ) -> MutexGuard<'a, Entry<Fed>> {
         loop {
             let Some((handler, call)) = entry.next_call() else {
                 return entry;
