@@ -93,3 +93,32 @@ fn without_timeouts_messages_small_and_large_flow() {
     finished.recv_timeout(WAIT).expect("all echoed in time");
     server.stop();
 }
+
+/// A hook may hand its `Conn` to another thread: that thread then drives the connection while
+/// it waits (the connection thread waits for the hook), and the connection thread goes on
+/// reading once the hook returns.
+#[test]
+fn a_hook_that_waits_on_another_thread_drives_the_connection_from_there() {
+    /// Answers each message from a scoped thread: with a receive, then the echo of both.
+    struct Aside;
+    impl Handler for Aside {
+        fn transmission_received(&mut self, conn: &mut Conn, msg: Vec<u8>) {
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    let more = conn.receive_timeout(WAIT).expect("the second message");
+                    conn.transmit([&msg[..], &more[..]].concat()).expect("sent");
+                });
+            });
+        }
+    }
+    let server = TestServer::start(threaded(), |_| Aside);
+    let mut client = TcpConnection::connect(server.addr).unwrap();
+    for round in 0..3u8 {
+        for part in [b"ab", b"cd"] {
+            assert_eq!(client.transmit(part).unwrap(), Sent::Written, "{round}");
+        }
+        let reply = client.receive().unwrap().message().unwrap();
+        assert_eq!(reply, b"abcd", "round {round}");
+    }
+    server.stop();
+}
