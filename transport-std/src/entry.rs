@@ -98,9 +98,17 @@ struct Outgoing {
 }
 
 /// What a connection's bytes move through: non-blocking, `WouldBlock` when not ready.
-pub(crate) trait Stream: Read + Write {}
+pub(crate) trait Stream: Read + Write {
+    /// For a stream whose bytes are in memory already (the connection thread's
+    /// [`Fed`](crate::threads::Fed)), whether none is left: such a stream is read as the
+    /// protocol asks, with no read ahead (a read that finds nothing costs no system call).
+    /// `None` for a socket, whose reads go ahead ([`ReadAhead`]).
+    fn fed_dry(&self) -> Option<bool> {
+        None
+    }
+}
 
-impl<S: Read + Write> Stream for S {}
+impl Stream for TcpStream {}
 
 pub(crate) struct Entry<S: Stream = TcpStream> {
     pub(crate) handle: ConnectionHandle,
@@ -212,7 +220,10 @@ impl<S: Stream> Entry<S> {
                 Life::Handshaking { stream, .. } | Life::Open { stream, .. } => stream,
                 Life::Closed { .. } => return Ok(false),
             };
-            let mut io = SocketIo::reading_ahead(stream, reads, &mut self.read_ahead);
+            let mut io = match stream.fed_dry() {
+                Some(_) => SocketIo::new(stream, reads),
+                None => SocketIo::reading_ahead(stream, reads, &mut self.read_ahead),
+            };
             match self.conn.poll(&mut io, now) {
                 Ok(None) => return Ok(false),
                 Ok(Some(event)) => self.on_event(event),
@@ -262,8 +273,18 @@ impl<S: Stream> Entry<S> {
         session.phase() == Phase::Idle
             && session.pending_output().is_empty()
             && self.outbox.is_empty()
-            && (self.read_ahead.is_dry() || !self.may_read())
+            && (self.is_dry() || !self.may_read())
             && self.conn.poll_at().is_none()
+    }
+
+    /// Nothing to read until more bytes come: from the stream in memory, or (from a socket)
+    /// until the next readiness event.
+    fn is_dry(&self) -> bool {
+        let fed = match &self.life {
+            Life::Handshaking { stream, .. } | Life::Open { stream, .. } => stream.fed_dry(),
+            Life::Closed { .. } => None,
+        };
+        fed.unwrap_or_else(|| self.read_ahead.is_dry())
     }
 
     /// Reading is paused between messages while a hook runs or waits its turn, so that a peer

@@ -16,7 +16,7 @@ mod accept;
 
 use crate::budget::Budget;
 use crate::config::EngineSettings;
-use crate::entry::Entry;
+use crate::entry::{Entry, Stream};
 use crate::error::CloseReason;
 use crate::handle::ConnectionHandle;
 use crate::hooks::Conn;
@@ -117,31 +117,17 @@ impl Fed {
 }
 
 impl Read for Fed {
+    /// What was fed, as much as fits; else the one direct read, if allowed.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.read_vectored(&mut [io::IoSliceMut::new(buf)])
-    }
-
-    /// Fills the buffers in turn, as a socket's `readv` does: the entry's read-ahead learns
-    /// from a short read that nothing is left to feed. A direct read fills the first buffer
-    /// only.
-    fn read_vectored(&mut self, bufs: &mut [io::IoSliceMut<'_>]) -> io::Result<usize> {
         if self.pos < self.end {
-            let mut n = 0;
-            for buf in bufs {
-                let left = &self.inbox[self.pos..self.end];
-                let take = buf.len().min(left.len());
-                buf[..take].copy_from_slice(&left[..take]);
-                self.pos += take;
-                n += take;
-            }
-            return Ok(n);
+            let take = buf.len().min(self.end - self.pos);
+            buf[..take].copy_from_slice(&self.inbox[self.pos..self.pos + take]);
+            self.pos += take;
+            return Ok(take);
         }
         if std::mem::take(&mut self.direct) && self.ended.is_none() {
-            // Into the payload only (one `recvfrom`, as the floor's, not a `readv`): the read
-            // ahead would tell nothing here, as the connection thread reads the socket again
-            // before it waits.
-            let payload = bufs.len().min(1);
-            match self.spinner.read(&self.socket, &mut bufs[..payload]) {
+            // One `recvfrom`, as the floor's, straight into the protocol's buffer.
+            match self.spinner.read(&self.socket, &mut [IoSliceMut::new(buf)]) {
                 Ok(0) => self.ended = Some(Ok(())),
                 Ok(n) => return Ok(n),
                 Err(e) if is_wait(&e) => {}
@@ -153,6 +139,14 @@ impl Read for Fed {
             Some(Ok(())) => Ok(0),
             Some(Err(e)) => Err(io::Error::new(e.kind(), e.to_string())),
         }
+    }
+}
+
+impl Stream for Fed {
+    /// Nothing fed is left, no direct read is allowed, and the peer's end was not met (once
+    /// it was, a read must still report it).
+    fn fed_dry(&self) -> Option<bool> {
+        Some(self.pos == self.end && !self.direct && self.ended.is_none())
     }
 }
 
@@ -446,7 +440,6 @@ impl ThreadConn {
             // Straight into the message: one read, with the lock held (it returns as soon as
             // payload bytes are there, or after the read timeout).
             fed.direct = true;
-            entry.readable(false);
             self.drive(&mut entry, self.common.conn_now());
             if let Some(fed) = entry.stream_mut() {
                 fed.direct = false;
@@ -464,7 +457,6 @@ impl ThreadConn {
         drop(entry);
         let read = spinner.read(&self.socket, &mut [IoSliceMut::new(&mut buf)]);
         let mut entry = lock(&self.entry);
-        let mut ended = false;
         if let Some(fed) = entry.stream_mut() {
             fed.spinner = spinner;
             match read {
@@ -480,9 +472,7 @@ impl ThreadConn {
                 Err(e) => fed.ended = Some(Err(e)),
             }
             fed.reader.buf = buf;
-            ended = fed.ended.is_some();
         }
-        entry.readable(ended);
         let now = self.common.conn_now();
         self.drive(&mut entry, now);
         self.after_read(&mut entry, now);

@@ -50,6 +50,8 @@ impl Read for Script {
     }
 }
 
+impl Stream for Script {}
+
 impl Write for Script {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let mut pipe = self.0.borrow_mut();
