@@ -221,7 +221,8 @@ impl<S: Stream> Entry<S> {
                 Life::Closed { .. } => return Ok(false),
             };
             let mut io = match stream.fed_dry() {
-                Some(_) => SocketIo::new(stream, reads),
+                // A dry one would only say `WouldBlock`: not asked at all.
+                Some(dry) => SocketIo::new(stream, reads && !dry),
                 None => SocketIo::reading_ahead(stream, reads, &mut self.read_ahead),
             };
             match self.conn.poll(&mut io, now) {
