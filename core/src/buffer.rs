@@ -280,7 +280,25 @@ mod vec {
         fn as_mut_slice(&mut self) -> &mut [u8] {
             &mut self.bytes[..self.len]
         }
+        #[inline]
         fn resize(&mut self, len: usize) -> Result<(), CapacityError> {
+            // Within the prepared memory (a clear, a message as long as the last): no call.
+            if len <= self.bytes.len() && len <= self.limit {
+                self.len = len;
+                return Ok(());
+            }
+            self.prepare(len)
+        }
+        #[inline]
+        fn reusable_len(&self) -> usize {
+            self.bytes.len()
+        }
+    }
+
+    impl VecBuffer {
+        /// [`Buffer::resize`] past the prepared memory: reserves and zero-fills.
+        #[cold]
+        fn prepare(&mut self, len: usize) -> Result<(), CapacityError> {
             if len > self.limit {
                 return Err(capacity_error(len, self.limit));
             }
@@ -295,10 +313,6 @@ mod vec {
             }
             self.len = len;
             Ok(())
-        }
-        #[inline]
-        fn reusable_len(&self) -> usize {
-            self.bytes.len()
         }
     }
 }

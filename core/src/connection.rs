@@ -541,7 +541,10 @@ impl<R: Buffer, T: Buffer, P: Plugins> Connection<R, T, P> {
                 }
             };
             self.last_progress = Some(now);
-            let reported = self.on_event(event);
+            let Some(reported) = self.on_event(event) else {
+                // The next step writes what is owed (the `0xff` of a header), before it reads.
+                continue;
+            };
             // An answer may still be owed (the `0x00` of a refusal, the `0xff` of an empty
             // message): write it now if the transport takes it, so the peer is not kept
             // waiting while the caller handles the event. What the transport does not take
@@ -561,9 +564,7 @@ impl<R: Buffer, T: Buffer, P: Plugins> Connection<R, T, P> {
                     _ => break,
                 }
             }
-            if reported.is_some() {
-                return Ok(reported);
-            }
+            return Ok(Some(reported));
         }
         // Progress in this poll (bytes moved or an event, which set `last_progress` to `now`)
         // restarts the clock; only a peer silent since `last_progress` times out.

@@ -367,6 +367,7 @@ impl Session {
     ///
     /// Bytes beyond what was asked for are ignored, so the caller must never read more.
     /// Errors close the session.
+    #[cfg_attr(not(target_os = "none"), inline)]
     pub fn handle_control(&mut self, bytes: &[u8]) -> Result<Option<SessionEvent>, ProtocolError> {
         let Some(&first) = bytes.first() else {
             return Ok(None);

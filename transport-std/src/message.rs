@@ -169,11 +169,19 @@ impl MessageBuffer {
         }
     }
 
+    #[inline]
     fn owned(&mut self) -> &mut VecBuffer {
+        if self.shared.is_some() {
+            self.unshare();
+        }
+        &mut self.owned
+    }
+
+    /// Copies a shared message into owned memory, to be changed there.
+    fn unshare(&mut self) {
         if let Some(a) = self.shared.take() {
             self.owned = VecBuffer::from_vec(a.to_vec(), self.owned.limit());
         }
-        &mut self.owned
     }
 
     /// Moves the contents into the largest spare if it has more memory ready than ours.
@@ -192,10 +200,12 @@ impl MessageBuffer {
 }
 
 impl Buffer for MessageBuffer {
+    #[inline]
     fn limit(&self) -> usize {
         self.owned.limit()
     }
 
+    #[inline]
     fn as_slice(&self) -> &[u8] {
         match &self.shared {
             Some(a) => a,
@@ -203,10 +213,12 @@ impl Buffer for MessageBuffer {
         }
     }
 
+    #[inline]
     fn as_mut_slice(&mut self) -> &mut [u8] {
         self.owned().as_mut_slice()
     }
 
+    #[inline]
     fn resize(&mut self, len: usize) -> Result<(), CapacityError> {
         // Past the limit, `VecBuffer::resize` refuses before a shared message is copied or a
         // spare taken.
@@ -220,6 +232,7 @@ impl Buffer for MessageBuffer {
     }
 
     /// Ours, or the largest spare's (which a resize to it adopts).
+    #[inline]
     fn reusable_len(&self) -> usize {
         match &self.shared {
             Some(a) => a.len(),

@@ -73,11 +73,13 @@ fn is_arrival(event: &Event) -> bool {
     )
 }
 
-/// The longest single blocking read: the shortest protocol timeout, so that every timeout is
-/// noticed in time; `None` (block without limit) when there are none.
+/// The longest single blocking read: the shortest protocol timeout (at least 1 ms: a zero
+/// read timeout would block forever), so that every timeout is noticed in time; `None` (block
+/// without limit) when there are none.
 fn wait_slice(t: &Timeouts) -> Option<Duration> {
     let limits = [t.handshake_ms(), t.status_ms(), t.stall_ms()];
-    limits.into_iter().flatten().min().map(millis)
+    let shortest = limits.into_iter().flatten().min().map(millis);
+    shortest.map(|wait| wait.max(Duration::from_millis(1)))
 }
 
 /// One blocking tinyproto connection, the way a script uses Python's `transmit()` and
@@ -217,12 +219,15 @@ impl TcpConnection {
         deadline: Option<Instant>,
         want: impl Fn(&Event) -> bool,
     ) -> Result<Event, Error> {
-        // The protocol's clock restarts with the first bytes of an operation: until its first
-        // poll, `poll_at` may still count from the end of the last message.
-        let mut first = true;
+        // Whether the protocol's next timeout cuts the wait short. Not before the first poll
+        // of an operation (the protocol's clock restarts with its first bytes: until then,
+        // `poll_at` may still count from the end of the last message), nor after a poll that
+        // stopped at its byte budget (`poll_at` is then that poll's time, asking for another
+        // poll at once, which the next read makes; the protocol's deadline is at least one
+        // slice away).
+        let mut protocol = false;
         loop {
-            let between_messages = self.conn.session().phase() == Phase::Idle;
-            let deadline = deadline.filter(|_| between_messages);
+            let deadline = deadline.filter(|_| self.conn.session().phase() == Phase::Idle);
             // One clock read serves the whole pass; none when nothing is timed (no protocol
             // timeout, no deadline): the start (0 on the protocol's clock) then stands for
             // every time, as nothing is ever due later than now.
@@ -235,15 +240,20 @@ impl TcpConnection {
             if deadline.is_some_and(|d| at >= d) {
                 return Err(Error::Transport(io::ErrorKind::TimedOut.into()));
             }
-            self.set_read_timeout(self.wait(at, deadline, !first))?;
-            first = false;
+            // The usual wait (no protocol timeout, no deadline to cut it short) is one slice.
+            let timeout = if protocol || deadline.is_some() {
+                self.wait(at, deadline, protocol)
+            } else {
+                self.slice
+            };
+            self.set_read_timeout(timeout)?;
             let mut stream = Spinning {
                 socket: &self.stream,
                 spinner: &mut self.spinner,
             };
             match self.conn.poll(&mut SocketIo::new(&mut stream, true), now)? {
                 Some(event) if want(&event) => return Ok(event),
-                _ => {}
+                _ => protocol = self.conn.poll_at() != Some(now),
             }
         }
     }
@@ -264,14 +274,16 @@ impl TcpConnection {
             .map(|wait| wait.max(Duration::from_millis(1)))
     }
 
+    #[inline]
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> Result<(), Error> {
         // The usual wait is one slice: no system call at all between messages.
-        if timeout != self.read_timeout {
-            self.stream
-                .set_read_timeout(timeout)
-                .map_err(Error::Transport)?;
-            self.read_timeout = timeout;
+        if timeout == self.read_timeout {
+            return Ok(());
         }
+        self.stream
+            .set_read_timeout(timeout)
+            .map_err(Error::Transport)?;
+        self.read_timeout = timeout;
         Ok(())
     }
 }
