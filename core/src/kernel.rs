@@ -82,7 +82,13 @@ impl Kernel {
     }
 
     /// The I/O `session` needs next. Asking again without a commit gives the same answer.
-    #[inline]
+    ///
+    /// Inlined always on hosted targets, as are [`Kernel::commit`] and the drivers' step (one
+    /// plan and one commit per read or write, where the calls cost as much as the work); on
+    /// bare metal (`target_os = "none"`, built for size) the compiler decides, which keeps the
+    /// flash small.
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    #[cfg_attr(target_os = "none", inline)]
     pub(crate) fn plan<'a, B: Buffer + ?Sized>(
         &'a mut self,
         session: &'a Session,
@@ -138,7 +144,10 @@ impl Kernel {
     /// end of stream, which becomes the session's verdict: a clean close or a truncation).
     ///
     /// Errors other than [`Error::WriteZero`] close the session.
-    #[inline]
+    ///
+    /// Inlined always on hosted targets (see [`Kernel::plan`]).
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    #[cfg_attr(target_os = "none", inline)]
     pub(crate) fn commit<B: Buffer + ?Sized, E>(
         &mut self,
         session: &mut Session,

@@ -114,7 +114,10 @@ impl ReadAhead {
 
 /// Does the one read, write or flush the kernel plans for `session` (payloads go to `buf`),
 /// if the transport is ready for it; a transport that does not buffer writes owes no flush.
-#[inline]
+///
+/// Inlined always on hosted targets (see [`Kernel::plan`]).
+#[cfg_attr(not(target_os = "none"), inline(always))]
+#[cfg_attr(target_os = "none", inline)]
 pub(crate) fn step<T: Transport + ?Sized, B: Buffer + ?Sized>(
     io: &mut T,
     kernel: &mut Kernel,
