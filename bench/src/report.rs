@@ -681,11 +681,14 @@ impl Report {
              call is on the critical path; on two CPUs it overlaps the peer's work. The \
              thread-per-connection mode (`threads_per_connection(true)`, rows \
              \"thread per connection\") blocks in the read itself, as the floor does, and \
-             makes the floor's system calls per echo.\n\n\
-             The 1 MiB targets are judged run by run: a 1 MiB echo's rate drifts by ±20 % \
-             within seconds here whichever program runs, so each judged run is divided by the \
-             mean of the floor's runs just before and after it, and the target takes the median \
-             of these ratios (column “{}”; the “÷ floor” column divides medians).",
+             makes the floor's system calls and context switches per echo; what it has left \
+             on one CPU is CPU time per echo, in user space and in the kernel (table *CPU time \
+             per echo* under *Where the time goes*).\n\n\
+             The 16 B and 1 MiB targets are judged run by run: an echo's rate drifts by ±10 % \
+             (16 B) to ±20 % (1 MiB) within seconds here whichever program runs, so each judged \
+             run is divided by the mean of the floor's runs just before and after it, and the \
+             target takes the median of these ratios (column “{}”; the “÷ floor” column \
+             divides medians).",
             crate::scenarios::echo::PAIRED_METRIC
         );
         out.push('\n');
