@@ -593,7 +593,13 @@ impl Report {
     /// whose program did not start (a broken harness, not a measurement).
     pub fn broken(&self) -> Vec<String> {
         let mut v = Vec::new();
-        for t in self.echo.iter().chain(&self.bulk).chain(&self.conc) {
+        for t in self
+            .echo
+            .iter()
+            .chain(&self.bulk)
+            .chain(&self.conc)
+            .chain(&self.cpu)
+        {
             for row in &t.rows {
                 let did_not_start = row.notes.iter().any(|n| n.contains("did not start"));
                 if !(row.contender.is_ours()
