@@ -4,6 +4,7 @@ use crate::contenders::{Contender, Send};
 use crate::measure::Summary;
 use crate::results::{variant_label, Table};
 use crate::scenarios::core_mem::Timing;
+use crate::scenarios::{echo::TARGET_SIZES, size_label};
 use std::fmt::Write as _;
 use tinyproto_testkit::PyVersion;
 
@@ -281,9 +282,9 @@ impl Report {
 
     fn targets(&self) -> Vec<Target> {
         let mut v = Vec::new();
-        use crate::scenarios::echo::{target_rows, title, PAIRED_METRIC, PLACEMENTS, TARGET_SIZES};
+        use crate::scenarios::echo::{target_rows, title, PAIRED_METRIC, PLACEMENTS};
         for cc in &self.ccs {
-            for size in TARGET_SIZES.map(crate::scenarios::size_label) {
+            for size in TARGET_SIZES.map(size_label) {
                 for pinning in PLACEMENTS {
                     let Some(t) = self
                         .echo
@@ -434,8 +435,8 @@ impl Report {
         use crate::scenarios::echo::Pinning;
         let tokio = (Contender::Tokio, Send::Direct);
         let mut v = Vec::new();
-        for size in ["16 B", "1 MiB"] {
-            let title = crate::scenarios::echo::title(size, Pinning::Split, self.run_cc());
+        for size in TARGET_SIZES.map(size_label) {
+            let title = crate::scenarios::echo::title(&size, Pinning::Split, self.run_cc());
             let Some(t) = self.echo.iter().find(|t| t.title == title) else {
                 continue;
             };
@@ -501,9 +502,9 @@ impl Report {
     fn python_ratios(&self, out: &mut String) {
         use crate::scenarios::echo::Pinning;
         let mut lines = Vec::new();
-        for size in ["16 B", "1 MiB"] {
+        for size in TARGET_SIZES.map(size_label) {
             for pinning in [Pinning::Split, Pinning::None] {
-                let title = crate::scenarios::echo::title(size, pinning, self.run_cc());
+                let title = crate::scenarios::echo::title(&size, pinning, self.run_cc());
                 let Some(t) = self.echo.iter().find(|t| t.title == title) else {
                     continue;
                 };

@@ -208,9 +208,9 @@ impl Conn {
         let shared = &self.handle.shared;
         let gone = ConnError::Closed(CloseReason::Shutdown);
         match &self.pump {
-            Some(pump) => {
-                (pump.command_and_wait(command, &shared.hook_slot, deadline)).map_err(|()| gone)
-            }
+            Some(pump) => pump
+                .command_and_wait(command, &shared.hook_slot, deadline)
+                .map_err(|()| gone),
             None if shared.link.send(command) => Ok(shared.hook_slot.wait(deadline)),
             None => Err(gone),
         }

@@ -5,7 +5,7 @@
 //! inverse of the CPU the two processes spend per echo; this table splits that CPU between
 //! user space (the library's own work) and the kernel (system calls, wake-ups, TCP).
 
-use super::{echo::target_rows, progress};
+use super::{echo::target_rows, progress, size_label};
 use crate::contenders::{pin, Contender, Send};
 use crate::measure::cpu_times;
 use crate::results::{Metric, Table};
@@ -25,7 +25,10 @@ pub fn run(quick: bool, contenders: &[Contender]) -> Table {
     let echoes = if quick { ECHOES.0 } else { ECHOES.1 };
     let reps = if quick { 1 } else { 3 };
     let mut t = Table::new(
-        format!("Lockstep echo of 16 B, server and client on CPU {CPU}, CPU time per echo"),
+        format!(
+            "Lockstep echo of {}, server and client on CPU {CPU}, CPU time per echo",
+            size_label(SIZE)
+        ),
         vec![
             Metric::new("server user µs", 2),
             Metric::new("server system µs", 2),
@@ -77,7 +80,7 @@ fn run_once(c: Contender, send: Send, echoes: u64) -> Result<[f64; 5], String> {
     }
     let (cu, cs) = r.cpu_s.ok_or("the client reported no CPU time")?;
     let per = |secs: f64| secs * 1e6 / echoes as f64;
-    let su = per((after.user.saturating_sub(before.user)).as_secs_f64());
+    let su = per(after.user.saturating_sub(before.user).as_secs_f64());
     let ss = per(after.system.saturating_sub(before.system).as_secs_f64());
     let (cu, cs) = (per(cu), per(cs));
     Ok([su, ss, cu, cs, su + ss + cu + cs])
