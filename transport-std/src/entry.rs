@@ -165,9 +165,19 @@ impl<S: Stream> Entry<S> {
         }
     }
 
-    /// A message's payload is arriving: its next bytes are all the peer may send now.
-    pub(crate) fn receiving_payload(&self) -> bool {
-        self.conn.session().phase() == Phase::ReceivingPayload
+    /// The announced length of the message whose payload is arriving (its next bytes are
+    /// then all the peer may send now), if one is.
+    pub(crate) fn payload_arriving(&self) -> Option<usize> {
+        let len = self.conn.session().receiving_len()?;
+        Some(len as usize)
+    }
+
+    /// Bytes are owed to the peer that the stream did not take yet (an answer, a header, or
+    /// the rest of a payload): only a later drive writes them.
+    pub(crate) fn owes_output(&self) -> bool {
+        let session = self.conn.session();
+        self.is_open()
+            && (!session.pending_output().is_empty() || session.phase() == Phase::SendingPayload)
     }
 
     /// Takes the handler out, to drop it where the driver chooses (no more hooks run).

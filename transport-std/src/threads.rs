@@ -7,8 +7,10 @@
 //! The connection logic is the reactor's [`Entry`], over a [`Fed`] stream: the thread reads the
 //! socket without holding the entry's lock and feeds the bytes in, so another thread may take
 //! the lock meanwhile to queue a message (it writes the header itself; the answer wakes the
-//! blocked read); while a payload arrives, one read at a time goes straight into the message
-//! with the lock held, so a large message is copied once. A hook's
+//! blocked read); while a large payload arrives, one read at a time goes straight into the
+//! message with the lock held, so it is copied once. Without a time limit or a tick, a read
+//! between messages or of a small payload has no timeout at all (no kernel timer per read; see
+//! [`SLICE`]). A hook's
 //! [`Conn::transmit`](crate::Conn::transmit) and [`Conn::receive`](crate::Conn::receive) pump
 //! the connection on the hook's own thread until their answer is there.
 
@@ -31,19 +33,26 @@ use crate::sync::lock;
 use std::io::{self, ErrorKind, IoSliceMut, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-/// The longest a connection thread blocks in one read when no timeout of the protocol is
-/// sooner: it then looks at its connection again (a safety net for work another thread left,
-/// such as a write that did not fit in the socket at once). Idle, a connection thread wakes
-/// this often; the socket's read timeout changes only when a protocol timeout is sooner, so
-/// the usual wait costs no extra system call.
+/// The longest a connection thread blocks in one read that must end by itself: one that
+/// holds the connection's lock (a direct read into a large payload), one after which bytes
+/// are still owed to the peer (a write the socket did not take at once), and every read of a
+/// connection with a time limit or a tick (another thread's send may start a time limit that
+/// the blocked read does not know of). The connection is then looked at again this often.
+///
+/// Any other read, of a connection with no time limit and no tick, waits for the peer alone:
+/// its bytes, its close, or a close on our side (which shuts the socket down) end it, and it
+/// arms no kernel timer. Another thread whose write the socket did not take at once meanwhile
+/// leaves it to a stand-in thread ([`ThreadConn::stand_in`]).
 const SLICE: Duration = Duration::from_millis(100);
 
 /// Bytes the first read of a connection thread may take from the socket; a read that fills
 /// its buffer makes the next one 4 times larger, up to [`MAX_READ`] (large messages then cost
-/// as few reads as a blocking program's).
+/// as few reads as a blocking program's). Payloads longer than this are read straight into
+/// their message (one copy less); shorter ones through the read buffer, without the lock.
 const FIRST_READ: usize = 4 * 1024;
 /// The largest read buffer of a connection thread.
 const MAX_READ: usize = 256 * 1024;
@@ -79,6 +88,8 @@ struct Reader {
     timeout: Option<Duration>,
     /// The last pump drove without reading, because the protocol was due at once.
     drove: bool,
+    /// A stand-in thread writes what another thread left owed ([`ThreadConn::stand_in`]).
+    standing_in: bool,
 }
 
 impl Fed {
@@ -94,6 +105,7 @@ impl Fed {
                 buf: vec![0; FIRST_READ],
                 timeout: Some(SLICE),
                 drove: false,
+                standing_in: false,
             },
             socket,
         }
@@ -258,7 +270,7 @@ impl Common {
         self: &Arc<Self>,
         stream: TcpStream,
         connected: Option<ConnectReply>,
-    ) -> io::Result<()> {
+    ) -> io::Result<Arc<ThreadConn>> {
         if self.settings.conn.nodelay {
             stream.set_nodelay(true)?;
         }
@@ -283,6 +295,8 @@ impl Common {
             };
             let proto = protocol(&self.settings.conn, &self.spares);
             ThreadConn {
+                me: me.clone(),
+                blocked: AtomicBool::new(false),
                 entry: Mutex::new(Entry::new(
                     handle,
                     Fed::new(writer, Spinner::new(self.settings.conn.spin)),
@@ -309,13 +323,31 @@ impl Common {
             conn.finish();
             return Err(e);
         }
-        Ok(())
+        Ok(conn)
     }
+}
+
+/// How long a connection thread's next read may block ([`ThreadConn::wait`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wait {
+    /// Not at all: the protocol is due now, so drive instead.
+    Now,
+    /// This long ([`SLICE`], or less when a timeout of the protocol or the tick is sooner).
+    For(Duration),
+    /// Nothing is due and the connection has no time limit nor tick: until the peer's bytes
+    /// or close (unless the read must end by itself, see [`SLICE`]).
+    Peer,
 }
 
 /// One connection of the thread-per-connection mode.
 pub(crate) struct ThreadConn {
+    /// Itself, for the stand-in thread a command may start.
+    me: Weak<ThreadConn>,
     entry: Mutex<Entry<Fed>>,
+    /// The pumping thread is in (or about to enter, or just left) a read without the lock
+    /// that no timeout ends: set under the lock before it, cleared before the lock is taken
+    /// again after it, so a stand-in stops as soon as the read is over.
+    blocked: AtomicBool,
     /// The socket the connection thread reads (its clone in [`Fed`] writes).
     socket: TcpStream,
     common: Arc<Common>,
@@ -324,7 +356,10 @@ pub(crate) struct ThreadConn {
 impl Mailbox for ThreadConn {
     /// Runs a command of a handle or a hook (from any thread).
     fn command(&self, command: Command) -> bool {
-        self.run_command(&mut lock(&self.entry), command)
+        let mut entry = lock(&self.entry);
+        let known = self.run_command(&mut entry, command);
+        self.cover(&mut entry);
+        known
     }
 }
 
@@ -406,6 +441,45 @@ impl ThreadConn {
         }
     }
 
+    /// After another thread's command: if it left bytes owed to the peer while the connection
+    /// thread waits in a read that no timeout ends, a stand-in thread writes them (the peer
+    /// may wait for them before it sends anything that would end that read).
+    fn cover(&self, entry: &mut Entry<Fed>) {
+        let owes = entry.owes_output();
+        let Some(fed) = entry.stream_mut() else {
+            return;
+        };
+        if !owes || !self.blocked.load(Ordering::Acquire) || fed.reader.standing_in {
+            return;
+        }
+        let Some(me) = self.me.upgrade() else {
+            return;
+        };
+        let spawned = std::thread::Builder::new()
+            .name("tinyproto-stand-in".into())
+            .spawn(move || me.stand_in());
+        match spawned {
+            Ok(_) => fed.reader.standing_in = true,
+            Err(e) => self.close(entry, CloseReason::from(crate::Error::Transport(e))),
+        }
+    }
+
+    /// The stand-in thread: writes what is owed to the peer (each write blocking up to
+    /// [`SLICE`], letting go of the lock between them) for as long as the connection thread
+    /// waits in a read that no timeout ends; once it reads with a timeout again (it then
+    /// writes what is owed itself), nothing is owed, or the connection closed, it is done.
+    fn stand_in(&self) {
+        let mut entry = lock(&self.entry);
+        while entry.owes_output() && self.blocked.load(Ordering::Acquire) {
+            self.drive(&mut entry, self.common.conn_now());
+            drop(entry);
+            entry = lock(&self.entry);
+        }
+        if let Some(fed) = entry.stream_mut() {
+            fed.reader.standing_in = false;
+        }
+    }
+
     fn close(&self, entry: &mut Entry<Fed>, reason: CloseReason) {
         if entry.close(reason).is_some() {
             // Wakes the connection thread's read, and tells the peer.
@@ -417,26 +491,33 @@ impl ThreadConn {
     /// lets go of meanwhile), feeds them in and drives; returns `entry`, locked again.
     fn pump<'a>(&'a self, mut entry: MutexGuard<'a, Entry<Fed>>) -> MutexGuard<'a, Entry<Fed>> {
         let (poll_at, tick_at) = (entry.poll_at(), entry.tick_at);
-        let payload = entry.receiving_payload();
+        let large_payload = entry.payload_arriving().is_some_and(|len| len > FIRST_READ);
+        let owes = entry.owes_output();
         let Some(fed) = entry.stream_mut() else {
             // Closed: no bytes come any more.
             return entry;
         };
+        let direct = large_payload && fed.pos == fed.end;
         let reader = &mut fed.reader;
-        let Some(wait) = self.wait(poll_at, tick_at, reader.drove) else {
-            // The protocol is due now (once: then it reads, at least 1 ms).
-            reader.drove = true;
-            self.drive(&mut entry, self.common.conn_now());
-            return entry;
-        };
-        reader.drove = false;
-        if Some(wait) != reader.timeout {
-            if self.socket.set_read_timeout(Some(wait)).is_err() {
+        let timeout = match self.wait(poll_at, tick_at, reader.drove) {
+            Wait::Now => {
+                // The protocol is due now (once: then it reads, at least 1 ms).
+                reader.drove = true;
+                self.drive(&mut entry, self.common.conn_now());
                 return entry;
             }
-            reader.timeout = Some(wait);
+            Wait::For(wait) => Some(wait),
+            Wait::Peer if direct || owes => Some(SLICE),
+            Wait::Peer => None,
+        };
+        reader.drove = false;
+        if timeout != reader.timeout {
+            if self.socket.set_read_timeout(timeout).is_err() {
+                return entry;
+            }
+            reader.timeout = timeout;
         }
-        if payload && fed.pos == fed.end {
+        if direct {
             // Straight into the message: one read, with the lock held (it returns as soon as
             // payload bytes are there, or after the read timeout).
             fed.direct = true;
@@ -450,12 +531,14 @@ impl ThreadConn {
         // The spinner's state and the buffer travel with the read, made without the lock
         // (only one thread pumps at a time: the connection's, or the one its hook runs on).
         let mut spinner = fed.spinner;
+        self.blocked.store(timeout.is_none(), Ordering::Release);
         let mut buf = std::mem::take(&mut fed.reader.buf);
         if buf.is_empty() {
             buf = vec![0; FIRST_READ];
         }
         drop(entry);
         let read = spinner.read(&self.socket, &mut [IoSliceMut::new(&mut buf)]);
+        self.blocked.store(false, Ordering::Release);
         let mut entry = lock(&self.entry);
         if let Some(fed) = entry.stream_mut() {
             fed.spinner = spinner;
@@ -487,19 +570,23 @@ impl ThreadConn {
         entry.arm_tick(now, self.common.settings.connection_tick);
     }
 
-    /// How long the next read may block: [`SLICE`], or less when a timeout of the protocol
-    /// (`poll_at`) or the connection tick (`tick_at`) is sooner (at least 1 ms: a zero timeout
-    /// would block forever); `None` when the protocol is due now and the last pump did not
-    /// just drive for that (`drove`). The clock is read only when something is due at all.
-    fn wait(&self, poll_at: Option<u64>, tick_at: Option<u64>, drove: bool) -> Option<Duration> {
+    /// How long the next read may block, given a timeout of the protocol (`poll_at`), the
+    /// connection tick (`tick_at`), and whether the last pump just drove because the protocol
+    /// was due (`drove`). The clock is read only when something is due at all.
+    fn wait(&self, poll_at: Option<u64>, tick_at: Option<u64>, drove: bool) -> Wait {
         let Some(due) = [poll_at, tick_at].into_iter().flatten().min() else {
-            return Some(SLICE);
+            return if self.common.timed {
+                Wait::For(SLICE)
+            } else {
+                Wait::Peer
+            };
         };
         let now = self.common.conn_now();
         if poll_at.is_some_and(|at| at <= now) && !drove {
-            return None;
+            return Wait::Now;
         }
-        Some(match due.saturating_sub(now) {
+        Wait::For(match due.saturating_sub(now) {
+            // At least 1 ms: a zero timeout would block forever.
             left if left < SLICE.as_millis() as u64 => Duration::from_millis(left.max(1)),
             _ => SLICE,
         })
@@ -593,3 +680,6 @@ pub(crate) fn start(
         Reactor::start(settings, listeners, max_connections, factory, notices)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -122,3 +122,41 @@ fn a_hook_that_waits_on_another_thread_drives_the_connection_from_there() {
     }
     server.stop();
 }
+
+/// With no time limit a connection thread's read between messages has no timeout: sends from
+/// another thread through the handle (small ones, and one larger than the socket buffers,
+/// whose rest the connection thread writes) still flow, and a close from another thread still
+/// ends that read.
+#[test]
+fn without_timeouts_sends_from_another_thread_flow_and_close_ends_the_read() {
+    struct Forward(mpsc::Sender<Vec<u8>>);
+    impl Handler for Forward {
+        fn transmission_received(&mut self, _: &mut Conn, msg: Vec<u8>) {
+            let _ = self.0.send(msg);
+        }
+    }
+    let large = message(16 << 20, 3);
+    let server = TestServer::start(
+        threaded()
+            .timeouts(Timeouts::new())
+            .max_message_size(2 * large.len()),
+        |_| Echo,
+    );
+    let (tx, echoes) = mpsc::channel();
+    let client = tinyproto_std::Client::builder()
+        .threads_per_connection(true)
+        .timeouts(Timeouts::new())
+        .max_message_size(2 * large.len())
+        .build(move |_| Forward(tx.clone()))
+        .unwrap();
+    let conn = client.connect(server.addr).unwrap();
+    for msg in [&b"a"[..], &large, b"bc"] {
+        conn.transmit(msg).unwrap();
+        let reply = echoes.recv_timeout(WAIT).expect("an echo");
+        assert!(reply == echo(msg), "echo of {} bytes", msg.len());
+    }
+    conn.close();
+    let (_, why) = server.next_shutdown();
+    assert!(why.is_normal(), "{why}");
+    server.stop();
+}

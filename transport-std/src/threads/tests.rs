@@ -1,0 +1,117 @@
+//! A connection thread's read that no timeout ends (no time limit, no tick): what ends it,
+//! and the stand-in that writes what another thread left owed meanwhile. The socket's send
+//! buffer is filled through a clone of it, which the public API cannot reach.
+
+use super::*;
+use crate::{Handler, Timeouts};
+use std::net::TcpListener;
+use tinyproto_core::wire::{LengthHeader, SC_OK};
+
+/// Longer than anything here should take.
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A handler whose hooks do nothing.
+struct Quiet;
+impl Handler for Quiet {}
+
+/// A server-side connection with no time limit, its thread started; the peer's end of the
+/// socket (handshake done) and a clone of ours.
+fn untimed() -> (Arc<Common>, Arc<ThreadConn>, TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    peer.set_read_timeout(Some(WAIT)).unwrap();
+    let (ours, _) = listener.accept().unwrap();
+    let clone = ours.try_clone().unwrap();
+    let mut settings = EngineSettings::default();
+    settings.conn.timeouts = Timeouts::new();
+    settings.threads_per_connection = true;
+    let common = Common::new(
+        settings,
+        Arc::new(|_: &ConnectionHandle| Box::new(Quiet)),
+        None,
+    );
+    let conn = common.start(ours, None).unwrap();
+    peer.write_all(&[0xff]).unwrap();
+    peer.read_exact(&mut [0]).unwrap();
+    (common, conn, peer, clone)
+}
+
+/// Waits (at most [`WAIT`]) until the connection thread is in a read that no timeout ends.
+fn wait_blocked(conn: &ThreadConn) {
+    let give_up = Instant::now() + WAIT;
+    while !conn.blocked.load(Ordering::Acquire) {
+        assert!(
+            Instant::now() < give_up,
+            "the connection thread never blocked"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Writes junk into `socket` until its send buffer is full; returns how many bytes.
+fn fill(socket: &TcpStream) -> usize {
+    socket.set_nonblocking(true).unwrap();
+    let junk = [0u8; 64 * 1024];
+    let mut filled = 0;
+    // Bounded: loopback buffers hold a few MiB at most.
+    while filled < 256 << 20 {
+        match (&*socket).write(&junk) {
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) => panic!("filling the send buffer: {e}"),
+        }
+    }
+    socket.set_nonblocking(false).unwrap();
+    filled
+}
+
+fn handle(conn: &ThreadConn) -> ConnectionHandle {
+    lock(&conn.entry).handle.clone()
+}
+
+#[test]
+fn a_close_from_another_thread_ends_a_read_that_no_timeout_ends() {
+    let (common, conn, mut peer, _) = untimed();
+    wait_blocked(&conn);
+    handle(&conn).close();
+    common.wait_all_closed(WAIT);
+    assert_eq!(common.live(), 0, "the connection thread finished");
+    assert_eq!(peer.read(&mut [0]).unwrap(), 0, "the peer saw the close");
+}
+
+/// The header of a send from another thread does not fit in the full send buffer: a stand-in
+/// writes it once the peer reads, while the connection thread still waits for the peer's
+/// bytes (which the peer sends only after that header: without the stand-in, both would wait
+/// forever).
+#[test]
+fn a_stand_in_writes_what_another_thread_left_owed() {
+    let (common, conn, mut peer, clone) = untimed();
+    wait_blocked(&conn);
+    let filled = fill(&clone);
+    // The header's write waits out the write timeout, then is left owed.
+    handle(&conn).send(&b"hello"[..]).unwrap();
+    {
+        let mut entry = lock(&conn.entry);
+        assert!(entry.owes_output(), "the header did not fit");
+        let fed = entry.stream_mut().unwrap();
+        assert!(fed.reader.standing_in, "a stand-in was started");
+    }
+    let mut junk = vec![0; filled];
+    peer.read_exact(&mut junk).unwrap();
+    let mut header = [0; 4];
+    peer.read_exact(&mut header).unwrap();
+    assert_eq!(header, LengthHeader::new(5).to_bytes());
+    peer.write_all(&[SC_OK]).unwrap();
+    let mut payload = [0; 5];
+    peer.read_exact(&mut payload).unwrap();
+    assert_eq!(&payload, b"hello");
+    drop(peer);
+    common.wait_all_closed(WAIT);
+    assert_eq!(common.live(), 0, "the connection thread finished");
+    assert!(
+        !lock(&conn.entry)
+            .stream_mut()
+            .is_some_and(|fed| fed.reader.standing_in),
+        "the stand-in is done"
+    );
+}
