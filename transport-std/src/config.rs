@@ -271,11 +271,14 @@ macro_rules! engine_settings {
         ///
         /// For a few connections with the least latency: a lockstep message costs the system
         /// calls of a hand-written blocking program (no readiness wait before each read), which
-        /// matters most when both ends share a CPU. The price: a thread (and its stack) per
-        /// connection, and with a time limit or a [`connection_tick`](Self::connection_tick)
-        /// an idle connection's thread wakes every 100 ms (with neither, its reads arm no
-        /// timer and it sleeps until the peer sends or closes). Timeouts, limits and
-        /// hooks behave as in the default mode. Inside a hook,
+        /// matters most when both ends share a CPU. Its reads arm no kernel timer and an idle
+        /// connection's thread sleeps until the peer sends or closes: the time limits are kept
+        /// by one watchdog thread (it wakes every 100 ms while connections have any). The
+        /// price: a thread (and its stack) per connection; with a
+        /// [`connection_tick`](Self::connection_tick) or
+        /// [plugins](Self::plugin) each read times out after at most 100 ms (so the connection
+        /// thread can run the hooks these bring). Timeouts, limits and hooks behave as in the
+        /// default mode. Inside a hook,
         /// [`ConnectionHandle::transmit`](crate::ConnectionHandle::transmit) and
         /// [`ClientHandle::connect`](crate::ClientHandle::connect) answer
         /// [`ConnError::WouldBlockInline`](crate::ConnError::WouldBlockInline) as in an inline

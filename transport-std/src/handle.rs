@@ -48,7 +48,8 @@ impl ConnectionHandle {
     /// copy; borrowed bytes are copied once.
     ///
     /// Errors: [`ConnError::Closed`] when the connection is closed, [`ConnError::QueueFull`]
-    /// when too many messages or bytes wait already. Failures of the send itself close the
+    /// when too many messages or bytes wait already, [`ConnError::Send`] for a message longer
+    /// than any tinyproto receiver accepts. Failures of the send itself close the
     /// connection (see [`ServerHooks::conn_shutdown`](crate::ServerHooks::conn_shutdown)) or,
     /// for a refusal by the peer, drop that message.
     pub fn send(&self, msg: impl Into<Message>) -> Result<(), ConnError> {
@@ -96,7 +97,7 @@ impl ConnectionHandle {
 
 impl ConnectionHandle {
     /// The command that sends `msg`, once the connection is found open and the message
-    /// counted in its queue (within the queue limits).
+    /// counted in its queue (within the queue limits, and not too long to send).
     pub(crate) fn send_command(
         &self,
         msg: Message,

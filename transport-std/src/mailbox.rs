@@ -14,6 +14,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, OnceLock, Weak};
 use std::time::Instant;
+use tinyproto_core::session::SendError;
+use tinyproto_core::wire::MSG_MAX_SIZE;
 
 /// What hooks and handles ask of the I/O thread.
 pub(crate) enum Command {
@@ -176,8 +178,13 @@ impl Shared {
         }
     }
 
-    /// Counts a message of `len` bytes into the queue, within both limits.
+    /// Counts a message of `len` bytes into the queue, within both limits; one longer than
+    /// any tinyproto receiver accepts ([`MSG_MAX_SIZE`]) is refused at once.
     pub(crate) fn reserve(&self, len: usize) -> Result<(), ConnError> {
+        if len > MSG_MAX_SIZE as usize {
+            // Never sendable: refused here, not on whichever thread would start sending it.
+            return Err(ConnError::Send(SendError::TooLong { len }));
+        }
         if self.queued.fetch_add(1, Ordering::AcqRel) >= self.max_queued {
             self.queued.fetch_sub(1, Ordering::AcqRel);
             return Err(ConnError::QueueFull);
@@ -217,5 +224,39 @@ impl SendReply {
             }
             Self::Hook(shared) => shared.hook_slot.put(HookAnswer::Sent(result)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Where commands go nowhere.
+    struct Nowhere;
+    impl Mailbox for Nowhere {
+        fn command(&self, _: Command) -> bool {
+            false
+        }
+    }
+
+    /// A message no receiver accepts is refused when queued (on the sending thread, which
+    /// learns it at once), and leaves the queue's counts as they were.
+    #[test]
+    fn a_message_too_long_to_send_is_refused_when_queued() {
+        let addr = SocketAddr::from(([127, 0, 0, 1], 1));
+        let shared = Shared::new(
+            (ConnSerial(1), 0),
+            (addr, addr),
+            (8, usize::MAX),
+            Link::Direct(Weak::<Nowhere>::new()),
+        );
+        let len = MSG_MAX_SIZE as usize + 1;
+        assert!(matches!(
+            shared.reserve(len),
+            Err(ConnError::Send(SendError::TooLong { len: l })) if l == len
+        ));
+        assert_eq!(shared.queued_bytes.load(Ordering::Acquire), 0);
+        assert_eq!(shared.queued.load(Ordering::Acquire), 0);
+        assert!(shared.reserve(MSG_MAX_SIZE as usize).is_ok());
     }
 }

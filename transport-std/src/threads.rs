@@ -8,13 +8,15 @@
 //! socket without holding the entry's lock and feeds the bytes in, so another thread may take
 //! the lock meanwhile to queue a message (it writes the header itself; the answer wakes the
 //! blocked read); while a large payload arrives, one read at a time goes straight into the
-//! message with the lock held, so it is copied once. Without a time limit or a tick, a read
-//! between messages or of a small payload has no timeout at all (no kernel timer per read; see
+//! message with the lock held, so it is copied once. Unless the connection tick runs, a read
+//! between messages or of a small payload has no timeout at all (no kernel timer per read): a
+//! time limit of the protocol is ended by the server's or client's watchdog thread (see
 //! [`SLICE`]). A hook's
 //! [`Conn::transmit`](crate::Conn::transmit) and [`Conn::receive`](crate::Conn::receive) pump
 //! the connection on the hook's own thread until their answer is there.
 
 mod accept;
+mod watchdog;
 
 use crate::budget::Budget;
 use crate::config::EngineSettings;
@@ -34,20 +36,24 @@ use std::io::{self, ErrorKind, IoSliceMut, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError, Weak};
 use std::time::{Duration, Instant};
+use watchdog::Watchdog;
 
 /// The longest a connection thread blocks in one read that must end by itself: one that
 /// holds the connection's lock (a direct read into a large payload), one after which bytes
-/// are still owed to the peer (a write the socket did not take at once), and every read of a
-/// connection with a time limit or a tick (another thread's send may start a time limit that
-/// the blocked read does not know of). The connection is then looked at again this often.
+/// are still owed to the peer (a write the socket did not take at once), and one while the
+/// connection tick runs. The connection is then looked at again this often; a time limit of
+/// the protocol due sooner is the read's timeout.
 ///
-/// Any other read, of a connection with no time limit and no tick, waits for the peer alone:
-/// its bytes, its close, or a close on our side (which shuts the socket down) end it, and it
-/// arms no kernel timer. Another thread whose write the socket did not take at once meanwhile
-/// leaves it to a stand-in thread ([`ThreadConn::stand_in`]).
-const SLICE: Duration = Duration::from_millis(100);
+/// Any other read waits for the peer alone: its bytes, its close, or a close on our side
+/// (which shuts the socket down) end it, and it arms no kernel timer. A time limit of the
+/// protocol (one the read left, or one another thread started meanwhile) is then ended by the
+/// [`Watchdog`], which looks at the connections this often; another thread's write that the
+/// socket did not take at once is finished by a stand-in thread ([`ThreadConn::stand_in`]).
+const SLICE: Duration = Duration::from_millis(SLICE_MS);
+/// [`SLICE`] in milliseconds.
+const SLICE_MS: u64 = 100;
 
 /// Bytes the first read of a connection thread may take from the socket; a read that fills
 /// its buffer makes the next one 4 times larger, up to [`MAX_READ`] (large messages then cost
@@ -195,6 +201,10 @@ pub(crate) struct Common {
     pub(crate) start: Instant,
     /// A connection has a time limit or a tick: its clock must be read ([`Common::conn_now`]).
     timed: bool,
+    /// Ends the time limits that reads without a timeout leave to it, if connections have any.
+    watchdog: Option<Arc<Watchdog>>,
+    /// Connections have plugins: a send may fail on the thread that queued it.
+    plugins: bool,
     next_id: Mutex<u64>,
     /// Signalled (with the registry's lock) whenever a connection leaves the registry.
     left: Condvar,
@@ -206,10 +216,11 @@ impl Common {
         factory: HandlerFactory,
         notices: Option<Notices>,
     ) -> Arc<Self> {
-        let timed =
-            settings.conn.timeouts != crate::Timeouts::new() || settings.connection_tick.is_some();
+        let limited = settings.conn.timeouts != crate::Timeouts::new();
         Arc::new(Self {
-            timed,
+            timed: limited || settings.connection_tick.is_some(),
+            watchdog: limited.then(Arc::default),
+            plugins: !settings.conn.plugins.is_empty(),
             budget: Mutex::new(Budget::new(settings.max_buffered_bytes())),
             spares: Spares::new(settings.conn.reuse_limit),
             settings,
@@ -310,12 +321,18 @@ impl Common {
         let handle = lock(&conn.entry).handle.clone();
         lock(&self.registry).insert(id, handle.clone());
         self.notify(Notice::Opened(handle));
-        let spawned = std::thread::Builder::new()
-            .name("tinyproto-conn".into())
-            .spawn({
-                let conn = conn.clone();
-                move || conn.run()
-            });
+        let watched = match &self.watchdog {
+            Some(watchdog) => watchdog.watch(&conn),
+            None => Ok(()),
+        };
+        let spawned = watched.and_then(|()| {
+            std::thread::Builder::new()
+                .name("tinyproto-conn".into())
+                .spawn({
+                    let conn = conn.clone();
+                    move || conn.run()
+                })
+        });
         if let Err(e) = spawned {
             let mut entry = lock(&conn.entry);
             conn.close(&mut entry, CloseReason::Local);
@@ -334,8 +351,9 @@ enum Wait {
     Now,
     /// This long ([`SLICE`], or less when a timeout of the protocol or the tick is sooner).
     For(Duration),
-    /// Nothing is due and the connection has no time limit nor tick: until the peer's bytes
-    /// or close (unless the read must end by itself, see [`SLICE`]).
+    /// Until the peer's bytes or close (unless the read must end by itself, see [`SLICE`]):
+    /// nothing is due, or only a time limit of the protocol, not sooner than [`SLICE`], that
+    /// the [`Watchdog`] ends.
     Peer,
 }
 
@@ -419,7 +437,7 @@ impl ThreadConn {
             if !entry.is_open() || deadline.is_some_and(|d| Instant::now() >= d) {
                 return None;
             }
-            entry = self.pump(entry);
+            entry = self.pump(entry, deadline);
         }
     }
 
@@ -445,6 +463,14 @@ impl ThreadConn {
     /// thread waits in a read that no timeout ends, a stand-in thread writes them (the peer
     /// may wait for them before it sends anything that would end that read).
     fn cover(&self, entry: &mut Entry<Fed>) {
+        if self.blocked.load(Ordering::Acquire) {
+            if let (Some(watchdog), Some(at)) = (&self.common.watchdog, entry.poll_at()) {
+                // A time limit it started that the watchdog's next look may miss.
+                if at < self.common.conn_now().saturating_add(SLICE_MS) {
+                    watchdog.poke();
+                }
+            }
+        }
         let owes = entry.owes_output();
         let Some(fed) = entry.stream_mut() else {
             return;
@@ -480,6 +506,30 @@ impl ThreadConn {
         }
     }
 
+    /// For the [`Watchdog`]: while the connection thread waits in a read that no timeout
+    /// ends, ends the protocol's time limit that is due (the connection closes). Returns how
+    /// long until the next is due, if one runs.
+    ///
+    /// A connection that another thread drives at the moment is left alone: that thread
+    /// looks at the time limits itself, and the next look comes at most [`SLICE`] later.
+    fn watch(&self) -> Option<Duration> {
+        if !self.blocked.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut entry = match self.entry.try_lock() {
+            Ok(entry) => entry,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        let now = self.common.conn_now();
+        if entry.poll_at()? <= now {
+            self.drive(&mut entry, now);
+            self.cover(&mut entry);
+        }
+        let left = entry.poll_at()?.saturating_sub(now);
+        Some(Duration::from_millis(left.max(1)))
+    }
+
     fn close(&self, entry: &mut Entry<Fed>, reason: CloseReason) {
         if entry.close(reason).is_some() {
             // Wakes the connection thread's read, and tells the peer.
@@ -488,8 +538,13 @@ impl ThreadConn {
     }
 
     /// Waits for the peer's next bytes (without holding `entry`'s lock, which it is given and
-    /// lets go of meanwhile), feeds them in and drives; returns `entry`, locked again.
-    fn pump<'a>(&'a self, mut entry: MutexGuard<'a, Entry<Fed>>) -> MutexGuard<'a, Entry<Fed>> {
+    /// lets go of meanwhile), at most until `deadline` (a hook's `receive_timeout`), feeds
+    /// them in and drives; returns `entry`, locked again.
+    fn pump<'a>(
+        &'a self,
+        mut entry: MutexGuard<'a, Entry<Fed>>,
+        deadline: Option<Instant>,
+    ) -> MutexGuard<'a, Entry<Fed>> {
         let (poll_at, tick_at) = (entry.poll_at(), entry.tick_at);
         let large_payload = entry.payload_arriving().is_some_and(|len| len > FIRST_READ);
         let owes = entry.owes_output();
@@ -507,8 +562,18 @@ impl ThreadConn {
                 return entry;
             }
             Wait::For(wait) => Some(wait),
-            Wait::Peer if direct || owes => Some(SLICE),
+            // With plugins, another thread's send may fail meanwhile: the
+            // `transmission_failed` it queues runs only on this thread.
+            Wait::Peer if direct || owes || self.common.plugins => Some(SLICE),
             Wait::Peer => None,
+        };
+        let timeout = match deadline {
+            // At least 1 ms: a zero timeout would block forever.
+            Some(deadline) => Some(
+                (deadline.saturating_duration_since(Instant::now()))
+                    .clamp(Duration::from_millis(1), timeout.unwrap_or(SLICE)),
+            ),
+            None => timeout,
         };
         reader.drove = false;
         if timeout != reader.timeout {
@@ -575,21 +640,19 @@ impl ThreadConn {
     /// was due (`drove`). The clock is read only when something is due at all.
     fn wait(&self, poll_at: Option<u64>, tick_at: Option<u64>, drove: bool) -> Wait {
         let Some(due) = [poll_at, tick_at].into_iter().flatten().min() else {
-            return if self.common.timed {
-                Wait::For(SLICE)
-            } else {
-                Wait::Peer
-            };
+            return Wait::Peer;
         };
         let now = self.common.conn_now();
         if poll_at.is_some_and(|at| at <= now) && !drove {
             return Wait::Now;
         }
-        Wait::For(match due.saturating_sub(now) {
+        match due.saturating_sub(now) {
             // At least 1 ms: a zero timeout would block forever.
-            left if left < SLICE.as_millis() as u64 => Duration::from_millis(left.max(1)),
-            _ => SLICE,
-        })
+            left if left < SLICE_MS => Wait::For(Duration::from_millis(left.max(1))),
+            // Only the tick needs this thread; a time limit is the watchdog's.
+            _ if tick_at.is_none() => Wait::Peer,
+            _ => Wait::For(SLICE),
+        }
     }
 
     /// The connection thread: pumps and runs the hooks until the connection is closed and its
@@ -603,7 +666,7 @@ impl ThreadConn {
             if entry.finished().is_some() {
                 break;
             }
-            entry = self.pump(entry);
+            entry = self.pump(entry, None);
         }
         drop(entry);
         self.finish();

@@ -5,6 +5,7 @@
 use super::*;
 use crate::{Handler, Timeouts};
 use std::net::TcpListener;
+use tinyproto_core::session::Phase;
 use tinyproto_core::wire::{LengthHeader, SC_OK};
 
 /// Longer than anything here should take.
@@ -17,13 +18,18 @@ impl Handler for Quiet {}
 /// A server-side connection with no time limit, its thread started; the peer's end of the
 /// socket (handshake done) and a clone of ours.
 fn untimed() -> (Arc<Common>, Arc<ThreadConn>, TcpStream, TcpStream) {
+    started(Timeouts::new())
+}
+
+/// [`untimed`] with the time limits `timeouts`.
+fn started(timeouts: Timeouts) -> (Arc<Common>, Arc<ThreadConn>, TcpStream, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
     peer.set_read_timeout(Some(WAIT)).unwrap();
     let (ours, _) = listener.accept().unwrap();
     let clone = ours.try_clone().unwrap();
     let mut settings = EngineSettings::default();
-    settings.conn.timeouts = Timeouts::new();
+    settings.conn.timeouts = timeouts;
     settings.threads_per_connection = true;
     let common = Common::new(
         settings,
@@ -36,16 +42,20 @@ fn untimed() -> (Arc<Common>, Arc<ThreadConn>, TcpStream, TcpStream) {
     (common, conn, peer, clone)
 }
 
-/// Waits (at most [`WAIT`]) until the connection thread is in a read that no timeout ends.
-fn wait_blocked(conn: &ThreadConn) {
+/// Waits (at most [`WAIT`]) until `done` holds for the connection (its entry locked).
+fn wait_until(conn: &ThreadConn, what: &str, done: impl Fn(&ThreadConn, &mut Entry<Fed>) -> bool) {
     let give_up = Instant::now() + WAIT;
-    while !conn.blocked.load(Ordering::Acquire) {
-        assert!(
-            Instant::now() < give_up,
-            "the connection thread never blocked"
-        );
+    while !done(conn, &mut lock(&conn.entry)) {
+        assert!(Instant::now() < give_up, "never: {what}");
         std::thread::sleep(Duration::from_millis(1));
     }
+}
+
+/// Waits until the connection thread, past the handshake, is in a read that no timeout ends.
+fn wait_blocked(conn: &ThreadConn) {
+    wait_until(conn, "the connection thread blocked", |conn, entry| {
+        entry.is_established() && conn.blocked.load(Ordering::Acquire)
+    });
 }
 
 /// Writes junk into `socket` until its send buffer is full; returns how many bytes.
@@ -105,13 +115,38 @@ fn a_stand_in_writes_what_another_thread_left_owed() {
     let mut payload = [0; 5];
     peer.read_exact(&mut payload).unwrap();
     assert_eq!(&payload, b"hello");
+    wait_until(&conn, "the stand-in is done", |_, entry| {
+        entry
+            .stream_mut()
+            .is_some_and(|fed| !fed.reader.standing_in)
+    });
     drop(peer);
     common.wait_all_closed(WAIT);
     assert_eq!(common.live(), 0, "the connection thread finished");
+}
+
+/// With a time limit, the connection thread's read inside a stalled header has no timeout
+/// either: the watchdog ends the limit, and the connection closes for it.
+#[test]
+fn the_watchdog_ends_a_time_limit_of_a_read_that_no_timeout_ends() {
+    let (common, conn, mut peer, _) = started(Timeouts::new().stall(200));
+    wait_blocked(&conn);
+    peer.write_all(&LengthHeader::new(5).to_bytes()[..2])
+        .unwrap();
+    wait_until(&conn, "the stalled header read", |conn, entry| {
+        entry.poll_at().is_some() && conn.blocked.load(Ordering::Acquire)
+    });
+    common.wait_all_closed(WAIT);
+    assert_eq!(common.live(), 0, "the connection thread finished");
+    let reason = lock(&conn.entry).close_reason().cloned();
+    let error = reason.as_ref().and_then(CloseReason::error);
     assert!(
-        !lock(&conn.entry)
-            .stream_mut()
-            .is_some_and(|fed| fed.reader.standing_in),
-        "the stand-in is done"
+        matches!(
+            error,
+            Some(crate::Error::Timeout {
+                phase: Phase::Header
+            })
+        ),
+        "closed for {reason:?}"
     );
 }
