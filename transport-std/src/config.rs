@@ -273,7 +273,7 @@ macro_rules! engine_settings {
         /// calls of a hand-written blocking program (no readiness wait before each read), which
         /// matters most when both ends share a CPU. Its reads arm no kernel timer and an idle
         /// connection's thread sleeps until the peer sends or closes: the time limits are kept
-        /// by one watchdog thread (it wakes every 100 ms while connections have any). The
+        /// by one watchdog thread (it wakes every 100 ms while any connection is open). The
         /// price: a thread (and its stack) per connection; with a
         /// [`connection_tick`](Self::connection_tick) or
         /// [plugins](Self::plugin) each read times out after at most 100 ms (so the connection

@@ -8,10 +8,10 @@
 //! socket without holding the entry's lock and feeds the bytes in, so another thread may take
 //! the lock meanwhile to queue a message (it writes the header itself; the answer wakes the
 //! blocked read); while a large payload arrives, one read at a time goes straight into the
-//! message with the lock held, so it is copied once. Unless the connection tick runs, a read
-//! between messages or of a small payload has no timeout at all (no kernel timer per read): a
-//! time limit of the protocol is ended by the server's or client's watchdog thread (see
-//! [`SLICE`]). A hook's
+//! message with the lock held, so it is copied once. A read between messages or of a small
+//! payload usually has no timeout at all (no kernel timer per read): a time limit of the
+//! protocol is ended by the server's or client's watchdog thread (see [`SLICE`] for the reads
+//! that keep a timeout). A hook's
 //! [`Conn::transmit`](crate::Conn::transmit) and [`Conn::receive`](crate::Conn::receive) pump
 //! the connection on the hook's own thread until their answer is there.
 
@@ -42,9 +42,11 @@ use watchdog::Watchdog;
 
 /// The longest a connection thread blocks in one read that must end by itself: one that
 /// holds the connection's lock (a direct read into a large payload), one after which bytes
-/// are still owed to the peer (a write the socket did not take at once), and one while the
-/// connection tick runs. The connection is then looked at again this often; a time limit of
-/// the protocol due sooner is the read's timeout.
+/// are still owed to the peer (a write the socket did not take at once), one while the
+/// connection tick runs, and every read of a connection with plugins (another thread's send
+/// that one refuses queues a `transmission_failed` that only the connection thread runs). The
+/// connection is then looked at again this often. A time limit of the protocol due sooner, or
+/// the limit of a hook's `receive_timeout`, is the read's timeout.
 ///
 /// Any other read waits for the peer alone: its bytes, its close, or a close on our side
 /// (which shuts the socket down) end it, and it arms no kernel timer. A time limit of the
@@ -377,6 +379,7 @@ impl Mailbox for ThreadConn {
         let mut entry = lock(&self.entry);
         let known = self.run_command(&mut entry, command);
         self.cover(&mut entry);
+        self.release(entry);
         known
     }
 }
@@ -463,14 +466,6 @@ impl ThreadConn {
     /// thread waits in a read that no timeout ends, a stand-in thread writes them (the peer
     /// may wait for them before it sends anything that would end that read).
     fn cover(&self, entry: &mut Entry<Fed>) {
-        if self.blocked.load(Ordering::Acquire) {
-            if let (Some(watchdog), Some(at)) = (&self.common.watchdog, entry.poll_at()) {
-                // A time limit it started that the watchdog's next look may miss.
-                if at < self.common.conn_now().saturating_add(SLICE_MS) {
-                    watchdog.poke();
-                }
-            }
-        }
         let owes = entry.owes_output();
         let Some(fed) = entry.stream_mut() else {
             return;
@@ -498,11 +493,25 @@ impl ThreadConn {
         let mut entry = lock(&self.entry);
         while entry.owes_output() && self.blocked.load(Ordering::Acquire) {
             self.drive(&mut entry, self.common.conn_now());
-            drop(entry);
+            self.release(entry);
             entry = lock(&self.entry);
         }
         if let Some(fed) = entry.stream_mut() {
             fed.reader.standing_in = false;
+        }
+        self.release(entry);
+    }
+
+    /// Lets go of `entry` after another thread than the connection's drove it; if that started
+    /// a time limit, due before the [`Watchdog`]'s next look, of a read that no timeout ends,
+    /// then pokes the watchdog (only now: it would find the lock taken and pass by).
+    fn release(&self, entry: MutexGuard<'_, Entry<Fed>>) {
+        let soon = |at: u64| at < self.common.conn_now().saturating_add(SLICE_MS);
+        let poke = (self.common.watchdog.as_ref())
+            .filter(|_| self.blocked.load(Ordering::Acquire) && entry.poll_at().is_some_and(soon));
+        drop(entry);
+        if let Some(watchdog) = poke {
+            watchdog.poke();
         }
     }
 
@@ -511,7 +520,10 @@ impl ThreadConn {
     /// long until the next is due, if one runs.
     ///
     /// A connection that another thread drives at the moment is left alone: that thread
-    /// looks at the time limits itself, and the next look comes at most [`SLICE`] later.
+    /// looks at the time limits itself (and pokes the watchdog if one is due soon), else the
+    /// next look comes at most [`SLICE`] later. So is one that owes the peer bytes: its
+    /// stand-in writes them and keeps its limits meanwhile (a write here could wait out the
+    /// write timeout, holding up every other connection's limits).
     fn watch(&self) -> Option<Duration> {
         if !self.blocked.load(Ordering::Acquire) {
             return None;
@@ -521,6 +533,10 @@ impl ThreadConn {
             Err(TryLockError::Poisoned(e)) => e.into_inner(),
             Err(TryLockError::WouldBlock) => return None,
         };
+        if entry.owes_output() {
+            self.cover(&mut entry);
+            return None;
+        }
         let now = self.common.conn_now();
         if entry.poll_at()? <= now {
             self.drive(&mut entry, now);

@@ -1,12 +1,17 @@
-//! A connection thread's read that no timeout ends (no time limit, no tick): what ends it,
-//! and the stand-in that writes what another thread left owed meanwhile. The socket's send
-//! buffer is filled through a clone of it, which the public API cannot reach.
+//! A connection thread's read that no timeout ends: what ends it (a close, the watchdog), the
+//! stand-in that writes what another thread left owed meanwhile, and what keeps a timeout on
+//! it (plugins). The socket's send buffer is filled through a clone of it, and the watchdog's
+//! part seen in the connection's state, which the public API cannot reach.
 
 use super::*;
-use crate::{Handler, Timeouts};
+use crate::reactor::HandlerFactory;
+use crate::{ConnError, Handler, Timeouts};
 use std::net::TcpListener;
-use tinyproto_core::session::Phase;
+use std::sync::mpsc;
+use tinyproto_core::plugin::PluginError;
+use tinyproto_core::session::{Phase, SendError};
 use tinyproto_core::wire::{LengthHeader, SC_OK};
+use tinyproto_core::{Buffer, Plugin};
 
 /// Longer than anything here should take.
 const WAIT: Duration = Duration::from_secs(10);
@@ -18,24 +23,23 @@ impl Handler for Quiet {}
 /// A server-side connection with no time limit, its thread started; the peer's end of the
 /// socket (handshake done) and a clone of ours.
 fn untimed() -> (Arc<Common>, Arc<ThreadConn>, TcpStream, TcpStream) {
-    started(Timeouts::new())
+    let mut settings = EngineSettings::default();
+    settings.conn.timeouts = Timeouts::new();
+    started(settings, Arc::new(|_: &ConnectionHandle| Box::new(Quiet)))
 }
 
-/// [`untimed`] with the time limits `timeouts`.
-fn started(timeouts: Timeouts) -> (Arc<Common>, Arc<ThreadConn>, TcpStream, TcpStream) {
+/// [`untimed`] with `settings` and handlers from `factory`.
+fn started(
+    mut settings: EngineSettings,
+    factory: HandlerFactory,
+) -> (Arc<Common>, Arc<ThreadConn>, TcpStream, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
     peer.set_read_timeout(Some(WAIT)).unwrap();
     let (ours, _) = listener.accept().unwrap();
     let clone = ours.try_clone().unwrap();
-    let mut settings = EngineSettings::default();
-    settings.conn.timeouts = timeouts;
     settings.threads_per_connection = true;
-    let common = Common::new(
-        settings,
-        Arc::new(|_: &ConnectionHandle| Box::new(Quiet)),
-        None,
-    );
+    let common = Common::new(settings, factory, None);
     let conn = common.start(ours, None).unwrap();
     peer.write_all(&[0xff]).unwrap();
     peer.read_exact(&mut [0]).unwrap();
@@ -129,7 +133,12 @@ fn a_stand_in_writes_what_another_thread_left_owed() {
 /// either: the watchdog ends the limit, and the connection closes for it.
 #[test]
 fn the_watchdog_ends_a_time_limit_of_a_read_that_no_timeout_ends() {
-    let (common, conn, mut peer, _) = started(Timeouts::new().stall(200));
+    let mut settings = EngineSettings::default();
+    // Long enough that the read surely starts well before the limit is due (it would have a
+    // timeout of its own under 100 ms before it).
+    settings.conn.timeouts = Timeouts::new().stall(1_000);
+    let quiet: HandlerFactory = Arc::new(|_: &ConnectionHandle| Box::new(Quiet));
+    let (common, conn, mut peer, _) = started(settings, quiet);
     wait_blocked(&conn);
     peer.write_all(&LengthHeader::new(5).to_bytes()[..2])
         .unwrap();
@@ -148,5 +157,44 @@ fn the_watchdog_ends_a_time_limit_of_a_read_that_no_timeout_ends() {
             })
         ),
         "closed for {reason:?}"
+    );
+}
+
+/// With plugins, a send from another thread that one refuses queues `transmission_failed`,
+/// which only the connection thread runs: its read keeps a timeout, so the hook runs while
+/// the peer sends nothing.
+#[test]
+fn with_plugins_a_refused_send_from_another_thread_reaches_its_hook_at_once() {
+    struct Refuse;
+    impl Plugin for Refuse {
+        fn on_transmit(&mut self, _: &mut dyn Buffer) -> Result<(), PluginError> {
+            Err(PluginError::Invalid("refused by the test"))
+        }
+    }
+    struct Report(mpsc::Sender<ConnError>);
+    impl Handler for Report {
+        fn transmission_failed(&mut self, _: &mut Conn, error: ConnError) {
+            let _ = self.0.send(error);
+        }
+    }
+    let mut settings = EngineSettings::default();
+    settings.conn.timeouts = Timeouts::new();
+    settings.conn.plugins.push(Arc::new(|| Box::new(Refuse)));
+    let (tx, failed) = mpsc::channel();
+    let factory: HandlerFactory =
+        Arc::new(move |_: &ConnectionHandle| Box::new(Report(tx.clone())));
+    let (_common, conn, _peer, _) = started(settings, factory);
+    // Its read buffer is out while it reads without the lock.
+    wait_until(&conn, "the connection thread reads", |_, entry| {
+        entry.is_established()
+            && entry
+                .stream_mut()
+                .is_some_and(|fed| fed.reader.buf.is_empty())
+    });
+    handle(&conn).send(&b"no"[..]).unwrap();
+    let error = failed.recv_timeout(WAIT).expect("transmission_failed ran");
+    assert!(
+        matches!(error, ConnError::Send(SendError::Plugin(_))),
+        "{error:?}"
     );
 }

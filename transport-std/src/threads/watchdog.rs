@@ -64,6 +64,7 @@ impl Watchdog {
     /// The thread: looks at the connections at least once per [`SLICE`], or sooner when a time
     /// limit is due sooner or it is poked; ends after [`LINGER`] without connections.
     fn run(self: Arc<Self>) {
+        let _ended = Ended(&self);
         let mut state = lock(&self.state);
         loop {
             state.poked = false;
@@ -88,6 +89,18 @@ impl Watchdog {
             if !state.poked {
                 state = wait(&self.wake, state, next);
             }
+        }
+    }
+}
+
+/// Marks the thread as not running when it ends by a panic (it ends otherwise only under the
+/// state's lock, marking it itself), so that the next connection starts another.
+struct Ended<'a>(&'a Watchdog);
+
+impl Drop for Ended<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            lock(&self.0.state).running = false;
         }
     }
 }
