@@ -168,8 +168,7 @@ impl<S: Stream> Entry<S> {
     /// The announced length of the message whose payload is arriving (its next bytes are
     /// then all the peer may send now), if one is.
     pub(crate) fn payload_arriving(&self) -> Option<usize> {
-        let len = self.conn.session().receiving_len()?;
-        Some(len as usize)
+        (self.conn.session().receiving_len()).map(|len| len as usize)
     }
 
     /// Bytes are owed to the peer that the stream did not take yet (an answer, a header, or
@@ -247,11 +246,7 @@ impl<S: Stream> Entry<S> {
     /// What the connection holds of the server's message budget: the announced length of
     /// the message arriving, and the messages received whose hook has not returned.
     fn budget_held(&self) -> usize {
-        let arriving = self
-            .conn
-            .session()
-            .receiving_len()
-            .map_or(0, |len| len as usize);
+        let arriving = self.payload_arriving().unwrap_or(0);
         let queued: usize = (self.calls.iter())
             .map(|call| match call {
                 Call::Received(msg) => msg.len(),

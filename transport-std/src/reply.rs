@@ -3,7 +3,7 @@
 //! of them waits), which costs no allocation per call.
 
 use crate::error::ConnError;
-use crate::sync::lock;
+use crate::sync::{lock, wait_timeout};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -58,8 +58,7 @@ impl HookSlot {
                         self.sleeping.store(false, Ordering::Relaxed);
                         return None;
                     }
-                    let waited = self.ready.wait_timeout(answer, left);
-                    waited.unwrap_or_else(|e| e.into_inner()).0
+                    wait_timeout(&self.ready, answer, left)
                 }
             };
         }

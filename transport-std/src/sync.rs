@@ -1,12 +1,26 @@
-//! Small helpers for the threads of a server or client: a lock that survives a panic elsewhere,
-//! and whether the caller is an I/O thread.
+//! Small helpers for the threads of a server or client: a lock and a wait that survive a panic
+//! elsewhere, and whether the caller is an I/O thread.
 
 use std::cell::Cell;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 
 /// Locks `mutex`; a panic elsewhere while it was held does not make it unusable.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Waits on `condvar` at most `limit`, given `guard` locked; returns it locked again. A panic
+/// elsewhere while its mutex was held does not make it unusable.
+pub(crate) fn wait_timeout<'a, T>(
+    condvar: &Condvar,
+    guard: MutexGuard<'a, T>,
+    limit: Duration,
+) -> MutexGuard<'a, T> {
+    match condvar.wait_timeout(guard, limit) {
+        Ok((guard, _)) => guard,
+        Err(e) => e.into_inner().0,
+    }
 }
 
 thread_local! {

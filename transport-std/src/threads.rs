@@ -31,7 +31,7 @@ use crate::reply::{HookAnswer, HookSlot};
 use crate::serial::ConnSerial;
 use crate::spares::Spares;
 use crate::spin::Spinner;
-use crate::sync::lock;
+use crate::sync::{lock, wait_timeout};
 use std::io::{self, ErrorKind, IoSliceMut, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -265,10 +265,7 @@ impl Common {
             if left.is_zero() {
                 return;
             }
-            registry = match self.left.wait_timeout(registry, left) {
-                Ok((registry, _)) => registry,
-                Err(e) => e.into_inner().0,
-            };
+            registry = wait_timeout(&self.left, registry, left);
         }
     }
 

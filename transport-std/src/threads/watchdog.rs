@@ -10,7 +10,7 @@
 //! thread starts meanwhile and that is due sooner than [`SLICE`] pokes it to look at once.
 
 use super::{ThreadConn, SLICE};
-use crate::sync::lock;
+use crate::sync::{lock, wait_timeout};
 use std::io;
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::Duration;
@@ -72,7 +72,7 @@ impl Watchdog {
                 state.conns.iter().filter_map(Weak::upgrade).collect();
             state.conns.retain(|conn| conn.strong_count() > 0);
             if conns.is_empty() {
-                state = wait(&self.wake, state, LINGER);
+                state = wait_timeout(&self.wake, state, LINGER);
                 if state.conns.is_empty() {
                     state.running = false;
                     return;
@@ -87,7 +87,7 @@ impl Watchdog {
             drop(conns);
             state = lock(&self.state);
             if !state.poked {
-                state = wait(&self.wake, state, next);
+                state = wait_timeout(&self.wake, state, next);
             }
         }
     }
@@ -102,17 +102,5 @@ impl Drop for Ended<'_> {
         if std::thread::panicking() {
             lock(&self.0.state).running = false;
         }
-    }
-}
-
-/// Waits on `wake` at most `limit`, given `state` locked; returns it locked again.
-fn wait<'a>(
-    wake: &Condvar,
-    state: std::sync::MutexGuard<'a, State>,
-    limit: Duration,
-) -> std::sync::MutexGuard<'a, State> {
-    match wake.wait_timeout(state, limit) {
-        Ok((state, _)) => state,
-        Err(e) => e.into_inner().0,
     }
 }
