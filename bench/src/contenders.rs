@@ -19,6 +19,9 @@ pub enum Contender {
     Tokio,
     /// The raw floor: the same bytes with blocking sockets and no library.
     Floor,
+    /// The floor's server on io_uring (one system call per hand-off) with the floor's client:
+    /// a reference beside the floor, measured in the 16 B lockstep echo only (Linux).
+    UringFloor,
     /// The Python package in its venv.
     Python(PyVersion),
 }
@@ -52,6 +55,7 @@ impl Contender {
             Contender::OursThreads => "ours (thread per connection)".into(),
             Contender::Tokio => "tinyproto-tokio".into(),
             Contender::Floor => "raw floor".into(),
+            Contender::UringFloor => "io_uring floor (wire-level, not a library mode)".into(),
             Contender::Python(v) => format!("Python {}", v.as_str()),
         }
     }
@@ -64,6 +68,7 @@ impl Contender {
             Contender::OursThreads => "ours-threads",
             Contender::Tokio => "tokio",
             Contender::Floor => "floor",
+            Contender::UringFloor => "uring",
             Contender::Python(PyVersion::V2_0_1) => "py2",
             Contender::Python(PyVersion::V3_0) => "py3",
         }
@@ -78,9 +83,16 @@ impl Contender {
     }
 
     /// Measured for latency only (lockstep echo and its profile): the thread-per-connection
-    /// mode is for a few connections, not for bulk or thousands of connections.
+    /// mode is for a few connections, not for bulk or thousands of connections; the io_uring
+    /// floor answers one question about small echoes.
     pub fn latency_only(self) -> bool {
-        self == Contender::OursThreads
+        self == Contender::OursThreads || self.small_echo_only()
+    }
+
+    /// Measured in the 16 B lockstep echo only (its tables, CPU time and system calls): the
+    /// io_uring floor, a reference for what a completion-based server can do per hand-off.
+    pub fn small_echo_only(self) -> bool {
+        self == Contender::UringFloor
     }
 
     /// The ways its users send.
@@ -89,12 +101,13 @@ impl Contender {
             Contender::Ours => crate::OURS_SENDS,
             Contender::OursPool => &[Send::Hook, Send::Thread],
             Contender::OursThreads => &[Send::Direct, Send::Hook],
-            Contender::Tokio | Contender::Floor => &[Send::Direct],
+            Contender::Tokio | Contender::Floor | Contender::UringFloor => &[Send::Direct],
             Contender::Python(_) => &[Send::Hook, Send::Thread],
         }
     }
 
-    /// The contenders that can run here (Python only where its venv exists).
+    /// The contenders that can run here (the io_uring floor only where the kernel lets this
+    /// process use io_uring, Python only where its venv exists), and why the others cannot.
     pub fn available() -> (Vec<Contender>, Vec<String>) {
         let mut v = vec![
             Contender::Ours,
@@ -104,6 +117,10 @@ impl Contender {
             Contender::Floor,
         ];
         let mut missing = Vec::new();
+        match uring_available() {
+            Ok(()) => v.push(Contender::UringFloor),
+            Err(e) => missing.push(format!("{}: {e}", Contender::UringFloor.name())),
+        }
         for py in PyVersion::ALL {
             if python(py).exists() {
                 v.push(Contender::Python(py));
@@ -151,6 +168,17 @@ impl Contender {
             }
             Contender::Floor => {
                 c.args(["role", &format!("floor-{side}")]);
+            }
+            // Its own server, the floor's client.
+            Contender::UringFloor => {
+                c.args([
+                    "role",
+                    if server {
+                        "uring-server"
+                    } else {
+                        "floor-client"
+                    },
+                ]);
             }
         }
         let args = RoleArgs {
@@ -215,6 +243,16 @@ impl Contender {
         let _ = peer.wait_exit(Duration::from_secs(10));
         ClientResult::parse(&line)
     }
+}
+
+#[cfg(target_os = "linux")]
+fn uring_available() -> Result<(), String> {
+    crate::roles::uring::probe()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn uring_available() -> Result<(), String> {
+    Err("io_uring is Linux only".into())
 }
 
 /// The first child of process `pid`.

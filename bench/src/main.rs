@@ -4,7 +4,9 @@
 //! `tinyproto-bench [--quick] [--out BENCHMARKS.md] [--only ...]` (see `--help`) runs the
 //! scenarios and writes the report and its SVG plot; `tinyproto-bench role NAME ...` is one
 //! contender's server or client process (started by the harness itself).
-#![forbid(unsafe_code)]
+// `deny`, not `forbid`: the io_uring floor's module (`roles::uring`, Linux only) allows it for
+// the io-uring crate's submission push; nothing else may.
+#![deny(unsafe_code)]
 
 mod contenders;
 mod loadgen;
@@ -62,6 +64,13 @@ pub fn describe(c: Contender) -> String {
             (`tinyproto-bench role floor-*`): blocking std sockets, `TCP_NODELAY` on, one thread \
             per connection, exactly the same bytes on the wire (init `ff`, header, `ff` status, \
             payload) and no library"
+            .into(),
+        Contender::UringFloor => "the floor's server with every hand-off in one system call \
+            (`tinyproto-bench role uring-server`, Linux): the same bytes, `TCP_NODELAY`, a \
+            thread per connection with its own io_uring ring; each answer's send and the next \
+            receive are submitted together (the send linked before the receive) in one \
+            `io_uring_enter` that waits for the receive. Against the floor's client, in the \
+            16 B lockstep echo only. A reference, not a mode of the library (see *Lockstep echo*)"
             .into(),
         Contender::Python(v) => format!(
             "the package's own `TinyProtoServer` and `TinyProtoClient` ({}), scripts \
@@ -281,7 +290,7 @@ fn main() {
             "-h" | "--help" => {
                 println!(
                     "tinyproto-bench [--quick] [--strict] [--out BENCHMARKS.md] \
-                     [--only echo,bulk,conc,profile,soak,core] [--contenders ours,ours-pool,ours-threads,tokio,floor,py2,py3] \
+                     [--only echo,bulk,conc,profile,soak,core] [--contenders ours,ours-pool,ours-threads,tokio,floor,uring,py2,py3] \
                      [--conns 1000,10000] [--congestion cubic|bbr|...|system]"
                 );
                 return;

@@ -7,6 +7,11 @@
 pub mod floor;
 pub mod ours;
 pub mod tokio;
+// The io-uring crate's submission push is `unsafe`: the kernel reads and writes the buffers of
+// an operation until it completes. This module alone keeps that promise (see its docs).
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+pub mod uring;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -127,6 +132,8 @@ pub fn run(name: &str, args: &[String]) -> Result<(), String> {
         "ours-client" => ours::client(&a),
         "tokio-server" => tokio::server(&a),
         "tokio-client" => tokio::client(&a),
+        #[cfg(target_os = "linux")]
+        "uring-server" => uring::server(&a),
         _ => return Err(format!("unknown role {name}")),
     };
     r.map_err(|e| format!("{name}: {e}"))

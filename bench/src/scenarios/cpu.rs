@@ -1,11 +1,13 @@
 //! Where the CPU goes with both processes on one CPU: user and system CPU time per 16 B echo
-//! of the server and the client, for the rows the echo targets judge and the floor.
+//! of the server and the client, for the rows the echo targets judge, the floor and the
+//! io_uring floor.
 //!
 //! On one CPU every hand-off is a context switch and nothing overlaps, so the echo rate is the
 //! inverse of the CPU the two processes spend per echo; this table splits that CPU between
 //! user space (the library's own work) and the kernel (system calls, wake-ups, TCP).
 
-use super::{echo::target_rows, progress, size_label};
+use super::echo::{target_rows, SMALL_ECHO, URING_FLOOR};
+use super::{progress, size_label};
 use crate::contenders::{pin, Contender, Send};
 use crate::measure::cpu_times;
 use crate::results::{Metric, Table};
@@ -15,12 +17,13 @@ use std::time::Duration;
 /// The CPU both processes are pinned to (as in the echo tables' "pinned together").
 const CPU: usize = 1;
 /// Message size.
-const SIZE: usize = 16;
+const SIZE: usize = SMALL_ECHO;
 
 /// Echoes per run: (quick, full). A full run lasts about 6 s: 600 clock ticks to split.
 const ECHOES: (u64, u64) = (2_000, 100_000);
 
-/// One table: each judged row and the floor, `reps` runs each, alternating.
+/// One table: the floor, each judged row and the io_uring floor, `reps` runs each,
+/// alternating.
 pub fn run(quick: bool, contenders: &[Contender]) -> Table {
     let echoes = if quick { ECHOES.0 } else { ECHOES.1 };
     let reps = if quick { 1 } else { 3 };
@@ -44,6 +47,7 @@ pub fn run(quick: bool, contenders: &[Contender]) -> Table {
     ));
     let rows: Vec<(Contender, Send)> = std::iter::once((Contender::Floor, Send::Direct))
         .chain(target_rows())
+        .chain([URING_FLOOR])
         .filter(|(c, _)| contenders.contains(c))
         .collect();
     for rep in 0..reps {

@@ -3,7 +3,8 @@
 //! Every table is measured under the run's congestion control (not paced) with every
 //! contender; the sizes of the targets (16 B, 1 MiB) in every placement also under the
 //! machine's default (BBR here, paced), with only the rows the targets judge, to keep the
-//! run short.
+//! run short. The 16 B tables also have the io_uring floor, a reference beside the floor
+//! (`Contender::UringFloor`), paired with the floor like the judged rows.
 //!
 //! What a run gets of the machine drifts by ±10 % (16 B) to ±20 % (1 MiB) within seconds on a
 //! shared one, whichever program runs (the floor against itself too): a median of 5 runs of each
@@ -75,9 +76,18 @@ pub fn target_rows() -> [(Contender, Send); 4] {
     ]
 }
 
-/// A row a target judges, or the floor they are judged against.
-fn is_judged((c, send): (Contender, Send)) -> bool {
-    c == Contender::Floor || target_rows().contains(&(c, send))
+/// A row measured run by run against the floor: one a target judges, or the io_uring floor
+/// (a reference, judged by no target); or the floor itself.
+fn is_paired(row: (Contender, Send)) -> bool {
+    row == FLOOR || row == URING_FLOOR || target_rows().contains(&row)
+}
+
+/// The size of the io_uring floor's table (and of its CPU time and system calls).
+pub const SMALL_ECHO: usize = 16;
+
+/// Whether contender `c` is measured with messages of `size`.
+fn measured_at(c: Contender, size: usize) -> bool {
+    !c.small_echo_only() || size == SMALL_ECHO
 }
 
 /// The message sizes the targets judge; their judged rows are also measured run by run
@@ -88,12 +98,14 @@ pub const PAIRED_METRIC: &str = "÷ floor run by run";
 /// Index of [`PAIRED_METRIC`] in the tables that have it.
 const PAIRED: usize = 2;
 const FLOOR: (Contender, Send) = (Contender::Floor, Send::Direct);
+/// The io_uring floor's row.
+pub const URING_FLOOR: (Contender, Send) = (Contender::UringFloor, Send::Direct);
 
 pub fn run(cfg: &Config, contenders: &[Contender], network: &Network) -> (Vec<Table>, Vec<Point>) {
     let mut tables = Vec::new();
     let mut points = Vec::new();
     let all = variants(contenders);
-    let judged: Vec<(Contender, Send)> = all.iter().copied().filter(|&r| is_judged(r)).collect();
+    let paired: Vec<(Contender, Send)> = all.iter().copied().filter(|&r| is_paired(r)).collect();
     for (i, cc) in network.echo_ccs().iter().enumerate() {
         if let Err(e) = network.set(cc) {
             eprintln!("[bench] echo under {cc} skipped: {e}");
@@ -106,11 +118,16 @@ pub fn run(cfg: &Config, contenders: &[Contender], network: &Network) -> (Vec<Ta
             } else if i > 0 {
                 continue;
             }
-            let rows = if i == 0 { &all } else { &judged };
+            let rows: Vec<(Contender, Send)> = (if i == 0 { &all } else { &paired })
+                .iter()
+                .copied()
+                .filter(|&(c, _)| measured_at(c, size))
+                .collect();
             for pinning in pins {
-                let t = one(cfg, rows, size, pinning, cc);
+                let t = one(cfg, &rows, size, pinning, cc);
                 if pinning == Pinning::Split && i == 0 {
-                    for row in &t.rows {
+                    // The plot's lines span every size.
+                    for row in t.rows.iter().filter(|r| !r.contender.small_echo_only()) {
                         if let Some(s) = crate::measure::Summary::of(&row.samples[1]) {
                             points.push((row.label(), size, s.median));
                         }
@@ -146,10 +163,15 @@ fn one(cfg: &Config, rows: &[(Contender, Send)], size: usize, pinning: Pinning, 
         cfg.echo_secs
     ));
     if paired {
+        let uring = if rows.contains(&URING_FLOOR) {
+            " and the io_uring floor"
+        } else {
+            ""
+        };
         t.notes.push(format!(
-            "The floor runs before, between every two and after the rows the targets judge \
-             (in turn); {PAIRED_METRIC}: each of their runs divided by the mean of the floor's \
-             runs beside it, which the targets judge (it cancels the machine's drift)."
+            "The floor runs before, between every two and after the rows the targets judge\
+             {uring} (in turn); {PAIRED_METRIC}: each of their runs divided by the mean of the \
+             floor's runs beside it, which the targets judge (it cancels the machine's drift)."
         ));
     }
     let (server_cpu, client_cpu) = pinning.cpus();
@@ -179,14 +201,14 @@ fn one(cfg: &Config, rows: &[(Contender, Send)], size: usize, pinning: Pinning, 
 }
 
 /// The runs of repetition `rep`: `rows` as they are, or when `paired`, the floor before,
-/// between every two and after the judged rows (which take turns at going first), then the
+/// between every two and after the paired rows (which take turns at going first), then the
 /// others.
 fn order(rows: &[(Contender, Send)], paired: bool, rep: usize) -> Vec<(Contender, Send)> {
     if !paired {
         return rows.to_vec();
     }
     let mut judged: Vec<_> = (rows.iter().copied())
-        .filter(|&r| r != FLOOR && is_judged(r))
+        .filter(|&r| r != FLOOR && is_paired(r))
         .collect();
     if !judged.is_empty() {
         let turn = rep % judged.len();
@@ -197,14 +219,14 @@ fn order(rows: &[(Contender, Send)], paired: bool, rep: usize) -> Vec<(Contender
         runs.extend_from_slice(two);
         runs.push(FLOOR);
     }
-    runs.extend(rows.iter().copied().filter(|&r| !is_judged(r)));
+    runs.extend(rows.iter().copied().filter(|&r| !is_paired(r)));
     runs
 }
 
 /// A run of one repetition: its row, and its rate (`None`: it failed).
 type Run = ((Contender, Send), Option<f64>);
 
-/// Each judged run's rate divided by the mean rate of the floor's nearest runs before and
+/// Each paired run's rate divided by the mean rate of the floor's nearest runs before and
 /// after it (one of them when the other failed), in one repetition's `runs`.
 fn ratios_to_floor(runs: &[Run]) -> Vec<((Contender, Send), f64)> {
     let floor_at = |i: usize| match runs[i] {
@@ -213,7 +235,7 @@ fn ratios_to_floor(runs: &[Run]) -> Vec<((Contender, Send), f64)> {
     };
     let mut out = Vec::new();
     for (i, &(row, rate)) in runs.iter().enumerate() {
-        let Some(rate) = rate.filter(|_| row != FLOOR && is_judged(row)) else {
+        let Some(rate) = rate.filter(|_| row != FLOOR && is_paired(row)) else {
             continue;
         };
         let before = (0..i).rev().find_map(floor_at).flatten();
@@ -278,6 +300,20 @@ mod tests {
             order(&rows, true, 1),
             [FLOOR, b, c, FLOOR, d, a, FLOOR, TOKIO]
         );
+        // The io_uring floor, judged by no target, is paired with the floor all the same.
+        let rows = [a, b, TOKIO, c, d, FLOOR, URING_FLOOR];
+        assert_eq!(
+            order(&rows, true, 0),
+            [FLOOR, a, b, FLOOR, c, d, FLOOR, URING_FLOOR, FLOOR, TOKIO]
+        );
+    }
+
+    #[test]
+    fn the_io_uring_floor_is_measured_at_16_bytes_only() {
+        assert!(measured_at(Contender::UringFloor, 16));
+        assert!(!measured_at(Contender::UringFloor, 1 << 20));
+        assert!(measured_at(Contender::Floor, 1 << 20));
+        assert!(!target_rows().contains(&URING_FLOOR));
     }
 
     #[test]
@@ -292,7 +328,7 @@ mod tests {
             (TOKIO, Some(10.0)),
             (FLOOR, None),
         ];
-        // `c`: the floor after it failed, so only the one before counts; tokio is not judged.
+        // `c`: the floor after it failed, so only the one before counts; tokio is not paired.
         assert_eq!(ratios_to_floor(&runs), [(a, 0.6), (b, 1.0), (c, 0.4)]);
         assert!(ratios_to_floor(&[(a, Some(1.0)), (FLOOR, None)]).is_empty());
     }

@@ -145,10 +145,19 @@ pub fn run(quick: bool, contenders: &[Contender], dir: &std::path::Path) -> Vec<
     let ours_floor: Vec<Contender> = contenders
         .iter()
         .copied()
-        .filter(|c| c.is_ours() || matches!(c, Contender::Tokio | Contender::Floor))
+        .filter(|c| {
+            c.is_ours()
+                || matches!(
+                    c,
+                    Contender::Tokio | Contender::Floor | Contender::UringFloor
+                )
+        })
         .collect();
     for &c in &ours_floor {
         for (&(size, q, full), echo) in ECHOES.iter().zip(&mut echoes) {
+            if c.small_echo_only() && size != super::echo::SMALL_ECHO {
+                continue;
+            }
             for &send in c.sends() {
                 progress(&format!(
                     "profile: echo {}, {} {send:?}",
@@ -168,7 +177,10 @@ pub fn run(quick: bool, contenders: &[Contender], dir: &std::path::Path) -> Vec<
                         if send == c.sends()[0] {
                             echo.rows.push(s);
                         }
-                        echo.rows.push(cl);
+                        // The io_uring floor's client is the floor's, profiled already.
+                        if !c.small_echo_only() {
+                            echo.rows.push(cl);
+                        }
                     }
                     Err(e) => echo.notes.push(format!("{} {send:?}: {e}", c.name())),
                 }
