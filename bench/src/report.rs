@@ -714,12 +714,17 @@ impl Report {
              peer answers, the server waits in `epoll_wait` and then reads, where the floor's \
              thread-per-connection server blocks in the read itself (one system call more per \
              hand-off, three per echo; see *Where the time goes*). On one CPU every system \
-             call is on the critical path; on two CPUs it overlaps the peer's work. The \
+             call is on the critical path; on two CPUs it overlaps the peer's work. A \
+             completion-based server (io_uring) makes fewer system calls per hand-off than \
+             even the floor, yet where this was measured it spent more time in the kernel per \
+             echo than the floor did: the io_uring floor (16 B tables, *CPU time per echo*) \
+             shows what the least such server reaches on this machine. The \
              thread-per-connection mode (`threads_per_connection(true)`, rows \
              \"thread per connection\") blocks in the read itself, as the floor does, and \
              makes the floor's system calls and context switches per echo; what it has left \
-             on one CPU is CPU time per echo, in user space and in the kernel (table *CPU time \
-             per echo* under *Where the time goes*).\n\n\
+             on one CPU is CPU time per echo, mostly in user space: the protocol state \
+             machine, hook calls and queues of a library, which the floor does not have (table \
+             *CPU time per echo* under *Where the time goes*).\n\n\
              The 16 B and 1 MiB targets are judged run by run: an echo's rate drifts by ±10 % \
              (16 B) to ±20 % (1 MiB) within seconds here whichever program runs, so each judged \
              run is divided by the mean of the floor's runs just before and after it, and the \
