@@ -489,6 +489,7 @@ impl<R: Buffer, T: Buffer, P: Plugins> Connection<R, T, P> {
     ///
     /// While the transport takes none of the bytes we owe, that is every
     /// `timeout /` [`PROBES`] until the deadline (see [`PROBES`]).
+    #[inline]
     pub fn poll_at(&self) -> Option<u64> {
         let last = self.last_progress?;
         if self.again {

@@ -19,7 +19,7 @@ use crate::reply::HookAnswer;
 use crate::transport::{ReadAhead, SocketIo};
 use mio::net::TcpStream;
 use std::collections::VecDeque;
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::time::Duration;
 use tinyproto_core::buffer::Buffer;
 use tinyproto_core::connection::Event;
@@ -54,6 +54,10 @@ impl Call {
 /// Where a connection is in its life. The stream exists only while it is open, a message
 /// flies and a hook waits in `receive` only once the handshake is done, and a closed
 /// connection keeps only why it closed.
+///
+/// An explicit tag (not one hidden in a niche of the stream's fields): a drive matches the
+/// life several times, and each match then reads one byte.
+#[repr(u8)]
 enum Life<S> {
     /// Waiting for the peer's init byte; `connected`: a client's `connect` waits for the end.
     Handshaking {
@@ -210,37 +214,48 @@ impl<S: Stream> Entry<S> {
     /// A header is accepted only if its message fits in what `budget` has left (else it is
     /// answered `0x00`, as an oversize one); what the connection holds is settled in `budget`.
     pub(crate) fn drive(&mut self, now: u64, budget: &mut Budget) -> Result<bool, CloseReason> {
-        let driven = self.drive_events(now, budget);
-        self.settle(budget);
-        driven
-    }
-
-    fn drive_events(&mut self, now: u64, budget: &mut Budget) -> Result<bool, CloseReason> {
         for _ in 0..EVENTS_PER_DRIVE {
             self.start_send();
             self.settle(budget);
             if self.is_still() {
                 return Ok(false);
             }
-            self.conn
-                .set_receive_limit(self.max_message_size.min(budget.room()));
-            let reads = self.may_read();
-            let stream = match &mut self.life {
-                Life::Handshaking { stream, .. } | Life::Open { stream, .. } => stream,
-                Life::Closed { .. } => return Ok(false),
-            };
-            let mut io = match stream.fed_dry() {
-                // A dry one would only say `WouldBlock`: not asked at all.
-                Some(dry) => SocketIo::new(stream, reads && !dry),
-                None => SocketIo::reading_ahead(stream, reads, &mut self.read_ahead),
-            };
-            match self.conn.poll(&mut io, now) {
-                Ok(None) => return Ok(false),
+            // What the poll changed is settled before the drive returns.
+            match self.poll(now, budget.room()) {
                 Ok(Some(event)) => self.on_event(event),
-                Err(e) => return Err(e.into()),
+                Ok(None) => {
+                    self.settle(budget);
+                    return Ok(false);
+                }
+                Err(e) => {
+                    self.settle(budget);
+                    return Err(e.into());
+                }
             }
         }
+        self.settle(budget);
         Ok(true)
+    }
+
+    /// One poll of the protocol, which may accept messages up to `room` bytes (what the
+    /// budget has left); `Ok(None)` too once closed.
+    fn poll(
+        &mut self,
+        now: u64,
+        room: usize,
+    ) -> Result<Option<Event>, tinyproto_core::Error<io::Error>> {
+        self.conn.set_receive_limit(self.max_message_size.min(room));
+        let reads = self.may_read();
+        let stream = match &mut self.life {
+            Life::Handshaking { stream, .. } | Life::Open { stream, .. } => stream,
+            Life::Closed { .. } => return Ok(None),
+        };
+        let mut io = match stream.fed_dry() {
+            // A dry one would only say `WouldBlock`: not asked at all.
+            Some(dry) => SocketIo::new(stream, reads && !dry),
+            None => SocketIo::reading_ahead(stream, reads, &mut self.read_ahead),
+        };
+        self.conn.poll(&mut io, now)
     }
 
     /// What the connection holds of the server's message budget: the announced length of

@@ -206,13 +206,13 @@ impl Conn {
         deadline: Option<Instant>,
     ) -> Result<Option<HookAnswer>, ConnError> {
         let shared = &self.handle.shared;
-        let gone = ConnError::Closed(CloseReason::Shutdown);
+        let gone = || ConnError::Closed(CloseReason::Shutdown);
         match &self.pump {
             Some(pump) => pump
                 .command_and_wait(command, &shared.hook_slot, deadline)
-                .map_err(|()| gone),
+                .map_err(|()| gone()),
             None if shared.link.send(command) => Ok(shared.hook_slot.wait(deadline)),
-            None => Err(gone),
+            None => Err(gone()),
         }
     }
 

@@ -450,11 +450,11 @@ impl ThreadConn {
                 // Plugins run inside: one that panics closes only its connection.
                 catch_unwind(AssertUnwindSafe(|| entry.drive(now, &mut budget)))
             };
-            match driven.unwrap_or(Err(CloseReason::PluginPanicked)) {
+            match driven.map_err(|_| CloseReason::PluginPanicked) {
                 // More work than one drive handles: again, at the time it is by then.
-                Ok(true) => now = self.common.conn_now(),
-                Ok(false) => return,
-                Err(reason) => return self.close(entry, reason),
+                Ok(Ok(true)) => now = self.common.conn_now(),
+                Ok(Ok(false)) => return,
+                Ok(Err(reason)) | Err(reason) => return self.close(entry, reason),
             }
         }
     }
