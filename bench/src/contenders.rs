@@ -74,6 +74,12 @@ impl Contender {
         }
     }
 
+    /// A program of this repository (ours in any mode, tinyproto-tokio, the floors), not the
+    /// Python package: one that failing to run means a broken harness.
+    pub fn is_built_here(self) -> bool {
+        !matches!(self, Contender::Python(_))
+    }
+
     /// This implementation, in either mode.
     pub fn is_ours(self) -> bool {
         matches!(

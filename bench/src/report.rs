@@ -628,14 +628,7 @@ impl Report {
         {
             for row in &t.rows {
                 let did_not_start = row.notes.iter().any(|n| n.contains("did not start"));
-                // The io_uring floor is a contender only where the kernel allows io_uring.
-                if !(row.contender.is_ours()
-                    || matches!(
-                        row.contender,
-                        Contender::Tokio | Contender::Floor | Contender::UringFloor
-                    )
-                    || did_not_start)
-                {
+                if !(row.contender.is_built_here() || did_not_start) {
                     continue;
                 }
                 let applicable = !row.notes.iter().any(|n| n.starts_with("not applicable"));

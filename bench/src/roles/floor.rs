@@ -12,6 +12,15 @@ use std::time::Instant;
 const OK: u8 = 0xff;
 
 pub fn server(a: &RoleArgs) -> io::Result<()> {
+    serve_each(a, serve)
+}
+
+/// Serves on 127.0.0.1:`a.port`, a thread per connection running `serve(stream, echo_all,
+/// max)` (`echo_all`: `a.mode` is echo; `max`: the largest message accepted).
+pub(super) fn serve_each(
+    a: &RoleArgs,
+    serve: fn(TcpStream, bool, usize) -> io::Result<()>,
+) -> io::Result<()> {
     let listener = TcpListener::bind(("127.0.0.1", a.port))?;
     println!("LISTENING {}", listener.local_addr()?.port());
     let echo_all = a.mode == "echo";
@@ -26,10 +35,15 @@ pub fn server(a: &RoleArgs) -> io::Result<()> {
     Ok(())
 }
 
-fn serve(mut s: TcpStream, echo_all: bool, max: usize) -> io::Result<()> {
+/// A server's opening, blocking: `TCP_NODELAY`, then the init byte each way.
+pub(super) fn open(s: &mut TcpStream) -> io::Result<()> {
     s.set_nodelay(true)?;
     s.write_all(&[OK])?;
-    expect_ok(&mut s)?;
+    expect_ok(s)
+}
+
+fn serve(mut s: TcpStream, echo_all: bool, max: usize) -> io::Result<()> {
+    open(&mut s)?;
     let mut buf = Vec::new();
     loop {
         let mut hdr = [0u8; 4];

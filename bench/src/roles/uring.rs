@@ -14,10 +14,10 @@
 //! the last of the pair), except after an unexpected error of the ring itself, where the buffers
 //! are leaked rather than freed or reused.
 
-use super::SINK_ECHO_BELOW;
+use super::{floor, SINK_ECHO_BELOW};
 use io_uring::{opcode, squeue, types, IoUring};
-use std::io::{self, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io;
+use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 
 const OK: u8 = 0xff;
@@ -54,28 +54,12 @@ fn new_ring() -> io::Result<IoUring> {
 pub fn server(a: &super::RoleArgs) -> io::Result<()> {
     // Refused io_uring: say so before `LISTENING`, so the harness does not start clients.
     probe().map_err(io::Error::other)?;
-    let listener = TcpListener::bind(("127.0.0.1", a.port))?;
-    println!("LISTENING {}", listener.local_addr()?.port());
-    let echo_all = a.mode == "echo";
-    let max = a.max;
-    for stream in listener.incoming() {
-        let Ok(stream) = stream else { continue };
-        let _ = std::thread::Builder::new()
-            .stack_size(64 * 1024)
-            .spawn(move || serve(stream, Session::new(echo_all, max)));
-    }
-    Ok(())
+    floor::serve_each(a, |s, echo_all, max| serve(s, Session::new(echo_all, max)))
 }
 
 /// One connection: the floor's opening (`ff` each way, blocking), then hand-offs on the ring.
 fn serve(mut s: TcpStream, mut session: Session) -> io::Result<()> {
-    s.set_nodelay(true)?;
-    s.write_all(&[OK])?;
-    let mut b = [0u8; 1];
-    s.read_exact(&mut b)?;
-    if b[0] != OK {
-        return Err(io::Error::other(format!("status {:#04x}", b[0])));
-    }
+    floor::open(&mut s)?;
     let mut ring = new_ring()?;
     let mut bufs = Buffers {
         input: ReadAhead::default(),

@@ -86,7 +86,7 @@ fn is_paired(row: (Contender, Send)) -> bool {
 pub const SMALL_ECHO: usize = 16;
 
 /// Whether contender `c` is measured with messages of `size`.
-fn measured_at(c: Contender, size: usize) -> bool {
+pub fn measured_at(c: Contender, size: usize) -> bool {
     !c.small_echo_only() || size == SMALL_ECHO
 }
 

@@ -145,17 +145,11 @@ pub fn run(quick: bool, contenders: &[Contender], dir: &std::path::Path) -> Vec<
     let ours_floor: Vec<Contender> = contenders
         .iter()
         .copied()
-        .filter(|c| {
-            c.is_ours()
-                || matches!(
-                    c,
-                    Contender::Tokio | Contender::Floor | Contender::UringFloor
-                )
-        })
+        .filter(|c| c.is_built_here())
         .collect();
     for &c in &ours_floor {
         for (&(size, q, full), echo) in ECHOES.iter().zip(&mut echoes) {
-            if c.small_echo_only() && size != super::echo::SMALL_ECHO {
+            if !super::echo::measured_at(c, size) {
                 continue;
             }
             for &send in c.sends() {
